@@ -1,0 +1,38 @@
+# Two commands do everything: `make run` and `make test`. The rest are their steps.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PG_TEST_URL := postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test setup migrate messages clean
+
+run: migrate
+	$(BIN)/loa run
+
+test: migrate
+	@if [ -z "$$TEST_DATABASE_URL" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
+		echo "PostgreSQL answers on 127.0.0.1:5432: the suite runs on SQLite and PostgreSQL"; \
+		export TEST_DATABASE_URL=$(PG_TEST_URL); \
+	fi; \
+	$(BIN)/pytest
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Loa needs Python 3.11 or newer ($(PYTHON) is older); set PYTHON=python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+migrate: setup
+	$(BIN)/loa db upgrade
+
+# After changing user-facing strings: refresh the template and both catalogs, then translate.
+messages: setup
+	$(BIN)/pybabel extract -F babel.cfg --no-location --omit-header -o bot/locales/messages.pot .
+	$(BIN)/pybabel update -i bot/locales/messages.pot -d bot/locales --no-location --width 100
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,43 @@
+"""Queries on residents."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from storage.models import Resident
+from storage.types import utcnow
+
+
+async def by_telegram_id(session: AsyncSession, telegram_id: int, *, for_update: bool = False) -> Resident | None:
+    """The resident; `for_update` locks the row on PostgreSQL for a read-modify-write
+    (SQLite's writing transactions are serialised already)."""
+    query = select(Resident).where(Resident.telegram_id == telegram_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def upsert_on_start(
+    session: AsyncSession,
+    telegram_id: int,
+    *,
+    first_name: str | None,
+    username: str | None,
+    language: str,
+) -> tuple[Resident, bool]:
+    """The resident behind a /start, created on first contact; returns (resident, created).
+
+    A returning resident keeps their settings (language included) and is no longer marked blocked.
+    """
+    resident = await by_telegram_id(session, telegram_id, for_update=True)
+    created = resident is None
+    if resident is None:
+        resident = Resident(telegram_id=telegram_id, language=language)
+        session.add(resident)
+    resident.first_name = first_name
+    resident.username = username
+    resident.blocked_at = None
+    resident.updated_at = utcnow()
+    await session.flush()
+    return resident, created
