@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.emulator"]
+pytest_plugins = ["tests.fixtures.database", "tests.fixtures.emulator", "tests.fixtures.bot"]

@@ -1,0 +1,90 @@
+"""The `loa` command as an operator runs it, in a separate process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+# The console script pip installed, as an operator calls it.
+LOA = [str(Path(sys.executable).with_name("loa"))]
+LOA_VARIABLES = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "DATABASE_URL", "LOA_ADMIN_IDS",
+                 "LOA_TIMEZONE", "LOA_DEFAULT_LANGUAGE", "LOA_LOG_LEVEL")
+
+
+def environment(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in LOA_VARIABLES}
+    env.update(values)
+    return env
+
+
+async def loa(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *LOA, *args, cwd=cwd, env=environment(**env),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_run_without_a_token_explains_how_to_get_one(tmp_path):
+    code, _out, err = await loa("run", cwd=tmp_path)
+    assert code == 2
+    assert "@BotFather" in err and "TELEGRAM_BOT_TOKEN" in err
+    assert "Traceback" not in err
+
+
+async def test_a_bad_setting_is_named_without_a_traceback(tmp_path):
+    code, _out, err = await loa("run", cwd=tmp_path, TELEGRAM_BOT_TOKEN="1:x", LOA_ADMIN_IDS="me")
+    assert code == 1
+    assert "LOA_ADMIN_IDS" in err and "Traceback" not in err
+
+
+async def test_db_upgrade_creates_the_default_sqlite_database(tmp_path):
+    code, out, _err = await loa("db", "upgrade", cwd=tmp_path)
+    assert code == 0 and "database at" in out
+    assert (tmp_path / "data" / "loa.db").exists()
+    code, out, _err = await loa("db", "current", cwd=tmp_path)
+    assert code == 0 and "up to date" in out
+
+
+async def test_run_refuses_a_database_that_is_not_migrated(tmp_path, emulator):
+    code, _out, err = await loa("run", cwd=tmp_path, TELEGRAM_BOT_TOKEN=emulator.token,
+                                TELEGRAM_API_URL=emulator.url)
+    assert code == 1
+    assert "loa db upgrade" in err and "Traceback" not in err
+
+
+async def test_run_with_a_token_telegram_refuses(tmp_path, emulator):
+    await loa("db", "upgrade", cwd=tmp_path)
+    code, _out, err = await loa("run", cwd=tmp_path, TELEGRAM_BOT_TOKEN="42:not-a-known-token",
+                                TELEGRAM_API_URL=emulator.url)
+    assert code == 1
+    assert "refused the bot token" in err and "Traceback" not in err
+    emulator.expect_error("Unauthorized")
+
+
+async def test_run_answers_start_through_the_emulator_and_stops_cleanly(tmp_path, emulator):
+    await loa("db", "upgrade", cwd=tmp_path)
+    process = await asyncio.create_subprocess_exec(
+        *LOA, "run", cwd=tmp_path,
+        env=environment(TELEGRAM_BOT_TOKEN=emulator.token, TELEGRAM_API_URL=emulator.url),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        resident = emulator.user(first_name="Minh", language_code="vi")
+        await resident.send("/start")
+        reply = await resident.next_message(timeout=30)
+        assert reply.text.startswith("Chào mừng bạn đến với Loa")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
+    log = err.decode()
+    assert process.returncode == 0, log
+    assert "update id=" in log and f"chat={resident.id}" in log
+    assert "started bot=" in log and "stopping" in log
+    assert emulator.token not in log and emulator.token.split(":")[1] not in log
+    commands = [name for name, params in emulator.calls if name == "setMyCommands"]
+    assert len(commands) == 3

@@ -1,0 +1,57 @@
+"""Settings from the environment and .env."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from bot.settings import DEFAULT_DATABASE_URL, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "DATABASE_URL", "LOA_ADMIN_IDS",
+                 "LOA_TIMEZONE", "LOA_DEFAULT_LANGUAGE", "LOA_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults():
+    settings = Settings()
+    assert settings.token is None
+    assert settings.telegram_api_url == "https://api.telegram.org"
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.admin_ids == frozenset()
+    assert (settings.timezone, settings.default_language) == ("Asia/Ho_Chi_Minh", "vi")
+    assert str(settings.sqlite_path()) == "data/loa.db"
+
+
+def test_environment_wins_and_values_are_normalised(monkeypatch):
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:8081/")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://loa@db/loa")
+    monkeypatch.setenv("LOA_ADMIN_IDS", " 11, 22,,33 ")
+    settings = Settings()
+    assert settings.token == "123:abc"
+    assert "123:abc" not in repr(settings)
+    assert settings.telegram_api_url == "http://127.0.0.1:8081"
+    assert settings.database_url == "postgresql+asyncpg://loa@db/loa"
+    assert settings.sqlite_path() is None
+    assert settings.admin_ids == {11, 22, 33}
+
+
+def test_dotenv_file_is_read(tmp_path):
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=999:from-dotenv\nLOA_DEFAULT_LANGUAGE=en\n")
+    settings = Settings()
+    assert (settings.token, settings.default_language) == ("999:from-dotenv", "en")
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("LOA_ADMIN_IDS", "12,abc", "Telegram user ids"),
+    ("LOA_TIMEZONE", "Mars/Olympus", "unknown time zone"),
+    ("LOA_DEFAULT_LANGUAGE", "fr", "vi, en"),
+])
+def test_bad_values_are_explained(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()
