@@ -26,10 +26,8 @@ async def test_downgrade_to_base_and_back(db):
         assert (await session.execute(select(Resident))).all() == []
 
 
-async def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(db):
-    if not db.is_sqlite:
-        pytest.skip("SQLite settings")
-    async with db.read() as session:
+async def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(sqlite_db):
+    async with sqlite_db.read() as session:
         pragma = lambda name: session.execute(text(f"PRAGMA {name}"))  # noqa: E731
         assert (await pragma("journal_mode")).scalar() == "wal"
         assert (await pragma("foreign_keys")).scalar() == 1
