@@ -28,6 +28,7 @@ $(VENV)/.installed: pyproject.toml
 
 migrate: setup
 	$(BIN)/loa db upgrade
+	$(BIN)/loa areas import storage/seed/vn-admin-units-2025
 
 # After changing user-facing strings: refresh the template and both catalogs, then translate.
 messages: setup

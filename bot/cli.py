@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
+from pathlib import Path
 
 import click
 from pydantic import ValidationError
@@ -112,6 +114,69 @@ def revision(message: str) -> None:
     from storage import migrate
 
     migrate.new_revision(load_settings().database_url, message)
+
+
+@main.group("areas", help="Administrative units: the tree residents pick their area from.")
+def areas_group() -> None:
+    pass
+
+
+async def _require_migrated(database) -> None:
+    from storage import migrate
+
+    if await migrate.current_revision(database) != migrate.head_revision():
+        raise click.ClickException("the database is not up to date: run `loa db upgrade` first")
+
+
+@areas_group.command("import", help="Create or update the units and boundaries of a data folder "
+                     "(*.json unit lists, *.geojson boundaries; by default the shipped Vietnamese "
+                     "data); running it again changes nothing.")
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def import_areas(path: Path | None) -> None:
+    from storage import areas
+
+    path = path or areas.SHIPPED
+
+    async def action(database):
+        await _require_migrated(database)
+        return await areas.import_units(database, path)
+
+    started = time.perf_counter()
+    try:
+        counts = _with_db(action)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"areas from {path}: {counts.created} created, {counts.updated} updated, "
+               f"{counts.unchanged} unchanged; {counts.with_boundary} with boundaries "
+               f"({time.perf_counter() - started:.1f} s)")
+    if counts.unmatched_boundaries:
+        click.echo(f"boundaries of unknown units, ignored: {', '.join(counts.unmatched_boundaries)}", err=True)
+
+
+@areas_group.command("show", help="Show a unit: its names, where it sits in the tree, its children.")
+@click.argument("code")
+def show_area(code: str) -> None:
+    from storage import areas
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.read() as session:
+            chain = await areas.path(session, code)
+            return chain, (await areas.count_children(session, code) if chain else 0)
+
+    chain, children = _with_db(action)
+    if not chain:
+        raise click.ClickException(f"no area with code {code}")
+    area = chain[-1]
+    click.echo(f"{area.code}  {area.full_name_vi} ({area.full_name_en})")
+    click.echo(f"  kind: {area.kind}, level {area.level}")
+    click.echo(f"  path: {' > '.join(f'{a.full_name_vi} [{a.code}]' for a in chain)}")
+    click.echo(f"  children: {children}")
+    if area.boundary is None:
+        click.echo("  boundary: none")
+    else:
+        click.echo(f"  boundary: lon {area.min_lon:.5f} to {area.max_lon:.5f}, "
+                   f"lat {area.min_lat:.5f} to {area.max_lat:.5f}")
 
 
 if __name__ == "__main__":
