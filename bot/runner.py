@@ -24,7 +24,16 @@ class NotMigrated(RuntimeError):
 
 def _commands(language: str) -> list[BotCommand]:
     _ = translator(language).gettext
-    return [BotCommand("start", _("Start, or see your settings"))]
+    return [
+        BotCommand("start", _("Start, or see your settings")),
+        BotCommand("subscriptions", _("Choose which alerts you receive")),
+        BotCommand("area", _("Change your ward or commune")),
+        BotCommand("quiet", _("Quiet hours at night")),
+        BotCommand("language", _("Tiếng Việt / English")),
+        BotCommand("help", _("What this bot does")),
+        BotCommand("stop", _("Receive no more alerts")),
+        BotCommand("forget", _("Delete your data")),
+    ]
 
 
 async def _publish_commands(application) -> None:

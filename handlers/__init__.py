@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import start
+from handlers import area, guide, leaving, onboarding, preferences
+
+MODULES = (onboarding, area, preferences, leaving, guide)
 
 
 def register(application: Application) -> None:
-    for module in (start,):
+    for module in MODULES:
         application.add_handlers(module.HANDLERS)
+    application.add_handlers(guide.LAST)

@@ -48,6 +48,9 @@ class Resident(SQLModel, table=True):
     username: str | None = Field(default=None, max_length=64)
     area_code: str | None = Field(default=None, foreign_key="areas.code", index=True, max_length=16)
     alerts_enabled: bool = Field(default=True)
+    onboarded: bool = Field(default=False)
+    # What the bot waits for from this resident (e.g. "area": typed names are area searches).
+    awaiting: str | None = Field(default=None, max_length=16)
     quiet_start_minute: int | None = Field(default=22 * 60)
     quiet_end_minute: int | None = Field(default=6 * 60)
     blocked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
@@ -74,3 +77,22 @@ class StaffRole(SQLModel, table=True):
     agency_code: str | None = Field(default=None, max_length=32)
     granted_by: int | None = Field(default=None, sa_type=BigInteger)
     granted_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Topic(SQLModel, table=True):
+    """An alert topic residents subscribe to (weather, traffic...); the list is data."""
+
+    __tablename__ = "topics"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name_vi: str = Field(max_length=80)
+    name_en: str = Field(max_length=80)
+    position: int = Field(default=0)
+    subscribed_by_default: bool = Field(default=True)
+
+
+class Subscription(SQLModel, table=True):
+    __tablename__ = "subscriptions"
+
+    resident_id: int = Field(foreign_key="residents.id", primary_key=True, ondelete="CASCADE")
+    topic_code: str = Field(foreign_key="topics.code", primary_key=True, max_length=32, index=True)

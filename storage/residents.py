@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete
 from sqlmodel import select
 
-from storage.models import Resident
+from storage.models import Resident, Subscription
 from storage.types import utcnow
 
 
@@ -41,3 +42,20 @@ async def upsert_on_start(
     resident.updated_at = utcnow()
     await session.flush()
     return resident, created
+
+
+async def forget(session: AsyncSession, telegram_id: int) -> bool:
+    """Delete everything personal about a resident (their subscriptions go with them)."""
+    resident = await by_telegram_id(session, telegram_id, for_update=True)
+    if resident is None:
+        return False
+    await session.execute(delete(Subscription).where(Subscription.resident_id == resident.id))
+    await session.execute(delete(Resident).where(Resident.id == resident.id))
+    return True
+
+
+async def mark_blocked(session: AsyncSession, telegram_id: int, blocked: bool) -> None:
+    resident = await by_telegram_id(session, telegram_id, for_update=True)
+    if resident is not None:
+        resident.blocked_at = utcnow() if blocked else None
+        resident.updated_at = utcnow()

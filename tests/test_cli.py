@@ -77,7 +77,7 @@ async def test_run_answers_start_through_the_emulator_and_stops_cleanly(tmp_path
         resident = emulator.user(first_name="Minh", language_code="vi")
         await resident.send("/start")
         reply = await resident.next_message(timeout=30)
-        assert reply.text.startswith("Chào mừng bạn đến với Loa")
+        assert reply.text.startswith("Xin chào! Đây là Loa")
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = await asyncio.wait_for(process.communicate(), 30)

@@ -5,40 +5,29 @@ from __future__ import annotations
 import asyncio
 
 from telegram import Update
-from telegram.ext import MessageHandler, filters
+from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
 from storage import residents
 
 
-async def test_start_greets_a_new_resident_in_vietnamese_and_records_them(bot, emulator, db):
+async def test_start_records_a_new_resident_and_asks_their_language(bot, emulator, db):
     lan = emulator.user(first_name="Lan", language_code="vi", username="lan_hn")
     await lan.send("/start")
     reply = await lan.next_message()
-    assert reply.text.startswith("Chào mừng bạn đến với Loa")
+    assert reply.text.startswith("Xin chào! Đây là Loa")
     async with db.read() as session:
         resident = await residents.by_telegram_id(session, lan.id)
     assert (resident.language, resident.first_name, resident.username) == ("vi", "Lan", "lan_hn")
+    assert resident.onboarded is False and resident.awaiting == "language"
 
 
-async def test_start_speaks_english_to_an_english_telegram_and_vietnamese_otherwise(bot, emulator):
+async def test_the_language_is_preselected_from_telegram_and_vietnamese_otherwise(bot, emulator):
     john = emulator.user(first_name="John", language_code="en-GB")
     hans = emulator.user(first_name="Hans", language_code="de")
     await john.send("/start")
     await hans.send("/start")
-    assert (await john.next_message()).text.startswith("Welcome to Loa")
-    assert (await hans.next_message()).text.startswith("Chào mừng bạn đến với Loa")
-
-
-async def test_a_returning_resident_is_welcomed_back_with_their_settings(bot, emulator, db):
-    lan = emulator.user(first_name="Lan", language_code="en")
-    await lan.send("/start")
-    await lan.next_message()
-    async with db.transaction() as session:
-        (await residents.by_telegram_id(session, lan.id)).alerts_enabled = False
-    await lan.send("/start")
-    assert (await lan.next_message()).text.startswith("Welcome back to Loa")
-    async with db.read() as session:
-        assert (await residents.by_telegram_id(session, lan.id)).alerts_enabled is False
+    assert (await john.next_message()).buttons == [["Tiếng Việt", "English ✓"]]
+    assert (await hans.next_message()).buttons == [["Tiếng Việt ✓", "English"]]
 
 
 async def test_one_chat_is_handled_in_order_while_other_chats_go_on(application, emulator):
@@ -52,20 +41,24 @@ async def test_one_chat_is_handled_in_order_while_other_chats_go_on(application,
             await release.wait()
         handled.append((update.effective_chat.id, text))
         await update.message.reply_text(f"done {text}")
+        raise ApplicationHandlerStop
 
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, record))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, record), group=-2)
     async with application:
         await application.start()
         await application.updater.start_polling(timeout=1)
-        a, b = emulator.user(first_name="A"), emulator.user(first_name="B")
-        await a.send("slow")
-        await a.send("quick")
-        await b.send("other")
-        assert (await b.next_message()).text == "done other"
-        assert handled == [(b.id, "other")]
-        release.set()
-        assert (await a.next_message()).text == "done slow"
-        assert (await a.next_message()).text == "done quick"
-        assert handled == [(b.id, "other"), (a.id, "slow"), (a.id, "quick")]
-        await application.updater.stop()
-        await application.stop()
+        try:
+            a, b = emulator.user(first_name="A"), emulator.user(first_name="B")
+            await a.send("slow")
+            await a.send("quick")
+            await b.send("other")
+            assert (await b.next_message()).text == "done other"
+            assert handled == [(b.id, "other")]
+            release.set()
+            assert (await a.next_message()).text == "done slow"
+            assert (await a.next_message()).text == "done quick"
+            assert handled == [(b.id, "other"), (a.id, "slow"), (a.id, "quick")]
+        finally:
+            release.set()
+            await application.updater.stop()
+            await application.stop()

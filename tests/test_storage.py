@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from storage import migrate, residents
-from storage.models import Area, Resident, StaffRole
+from storage.models import Resident, StaffRole
 
 
 async def test_migrations_create_exactly_what_the_models_declare(db):
@@ -90,18 +90,6 @@ async def test_telegram_ids_beyond_32_bits_fit(db):
         assert (await residents.by_telegram_id(session, big)).telegram_id == big
 
 
-async def test_areas_form_a_tree(db):
-    async with db.transaction() as session:
-        session.add(Area(code="01", level=0, kind="province", name_vi="Hà Nội", name_en="Hanoi",
-                         full_name_vi="Thành phố Hà Nội", full_name_en="Hanoi City"))
-        await session.flush()
-        session.add(Area(code="00145", parent_code="01", level=1, kind="ward", name_vi="Long Biên",
-                         name_en="Long Bien", full_name_vi="Phường Long Biên", full_name_en="Long Bien Ward"))
-    async with db.read() as session:
-        ward = await session.get(Area, "00145")
-        assert ward.parent_code == "01"
-
-
 async def test_upsert_on_start_creates_once_and_keeps_settings(db):
     async with db.transaction() as session:
         resident, created = await residents.upsert_on_start(
@@ -119,3 +107,21 @@ async def test_upsert_on_start_creates_once_and_keeps_settings(db):
     assert len(count) == 1
     assert (again.language, again.alerts_enabled, again.blocked_at) == ("en", False, None)
     assert (again.first_name, again.username) == ("Lan N.", None)
+
+
+async def test_the_default_topics_are_seeded_and_subscriptions_toggle(db):
+    from storage import topics
+
+    async with db.transaction() as session:
+        codes = [t.code for t in await topics.all_topics(session)]
+        assert codes == ["weather", "traffic", "health", "food_safety", "security", "utilities", "general"]
+        resident = Resident(telegram_id=77)
+        session.add(resident)
+        await session.flush()
+        await topics.subscribe_defaults(session, resident.id)
+        await topics.subscribe_defaults(session, resident.id)  # twice adds nothing
+        assert await topics.toggle(session, resident.id, "traffic") is False
+        assert await topics.toggle(session, resident.id, "no-such-topic") is None
+        assert await topics.subscribed(session, resident.id) == set(codes) - {"traffic"}
+        assert await residents.forget(session, 77) is True
+        assert await topics.subscribed(session, resident.id) == set()

@@ -1,0 +1,134 @@
+"""Choosing the resident's area: by shared location, by tapping down the tree, or by typing a name."""
+
+from __future__ import annotations
+
+from telegram import ReplyKeyboardRemove, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.context import LoaContext
+from bot.i18n import translator
+from handlers import prompts
+from handlers.onboarding import area_prompt, next_step, stale_button, start
+from handlers.replies import edit, send, show
+from storage import areas, residents
+from storage.models import Area, Resident
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+async def _locator(context: LoaContext) -> areas.AreaLocator:
+    locator = context.bot_data.get("area_locator")
+    if locator is None:
+        async with context.db.read() as session:
+            locator = await areas.AreaLocator.load(session)
+        context.bot_data["area_locator"] = locator
+    return locator
+
+
+async def _set_area(update: Update, context: LoaContext, code: str) -> bool:
+    """Make `code` the resident's area and show what comes next; False if nothing was changed."""
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        area = await areas.get(session, code)
+        if resident is None or area is None:
+            return False
+        resident.area_code = area.code
+        _ = translator(resident.language).gettext
+        done = _("✅ Your area: {area}").format(area=prompts.area_name(area, resident.language))
+        following = None
+        if resident.onboarded:
+            resident.awaiting = None
+        else:
+            following = await next_step(session, resident, "area")
+    if update.callback_query:
+        # The list has served: its buttons go, the answer follows as a new message that also
+        # takes away the location keyboard.
+        await update.callback_query.answer()
+        await edit(update.callback_query, prompts.Prompt(update.callback_query.message.text))
+    await send(update, prompts.Prompt(done, ReplyKeyboardRemove()))
+    if following is not None:
+        await send(update, following)
+    return True
+
+
+async def area_command(update: Update, context: LoaContext) -> None:
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        if resident is not None:
+            resident.awaiting = "area"
+            prompt = await area_prompt(session, resident)
+    if resident is None:
+        await start(update, context)
+        return
+    await send(update, prompt)
+
+
+async def picker_page(update: Update, context: LoaContext) -> None:
+    """`ap:<code or ->:<page>`: the children of an area, or that area itself when it has none."""
+    query = update.callback_query
+    _, code, page = query.data.split(":")
+    async with context.db.read() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id)
+        parent = None if code == "-" else await areas.get(session, code)
+        children = await areas.children(session, None if code == "-" else code)
+    if resident is None or (code != "-" and parent is None):
+        await stale_button(update, context)
+        return
+    if parent is not None and not children:
+        if not await _set_area(update, context, parent.code):
+            await stale_button(update, context)
+        return
+    await query.answer()
+    await edit(query, prompts.picker(resident, parent, children, int(page) if page.isdigit() else 0))
+
+
+async def pick(update: Update, context: LoaContext) -> None:
+    """`as:<code>`: an area chosen from a list of search results."""
+    if not await _set_area(update, context, update.callback_query.data.split(":", 1)[1]):
+        await stale_button(update, context)
+
+
+async def shared_location(update: Update, context: LoaContext, resident: Resident) -> None:
+    location = update.effective_message.location
+    code = (await _locator(context)).locate(location.latitude, location.longitude)
+    if code is not None and await _set_area(update, context, code):
+        return
+    _ = translator(resident.language).gettext
+    async with context.db.read() as session:
+        top = await areas.children(session, None)
+    await send(update, prompts.Prompt(
+        _("This location is outside the areas Loa knows. Please pick your area from the list, "
+          "or type the name of your ward.")))
+    await send(update, prompts.picker(resident, None, top, 0))
+
+
+async def typed_name(update: Update, context: LoaContext, resident: Resident) -> None:
+    text = update.effective_message.text.strip()
+    _ = translator(resident.language).gettext
+    async with context.db.read() as session:
+        if text in prompts.pick_list_labels():
+            await send(update, prompts.picker(resident, None, await areas.children(session, None), 0))
+            return
+        found = await areas.search(session, text, limit=8)
+        parents = {}
+        for area in found:
+            if area.parent_code and area.parent_code not in parents:
+                parents[area.parent_code] = await areas.get(session, area.parent_code)
+    if len(text) > 80:
+        await send(update, prompts.Prompt(_("That is too long for a place name. Type just the name of your ward, for example: Long Biên")))
+    elif not found:
+        await send(update, prompts.Prompt(
+            _("I found no area called “{name}”. Check the spelling, type another name, "
+              "or tap “📋 Pick from the list”.").format(name=text)))
+    elif len(found) == 1:
+        await _set_area(update, context, found[0].code)
+    else:
+        await send(update, prompts.Prompt(_("Several areas match. Which one is yours?"),
+                                          prompts.area_choices(resident, found, parents)))
+
+
+HANDLERS = [
+    CommandHandler("area", area_command, filters=PRIVATE),
+    CallbackQueryHandler(picker_page, pattern=r"^ap:[^:]+:\d+$"),
+    CallbackQueryHandler(pick, pattern=r"^as:"),
+]

@@ -1,0 +1,105 @@
+"""/help, /cancel, and a helpful answer to anything the bot did not ask for."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.context import LoaContext
+from bot.i18n import pick_language, translator
+from handlers import area
+from handlers.onboarding import stale_button
+from handlers.prompts import Prompt
+from handlers.replies import send
+from storage import residents
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+def help_text(language: str) -> str:
+    _ = translator(language).gettext
+    return _(
+        "Loa connects you with the city.\n\n"
+        "• Alerts: the city sends warnings about weather, traffic, health, food safety, "
+        "security and power or water cuts in your area.\n\n"
+        "Commands:\n"
+        "/subscriptions – choose which alerts you receive\n"
+        "/area – change your ward or commune\n"
+        "/quiet – quiet hours at night\n"
+        "/language – Tiếng Việt or English\n"
+        "/stop – receive no more alerts\n"
+        "/forget – delete your data\n"
+        "/help – this message"
+    )
+
+
+async def _resident(update: Update, context: LoaContext):
+    async with context.db.read() as session:
+        return await residents.by_telegram_id(session, update.effective_user.id)
+
+
+def _language(update: Update, context: LoaContext, resident) -> str:
+    if resident is not None:
+        return resident.language
+    return pick_language(update.effective_user.language_code, context.settings.default_language)
+
+
+async def help_command(update: Update, context: LoaContext) -> None:
+    await send(update, Prompt(help_text(_language(update, context, await _resident(update, context)))))
+
+
+async def cancel(update: Update, context: LoaContext) -> None:
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        if resident is not None and resident.onboarded:
+            resident.awaiting = None
+    _ = translator(_language(update, context, resident)).gettext
+    await send(update, Prompt(_("Cancelled. Nothing was changed.")))
+
+
+def _reminder(resident, _) -> str:
+    """What the resident was in the middle of, so they can carry on."""
+    if resident is None:
+        return _("Send /start to begin.")
+    if resident.awaiting == "area":
+        return _("I am waiting for your area: share your location, tap “📋 Pick from the list”, "
+                 "or type the name of your ward.")
+    if resident.awaiting == "language":
+        return _("Please choose your language with the buttons above, or send /start.")
+    if resident.awaiting in ("topics", "quiet"):
+        return _("Please use the buttons above to continue, or send /start.")
+    return _("Send /help to see what I can do.")
+
+
+async def unexpected(update: Update, context: LoaContext) -> None:
+    """Anything that is not a known command: typed area names and shared locations go to the
+    area step when it waits for them; everything else gets a short reminder of where they are."""
+    resident = await _resident(update, context)
+    message = update.effective_message
+    if resident is not None and resident.awaiting == "area":
+        if message.location:
+            await area.shared_location(update, context, resident)
+            return
+        if message.text and not message.text.startswith("/"):
+            await area.typed_name(update, context, resident)
+            return
+    _ = translator(_language(update, context, resident)).gettext
+    if message.text and message.text.startswith("/"):
+        opening = _("I don't know that command.")
+    elif message.text:
+        opening = _("I didn't understand that.")
+    else:
+        opening = _("I can't use this kind of message here.")
+    await send(update, Prompt(opening + " " + _reminder(resident, _)))
+
+
+HANDLERS = [
+    CommandHandler("help", help_command, filters=PRIVATE),
+    CommandHandler("cancel", cancel, filters=PRIVATE),
+]
+
+# Registered after every other handler.
+LAST = [
+    MessageHandler(PRIVATE & ~filters.StatusUpdate.ALL, unexpected),
+    CallbackQueryHandler(stale_button),
+]

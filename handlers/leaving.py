@@ -1,0 +1,84 @@
+"""Leaving: /stop (no more alerts), /forget (delete personal data), and blocking the bot."""
+
+from __future__ import annotations
+
+from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, filters
+
+from bot.context import LoaContext
+from bot.i18n import pick_language, translator
+from handlers.onboarding import stale_button
+from handlers.prompts import Prompt
+from handlers.replies import edit, send
+from storage import residents
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+async def stop(update: Update, context: LoaContext) -> None:
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        if resident is not None:
+            resident.alerts_enabled = False
+            resident.awaiting = None
+            language = resident.language
+    if resident is None:
+        language = pick_language(update.effective_user.language_code, context.settings.default_language)
+    _ = translator(language).gettext
+    await send(update, Prompt(_("Done: you will receive no more alerts. Reports you sent, and their "
+                                "updates, still reach you. To receive alerts again, send /start.")))
+
+
+async def forget(update: Update, context: LoaContext) -> None:
+    async with context.db.read() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id)
+    language = resident.language if resident else pick_language(
+        update.effective_user.language_code, context.settings.default_language)
+    _ = translator(language).gettext
+    if resident is None:
+        await send(update, Prompt(_("Loa keeps no personal data about you.")))
+        return
+    buttons = InlineKeyboardMarkup([[
+        InlineKeyboardButton(_("Yes, delete my data"), callback_data="fg:yes"),
+        InlineKeyboardButton(_("No, keep it"), callback_data="fg:no"),
+    ]])
+    await send(update, Prompt(_("Delete your data? Your name, username, language, area, alert topics "
+                                "and quiet hours will be deleted, and you will receive no more alerts. "
+                                "Reports you sent stay with the city, without your name."), buttons))
+
+
+async def confirm_forget(update: Update, context: LoaContext) -> None:
+    query = update.callback_query
+    user = update.effective_user
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, user.id)
+        language = resident.language if resident else None
+        deleted = query.data == "fg:yes" and await residents.forget(session, user.id)
+    if language is None:
+        await stale_button(update, context)
+        return
+    _ = translator(language).gettext
+    await query.answer()
+    if deleted:
+        await edit(query, Prompt(_("Your data has been deleted. Thank you for using Loa. "
+                                   "If you send /start, you begin again as a new user.")))
+    else:
+        await edit(query, Prompt(_("Nothing was deleted. Your settings are as they were.")))
+
+
+async def membership(update: Update, context: LoaContext) -> None:
+    """Telegram tells the bot when a resident blocks it (kicked) or unblocks it (member)."""
+    change = update.my_chat_member
+    if change.chat.type != "private":
+        return
+    blocked = change.new_chat_member.status == ChatMember.BANNED
+    async with context.db.transaction() as session:
+        await residents.mark_blocked(session, change.from_user.id, blocked)
+
+
+HANDLERS = [
+    CommandHandler("stop", stop, filters=PRIVATE),
+    CommandHandler("forget", forget, filters=PRIVATE),
+    CallbackQueryHandler(confirm_forget, pattern=r"^fg:(yes|no)$"),
+    ChatMemberHandler(membership, ChatMemberHandler.MY_CHAT_MEMBER),
+]

@@ -1,0 +1,127 @@
+"""/start and the first-time walk through language → area → topics → quiet hours → summary.
+
+Handlers do their database work in one transaction and talk to Telegram after it commits,
+so no write lock is held across a network round trip.
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.context import LoaContext
+from bot.i18n import pick_language, translator
+from handlers import prompts
+from handlers.replies import edit, show
+from storage import residents, topics
+from storage.models import Area, Resident
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+async def next_step(session, resident: Resident, done: str) -> prompts.Prompt:
+    """After onboarding step `done`, the prompt of the next one, or the summary after the last."""
+    following = prompts.ONBOARDING[prompts.ONBOARDING.index(done) + 1:]
+    if not following:
+        resident.onboarded = True
+        resident.awaiting = None
+        _ = translator(resident.language).gettext
+        return await summary(session, resident, _("All set! You will receive alerts for your area."))
+    resident.awaiting = following[0]
+    if resident.awaiting == "area":
+        return await area_prompt(session, resident)
+    if resident.awaiting == "topics":
+        chosen = await topics.subscribed(session, resident.id)
+        return prompts.topics(resident, await topics.all_topics(session), chosen)
+    return prompts.quiet(resident)
+
+
+async def area_prompt(session, resident: Resident) -> prompts.Prompt:
+    """The area question, saying which area the resident has now, if any."""
+    prompt = prompts.area(resident)
+    area = await session.get(Area, resident.area_code) if resident.area_code else None
+    if area is not None:
+        _ = translator(resident.language).gettext
+        prompt.text = _("Your area now: {area}").format(
+            area=prompts.area_name(area, resident.language)) + "\n\n" + prompt.text
+    return prompt
+
+
+async def summary(session, resident: Resident, title: str) -> prompts.Prompt:
+    area = await session.get(Area, resident.area_code) if resident.area_code else None
+    chosen = await topics.subscribed(session, resident.id)
+    return prompts.summary(resident, area, await topics.all_topics(session), chosen, title=title)
+
+
+async def start(update: Update, context: LoaContext) -> None:
+    user = update.effective_user
+    async with context.db.transaction() as session:
+        resident, created = await residents.upsert_on_start(
+            session, user.id, first_name=user.first_name, username=user.username,
+            language=pick_language(user.language_code, context.settings.default_language),
+        )
+        if created:
+            await topics.subscribe_defaults(session, resident.id)
+        if not resident.onboarded:
+            resident.awaiting = "language"
+            prompt = prompts.language(resident.language)
+        else:
+            _ = translator(resident.language).gettext
+            resident.awaiting = None
+            title = _("Welcome back to Loa. Your settings are as you left them.")
+            if not resident.alerts_enabled:
+                resident.alerts_enabled = True
+                title = _("Welcome back to Loa. Alerts are on again, with your old settings.")
+            prompt = await summary(session, resident, title)
+    await show(update, prompt)
+
+
+async def choose_language(update: Update, context: LoaContext) -> None:
+    query = update.callback_query
+    code = query.data.split(":", 1)[1]
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        if resident is None or code not in prompts.LANGUAGE_NAMES:
+            resident = None
+        else:
+            resident.language = code
+            onboarding = not resident.onboarded
+            following = await next_step(session, resident, "language") if onboarding else None
+    if resident is None:
+        await stale_button(update, context)
+        return
+    _ = translator(code).gettext
+    chosen = _("Language: {value}").format(value=prompts.LANGUAGE_NAMES[code])
+    await query.answer(chosen)
+    await edit(query, prompts.Prompt(chosen))
+    if following is not None:
+        await show(update, following)
+
+
+async def language_command(update: Update, context: LoaContext) -> None:
+    async with context.db.read() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id)
+    if resident is None:
+        await start(update, context)
+        return
+    await show(update, prompts.language(resident.language))
+
+
+async def stale_button(update: Update, context: LoaContext) -> None:
+    """A button from an old message, or one the resident can no longer use: say so, change nothing."""
+    user = update.effective_user
+    language = pick_language(user.language_code, context.settings.default_language)
+    async with context.db.read() as session:
+        resident = await residents.by_telegram_id(session, user.id)
+    if resident is not None:
+        language = resident.language
+    _ = translator(language).gettext
+    await update.callback_query.answer(
+        _("This button is no longer active. Send /start to see your settings."), show_alert=True)
+
+
+HANDLERS = [
+    CommandHandler("start", start, filters=PRIVATE),
+    CommandHandler("language", language_command, filters=PRIVATE),
+    CallbackQueryHandler(choose_language, pattern=r"^lang:"),
+]

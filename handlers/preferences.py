@@ -1,0 +1,101 @@
+"""Alert topics (/subscriptions) and quiet hours (/quiet), in onboarding and afterwards."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.context import LoaContext
+from bot.i18n import translator
+from handlers import prompts
+from handlers.onboarding import next_step, stale_button, start, summary
+from handlers.replies import edit, show
+from storage import residents, topics
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+async def subscriptions_command(update: Update, context: LoaContext) -> None:
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        if resident is not None:
+            resident.awaiting = None if resident.onboarded else resident.awaiting
+            prompt = prompts.topics(resident, await topics.all_topics(session),
+                                    await topics.subscribed(session, resident.id))
+    if resident is None:
+        await start(update, context)
+        return
+    await show(update, prompt)
+
+
+async def toggle_topic(update: Update, context: LoaContext) -> None:
+    """`tp:<code>` flips one topic; `tp:!` is "Done"."""
+    query = update.callback_query
+    code = query.data.split(":", 1)[1]
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        if resident is None:
+            prompt = None
+        elif code == "!":
+            _ = translator(resident.language).gettext
+            if resident.onboarded:
+                prompt = await summary(session, resident, _("Saved."))
+            else:
+                prompt = await next_step(session, resident, "topics")
+        else:
+            now_on = await topics.toggle(session, resident.id, code)
+            prompt = None if now_on is None else prompts.topics(
+                resident, await topics.all_topics(session), await topics.subscribed(session, resident.id))
+    if prompt is None:
+        await stale_button(update, context)
+        return
+    await query.answer()
+    await edit(query, prompt)
+
+
+async def quiet_command(update: Update, context: LoaContext) -> None:
+    async with context.db.read() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id)
+    if resident is None:
+        await start(update, context)
+        return
+    await show(update, prompts.quiet(resident))
+
+
+async def choose_quiet(update: Update, context: LoaContext) -> None:
+    """`q:keep`, `q:off`, `q:chg` (then `q:s:<hour>`), `q:e:<start>:<end>`."""
+    query = update.callback_query
+    parts = query.data.split(":")
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        prompt = None
+        if resident is not None:
+            _ = translator(resident.language).gettext
+            action = parts[1]
+            if action == "chg":
+                prompt = prompts.quiet_start(resident)
+            elif action == "s" and len(parts) == 3 and int(parts[2]) in prompts.QUIET_STARTS:
+                prompt = prompts.quiet_end(resident, int(parts[2]))
+            elif action in ("keep", "off", "e"):
+                if action == "off":
+                    resident.quiet_start_minute = resident.quiet_end_minute = None
+                elif action == "e":
+                    start_h, end_h = int(parts[2]), int(parts[3])
+                    resident.quiet_start_minute, resident.quiet_end_minute = start_h * 60, end_h * 60
+                if resident.onboarded:
+                    prompt = await summary(session, resident, _("Saved."))
+                else:
+                    prompt = await next_step(session, resident, "quiet")
+    if prompt is None:
+        await stale_button(update, context)
+        return
+    await query.answer()
+    await edit(query, prompt)
+
+
+HANDLERS = [
+    CommandHandler("subscriptions", subscriptions_command, filters=PRIVATE),
+    CommandHandler("quiet", quiet_command, filters=PRIVATE),
+    CallbackQueryHandler(toggle_topic, pattern=r"^tp:"),
+    CallbackQueryHandler(choose_quiet, pattern=r"^q:(keep|off|chg|s:\d{1,2}|e:\d{1,2}:\d{1,2})$"),
+]
