@@ -105,6 +105,10 @@ async def shared_location(update: Update, context: LoaContext, resident: Residen
 async def typed_name(update: Update, context: LoaContext, resident: Resident) -> None:
     text = update.effective_message.text.strip()
     _ = translator(resident.language).gettext
+    if len(text) > 80:
+        await send(update, prompts.Prompt(
+            _("That is too long for a place name. Type just the name of your ward, for example: Long Biên")))
+        return
     async with context.db.read() as session:
         if text in prompts.pick_list_labels():
             await send(update, prompts.picker(resident, None, await areas.children(session, None), 0))
@@ -114,14 +118,13 @@ async def typed_name(update: Update, context: LoaContext, resident: Resident) ->
         for area in found:
             if area.parent_code and area.parent_code not in parents:
                 parents[area.parent_code] = await areas.get(session, area.parent_code)
-    if len(text) > 80:
-        await send(update, prompts.Prompt(_("That is too long for a place name. Type just the name of your ward, for example: Long Biên")))
-    elif not found:
+    exact = [a for a in found if areas.normalize(text) in (areas.normalize(a.name_vi), areas.normalize(a.full_name_vi))]
+    if not found:
         await send(update, prompts.Prompt(
             _("I found no area called “{name}”. Check the spelling, type another name, "
               "or tap “📋 Pick from the list”.").format(name=text)))
-    elif len(found) == 1:
-        await _set_area(update, context, found[0].code)
+    elif len(found) == 1 or len(exact) == 1:
+        await _set_area(update, context, (exact or found)[0].code)
     else:
         await send(update, prompts.Prompt(_("Several areas match. Which one is yours?"),
                                           prompts.area_choices(resident, found, parents)))

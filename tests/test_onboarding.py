@@ -294,3 +294,31 @@ async def onboarded(emulator, language: str):
     await tap(user, "Giữ 22:00–06:00" if language == "vi" else "Keep 22:00–06:00")
     await until(user, summary, "Hoàn tất!" if language == "vi" else "All set!")
     return user
+
+
+async def test_unexpected_input_in_english_at_the_quiet_hours_step(bot, emulator, db):
+    kim = emulator.user(first_name="Kim", language_code="en")
+    await kim.send("/start")
+    await kim.next_message()
+    await tap(kim, "English ✓")
+    await kim.next_message()
+    await kim.send("x" * 200)
+    assert (await kim.next_message()).text.startswith("That is too long for a place name.")
+    await kim.send("ba dinh")
+    choices = await kim.next_message()
+    assert choices.text == "Several areas match. Which one is yours?"
+    await tap(kim, "Ba Dinh Ward, Hanoi", message=choices)
+    assert (await kim.next_message()).text == "✅ Your area: Ba Dinh Ward"
+    prompt = await kim.next_message()
+    await tap(kim, "Done ✓", message=prompt)
+    await until(kim, prompt, "Quiet hours:")
+    await kim.send_photo()
+    assert (await kim.next_message()).text == (
+        "I can't use this kind of message here. Please use the buttons above to continue, or send /start.")
+    await kim.send("/help")
+    assert (await kim.next_message()).text.startswith("Loa connects you with the city.")
+    await tap(kim, "No quiet hours", message=prompt)
+    await until(kim, prompt, "All set!")
+    resident, chosen = await stored(db, kim)
+    assert (resident.area_code, resident.quiet_start_minute, resident.onboarded) == ("00004", None, True)
+    assert chosen == ALL_TOPICS
