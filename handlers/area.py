@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from telegram import ReplyKeyboardRemove, Update
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LoaContext
 from bot.i18n import translator
 from handlers import prompts
-from handlers.onboarding import area_prompt, next_step, stale_button, start
-from handlers.replies import edit, send, show
+from handlers.onboarding import area_prompt, for_resident, next_step, stale_button
+from handlers.replies import edit, send
 from storage import areas, residents
-from storage.models import Area, Resident
+from storage.models import Resident
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -52,15 +52,11 @@ async def _set_area(update: Update, context: LoaContext, code: str) -> bool:
 
 
 async def area_command(update: Update, context: LoaContext) -> None:
-    async with context.db.transaction() as session:
-        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
-        if resident is not None:
-            resident.awaiting = "area"
-            prompt = await area_prompt(session, resident)
-    if resident is None:
-        await start(update, context)
-        return
-    await send(update, prompt)
+    async def build(session, resident: Resident) -> prompts.Prompt:
+        resident.awaiting = "area"
+        return await area_prompt(session, resident)
+
+    await for_resident(update, context, build)
 
 
 async def picker_page(update: Update, context: LoaContext) -> None:

@@ -98,13 +98,22 @@ async def choose_language(update: Update, context: LoaContext) -> None:
         await show(update, following)
 
 
-async def language_command(update: Update, context: LoaContext) -> None:
-    async with context.db.read() as session:
-        resident = await residents.by_telegram_id(session, update.effective_user.id)
-    if resident is None:
+async def for_resident(update: Update, context: LoaContext, build) -> None:
+    """A settings command: shows what `build(session, resident)` makes; someone new gets /start."""
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        prompt = await build(session, resident) if resident is not None else None
+    if prompt is None:
         await start(update, context)
         return
-    await show(update, prompts.language(resident.language))
+    await show(update, prompt)
+
+
+async def language_command(update: Update, context: LoaContext) -> None:
+    async def build(_session, resident: Resident) -> prompts.Prompt:
+        return prompts.language(resident.language)
+
+    await for_resident(update, context, build)
 
 
 async def stale_button(update: Update, context: LoaContext) -> None:

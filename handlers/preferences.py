@@ -8,24 +8,21 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot.context import LoaContext
 from bot.i18n import translator
 from handlers import prompts
-from handlers.onboarding import next_step, stale_button, start, summary
-from handlers.replies import edit, show
+from handlers.onboarding import for_resident, next_step, stale_button, summary
+from handlers.replies import edit
 from storage import residents, topics
+from storage.models import Resident
 
 PRIVATE = filters.ChatType.PRIVATE
 
 
 async def subscriptions_command(update: Update, context: LoaContext) -> None:
-    async with context.db.transaction() as session:
-        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
-        if resident is not None:
-            resident.awaiting = None if resident.onboarded else resident.awaiting
-            prompt = prompts.topics(resident, await topics.all_topics(session),
-                                    await topics.subscribed(session, resident.id))
-    if resident is None:
-        await start(update, context)
-        return
-    await show(update, prompt)
+    async def build(session, resident: Resident) -> prompts.Prompt:
+        resident.awaiting = None if resident.onboarded else resident.awaiting
+        return prompts.topics(resident, await topics.all_topics(session),
+                              await topics.subscribed(session, resident.id))
+
+    await for_resident(update, context, build)
 
 
 async def toggle_topic(update: Update, context: LoaContext) -> None:
@@ -54,12 +51,10 @@ async def toggle_topic(update: Update, context: LoaContext) -> None:
 
 
 async def quiet_command(update: Update, context: LoaContext) -> None:
-    async with context.db.read() as session:
-        resident = await residents.by_telegram_id(session, update.effective_user.id)
-    if resident is None:
-        await start(update, context)
-        return
-    await show(update, prompts.quiet(resident))
+    async def build(_session, resident: Resident) -> prompts.Prompt:
+        return prompts.quiet(resident)
+
+    await for_resident(update, context, build)
 
 
 async def choose_quiet(update: Update, context: LoaContext) -> None:

@@ -8,7 +8,6 @@ import signal
 import sys
 from pathlib import Path
 
-import pytest
 
 # The console script pip installed, as an operator calls it.
 LOA = [str(Path(sys.executable).with_name("loa"))]
