@@ -24,7 +24,7 @@ async def send(update: Update, prompt: Prompt) -> Message:
 
 async def show(update: Update, prompt: Prompt) -> None:
     """In place when answering a button whose message can hold the prompt, else a new message."""
-    if update.callback_query and not (prompt.markup and not isinstance(prompt.markup, InlineKeyboardMarkup)):
+    if update.callback_query and (prompt.markup is None or isinstance(prompt.markup, InlineKeyboardMarkup)):
         await edit(update.callback_query, prompt)
     else:
         await send(update, prompt)

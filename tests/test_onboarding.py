@@ -94,11 +94,7 @@ async def test_english_resident_outside_every_area_taps_down_the_tree(bot, emula
 
 async def test_typed_names_are_found_whatever_the_accents_and_case(bot, emulator, db):
     for spelling in ("long bien", "LONG BIÊN", "Long Biên"):
-        user = emulator.user(first_name="Hoa", language_code="vi")
-        await user.send("/start")
-        await user.next_message()
-        await tap(user, "Tiếng Việt ✓")
-        await user.next_message()
+        user = await at_area_step(emulator, "vi")
         await user.send(spelling)
         assert (await user.next_message()).text == "✅ Khu vực của bạn: Phường Long Biên"
         resident, _chosen = await stored(db, user)
@@ -106,11 +102,7 @@ async def test_typed_names_are_found_whatever_the_accents_and_case(bot, emulator
 
 
 async def test_an_unknown_name_is_explained_and_nothing_is_lost(bot, emulator, db):
-    minh = emulator.user(first_name="Minh", language_code="vi")
-    await minh.send("/start")
-    await minh.next_message()
-    await tap(minh, "Tiếng Việt ✓")
-    await minh.next_message()
+    minh = await at_area_step(emulator, "vi")
     await minh.send("Atlantis <b>")
     reply = await minh.next_message()
     assert reply.text.startswith("Không tìm thấy khu vực nào tên “Atlantis <b>”")
@@ -280,12 +272,18 @@ async def test_forget_deletes_the_personal_data(bot, emulator, db):
     assert "Chọn ngôn ngữ" in (await lan.next_message()).text
 
 
-async def onboarded(emulator, language: str):
+async def at_area_step(emulator, language: str):
+    """A new resident who has chosen `language` and is asked for their area."""
     user = emulator.user(first_name="Lan", language_code=language, username="lan")
     await user.send("/start")
     await user.next_message()
     await tap(user, "Tiếng Việt ✓" if language == "vi" else "English ✓")
     await user.next_message()
+    return user
+
+
+async def onboarded(emulator, language: str):
+    user = await at_area_step(emulator, language)
     await user.share_location(*LONG_BIEN)
     await user.next_message()
     summary = await user.next_message()
@@ -297,11 +295,7 @@ async def onboarded(emulator, language: str):
 
 
 async def test_unexpected_input_in_english_at_the_quiet_hours_step(bot, emulator, db):
-    kim = emulator.user(first_name="Kim", language_code="en")
-    await kim.send("/start")
-    await kim.next_message()
-    await tap(kim, "English ✓")
-    await kim.next_message()
+    kim = await at_area_step(emulator, "en")
     await kim.send("x" * 200)
     assert (await kim.next_message()).text.startswith("That is too long for a place name.")
     await kim.send("ba dinh")
