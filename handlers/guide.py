@@ -6,9 +6,9 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import LoaContext
-from bot.i18n import pick_language, translator
+from bot.i18n import translator
 from handlers import area
-from handlers.onboarding import stale_button
+from handlers.onboarding import language_of, stale_button
 from handlers.prompts import Prompt
 from handlers.replies import send
 from storage import residents
@@ -38,14 +38,8 @@ async def _resident(update: Update, context: LoaContext):
         return await residents.by_telegram_id(session, update.effective_user.id)
 
 
-def _language(update: Update, context: LoaContext, resident) -> str:
-    if resident is not None:
-        return resident.language
-    return pick_language(update.effective_user.language_code, context.settings.default_language)
-
-
 async def help_command(update: Update, context: LoaContext) -> None:
-    await send(update, Prompt(help_text(_language(update, context, await _resident(update, context)))))
+    await send(update, Prompt(help_text(language_of(update, context, await _resident(update, context)))))
 
 
 async def cancel(update: Update, context: LoaContext) -> None:
@@ -53,7 +47,7 @@ async def cancel(update: Update, context: LoaContext) -> None:
         resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
         if resident is not None and resident.onboarded:
             resident.awaiting = None
-    _ = translator(_language(update, context, resident)).gettext
+    _ = translator(language_of(update, context, resident)).gettext
     await send(update, Prompt(_("Cancelled. Nothing was changed.")))
 
 
@@ -83,7 +77,7 @@ async def unexpected(update: Update, context: LoaContext) -> None:
         if message.text and not message.text.startswith("/"):
             await area.typed_name(update, context, resident)
             return
-    _ = translator(_language(update, context, resident)).gettext
+    _ = translator(language_of(update, context, resident)).gettext
     if message.text and message.text.startswith("/"):
         opening = _("I don't know that command.")
     elif message.text:

@@ -6,8 +6,8 @@ from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Upd
 from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, filters
 
 from bot.context import LoaContext
-from bot.i18n import pick_language, translator
-from handlers.onboarding import stale_button
+from bot.i18n import translator
+from handlers.onboarding import language_of, stale_button
 from handlers.prompts import Prompt
 from handlers.replies import edit, send
 from storage import residents
@@ -21,10 +21,7 @@ async def stop(update: Update, context: LoaContext) -> None:
         if resident is not None:
             resident.alerts_enabled = False
             resident.awaiting = None
-            language = resident.language
-    if resident is None:
-        language = pick_language(update.effective_user.language_code, context.settings.default_language)
-    _ = translator(language).gettext
+    _ = translator(language_of(update, context, resident)).gettext
     await send(update, Prompt(_("Done: you will receive no more alerts. Reports you sent, and their "
                                 "updates, still reach you. To receive alerts again, send /start.")))
 
@@ -32,9 +29,7 @@ async def stop(update: Update, context: LoaContext) -> None:
 async def forget(update: Update, context: LoaContext) -> None:
     async with context.db.read() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id)
-    language = resident.language if resident else pick_language(
-        update.effective_user.language_code, context.settings.default_language)
-    _ = translator(language).gettext
+    _ = translator(language_of(update, context, resident)).gettext
     if resident is None:
         await send(update, Prompt(_("Loa keeps no personal data about you.")))
         return

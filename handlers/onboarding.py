@@ -85,8 +85,7 @@ async def choose_language(update: Update, context: LoaContext) -> None:
             resident = None
         else:
             resident.language = code
-            onboarding = not resident.onboarded
-            following = await next_step(session, resident, "language") if onboarding else None
+            following = None if resident.onboarded else await next_step(session, resident, "language")
     if resident is None:
         await stale_button(update, context)
         return
@@ -116,15 +115,18 @@ async def language_command(update: Update, context: LoaContext) -> None:
     await for_resident(update, context, build)
 
 
+def language_of(update: Update, context: LoaContext, resident: Resident | None) -> str:
+    """The resident's language, or for someone unknown the one their Telegram suggests."""
+    if resident is not None:
+        return resident.language
+    return pick_language(update.effective_user.language_code, context.settings.default_language)
+
+
 async def stale_button(update: Update, context: LoaContext) -> None:
     """A button from an old message, or one the resident can no longer use: say so, change nothing."""
-    user = update.effective_user
-    language = pick_language(user.language_code, context.settings.default_language)
     async with context.db.read() as session:
-        resident = await residents.by_telegram_id(session, user.id)
-    if resident is not None:
-        language = resident.language
-    _ = translator(language).gettext
+        resident = await residents.by_telegram_id(session, update.effective_user.id)
+    _ = translator(language_of(update, context, resident)).gettext
     await update.callback_query.answer(
         _("This button is no longer active. Send /start to see your settings."), show_alert=True)
 
