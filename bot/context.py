@@ -8,6 +8,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.i18n import translator
 from bot.settings import Settings
+from broadcasts.service import SenderService
 from storage.db import Database
 
 
@@ -24,6 +25,12 @@ class LoaContext(CallbackContext[ExtBot, dict, dict, dict]):
         return translator(language)
 
 
+    @property
+    def sender(self) -> SenderService:
+        return self.application.bot_data["sender"]
+
+
 def attach(application: Application, settings: Settings, db: Database) -> None:
     application.bot_data["settings"] = settings
     application.bot_data["db"] = db
+    application.bot_data["sender"] = SenderService(db, settings)

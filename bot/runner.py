@@ -26,6 +26,9 @@ def _commands(language: str) -> list[BotCommand]:
     _ = translator(language).gettext
     return [
         BotCommand("start", _("Start, or see your settings")),
+        BotCommand("report", _("Report a problem")),
+        BotCommand("myreports", _("The problems you reported")),
+        BotCommand("status", _("A report's details: /status CODE")),
         BotCommand("subscriptions", _("Choose which alerts you receive")),
         BotCommand("area", _("Change your ward or commune")),
         BotCommand("quiet", _("Quiet hours at night")),
@@ -55,11 +58,14 @@ async def run_polling(settings: Settings, stop: asyncio.Event | None = None) -> 
         async with application:
             await _publish_commands(application)
             await application.start()
+            sender = application.bot_data["sender"]
+            sender.start()
             await application.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
             log.info("started %s", fields(bot=application.bot.username, mode="polling"))
             await stop.wait()
             log.info("stopping")
             await application.updater.stop()
+            await sender.stop()
             await application.stop()
     finally:
         await db.dispose()

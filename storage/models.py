@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, SmallInteger, Text, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -54,8 +54,100 @@ class Resident(SQLModel, table=True):
     quiet_start_minute: int | None = Field(default=22 * 60)
     quiet_end_minute: int | None = Field(default=6 * 60)
     blocked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # Set by staff: a banned resident may not file reports.
+    banned_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Alert(SQLModel, table=True):
+    """A message for the residents of some areas who follow a topic: sent now, at a time, or
+    following a CAP feed. A correction or cancellation is an alert of its own that `replaces`
+    an earlier one (CAP's msgType Update / Cancel with `references`)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_source_identifier", "source", "identifier", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic_code: str = Field(foreign_key="topics.code", max_length=32)
+    severity: str = Field(max_length=16)
+    urgency: str = Field(default="unknown", max_length=16)
+    # The areas as chosen (a province stands for every unit under it).
+    area_codes: list[str] = Field(default_factory=list, sa_type=JSON)
+    # Text per language code; the resident's language, else Vietnamese, else any.
+    texts: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    photo_file_id: str | None = Field(default=None, max_length=256)
+    link: str | None = Field(default=None, max_length=512)
+    kind: str = Field(default="alert", max_length=16)  # alert | correction | cancellation
+    replaces_id: int | None = Field(default=None, foreign_key="alerts.id", index=True)
+    source: str = Field(default="bot", max_length=32)  # bot | cli | api | cap
+    identifier: str | None = Field(default=None, max_length=255)
+    sender_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
+    sender_name: str | None = Field(default=None, max_length=128)
+    paid_broadcast: bool = Field(default=False)
+    status: str = Field(default="draft", max_length=16)  # draft | scheduled | sending | done | cancelled
+    send_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    composed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # Where the broadcaster follows the progress (a message the bot edits).
+    progress_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    progress_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one message the system must not lose, to one chat.
+
+    Alert deliveries name their alert (one per alert and resident); any other message carries
+    its Bot API call in `payload` and, to be enqueued at most once, a `key`. Times the sender
+    works with are whole Unix seconds, which both databases compare and add cheaply.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ux_deliveries_alert_resident", "alert_id", "resident_id", unique=True),
+        Index("ix_deliveries_due", "priority", "due_at", "id",
+              postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
+        Index("ix_deliveries_alert_pending", "alert_id",
+              postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
+        Index("ix_deliveries_chat_pending", "chat_id",
+              postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                          primary_key=True, autoincrement=True))
+    alert_id: int | None = Field(default=None, foreign_key="alerts.id", ondelete="CASCADE")
+    resident_id: int | None = Field(default=None, foreign_key="residents.id", ondelete="SET NULL")
+    chat_id: int = Field(sa_type=BigInteger)
+    language: str = Field(default="vi", max_length=8)
+    payload: dict | None = Field(default=None, sa_type=JSON)
+    key: str | None = Field(default=None, max_length=128, unique=True)
+    # pending | sent | failed | blocked | cancelled | expired
+    state: str = Field(default="pending", max_length=16)
+    priority: int = Field(default=5, sa_type=SmallInteger)  # 0 is sent first
+    due_at: int = Field(sa_type=BigInteger)
+    deferred: bool = Field(default=False)  # waits for the end of the resident's quiet hours
+    lease_until: int | None = Field(default=None, sa_type=BigInteger)
+    attempts: int = Field(default=0, sa_type=SmallInteger)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    error: str | None = Field(default=None, max_length=255)
+    done_at: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class BroadcastSchedule(SQLModel, table=True):
+    """When to send a template alert again: once at `next_run_at`, or on a cron line."""
+
+    __tablename__ = "broadcast_schedules"
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alerts.id", ondelete="CASCADE")
+    cron: str | None = Field(default=None, max_length=64)  # None: once
+    next_run_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True, index=True))
+    last_run_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    active: bool = Field(default=True)
+    created_by: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 
 
 class Role(StrEnum):
@@ -96,3 +188,93 @@ class Subscription(SQLModel, table=True):
 
     resident_id: int = Field(foreign_key="residents.id", primary_key=True, ondelete="CASCADE")
     topic_code: str = Field(foreign_key="topics.code", primary_key=True, max_length=32, index=True)
+
+
+class Category(SQLModel, table=True):
+    """A kind of problem residents report (roads, sanitation...); the list is data."""
+
+    __tablename__ = "categories"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name_vi: str = Field(max_length=80)
+    name_en: str = Field(max_length=80)
+    description_vi: str = Field(default="", max_length=200)
+    description_en: str = Field(default="", max_length=200)
+    position: int = Field(default=0)
+    resolve_days: int = Field(default=10)
+    active: bool = Field(default=True)
+
+
+class Report(SQLModel, table=True):
+    """A problem a resident reported. It outlives the resident: /forget only unlinks it."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_resident_created", "resident_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)
+    resident_id: int | None = Field(default=None, foreign_key="residents.id", ondelete="SET NULL")
+    # Who sent it, for moderators only; cleared when the resident asks to be forgotten.
+    reporter_name: str | None = Field(default=None, max_length=200)
+    category_code: str = Field(foreign_key="categories.code", max_length=32, index=True)
+    description: str = Field(sa_type=Text)
+    latitude: float | None = None
+    longitude: float | None = None
+    area_code: str | None = Field(default=None, foreign_key="areas.code", index=True, max_length=16)
+    address_text: str | None = Field(default=None, max_length=200)
+    # submitted | assigned | in_progress | resolved | closed | rejected | duplicate | reopened
+    state: str = Field(default="submitted", max_length=16, index=True)
+    priority: str = Field(default="normal", max_length=16)
+    due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class ReportPhoto(SQLModel, table=True):
+    __tablename__ = "report_photos"
+
+    report_id: int = Field(foreign_key="reports.id", primary_key=True, ondelete="CASCADE")
+    position: int = Field(primary_key=True)
+    telegram_file_id: str = Field(max_length=256)
+    file_unique_id: str = Field(max_length=128)
+    # The cleaned copy in the media store (content-addressed); None when it could not be fetched.
+    sha256: str | None = Field(default=None, max_length=64)
+    width: int | None = None
+    height: int | None = None
+
+
+class ReportEvent(SQLModel, table=True):
+    """One step of a report's history: what /status shows."""
+
+    __tablename__ = "report_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="reports.id", index=True, ondelete="CASCADE")
+    at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    state: str = Field(max_length=16)
+    actor: str | None = Field(default=None, max_length=64)
+    actor_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
+    note: str | None = Field(default=None, sa_type=Text)
+
+
+class ReportDraft(SQLModel, table=True):
+    """The report a resident is writing, one per resident, so it survives a restart of the bot."""
+
+    __tablename__ = "report_drafts"
+
+    resident_id: int = Field(foreign_key="residents.id", primary_key=True, ondelete="CASCADE")
+    step: str = Field(max_length=16)
+    # Set while one field is changed from the review card: the wizard returns to the review after it.
+    editing: bool = Field(default=False)
+    category_code: str | None = Field(default=None, max_length=32)
+    description: str | None = Field(default=None, sa_type=Text)
+    # [{"file_id", "file_unique_id", "sha256", "width", "height"}, ...] in the order sent
+    photos: list = Field(default_factory=list, sa_type=JSON)
+    latitude: float | None = None
+    longitude: float | None = None
+    area_code: str | None = Field(default=None, max_length=16)
+    address_text: str | None = Field(default=None, max_length=200)
+    # The album last acknowledged, so that an album gets one answer, not one per photo.
+    media_group_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

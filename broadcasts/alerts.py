@@ -1,0 +1,254 @@
+"""Alerts: who they reach, writing their deliveries into the outbox, following and stopping them.
+
+Targeting is one SQL statement. Residents of the alert's areas (and of every unit below them)
+who follow its topic, have alerts on and have not blocked the bot get one delivery each, written
+with INSERT ... SELECT: a million rows never pass through Python. Quiet hours are worked out in
+the same statement, in the city's time zone: a Minor or Moderate alert to a resident in their
+quiet hours is due when those hours end; Severe and Extreme alerts are due at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, insert, literal, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Alert, Area, Delivery, Resident, Subscription
+from storage.types import utcnow
+
+MINUTES_PER_DAY = 24 * 60
+
+
+class Severity(StrEnum):
+    """CAP 1.2 severities, most serious first."""
+
+    EXTREME = "extreme"
+    SEVERE = "severe"
+    MODERATE = "moderate"
+    MINOR = "minor"
+    UNKNOWN = "unknown"
+
+    @property
+    def waits_for_quiet_hours(self) -> bool:
+        return self in (Severity.MODERATE, Severity.MINOR, Severity.UNKNOWN)
+
+    @property
+    def priority(self) -> int:
+        """Outbox priority: the more serious, the sooner (0 first)."""
+        return list(Severity).index(self) + 1
+
+
+class Urgency(StrEnum):
+    IMMEDIATE = "immediate"
+    EXPECTED = "expected"
+    FUTURE = "future"
+    PAST = "past"
+    UNKNOWN = "unknown"
+
+
+class Kind(StrEnum):
+    ALERT = "alert"
+    CORRECTION = "correction"
+    CANCELLATION = "cancellation"
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    TEMPLATE = "template"  # what a schedule sends copies of
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+# Outbox states a delivery ends in; "pending" is the only one the sender works on.
+PENDING, SENT, FAILED, BLOCKED, CANCELLED, EXPIRED = "pending", "sent", "failed", "blocked", "cancelled", "expired"
+
+
+COLUMNS = ["alert_id", "resident_id", "chat_id", "language", "state", "priority", "due_at", "deferred", "attempts"]
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+async def target_area_codes(session: AsyncSession, codes: list[str]):
+    """A subquery of the codes in `codes` and every unit below them, at any depth."""
+    tree = select(Area.code).where(Area.code.in_(codes)).cte("target_areas", recursive=True)
+    tree = tree.union_all(select(Area.code).where(Area.parent_code == tree.c.code))
+    return select(tree.c.code)
+
+
+def _recipients(topic_code: str, areas):
+    return and_(
+        Subscription.resident_id == Resident.id,
+        Subscription.topic_code == topic_code,
+        Resident.alerts_enabled == true(),
+        Resident.blocked_at.is_(None),
+        Resident.area_code.in_(areas),
+    )
+
+
+async def count_recipients(session: AsyncSession, topic_code: str, area_codes: list[str]) -> int:
+    """How many residents an alert on this topic to these areas would reach right now."""
+    areas = await target_area_codes(session, area_codes)
+    query = select(func.count()).select_from(Resident).join(Subscription, _recipients(topic_code, areas))
+    return (await session.execute(query)).scalar_one()
+
+
+def _greatest(session: AsyncSession, a, b):
+    """SQL's larger-of-two: max() with two arguments on SQLite, greatest() on PostgreSQL."""
+    return func.max(a, b) if session.bind.dialect.name == "sqlite" else func.greatest(a, b)
+
+
+def _quiet_delay(now_local_minute: int):
+    """Seconds until the end of the resident's quiet hours if `now` is inside them, else 0."""
+    start, end = Resident.quiet_start_minute, Resident.quiet_end_minute
+    m = literal(now_local_minute)
+    inside = case(
+        (or_(start.is_(None), end.is_(None), start == end), False),
+        (start < end, and_(m >= start, m < end)),
+        else_=or_(m >= start, m < end),
+    )
+    minutes_left = (end - m + MINUTES_PER_DAY) % MINUTES_PER_DAY
+    return case((inside, minutes_left * 60), else_=0)
+
+
+async def compose(session: AsyncSession, alert: Alert, *, tz: ZoneInfo, now: datetime | None = None) -> int:
+    """Write the alert's deliveries into the outbox; returns how many were added.
+
+    Composing again adds nothing (one delivery per alert and resident), so a compose that was
+    interrupted can simply be run again.
+    """
+    now = now or utcnow()
+    local = now.astimezone(tz)
+    severity = Severity(alert.severity)
+    now_s = epoch(now)
+    # Quiet hours end on a whole minute: subtract the seconds already gone in this one.
+    delay = _quiet_delay(local.hour * 60 + local.minute) - local.second if severity.waits_for_quiet_hours else literal(0)
+    delay = _greatest(session, delay, 0)
+    due = literal(now_s) + delay
+    state = literal(PENDING)
+    if alert.expires_at is not None:
+        state = case((due >= epoch(alert.expires_at), EXPIRED), else_=PENDING)
+    areas = await target_area_codes(session, alert.area_codes)
+    rows = (
+        select(
+            literal(alert.id), Resident.id, Resident.telegram_id, Resident.language, state,
+            literal(severity.priority), due, delay > 0, literal(0),
+        )
+        .select_from(Resident)
+        .join(Subscription, _recipients(alert.topic_code, areas))
+    )
+    statement = insert(Delivery).from_select(COLUMNS, rows)
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        statement = pg_insert(Delivery).from_select(COLUMNS, rows).on_conflict_do_nothing(
+            index_elements=["alert_id", "resident_id"])
+    else:
+        statement = statement.prefix_with("OR IGNORE")
+    added = await _rows_written(session, await session.execute(statement))
+    alert.status = Status.SENDING
+    alert.composed_at = alert.composed_at or now
+    return added
+
+
+async def _rows_written(session: AsyncSession, result) -> int:
+    # Python's sqlite3 leaves rowcount at -1 for a statement that starts with WITH (our CTE).
+    if result.rowcount is not None and result.rowcount >= 0:
+        return result.rowcount
+    return (await session.execute(select(func.changes()))).scalar_one()
+
+
+async def create(session: AsyncSession, **fields) -> Alert:
+    """A new alert (not yet composed); `fields` are Alert's columns."""
+    for name, kind in (("severity", Severity), ("urgency", Urgency), ("kind", Kind)):
+        if name in fields:
+            fields[name] = kind(fields[name]).value
+    alert = Alert(**fields)
+    session.add(alert)
+    await session.flush()
+    return alert
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int = 0
+    sent: int = 0
+    failed: int = 0
+    blocked: int = 0
+    cancelled: int = 0
+    expired: int = 0
+    waiting_quiet_hours: int = 0  # pending, due when quiet hours end
+    remaining: int = 0  # pending, due now (or being retried)
+
+    @property
+    def finished(self) -> bool:
+        return self.remaining == 0 and self.waiting_quiet_hours == 0
+
+
+async def progress(session: AsyncSession, alert_id: int, *, now: datetime | None = None) -> Progress:
+    now_s = epoch(now or utcnow())
+    waiting = and_(Delivery.state == PENDING, Delivery.deferred == true(), Delivery.due_at > now_s)
+    query = (
+        select(Delivery.state, waiting, func.count())
+        .where(Delivery.alert_id == alert_id)
+        .group_by(Delivery.state, waiting)
+    )
+    counts: dict[str, int] = {}
+    total = 0
+    for state, is_waiting, count in (await session.execute(query)).all():
+        key = "waiting_quiet_hours" if state == PENDING and is_waiting else (
+            "remaining" if state == PENDING else state)
+        counts[key] = counts.get(key, 0) + count
+        total += count
+    return Progress(total=total, **{k: v for k, v in counts.items() if k in Progress.__dataclass_fields__})
+
+
+async def cancel(session: AsyncSession, alert: Alert) -> int:
+    """Stop the alert: its deliveries not yet sent are cancelled; returns how many."""
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.alert_id == alert.id, Delivery.state == PENDING)
+        .values(state=CANCELLED, done_at=epoch(utcnow()))
+    )
+    alert.status = Status.CANCELLED
+    alert.finished_at = utcnow()
+    return result.rowcount or 0
+
+
+async def follow_up(session: AsyncSession, original: Alert, kind: Kind, texts: dict[str, str], **fields) -> Alert:
+    """A correction or cancellation of an alert that is being or was sent.
+
+    A cancellation reaches those who received the original; a correction reaches them and also
+    those still waiting for it, who get the corrected text instead. Either way the original's
+    deliveries not yet sent are cancelled.
+    """
+    follow = await create(
+        session, topic_code=original.topic_code, severity=original.severity, urgency=original.urgency,
+        area_codes=original.area_codes, texts=texts, kind=kind, replaces_id=original.id,
+        expires_at=original.expires_at, paid_broadcast=original.paid_broadcast, **fields,
+    )
+    reached = [SENT, PENDING] if kind == Kind.CORRECTION else [SENT]
+    now_s = epoch(utcnow())
+    recipients = (
+        select(
+            literal(follow.id), Delivery.resident_id, Delivery.chat_id, Delivery.language,
+            literal(PENDING), literal(Severity(original.severity).priority),
+            _greatest(session, Delivery.due_at, now_s),
+            Delivery.deferred, literal(0),
+        )
+        .where(Delivery.alert_id == original.id, Delivery.state.in_(reached), Delivery.resident_id.is_not(None))
+    )
+    await session.execute(insert(Delivery).from_select(COLUMNS, recipients))
+    await cancel(session, original)
+    follow.status = Status.SENDING
+    follow.composed_at = utcnow()
+    return follow
+
+
+def expired(alert: Alert, now: datetime | None = None) -> bool:
+    return alert.expires_at is not None and alert.expires_at <= (now or utcnow())

@@ -1,0 +1,383 @@
+"""The sender: takes due deliveries from the outbox and sends them at Telegram's pace.
+
+One loop claims batches under a lease, a dispatcher spends tokens of one global bucket (30 a
+second by default) and keeps a second between two messages to the same chat, and each message
+goes out as one pre-encoded POST on the aiohttp transport; outcomes are written back in batches.
+PTB's Bot and RequestData are skipped on purpose: their per-call work costs more than the whole
+send here (see docs/BENCHMARKS.md).
+
+Telegram's answers: 429 pauses the whole bucket for retry_after and the message is tried again
+(the try not counted); 403 marks the resident blocked and drops their other deliveries; other
+4xx fail the delivery with Telegram's reason; 5xx and timeouts are retried with exponential
+backoff, `max_attempts` tries in all.
+
+Only one sender runs at a time (see `broadcasts.leadership`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, select, update
+from telegram.error import NetworkError, TimedOut
+
+from bot.logs import fields
+from bot.transport import AiohttpRequest
+from broadcasts import outbox
+from broadcasts.alerts import BLOCKED, CANCELLED, EXPIRED, FAILED, PENDING, SENT, Status
+from broadcasts.outbox import Claimed, Outcome
+from broadcasts.render import render_alert
+from storage.db import Database
+from storage.models import Alert, Delivery, Topic
+from storage.types import utcnow
+
+log = logging.getLogger("loa.sender")
+
+PER_CHAT_INTERVAL = 1.0  # seconds between two messages to one private chat
+MAX_BACKOFF = 300
+FLUSH_SECONDS = 0.25  # how often outcomes are written; bounds the duplicates after a crash
+
+
+@dataclass
+class Counters:
+    sent: int = 0
+    failed: int = 0
+    blocked: int = 0
+    expired: int = 0
+    retried: int = 0
+    throttled: int = 0  # 429 answers
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` saved up; `pause` stops it for a while (429)."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate / 20)
+        self.tokens = 1.0
+        self.clock = clock
+        self.updated = clock()
+        self.paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, self.clock() + seconds)
+        self.tokens = 0.0
+
+    async def take(self) -> None:
+        while True:
+            now = self.clock()
+            if now < self.paused_until:
+                await asyncio.sleep(self.paused_until - now)
+                continue
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return
+            await asyncio.sleep((1.0 - self.tokens) / self.rate)
+
+
+@dataclass
+class _Prepared:
+    delivery: Claimed
+    method: str
+    body: bytes
+
+
+@dataclass
+class _AlertInfo:
+    alert: Alert
+    topic: Topic
+    replaced: Alert | None
+    rendered: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # language -> (method, tail)
+
+
+def _form_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+class Sender:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        token: str,
+        api_url: str = "https://api.telegram.org",
+        tz: ZoneInfo,
+        rate: float = 30,
+        paid_broadcast: bool = False,
+        concurrency: int = 64,
+        batch_size: int | None = None,
+        lease_seconds: int = 60,
+        max_attempts: int = 5,
+        retry_base: float = 2.0,
+        idle_poll: float = 1.0,
+        request: AiohttpRequest | None = None,
+    ) -> None:
+        self.db = db
+        self.tz = tz
+        self.base = f"{api_url}/bot{token}/"
+        self.bucket = TokenBucket(rate) if rate != float("inf") else None
+        self.paid_broadcast = paid_broadcast
+        self.concurrency = concurrency
+        self.batch_size = batch_size or int(min(max(2 * rate, 100), 2000))
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base  # seconds before the first retry, doubled for each next one
+        self.idle_poll = idle_poll
+        self.request = request or AiohttpRequest(connection_pool_size=concurrency, read_timeout=10)
+        self.counters = Counters()
+        self.wake = asyncio.Event()  # set to look at the outbox now (a compose just happened)
+        self._alerts: dict[int, _AlertInfo] = {}
+        self._last_sent: dict[int, float] = {}
+        self._recent: deque[tuple[float, int]] = deque()
+        self._outcomes: list[Outcome] = []
+        self._in_flight: set[asyncio.Task] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until `stop` is set; outcomes of messages in flight are written before returning."""
+        await self.request.initialize()
+        async with self.db.transaction() as session:
+            released = await outbox.release_leases(session)
+        if released:
+            log.info("took over %s", fields(leased_deliveries=released))
+        flusher = asyncio.create_task(self._flush_every(FLUSH_SECONDS, stop))
+        try:
+            while not stop.is_set():
+                batch = await self._claim()
+                if not batch:
+                    await self._finish_alerts()
+                    await self._idle(stop)
+                    continue
+                for prepared in await self._prepare(batch):
+                    if stop.is_set():
+                        self._release(prepared.delivery)
+                        continue
+                    await self._dispatch(prepared)
+        finally:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            flusher.cancel()
+            await self._flush()
+            await self._finish_alerts()
+            await self.request.shutdown()
+
+    async def drain(self, horizon: float = 1.0) -> Counters:
+        """Send until nothing pending is due within `horizon` seconds, then return (for scripts,
+        tests and benchmarks)."""
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(0.2)
+                async with self.db.read() as session:
+                    due = await outbox.next_due(session)
+                if due is None or due > time.time() + horizon:
+                    if not self._in_flight:
+                        stop.set()
+                        return
+
+        watcher = asyncio.create_task(watch())
+        await self.run(stop)
+        watcher.cancel()
+        return self.counters
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        self.wake.clear()
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+        done, pending = await asyncio.wait(waits, timeout=self.idle_poll, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+    async def _claim(self) -> list[Claimed]:
+        async with self.db.transaction() as session:
+            return await outbox.claim(session, self.batch_size, self.lease_seconds)
+
+    # ------------------------------------------------------------------ rendering
+
+    async def _prepare(self, batch: list[Claimed]) -> list[_Prepared]:
+        await self._load_alerts({d.alert_id for d in batch if d.alert_id is not None})
+        prepared: list[_Prepared] = []
+        now = utcnow()
+        for delivery in batch:
+            if delivery.alert_id is None:
+                payload = delivery.payload or {}
+                params = {"chat_id": delivery.chat_id, **payload.get("params", {})}
+                body = urlencode({k: _form_value(v) for k, v in params.items() if v is not None}).encode()
+                prepared.append(_Prepared(delivery, payload.get("method", "sendMessage"), body))
+                continue
+            info = self._alerts[delivery.alert_id]
+            if info.alert.status == Status.CANCELLED:
+                self._outcomes.append(Outcome(delivery.id, CANCELLED))
+                continue
+            if info.alert.expires_at is not None and info.alert.expires_at <= now:
+                self._outcomes.append(Outcome(delivery.id, EXPIRED))
+                self.counters.expired += 1
+                continue
+            method, tail = self._rendered(info, delivery.language)
+            prepared.append(_Prepared(delivery, method, b"chat_id=%d&" % delivery.chat_id + tail))
+        return prepared
+
+    async def _load_alerts(self, ids: set[int]) -> None:
+        """Alerts of the batch, their status refreshed (a cancel takes effect within a batch)."""
+        if not ids:
+            return
+        async with self.db.read() as session:
+            alerts = (await session.execute(select(Alert).where(Alert.id.in_(ids)))).scalars().all()
+            for alert in alerts:
+                info = self._alerts.get(alert.id)
+                if info is not None:
+                    info.alert.status = alert.status
+                    continue
+                topic = await session.get(Topic, alert.topic_code)
+                replaced = await session.get(Alert, alert.replaces_id) if alert.replaces_id else None
+                self._alerts[alert.id] = _AlertInfo(alert, topic, replaced)
+
+    def _rendered(self, info: _AlertInfo, language: str) -> tuple[str, bytes]:
+        cached = info.rendered.get(language)
+        if cached is None:
+            message = render_alert(info.alert, info.topic, language, tz=self.tz, replaced=info.replaced)
+            params: dict = {"parse_mode": "HTML"}
+            if message.photo:
+                method = "sendPhoto"
+                params.update(photo=message.photo, caption=message.text)
+            else:
+                method = "sendMessage"
+                params.update(text=message.text, link_preview_options='{"is_disabled":true}')
+            if self.paid_broadcast or info.alert.paid_broadcast:
+                params["allow_paid_broadcast"] = "true"
+            cached = info.rendered[language] = (method, urlencode(params).encode())
+        return cached
+
+    # ------------------------------------------------------------------ sending
+
+    async def _dispatch(self, prepared: _Prepared) -> None:
+        chat = prepared.delivery.chat_id
+        now = time.monotonic()
+        last = self._last_sent.get(chat)
+        if last is not None and now - last < PER_CHAT_INTERVAL:
+            # Too soon for this chat: give it back to the outbox, due in a second.
+            self._outcomes.append(Outcome(prepared.delivery.id, PENDING, retry_at=int(time.time()) + 1,
+                                          refund_attempt=True))
+            return
+        if self.bucket is not None:
+            await self.bucket.take()
+        await self._slots.acquire()
+        now = time.monotonic()
+        self._last_sent[chat] = now
+        self._recent.append((now, chat))
+        while self._recent and now - self._recent[0][0] > PER_CHAT_INTERVAL:
+            _, old = self._recent.popleft()
+            if now - self._last_sent.get(old, now) > PER_CHAT_INTERVAL:
+                del self._last_sent[old]
+        task = asyncio.create_task(self._send(prepared))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _send(self, prepared: _Prepared) -> None:
+        delivery = prepared.delivery
+        try:
+            try:
+                status, raw = await self.request.post_form(self.base + prepared.method, prepared.body)
+            except (TimedOut, NetworkError) as error:
+                self._outcomes.append(self._retry(delivery, f"network: {type(error).__name__}"))
+                return
+            self._outcomes.append(self._outcome(delivery, status, raw))
+        finally:
+            self._slots.release()
+
+    def _outcome(self, delivery: Claimed, status: int, raw: bytes) -> Outcome:
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = {}
+        if status == 200 and answer.get("ok"):
+            self.counters.sent += 1
+            result = answer.get("result") or {}
+            return Outcome(delivery.id, SENT, message_id=result.get("message_id"))
+        description = str(answer.get("description") or f"HTTP {status}")
+        if status == 429:
+            retry_after = float((answer.get("parameters") or {}).get("retry_after") or 1)
+            self.counters.throttled += 1
+            if self.bucket is not None:
+                self.bucket.pause(retry_after)
+            return Outcome(delivery.id, PENDING, error=description, refund_attempt=True,
+                           retry_at=int(time.time() + retry_after))
+        if status == 403:
+            self.counters.blocked += 1
+            return Outcome(delivery.id, BLOCKED, error=description, chat_id=delivery.chat_id)
+        if 400 <= status < 500:
+            self.counters.failed += 1
+            return Outcome(delivery.id, FAILED, error=description)
+        return self._retry(delivery, description)
+
+    def _retry(self, delivery: Claimed, reason: str) -> Outcome:
+        if delivery.attempts >= self.max_attempts:
+            self.counters.failed += 1
+            return Outcome(delivery.id, FAILED, error=f"gave up after {delivery.attempts} tries: {reason}")
+        self.counters.retried += 1
+        backoff = min(self.retry_base * 2 ** (delivery.attempts - 1), MAX_BACKOFF)
+        return Outcome(delivery.id, PENDING, error=reason, retry_at=round(time.time() + backoff))
+
+    def _release(self, delivery: Claimed) -> None:
+        self._outcomes.append(Outcome(delivery.id, PENDING, retry_at=int(time.time()), refund_attempt=True))
+
+    # ------------------------------------------------------------------ writing outcomes
+
+    async def _flush_every(self, seconds: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(seconds)
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("flush_failed")
+
+    async def _flush(self) -> None:
+        if not self._outcomes:
+            return
+        outcomes, self._outcomes = self._outcomes, []
+        try:
+            async with self.db.transaction() as session:
+                await outbox.record(session, outcomes)
+        except Exception:
+            self._outcomes[:0] = outcomes  # try again at the next flush; the leases hold meanwhile
+            raise
+
+    async def _finish_alerts(self) -> None:
+        """Alerts being sent that have nothing left to send are done."""
+        pending = exists().where(and_(Delivery.alert_id == Alert.id, Delivery.state == PENDING))
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(Alert).where(Alert.status == Status.SENDING, ~pending)
+                .values(status=Status.DONE, finished_at=utcnow())
+                .returning(Alert.id)
+            )
+            finished = result.scalars().all()
+        for alert_id in finished:
+            log.info("alert_done %s", fields(alert=alert_id, **self.counters.as_dict()))
+            self._alerts.pop(alert_id, None)
+
+
+def from_settings(db: Database, settings, **overrides) -> Sender:
+    return Sender(db, token=settings.token, api_url=settings.telegram_api_url, tz=settings.tz,
+                  rate=settings.send_rate, paid_broadcast=settings.paid_broadcast, **overrides)
+
+
+__all__ = ["Counters", "Sender", "TokenBucket", "from_settings", "BLOCKED", "FAILED", "SENT"]
