@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/loa.db"
 LANGUAGES = ("vi", "en")
+FREE_SEND_RATE = 30
 
 
 def async_database_url(url: str) -> str:
@@ -37,6 +38,15 @@ class Settings(BaseSettings):
     timezone: str = Field(default="Asia/Ho_Chi_Minh", validation_alias="LOA_TIMEZONE")
     default_language: str = Field(default="vi", validation_alias="LOA_DEFAULT_LANGUAGE")
     log_level: str = Field(default="INFO", validation_alias="LOA_LOG_LEVEL")
+    # Broadcasts: messages a second across all chats (Telegram allows about 30; paid broadcast,
+    # billed in Stars above 30/s, up to 1,000).
+    send_rate: float = Field(default=30, gt=0, le=1000, validation_alias="LOA_SEND_RATE")
+    paid_broadcast: bool = Field(default=False, validation_alias="LOA_PAID_BROADCAST")
+    # Reports: where cleaned copies of photos are kept, how many reports a resident may file in
+    # an hour, and the largest photo accepted.
+    media_dir: Path = Field(default=Path("data/media"), validation_alias="LOA_MEDIA_DIR")
+    reports_per_hour: int = Field(default=5, ge=1, validation_alias="LOA_REPORTS_PER_HOUR")
+    max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1, validation_alias="LOA_MAX_PHOTO_BYTES")
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -74,6 +84,13 @@ class Settings(BaseSettings):
         if value not in LANGUAGES:
             raise ValueError(f"LOA_DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
         return value
+
+    @model_validator(mode="after")
+    def _rate_needs_paid_broadcast(self) -> "Settings":
+        if self.send_rate > FREE_SEND_RATE and not self.paid_broadcast:
+            raise ValueError(f"LOA_SEND_RATE above {FREE_SEND_RATE:g} needs LOA_PAID_BROADCAST=true "
+                             "(Telegram refuses more without paid broadcast)")
+        return self
 
     @property
     def token(self) -> str | None:

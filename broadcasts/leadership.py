@@ -12,6 +12,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +23,12 @@ from storage.db import Database
 
 log = logging.getLogger("loa.sender")
 
-LOCK_KEY = 0x10A5E4D  # the advisory lock id of "the sender"; any constant the instances share
+
+
+def lock_key(db: Database) -> int:
+    """The advisory lock id of "the sender" of this installation (one per schema, so that
+    installations sharing a PostgreSQL database do not wait for each other)."""
+    return zlib.crc32(f"loa-sender:{db.schema or ''}".encode())
 
 
 @asynccontextmanager
@@ -41,9 +47,10 @@ async def leadership(db: Database, stop: asyncio.Event, retry_every: float = 2.0
 
 @asynccontextmanager
 async def _advisory_lock(db: Database, stop: asyncio.Event, retry_every: float):
+    key = lock_key(db)
     async with db.engine.connect() as connection:
         while not stop.is_set():
-            acquired = (await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY})).scalar()
+            acquired = (await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})).scalar()
             await connection.commit()
             if acquired:
                 break
@@ -60,7 +67,7 @@ async def _advisory_lock(db: Database, stop: asyncio.Event, retry_every: float):
             watch.cancel()
             if not lost.is_set():
                 try:
-                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                    await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                     await connection.commit()
                 except Exception:  # the connection is going away anyway, and the lock with it
                     pass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import area, guide, leaving, onboarding, preferences
+from handlers import area, guide, leaving, myreports, onboarding, preferences, reporting
 
-MODULES = (onboarding, area, preferences, leaving, guide)
+MODULES = (onboarding, area, preferences, leaving, reporting, myreports, guide)
 
 
 def register(application: Application) -> None:

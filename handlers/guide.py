@@ -1,13 +1,15 @@
-"""/help, /cancel, and a helpful answer to anything the bot did not ask for."""
+"""/help, /cancel, and a helpful answer to anything the bot did not ask for; messages for the
+area step and the report wizard are passed on to them."""
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import ReplyKeyboardRemove, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import LoaContext
 from bot.i18n import translator
-from handlers import area
+from complaints import drafts
+from handlers import area, reporting
 from handlers.onboarding import language_of, stale_button
 from handlers.prompts import Prompt
 from handlers.replies import send
@@ -21,8 +23,13 @@ def help_text(language: str) -> str:
     return _(
         "Loa connects you with the city.\n\n"
         "• Alerts: the city sends warnings about weather, traffic, health, food safety, "
-        "security and power or water cuts in your area.\n\n"
+        "security and power or water cuts in your area.\n"
+        "• Reports: tell the city about a problem (a pothole, garbage, a broken street light...) "
+        "with photos and the place, and follow what is done about it.\n\n"
         "Commands:\n"
+        "/report – report a problem\n"
+        "/myreports – the problems you reported\n"
+        "/status CODE – one report's details and history\n"
         "/subscriptions – choose which alerts you receive\n"
         "/area – change your ward or commune\n"
         "/quiet – quiet hours at night\n"
@@ -45,9 +52,13 @@ async def help_command(update: Update, context: LoaContext) -> None:
 async def cancel(update: Update, context: LoaContext) -> None:
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
-        if resident is not None and resident.onboarded:
+        had_draft = resident is not None and await drafts.discard(session, resident.id)
+        if resident is not None and (resident.onboarded or resident.awaiting == "report"):
             resident.awaiting = None
     _ = translator(language_of(update, context, resident)).gettext
+    if had_draft:
+        await send(update, Prompt(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))
+        return
     await send(update, Prompt(_("Cancelled. Nothing was changed.")))
 
 
@@ -60,6 +71,8 @@ def _reminder(resident, _) -> str:
                  "or type the name of your ward.")
     if resident.awaiting == "language":
         return _("Please choose your language with the buttons above, or send /start.")
+    if resident.awaiting == "report":
+        return _("You are writing a report: answer the last question, or send /cancel to abandon it.")
     if resident.awaiting in ("topics", "quiet"):
         return _("Please use the buttons above to continue, or send /start.")
     return _("Send /help to see what I can do.")
@@ -70,6 +83,10 @@ async def unexpected(update: Update, context: LoaContext) -> None:
     area step when it waits for them; everything else gets a short reminder of where they are."""
     resident = await _resident(update, context)
     message = update.effective_message
+    if resident is not None and resident.awaiting == "report" and not (message.text or "").startswith("/"):
+        if await reporting.on_message(update, context, resident):
+            return
+        resident.awaiting = None
     if resident is not None and resident.awaiting == "area":
         if message.location:
             await area.shared_location(update, context, resident)

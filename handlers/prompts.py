@@ -179,4 +179,5 @@ def summary(resident: Resident, area_row: Area | None, all_topics: list[Topic], 
         _("To change something: /subscriptions, /area, /quiet, /language. "
            "What the bot does: /help."),
     ]
-    return Prompt("\n".join(lines))
+    menu = InlineKeyboardMarkup([[InlineKeyboardButton(_("📝 Report a problem"), callback_data="rp:new")]])
+    return Prompt("\n".join(lines), menu)

@@ -23,6 +23,7 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, schema: str | None = None) -> None:
         self.url = url
+        self.schema = schema
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict = {"echo": echo}
         if self.is_sqlite:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy import delete
+from sqlalchemy import delete, or_, update
 from sqlmodel import select
 
-from storage.models import Resident, Subscription
+from storage.models import Delivery, Report, ReportDraft, Resident, Subscription
 from storage.types import utcnow
 
 
@@ -45,11 +45,20 @@ async def upsert_on_start(
 
 
 async def forget(session: AsyncSession, telegram_id: int) -> bool:
-    """Delete everything personal about a resident (their subscriptions go with them)."""
+    """Delete everything personal about a resident (their subscriptions and any report draft go
+    with them); the reports they sent stay with the city as anonymous records."""
     resident = await by_telegram_id(session, telegram_id, for_update=True)
     if resident is None:
         return False
+    await session.execute(update(Report).where(Report.resident_id == resident.id)
+                          .values(resident_id=None, reporter_name=None))
+    await session.execute(delete(ReportDraft).where(ReportDraft.resident_id == resident.id))
     await session.execute(delete(Subscription).where(Subscription.resident_id == resident.id))
+    # Messages not yet sent are dropped; the record of those sent keeps no chat id.
+    await session.execute(delete(Delivery).where(Delivery.chat_id == telegram_id, Delivery.state == "pending"))
+    await session.execute(update(Delivery)
+                          .where(or_(Delivery.resident_id == resident.id, Delivery.chat_id == telegram_id))
+                          .values(resident_id=None, chat_id=0, payload=None))
     await session.execute(delete(Resident).where(Resident.id == resident.id))
     return True
 

@@ -211,3 +211,24 @@ async def test_enqueued_messages_with_a_key_are_added_once(db):
         assert not await outbox.enqueue(session, 42, "sendMessage", {"text": "hi"}, key="report:1:assigned")
         assert await outbox.enqueue(session, 42, "sendMessage", {"text": "again"})
         assert await outbox.pending_count(session) == 2
+
+
+async def test_forget_leaves_no_chat_id_in_the_outbox(areas_loaded):
+    from storage import residents
+
+    db = areas_loaded
+    ward = (await wards_of(db, "01", 1))[0]
+    await add_residents(db, ward, 2, start_id=1000)
+    alert = await new_alert(db)
+    now = local(12)
+    await compose(db, alert, now)
+    async with db.transaction() as session:
+        claimed = [c for c in await outbox.claim(session, 10, 30, now=int(now.timestamp())) if c.chat_id == 1000]
+        await outbox.record(session, [outbox.Outcome(claimed[0].id, alerts.SENT, message_id=3)])
+        await outbox.enqueue(session, 1000, "sendMessage", {"text": "your report"})
+        assert await residents.forget(session, 1000)
+    async with db.read() as session:
+        chats = (await session.execute(select(Delivery.chat_id, Delivery.state))).all()
+        progress = await alerts.progress(session, alert.id)
+    assert 1000 not in {chat for chat, _ in chats}
+    assert progress.sent == 1  # the record of what was sent stays, anonymous

@@ -1,0 +1,141 @@
+"""The report a resident is writing: kept in the database step by step, so that a restart of
+the bot in the middle changes nothing, and checked field by field as it is entered."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from storage.models import Category, ReportDraft
+from storage.types import utcnow
+
+STEPS = ("category", "description", "photos", "location", "review")
+MIN_DESCRIPTION = 10
+MAX_DESCRIPTION = 2000
+MAX_PHOTOS = 5
+MIN_ADDRESS = 3
+MAX_ADDRESS = 200
+
+
+async def get(session: AsyncSession, resident_id: int, *, for_update: bool = False) -> ReportDraft | None:
+    query = select(ReportDraft).where(ReportDraft.resident_id == resident_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def start(session: AsyncSession, resident_id: int) -> ReportDraft:
+    draft = ReportDraft(resident_id=resident_id, step="category")
+    session.add(draft)
+    await session.flush()
+    return draft
+
+
+async def discard(session: AsyncSession, resident_id: int) -> bool:
+    result = await session.execute(delete(ReportDraft).where(ReportDraft.resident_id == resident_id))
+    return result.rowcount > 0
+
+
+def go_to(draft: ReportDraft, step: str) -> None:
+    """Move on; a field changed from the review card leads back to the review."""
+    if draft.editing and step != "review":
+        # `step` is the one after the field being edited: the edit is done.
+        step = "review"
+    if step == "review":
+        draft.editing = False
+    draft.step = step
+    draft.updated_at = utcnow()
+
+
+def edit(draft: ReportDraft, step: str) -> None:
+    draft.step = step
+    draft.editing = True
+    draft.updated_at = utcnow()
+
+
+def next_after(step: str) -> str:
+    return STEPS[STEPS.index(step) + 1]
+
+
+async def categories(session: AsyncSession) -> list[Category]:
+    query = select(Category).where(Category.active).order_by(Category.position, Category.code)
+    return list((await session.execute(query)).scalars())
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why an entry was refused: `kind` picks the message, `value` fills it."""
+
+    kind: str
+    value: int = 0
+
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def check_description(text: str) -> Problem | None:
+    """None when the description can be used; else why not (short, long, junk)."""
+    text = text.strip()
+    if len(text) < MIN_DESCRIPTION:
+        return Problem("short", len(text))
+    if len(text) > MAX_DESCRIPTION:
+        return Problem("long", len(text))
+    letters = [c.lower() for c in text if c.isalpha()]
+    words = _WORD.findall(text)
+    if len(letters) < 6 or len(set(letters)) < 4 or len(words) < 2:
+        return Problem("junk")
+    longest_run = max(len(m.group(0)) for m in re.finditer(r"(.)\1*", text))
+    if longest_run > 20 or len(set(words)) == 1:
+        return Problem("junk")
+    return None
+
+
+def check_address(text: str) -> Problem | None:
+    text = text.strip()
+    if len(text) < MIN_ADDRESS:
+        return Problem("short", len(text))
+    if len(text) > MAX_ADDRESS:
+        return Problem("long", len(text))
+    return None
+
+
+def add_photo(draft: ReportDraft, photo: dict) -> bool:
+    """Add a photo to the draft; False when it already has the most a report may have.
+    The same photo sent twice is kept once."""
+    photos = list(draft.photos or [])
+    if any(p["file_unique_id"] == photo["file_unique_id"] for p in photos):
+        return True
+    if len(photos) >= MAX_PHOTOS:
+        return False
+    draft.photos = photos + [photo]  # a new list: the JSON column notices assignments only
+    draft.updated_at = utcnow()
+    return True
+
+
+def answered_before(draft: ReportDraft, media_group_id: str | None, outcome: str) -> bool:
+    """Whether the album `media_group_id` already got an answer about `outcome`; records it if not.
+    Photos sent one by one (no album) are each answered."""
+    if media_group_id is None:
+        return False
+    group, _, seen = (draft.media_group_id or "").partition("|")
+    outcomes = set(seen.split(",")) if group == media_group_id and seen else set()
+    if outcome in outcomes:
+        return True
+    outcomes.add(outcome)
+    draft.media_group_id = (media_group_id + "|" + ",".join(sorted(outcomes)))[:64]
+    return False
+
+
+def missing(draft: ReportDraft) -> str | None:
+    """The first step whose answer the draft lacks, or None when it can be submitted."""
+    if not draft.category_code:
+        return "category"
+    if not draft.description:
+        return "description"
+    if draft.latitude is None and not draft.area_code and not draft.address_text:
+        return "location"
+    return None

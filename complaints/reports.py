@@ -1,0 +1,108 @@
+"""Filing reports and finding them again: submit, the hourly limit, a resident's list, /status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from complaints import codes, deadlines
+from storage.models import Category, Report, ReportDraft, ReportEvent, ReportPhoto
+from storage.types import utcnow
+
+CODE_ATTEMPTS = 10
+WINDOW = timedelta(hours=1)
+
+
+class CodeSpaceExhausted(RuntimeError):
+    pass
+
+
+async def next_allowed_at(session: AsyncSession, resident_id: int, *, per_hour: int,
+                          now: datetime | None = None) -> datetime | None:
+    """None when the resident may file a report now; else the moment they may again."""
+    now = now or utcnow()
+    query = (select(Report.created_at)
+             .where(Report.resident_id == resident_id, Report.created_at > now - WINDOW)
+             .order_by(Report.created_at.desc()))
+    recent = list((await session.execute(query)).scalars())
+    if len(recent) < per_hour:
+        return None
+    # The oldest report that keeps the count at the limit must leave the window first.
+    return recent[per_hour - 1] + WINDOW
+
+
+async def submit(session: AsyncSession, draft: ReportDraft, *, reporter_name: str | None, tz: ZoneInfo,
+                 now: datetime | None = None, new_code=codes.new_code) -> Report:
+    """File the draft as a report (state `submitted`, with its first event) and delete the draft."""
+    now = now or utcnow()
+    category = await session.get(Category, draft.category_code)
+    days = category.resolve_days if category is not None else 10
+    report = None
+    for _ in range(CODE_ATTEMPTS):
+        candidate = Report(
+            code=new_code(), resident_id=draft.resident_id, reporter_name=reporter_name,
+            category_code=draft.category_code, description=draft.description,
+            latitude=draft.latitude, longitude=draft.longitude, area_code=draft.area_code,
+            address_text=draft.address_text, due_at=deadlines.add_working_days(now, days, tz),
+            created_at=now, updated_at=now,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(candidate)
+                await session.flush()
+        except IntegrityError:
+            continue  # that code is taken: draw another
+        report = candidate
+        break
+    if report is None:
+        raise CodeSpaceExhausted("no free reference code found")
+    for position, photo in enumerate(draft.photos or []):
+        session.add(ReportPhoto(report_id=report.id, position=position, telegram_file_id=photo["file_id"],
+                                file_unique_id=photo["file_unique_id"], sha256=photo.get("sha256"),
+                                width=photo.get("width"), height=photo.get("height")))
+    session.add(ReportEvent(report_id=report.id, at=now, state="submitted", actor="resident"))
+    await session.delete(draft)
+    await session.flush()
+    return report
+
+
+@dataclass
+class Page:
+    reports: list[Report]
+    total: int
+    page: int
+    pages: int
+
+
+async def of_resident(session: AsyncSession, resident_id: int, page: int, per_page: int = 5) -> Page:
+    """One page of the resident's reports, newest first."""
+    total = (await session.execute(
+        select(func.count()).select_from(Report).where(Report.resident_id == resident_id))).scalar_one()
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 0), pages - 1)
+    query = (select(Report).where(Report.resident_id == resident_id)
+             .order_by(Report.created_at.desc(), Report.id.desc())
+             .offset(page * per_page).limit(per_page))
+    return Page(list((await session.execute(query)).scalars()), total, page, pages)
+
+
+async def owned(session: AsyncSession, resident_id: int, code: str) -> Report | None:
+    """The report with this code if it is the resident's; None for any other code, theirs or nobody's."""
+    query = select(Report).where(Report.code == code, Report.resident_id == resident_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def history(session: AsyncSession, report_id: int) -> list[ReportEvent]:
+    query = select(ReportEvent).where(ReportEvent.report_id == report_id).order_by(ReportEvent.at, ReportEvent.id)
+    return list((await session.execute(query)).scalars())
+
+
+async def photo_count(session: AsyncSession, report_id: int) -> int:
+    query = select(func.count()).select_from(ReportPhoto).where(ReportPhoto.report_id == report_id)
+    return (await session.execute(query)).scalar_one()

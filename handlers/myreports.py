@@ -1,0 +1,97 @@
+"""/myreports (the resident's reports, newest first, paged) and /status CODE (one report's
+details and history). A resident sees only their own reports: any other code, whether it
+exists or not, gets the same answer."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.context import LoaContext
+from complaints import codes, reports
+from handlers import report_prompts as cards
+from handlers.onboarding import language_of
+from handlers.report_prompts import Card
+from handlers.reporting import send_card, stale
+from storage import residents
+from storage.models import Area, Category
+
+PRIVATE = filters.ChatType.PRIVATE
+PER_PAGE = 5
+
+
+async def _page(context: LoaContext, telegram_id: int, page: int):
+    async with context.db.read() as session:
+        resident = await residents.by_telegram_id(session, telegram_id)
+        if resident is None:
+            return None, None
+        found = await reports.of_resident(session, resident.id, page, PER_PAGE)
+        names = {c.code: c for c in await _categories(session)}
+    return resident, cards.my_reports(resident, found, names, context.settings.tz)
+
+
+async def _categories(session) -> list[Category]:
+    return list((await session.execute(select(Category))).scalars())
+
+
+async def myreports_command(update: Update, context: LoaContext) -> None:
+    resident, card = await _page(context, update.effective_user.id, 0)
+    if card is None:
+        _ = cards.texts(language_of(update, context, None))
+        card = Card(_("You have not reported any problem yet. To report one, send /report."))
+    await send_card(update, card)
+
+
+async def page_button(update: Update, context: LoaContext) -> None:
+    """`mr:<page>`."""
+    query = update.callback_query
+    resident, card = await _page(context, update.effective_user.id, int(query.data.split(":", 1)[1]))
+    if card is None:
+        await stale(update, context)
+        return
+    await query.answer()
+    await query.edit_message_text(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+
+
+async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
+    code = codes.parse(typed)
+    async with context.db.read() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id)
+        language = language_of(update, context, resident)
+        report = await reports.owned(session, resident.id, code) if resident and code else None
+        if report is None:
+            return cards.not_found(language, typed)
+        category = await session.get(Category, report.category_code)
+        area = await session.get(Area, report.area_code) if report.area_code else None
+        count = await reports.photo_count(session, report.id)
+        events = await reports.history(session, report.id)
+    return cards.status(resident, report, category, area, count, events, context.settings.tz)
+
+
+async def status_command(update: Update, context: LoaContext) -> None:
+    typed = " ".join(context.args or []).strip()
+    if not typed:
+        async with context.db.read() as session:
+            resident = await residents.by_telegram_id(session, update.effective_user.id)
+        _ = cards.texts(language_of(update, context, resident))
+        await send_card(update, Card(_("Send /status followed by the reference code, for example: "
+                                       "/status PA-7K3Q9. /myreports lists your reports.")))
+        return
+    await send_card(update, await _status_card(update, context, typed))
+
+
+async def status_button(update: Update, context: LoaContext) -> None:
+    """`st:<code>` on the /myreports list."""
+    card = await _status_card(update, context, update.callback_query.data.split(":", 1)[1])
+    await update.callback_query.answer()
+    await send_card(update, card)
+
+
+HANDLERS = [
+    CommandHandler("myreports", myreports_command, filters=PRIVATE),
+    CommandHandler("status", status_command, filters=PRIVATE),
+    CallbackQueryHandler(page_button, pattern=r"^mr:\d+$"),
+    CallbackQueryHandler(status_button, pattern=r"^st:PA-\w{5}$"),
+]

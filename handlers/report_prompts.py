@@ -1,0 +1,283 @@
+"""The messages of the report wizard, /myreports and /status. Builders only; HTML, with
+everything a resident typed escaped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from telegram import (InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
+                      ReplyKeyboardRemove)
+
+from bot.i18n import translator
+from complaints import drafts
+from storage.models import Area, Category, Report, ReportDraft, ReportEvent, Resident
+
+CAPTION_DESCRIPTION = 500  # of a photo's 1,024 caption characters
+TEXT_DESCRIPTION = 1500
+
+
+@dataclass
+class Card:
+    """One message: a text, or a photo with the text as its caption."""
+
+    text: str
+    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None
+    photo: str | None = None
+    extra: list[Card] = field(default_factory=list)
+
+
+def texts(language: str):
+    return translator(language).gettext
+
+
+def category_name(category: Category | None, language: str) -> str:
+    if category is None:
+        return "—"
+    return category.name_en if language == "en" else category.name_vi
+
+
+def area_label(area: Area | None, language: str) -> str:
+    if area is None:
+        return ""
+    return area.full_name_en if language == "en" else area.full_name_vi
+
+
+def state_name(state: str, language: str) -> str:
+    _ = texts(language)
+    names = {
+        "submitted": _("Received"),
+        "assigned": _("Passed to the agency"),
+        "in_progress": _("Being handled"),
+        "resolved": _("Resolved"),
+        "closed": _("Closed"),
+        "rejected": _("Rejected"),
+        "duplicate": _("Duplicate of another report"),
+        "reopened": _("Reopened"),
+    }
+    return names.get(state, state)
+
+
+def local(moment: datetime, tz: ZoneInfo, *, time: bool = True) -> str:
+    return moment.astimezone(tz).strftime("%d/%m/%Y %H:%M" if time else "%d/%m/%Y")
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def pick_area_labels() -> set[str]:
+    return {texts(code)("📋 Pick the area") for code in ("vi", "en")}
+
+
+# The wizard's steps
+
+
+def categories(resident: Resident, rows: list[Category], *, intro: str = "") -> Card:
+    _ = texts(resident.language)
+    lines = [_("What is the problem about? Choose a category:"), ""]
+    for category in rows:
+        about = category.description_en if resident.language == "en" else category.description_vi
+        lines.append(f"• <b>{escape(category_name(category, resident.language))}</b>: {escape(about)}")
+    lines += ["", _("You can stop at any time with /cancel.")]
+    buttons = [[InlineKeyboardButton(category_name(c, resident.language), callback_data=f"rc:{c.code}")]
+               for c in rows]
+    body = "\n".join(lines)
+    return Card(f"{escape(intro)}\n\n{body}" if intro else body, InlineKeyboardMarkup(buttons))
+
+
+def description(resident: Resident) -> Card:
+    _ = texts(resident.language)
+    return Card(_("Describe the problem in a message of 10 to 2,000 characters:\n"
+                  "• what is wrong,\n"
+                  "• where exactly (house number, street, a landmark),\n"
+                  "• since when.\n\n"
+                  "For example: “A deep pothole in front of 25 Nguyễn Văn Cừ, near the bus stop, "
+                  "since last week; motorbikes fall into it when it rains.”"))
+
+
+def photos(resident: Resident, draft: ReportDraft) -> Card:
+    _ = texts(resident.language)
+    count = len(draft.photos or [])
+    if count:
+        text = _("Photos: {count} of {most}. Send more, one by one or as an album, or tap “Done”.").format(
+            count=count, most=drafts.MAX_PHOTOS)
+        rows = [[InlineKeyboardButton(_("Done ✓"), callback_data="rph:done")],
+                [InlineKeyboardButton(_("Remove the photos"), callback_data="rph:clear")]]
+    else:
+        text = _("Add photos of the problem: up to {most}, one by one or as an album. "
+                 "No photo? Tap “No photo”.").format(most=drafts.MAX_PHOTOS)
+        rows = [[InlineKeyboardButton(_("No photo"), callback_data="rph:none")]]
+    return Card(text, InlineKeyboardMarkup(rows))
+
+
+def photo_saved(resident: Resident, count: int, *, album: bool, step: str) -> Card:
+    _ = texts(resident.language)
+    if step == "description":
+        return Card(_("📷 Photo saved. Now describe the problem in words: what, where exactly, since when."))
+    if album:
+        text = _("📷 Photos saved ({count} of {most}). Send more, or tap “Done”.")
+    else:
+        text = _("📷 Photo saved ({count} of {most}). Send another, or tap “Done”.")
+    return Card(text.format(count=count, most=drafts.MAX_PHOTOS),
+                InlineKeyboardMarkup([[InlineKeyboardButton(_("Done ✓"), callback_data="rph:done")]]))
+
+
+def location(resident: Resident, *, photo_gps: bool) -> Card:
+    _ = texts(resident.language)
+    keyboard = ReplyKeyboardMarkup(
+        [[KeyboardButton(_("📍 Share the location"), request_location=True)], [_("📋 Pick the area")]],
+        resize_keyboard=True, one_time_keyboard=True,
+    )
+    card = Card(_("Where is the problem?\n\n"
+                  "• Tap “📍 Share the location” if you are there now, or\n"
+                  "• tap “📋 Pick the area”, or\n"
+                  "• type the address or a landmark, for example: 25 Nguyễn Văn Cừ, Long Biên"), keyboard)
+    if photo_gps:
+        card.extra.append(Card(
+            _("A photo you sent says where it was taken. Loa does not use that on its own: "
+              "tap the button if it is where the problem is."),
+            InlineKeyboardMarkup([[InlineKeyboardButton(_("📷 Use the photo's location"),
+                                                        callback_data="rl:gps")]])))
+    return card
+
+
+def area_picker(resident: Resident, parent: Area | None, children: list[Area], page: int) -> Card:
+    _ = texts(resident.language)
+    per_page = 12 if parent is not None else 10
+    pages = max(1, -(-len(children) // per_page))
+    page = min(max(page, 0), pages - 1)
+    shown = children[page * per_page:(page + 1) * per_page]
+    name = (lambda a: a.name_en) if resident.language == "en" else (lambda a: a.name_vi)
+    rows = [[InlineKeyboardButton(name(a), callback_data=f"rl:{a.code}:0") for a in shown[i:i + 2]]
+            for i in range(0, len(shown), 2)]
+    key = parent.code if parent else "-"
+    nav = []
+    if page > 0:
+        nav.append(InlineKeyboardButton(_("‹ Previous"), callback_data=f"rl:{key}:{page - 1}"))
+    if page < pages - 1:
+        nav.append(InlineKeyboardButton(_("Next ›"), callback_data=f"rl:{key}:{page + 1}"))
+    if nav:
+        rows.append(nav)
+    if parent is not None:
+        rows.append([InlineKeyboardButton(_("‹ Back"), callback_data=f"rl:{parent.parent_code or '-'}:0")])
+        text = _("Where is the problem? Choose the ward or commune in {place}:").format(
+            place=escape(area_label(parent, resident.language)))
+    else:
+        text = _("Where is the problem? Choose the province or city:")
+    if pages > 1:
+        text += " " + _("(page {page} of {pages})").format(page=page + 1, pages=pages)
+    return Card(text, InlineKeyboardMarkup(rows))
+
+
+def where(draft: ReportDraft | Report, area: Area | None, language: str) -> str:
+    _ = texts(language)
+    parts = []
+    if area is not None:
+        parts.append(escape(area_label(area, language)))
+    if draft.latitude is not None:
+        parts.append(_("shared location ({lat:.5f}, {lon:.5f})").format(lat=draft.latitude, lon=draft.longitude))
+    if draft.address_text:
+        parts.append(escape(draft.address_text))
+    return ", ".join(parts) or "—"
+
+
+def review(resident: Resident, draft: ReportDraft, category: Category | None, area: Area | None) -> Card:
+    _ = texts(resident.language)
+    count = len(draft.photos or [])
+    limit = CAPTION_DESCRIPTION if count else TEXT_DESCRIPTION
+    lines = [
+        "<b>" + _("Your report: please check it") + "</b>",
+        "",
+        _("Category: {value}").format(value="<b>" + escape(category_name(category, resident.language)) + "</b>"),
+        _("Description: {value}").format(value=escape(shorten(draft.description or "", limit))),
+        _("Photos: {value}").format(value=count if count else _("none")),
+        _("Location: {value}").format(value=where(draft, area, resident.language)),
+    ]
+    if category is not None:
+        lines.append(_("Expected handling time: {days} working days").format(days=category.resolve_days))
+    lines += ["", _("Tap a button to change something, or “Submit” to send it.")]
+    nonce = int(draft.created_at.timestamp())
+    rows = [
+        [InlineKeyboardButton(_("✏️ Category"), callback_data="re:category"),
+         InlineKeyboardButton(_("✏️ Description"), callback_data="re:description")],
+        [InlineKeyboardButton(_("✏️ Photos"), callback_data="re:photos"),
+         InlineKeyboardButton(_("✏️ Location"), callback_data="re:location")],
+        [InlineKeyboardButton(_("✅ Submit"), callback_data=f"rs:{nonce}")],
+        [InlineKeyboardButton(_("✖️ Cancel the report"), callback_data="rx")],
+    ]
+    # An image sent as a file still carries its metadata in Telegram: only real photos are shown.
+    first = next((p["file_id"] for p in draft.photos or [] if p.get("kind") != "document"), None)
+    return Card("\n".join(lines), InlineKeyboardMarkup(rows), photo=first)
+
+
+def submitted(resident: Resident, report: Report, tz: ZoneInfo) -> Card:
+    _ = texts(resident.language)
+    return Card(_("✅ Thank you! Your report has been received.\n\n"
+                  "Reference code: <b>{code}</b>\n"
+                  "Expected to be handled by: {due}\n\n"
+                  "You will hear from Loa when its status changes. "
+                  "Follow it with /status {code}, or see all your reports with /myreports.").format(
+        code=report.code, due=local(report.due_at, tz, time=False)), ReplyKeyboardRemove())
+
+
+# /myreports and /status
+
+
+def my_reports(resident: Resident, page, names: dict[str, Category], tz: ZoneInfo) -> Card:
+    _ = texts(resident.language)
+    if page.total == 0:
+        return Card(_("You have not reported any problem yet. To report one, send /report."))
+    lines = [_("Your reports, newest first:")]
+    for report in page.reports:
+        lines += ["", "<b>{code}</b> · {date}".format(code=report.code, date=local(report.created_at, tz, time=False)),
+                  "{category}: <i>{state}</i>".format(
+                      category=escape(category_name(names.get(report.category_code), resident.language)),
+                      state=escape(state_name(report.state, resident.language)))]
+    if page.pages > 1:
+        lines += ["", _("(page {page} of {pages})").format(page=page.page + 1, pages=page.pages)]
+    lines += ["", _("Tap a code for its details and history.")]
+    codes = [InlineKeyboardButton(r.code, callback_data=f"st:{r.code}") for r in page.reports]
+    rows = [codes[i:i + 3] for i in range(0, len(codes), 3)]
+    nav = []
+    if page.page > 0:
+        nav.append(InlineKeyboardButton(_("‹ Newer"), callback_data=f"mr:{page.page - 1}"))
+    if page.page < page.pages - 1:
+        nav.append(InlineKeyboardButton(_("Older ›"), callback_data=f"mr:{page.page + 1}"))
+    if nav:
+        rows.append(nav)
+    return Card("\n".join(lines), InlineKeyboardMarkup(rows))
+
+
+def status(resident: Resident, report: Report, category: Category | None, area: Area | None,
+           photo_count: int, events: list[ReportEvent], tz: ZoneInfo) -> Card:
+    _ = texts(resident.language)
+    lines = [
+        "<b>{code}</b>: {state}".format(code=report.code, state=escape(state_name(report.state, resident.language))),
+        "",
+        _("Category: {value}").format(value=escape(category_name(category, resident.language))),
+        _("Sent: {value}").format(value=local(report.created_at, tz)),
+    ]
+    if report.due_at is not None and report.state not in ("resolved", "closed", "rejected", "duplicate"):
+        lines.append(_("Expected to be handled by: {value}").format(value=local(report.due_at, tz, time=False)))
+    lines += [
+        _("Location: {value}").format(value=where(report, area, resident.language)),
+        _("Photos: {value}").format(value=photo_count if photo_count else _("none")),
+        _("Description: {value}").format(value=escape(shorten(report.description, TEXT_DESCRIPTION))),
+        "",
+        "<b>" + _("History") + "</b>",
+    ]
+    for event in events:
+        line = "• {at}: {state}".format(at=local(event.at, tz), state=escape(state_name(event.state, resident.language)))
+        if event.note:
+            line += " (" + escape(shorten(event.note, 300)) + ")"
+        lines.append(line)
+    return Card("\n".join(lines))
+
+
+def not_found(language: str, typed: str) -> Card:
+    _ = texts(language)
+    return Card(_("No report of yours has the code {code}. Check the code, or see your reports with /myreports.")
+                .format(code=escape(shorten(typed, 20))))

@@ -1,0 +1,599 @@
+"""/report: category → description → photos → location → review → submitted.
+
+The draft lives in the database (complaints.drafts), so every update reads where the resident
+is and a restart changes nothing. Messages reach the wizard through guide.unexpected while
+`resident.awaiting == "report"`; buttons come here directly. As everywhere, the database work
+is one transaction, committed before Telegram is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardRemove, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+
+from bot.context import LoaContext
+from complaints import drafts, media, reports
+from handlers import report_prompts as cards
+from handlers.area import _locator
+from handlers.onboarding import language_of
+from handlers.report_prompts import Card
+from storage import areas, residents
+from storage.models import Area, Category, Resident
+from storage.types import utcnow
+
+PRIVATE = filters.ChatType.PRIVATE
+PHOTO_STEPS = ("description", "photos")
+log = logging.getLogger("loa.reports")
+
+
+# Sending
+
+
+async def send_card(update: Update, card: Card) -> Message:
+    chat = update.effective_chat
+    if card.photo:
+        message = await chat.send_photo(card.photo, caption=card.text, parse_mode=ParseMode.HTML,
+                                        reply_markup=card.markup)
+    else:
+        message = await chat.send_message(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+    for extra in card.extra:
+        await send_card(update, extra)
+    return message
+
+
+async def send_all(update: Update, items: list[Card]) -> None:
+    for card in items:
+        await send_card(update, card)
+
+
+async def _close_buttons(update: Update) -> None:
+    """Take the buttons off the message whose button was tapped, so it cannot be tapped again."""
+    message = update.callback_query.message
+    if isinstance(message, Message) and message.reply_markup and message.reply_markup.inline_keyboard:
+        await update.callback_query.edit_message_reply_markup(None)
+
+
+async def stale(update: Update, context: LoaContext, resident: Resident | None = None) -> None:
+    _ = cards.texts(language_of(update, context, resident))
+    await update.callback_query.answer(
+        _("This button is no longer active. Send /report to start or continue a report."), show_alert=True)
+
+
+def _clock(context: LoaContext) -> datetime:
+    return context.bot_data.get("clock", utcnow)()
+
+
+# The card of each step
+
+
+async def step_cards(session, resident: Resident, draft, *, intro: str = "") -> list[Card]:
+    step = draft.step
+    if step == "category":
+        return [cards.categories(resident, await drafts.categories(session), intro=intro)]
+    if step == "description":
+        card = cards.description(resident)
+    elif step == "photos":
+        card = cards.photos(resident, draft)
+    elif step == "location":
+        card = cards.location(resident, photo_gps=any(p.get("gps") for p in draft.photos or []))
+    else:
+        card = await review_card(session, resident, draft)
+    if intro:
+        return [Card(intro), card]
+    return [card]
+
+
+async def review_card(session, resident: Resident, draft) -> Card:
+    category = await session.get(Category, draft.category_code) if draft.category_code else None
+    area = await session.get(Area, draft.area_code) if draft.area_code else None
+    return cards.review(resident, draft, category, area)
+
+
+async def _advance(session, resident: Resident, draft, done: str) -> list[Card]:
+    """After step `done`, the next one's card (the review's, after an edit)."""
+    drafts.go_to(draft, drafts.next_after(done))
+    missing = drafts.missing(draft) if draft.step == "review" else None
+    if missing is not None and missing != done:
+        # Reached the review through an edit of a draft that lacks an answer: ask for it.
+        draft.step = missing
+    return await step_cards(session, resident, draft)
+
+
+# /report and the menu button
+
+
+async def report_command(update: Update, context: LoaContext) -> None:
+    user = update.effective_user
+    query = update.callback_query
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, user.id, for_update=True)
+        _ = cards.texts(language_of(update, context, resident))
+        out: list[Card]
+        if resident is None or not resident.onboarded:
+            out = [Card(_("First tell Loa your language and your area: send /start. Then /report."))]
+        elif resident.banned_at is not None:
+            out = [Card(_("Sorry, you can no longer send reports through Loa. "
+                          "If you think this is a mistake, please contact your ward's office."))]
+        else:
+            draft = await drafts.get(session, resident.id, for_update=True)
+            if draft is not None:
+                resident.awaiting = "report"
+                out = await step_cards(session, resident, draft,
+                                       intro=_("You were writing a report: let's carry on where you stopped. "
+                                               "(To throw it away, send /cancel.)"))
+            else:
+                again = await reports.next_allowed_at(session, resident.id, now=_clock(context),
+                                                      per_hour=context.settings.reports_per_hour)
+                if again is not None:
+                    out = [Card(_limited(resident, again, context))]
+                else:
+                    draft = await drafts.start(session, resident.id)
+                    resident.awaiting = "report"
+                    out = await step_cards(session, resident, draft)
+    if query is not None:
+        await query.answer()
+    await send_all(update, out)
+
+
+def _limited(resident: Resident, again: datetime, context: LoaContext) -> str:
+    _ = cards.texts(resident.language)
+    return _("You have sent {count} reports in the last hour, the most Loa accepts. "
+             "You can report again from {time}. If it is an emergency, call 113 (police), "
+             "114 (fire) or 115 (ambulance).").format(
+        count=context.settings.reports_per_hour, time=cards.local(again, context.settings.tz))
+
+
+# Buttons of the wizard
+
+
+async def _with_draft(update: Update, context: LoaContext, steps: tuple[str, ...], work):
+    """Run `work(session, resident, draft)` in a transaction when the resident's draft is at one of
+    `steps`; answers a stale button and returns None otherwise."""
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        draft = await drafts.get(session, resident.id, for_update=True) if resident else None
+        if draft is None or draft.step not in steps:
+            result = None
+        else:
+            resident.awaiting = "report"
+            result = await work(session, resident, draft)
+    if result is None:
+        await stale(update, context, resident)
+    return result
+
+
+async def choose_category(update: Update, context: LoaContext) -> None:
+    """`rc:<code>`."""
+    code = update.callback_query.data.split(":", 1)[1]
+
+    async def work(session, resident, draft):
+        category = await session.get(Category, code)
+        if category is None or not category.active:
+            return None
+        draft.category_code = code
+        return cards.category_name(category, resident.language), await _advance(session, resident, draft, "category")
+
+    result = await _with_draft(update, context, ("category",), work)
+    if result is None:
+        return
+    name, following = result
+    await update.callback_query.answer(name)
+    await _close_buttons(update)
+    await send_all(update, following)
+
+
+async def photos_button(update: Update, context: LoaContext) -> None:
+    """`rph:done`, `rph:none` (go on) and `rph:clear` (remove the photos)."""
+    action = update.callback_query.data.split(":", 1)[1]
+
+    async def work(session, resident, draft):
+        if action == "clear":
+            draft.photos = []
+            draft.media_group_id = None
+            draft.updated_at = utcnow()
+            return [cards.photos(resident, draft)]
+        return await _advance(session, resident, draft, "photos")
+
+    following = await _with_draft(update, context, ("photos",), work)
+    if following is None:
+        return
+    await update.callback_query.answer()
+    if action == "clear":
+        card = following[0]
+        await update.callback_query.edit_message_text(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+        return
+    await _close_buttons(update)
+    await send_all(update, following)
+
+
+async def _set_area(update: Update, context: LoaContext, code: str) -> None:
+    async def work(session, resident, draft):
+        area = await areas.get(session, code)
+        if area is None:
+            return None
+        draft.area_code, draft.latitude, draft.longitude, draft.address_text = area.code, None, None, None
+        _ = cards.texts(resident.language)
+        done = Card(_("✅ Location: {place}").format(place=cards.escape(cards.area_label(area, resident.language))),
+                    ReplyKeyboardRemove())
+        return [done] + await _advance(session, resident, draft, "location")
+
+    following = await _with_draft(update, context, ("location",), work)
+    if following is None:
+        return
+    await update.callback_query.answer()
+    await _close_buttons(update)
+    await send_all(update, following)
+
+
+async def location_button(update: Update, context: LoaContext) -> None:
+    """`rl:<code or ->:<page>`: the area picker; `rl:gps`: the location a photo carried."""
+    query = update.callback_query
+    parts = query.data.split(":")
+    if parts[1] == "gps":
+        await _photo_location(update, context)
+        return
+    code, page = parts[1], int(parts[2])
+    async with context.db.read() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id)
+        draft = await drafts.get(session, resident.id) if resident else None
+        parent = None if code == "-" else await areas.get(session, code)
+        children = await areas.children(session, None if code == "-" else code)
+    if draft is None or draft.step != "location" or (code != "-" and parent is None):
+        await stale(update, context, resident)
+        return
+    if parent is not None and not children:
+        await _set_area(update, context, parent.code)
+        return
+    await query.answer()
+    card = cards.area_picker(resident, parent, children, page)
+    await query.edit_message_text(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+
+
+async def _photo_location(update: Update, context: LoaContext) -> None:
+    locator = await _locator(context)
+
+    async def work(session, resident, draft):
+        point = next((p["gps"] for p in draft.photos or [] if p.get("gps")), None)
+        if point is None:
+            return None
+        code = locator.locate(*point)
+        _ = cards.texts(resident.language)
+        if code is None:
+            return [Card(_("The place where the photo was taken is outside every area Loa serves. "
+                           "Share the location, pick the area, or type the address."))]
+        draft.latitude, draft.longitude, draft.area_code, draft.address_text = point[0], point[1], code, None
+        area = await areas.get(session, code)
+        done = Card(_("✅ Location: {place}").format(place=cards.escape(cards.area_label(area, resident.language))),
+                    ReplyKeyboardRemove())
+        return [done] + await _advance(session, resident, draft, "location")
+
+    following = await _with_draft(update, context, ("location",), work)
+    if following is None:
+        return
+    await update.callback_query.answer()
+    await _close_buttons(update)
+    await send_all(update, following)
+
+
+async def edit_button(update: Update, context: LoaContext) -> None:
+    """`re:<step>` on the review card: change one field, then come back to the review."""
+    step = update.callback_query.data.split(":", 1)[1]
+    if step not in drafts.STEPS[:-1]:
+        await stale(update, context)
+        return
+
+    async def work(session, resident, draft):
+        drafts.edit(draft, step)
+        return await step_cards(session, resident, draft)
+
+    following = await _with_draft(update, context, ("review",), work)
+    if following is None:
+        return
+    await update.callback_query.answer()
+    await _close_buttons(update)
+    await send_all(update, following)
+
+
+async def submit(update: Update, context: LoaContext) -> None:
+    """`rs:<draft nonce>`. The draft is locked, turned into a report and deleted in one
+    transaction, so a second tap finds no draft: one report, never two."""
+    query = update.callback_query
+    nonce = query.data.split(":", 1)[1]
+    settings = context.settings
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        draft = await drafts.get(session, resident.id, for_update=True) if resident else None
+        language = language_of(update, context, resident)
+        _ = cards.texts(language)
+        answer, out = None, []
+        if draft is None or draft.step != "review" or str(int(draft.created_at.timestamp())) != nonce:
+            answer = _("This report has already been sent or cancelled. /myreports shows your reports.")
+        elif resident.banned_at is not None:
+            answer = _("Sorry, you can no longer send reports through Loa.")
+        elif (again := await reports.next_allowed_at(session, resident.id, now=_clock(context),
+                                                      per_hour=settings.reports_per_hour)) is not None:
+            answer = _("Not sent yet: too many reports in the last hour.")
+            out = [Card(_limited(resident, again, context))]
+        elif (missing := drafts.missing(draft)) is not None:
+            draft.step = missing
+            answer = _("Something is missing.")
+            out = await step_cards(session, resident, draft)
+        else:
+            name = " ".join(filter(None, [resident.first_name, f"@{resident.username}" if resident.username else None]))
+            report = await reports.submit(session, draft, reporter_name=name or None, tz=settings.tz,
+                                          now=_clock(context))
+            resident.awaiting = None
+            out = [cards.submitted(resident, report, settings.tz)]
+            log.info("report_submitted code=%s category=%s photos=%d", report.code, report.category_code,
+                     len(draft.photos or []))
+    if answer is not None:
+        await query.answer(answer, show_alert=not out)
+        await send_all(update, out)
+        return
+    await query.answer(_("Sent ✓"))
+    await _close_buttons(update)
+    await send_all(update, out)
+
+
+async def cancel_button(update: Update, context: LoaContext) -> None:
+    """`rx` on the review card."""
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        discarded = resident is not None and await drafts.discard(session, resident.id)
+        if discarded and resident.awaiting == "report":
+            resident.awaiting = None
+    if not discarded:
+        await stale(update, context, resident)
+        return
+    _ = cards.texts(resident.language)
+    await update.callback_query.answer()
+    await _close_buttons(update)
+    await send_card(update, Card(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))
+
+
+# Messages: called by guide.unexpected while the resident is writing a report
+
+
+def _kind(message: Message) -> str:
+    if message.text is not None:
+        return "text"
+    if message.photo:
+        return "photo"
+    if message.document is not None:
+        return "image" if (message.document.mime_type or "").startswith("image/") else "document"
+    if message.location is not None:
+        return "location"
+    for kind in ("video", "voice", "sticker", "video_note", "audio", "animation", "contact"):
+        if getattr(message, kind, None):
+            return kind
+    return "other"
+
+
+def _step_hint(step: str, _) -> str:
+    return {
+        "category": _("Please choose a category with the buttons above."),
+        "description": _("Please type a description of the problem."),
+        "photos": _("Send a photo, or tap “Done” (or “No photo”) above."),
+        "location": _("Share the location, pick the area, or type the address or a landmark."),
+        "review": _("Check the report above and tap “Submit”, or a button to change something."),
+    }.get(step, "")
+
+
+def _kind_refusal(kind: str, step: str, _) -> str:
+    return {
+        "video": _("Loa cannot take videos, only photos."),
+        "animation": _("Loa cannot take videos, only photos."),
+        "video_note": _("Loa cannot take videos, only photos."),
+        "voice": _("Loa cannot take voice messages: please type instead."),
+        "audio": _("Loa cannot take sound recordings: please type instead."),
+        "sticker": _("Stickers cannot go into a report."),
+        "document": _("This file is not a photo. Only photos can be added to a report."),
+        "photo": _("Photos come a little later: first this step."),
+        "image": _("Photos come a little later: first this step."),
+        "location": _("The location comes a little later: first this step."),
+        "text": _("That is not what Loa is asking for now."),
+    }.get(kind, _("Loa cannot use this kind of message in a report."))
+
+
+async def on_message(update: Update, context: LoaContext, resident: Resident) -> bool:
+    """A message while writing a report; False when there is no report under way after all."""
+    async with context.db.read() as session:
+        draft = await drafts.get(session, resident.id)
+    if draft is None:
+        async with context.db.transaction() as session:
+            fresh = await residents.by_telegram_id(session, resident.telegram_id, for_update=True)
+            if fresh is not None and fresh.awaiting == "report":
+                fresh.awaiting = None
+        return False
+    message = update.effective_message
+    kind, step = _kind(message), draft.step
+    _ = cards.texts(resident.language)
+    if kind in ("photo", "image") and step in PHOTO_STEPS:
+        await _take_photo(update, context, resident)
+    elif kind == "text" and step == "description":
+        await _take_description(update, context, resident, message.text)
+    elif kind == "text" and step == "location":
+        if message.text.strip() in cards.pick_area_labels():
+            await _show_picker(update, context, resident)
+        else:
+            await _take_address(update, context, resident, message.text)
+    elif kind == "location" and step == "location":
+        await _take_location(update, context, resident, message.location.latitude, message.location.longitude)
+    else:
+        await send_card(update, Card(_kind_refusal(kind, step, _) + " " + _step_hint(step, _)))
+    return True
+
+
+async def _take_description(update: Update, context: LoaContext, resident: Resident, text: str) -> None:
+    _ = cards.texts(resident.language)
+    problem = drafts.check_description(text)
+    if problem is not None:
+        refusal = {
+            "short": _("That is too short ({count} characters). Please describe in at least 10 characters "
+                       "what is wrong, where exactly, and since when."),
+            "long": _("That is too long: {count} characters, and a description can have at most 2,000. "
+                      "Please shorten it and send it again."),
+            "junk": _("That does not look like a description. Please write in words what is wrong, "
+                      "where exactly, and since when."),
+        }[problem.kind]
+        await send_card(update, Card(refusal.format(count=problem.value)))
+        return
+
+    async def work(session, resident, draft):
+        draft.description = text.strip()
+        return await _advance(session, resident, draft, "description")
+
+    following = await _message_work(update, context, ("description",), work)
+    if following is not None:
+        await send_all(update, following)
+
+
+async def _message_work(update: Update, context: LoaContext, steps: tuple[str, ...], work):
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        draft = await drafts.get(session, resident.id, for_update=True) if resident else None
+        if draft is None or draft.step not in steps:
+            return None
+        return await work(session, resident, draft)
+
+
+async def _take_address(update: Update, context: LoaContext, resident: Resident, text: str) -> None:
+    _ = cards.texts(resident.language)
+    problem = drafts.check_address(text)
+    if problem is not None:
+        refusal = (_("That is too short for an address. Type the street and house number, or a landmark.")
+                   if problem.kind == "short" else
+                   _("That is too long for an address: at most 200 characters. Put the details in the "
+                     "description instead."))
+        await send_card(update, Card(refusal))
+        return
+
+    async def work(session, resident, draft):
+        draft.address_text, draft.latitude, draft.longitude, draft.area_code = text.strip(), None, None, None
+        done = Card(_("✅ Location: {place}").format(place=cards.escape(text.strip())), ReplyKeyboardRemove())
+        return [done] + await _advance(session, resident, draft, "location")
+
+    following = await _message_work(update, context, ("location",), work)
+    if following is not None:
+        await send_all(update, following)
+
+
+async def _take_location(update: Update, context: LoaContext, resident: Resident, lat: float, lon: float) -> None:
+    _ = cards.texts(resident.language)
+    code = (await _locator(context)).locate(lat, lon)
+    if code is None:
+        await send_card(update, Card(_("This location is outside every area Loa serves. Share another "
+                                       "location, pick the area, or type the address.")))
+        return
+
+    async def work(session, resident, draft):
+        draft.latitude, draft.longitude, draft.area_code, draft.address_text = lat, lon, code, None
+        area = await areas.get(session, code)
+        done = Card(_("✅ Location: {place}").format(place=cards.escape(cards.area_label(area, resident.language))),
+                    ReplyKeyboardRemove())
+        return [done] + await _advance(session, resident, draft, "location")
+
+    following = await _message_work(update, context, ("location",), work)
+    if following is not None:
+        await send_all(update, following)
+
+
+async def _show_picker(update: Update, context: LoaContext, resident: Resident) -> None:
+    """The wards of the resident's own province first; "‹ Back" leads to the other provinces."""
+    async with context.db.read() as session:
+        home = await areas.get(session, resident.area_code) if resident.area_code else None
+        parent = await areas.get(session, home.parent_code) if home is not None and home.parent_code else None
+        children = await areas.children(session, parent.code if parent else None)
+    await send_card(update, cards.area_picker(resident, parent, children, 0))
+
+
+async def _take_photo(update: Update, context: LoaContext, resident: Resident) -> None:
+    message = update.effective_message
+    settings = context.settings
+    _ = cards.texts(resident.language)
+    if message.photo:
+        size = message.photo[-1]
+        file_id, unique, declared = size.file_id, size.file_unique_id, size.file_size
+    else:
+        file_id, unique, declared = (message.document.file_id, message.document.file_unique_id,
+                                     message.document.file_size)
+    outcome, stored = "ok", None
+    async with context.db.read() as session:
+        draft = await drafts.get(session, resident.id)
+    if draft is None:
+        return
+    known = any(p["file_unique_id"] == unique for p in draft.photos or [])
+    if declared is not None and declared > settings.max_photo_bytes:
+        outcome = "big"
+    elif len(draft.photos or []) >= drafts.MAX_PHOTOS and not known:
+        outcome = "full"
+    elif not known:
+        try:
+            telegram_file = await context.bot.get_file(file_id)
+            data = bytes(await telegram_file.download_as_bytearray())
+            stored = await asyncio.to_thread(media.MediaStore(settings.media_dir).put, data, settings.max_photo_bytes)
+        except media.TooLarge:
+            outcome = "big"
+        except media.NotAnImage:
+            outcome = "not_image"
+        except TelegramError as error:
+            # Keep the Telegram file id; the cleaned copy is missing (sha256 None) and can be fetched later.
+            log.warning("photo_download_failed error=%s", type(error).__name__)
+
+    async def work(session, resident, draft):
+        nonlocal outcome
+        if outcome == "ok" and not known:
+            photo = {"file_id": file_id, "file_unique_id": unique, "kind": "photo" if message.photo else "document",
+                     "sha256": stored.sha256 if stored else None,
+                     "width": stored.width if stored else None, "height": stored.height if stored else None}
+            if stored is not None and stored.gps is not None:
+                photo["gps"] = list(stored.gps)
+            if not drafts.add_photo(draft, photo):
+                outcome = "full"
+        quiet = drafts.answered_before(draft, message.media_group_id, outcome)
+        return quiet, len(draft.photos or []), draft.step
+
+    result = await _message_work(update, context, PHOTO_STEPS, work)
+    if result is None:
+        return
+    quiet, count, step = result
+    if quiet:
+        return
+    album = message.media_group_id is not None
+    if outcome == "ok":
+        card = cards.photo_saved(resident, count, album=album, step=step)
+    elif outcome == "full":
+        card = Card((_("A report can have at most {most} photos, so the extra photos were not added.") if album
+                     else _("A report can have at most {most} photos, so this one was not added.")).format(
+            most=drafts.MAX_PHOTOS) + " " + _("Tap “Done” to go on."),
+            InlineKeyboardMarkup([[cards.InlineKeyboardButton(_("Done ✓"), callback_data="rph:done")]])
+            if step == "photos" else None)
+    elif outcome == "big":
+        card = Card(_("This photo is too large: the limit is {size} MB. Please send a smaller one.").format(
+            size=_megabytes(settings.max_photo_bytes)))
+    else:
+        card = Card(_("This file is not a photo Loa can read. Please send a photo (JPEG or PNG)."))
+    await send_card(update, card)
+
+
+def _megabytes(size: int) -> str:
+    value = size / (1024 * 1024)
+    return f"{value:.0f}" if value >= 1 else f"{value:.2f}"
+
+
+HANDLERS = [
+    CommandHandler("report", report_command, filters=PRIVATE),
+    CallbackQueryHandler(report_command, pattern=r"^rp:new$"),
+    CallbackQueryHandler(choose_category, pattern=r"^rc:[\w-]+$"),
+    CallbackQueryHandler(photos_button, pattern=r"^rph:(done|none|clear)$"),
+    CallbackQueryHandler(location_button, pattern=r"^rl:(gps|[^:]+:\d+)$"),
+    CallbackQueryHandler(edit_button, pattern=r"^re:\w+$"),
+    CallbackQueryHandler(submit, pattern=r"^rs:\d+$"),
+    CallbackQueryHandler(cancel_button, pattern=r"^rx$"),
+]

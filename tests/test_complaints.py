@@ -1,0 +1,56 @@
+"""The report domain without Telegram: codes, deadlines, description checks, submit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from complaints import codes, deadlines, drafts, reports
+from storage.models import Report, ReportDraft, Resident
+
+HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def test_codes_are_speakable_and_parsed_however_typed():
+    drawn = {codes.new_code() for _ in range(500)}
+    assert len(drawn) > 495
+    for code in drawn:
+        assert code.startswith("PA-") and len(code) == 8
+        assert not set(code[3:]) & set("01OIL")
+    assert codes.parse("pa-7k3q9") == codes.parse(" PA 7K3Q9") == codes.parse("7k3q9") == "PA-7K3Q9"
+    assert codes.parse("PA-0O1IL") is None and codes.parse("PA-7K3Q") is None
+
+
+def test_deadlines_count_working_days_only():
+    friday_evening = datetime(2026, 11, 27, 10, 30, tzinfo=timezone.utc)  # 17:30 in Hanoi
+    due = deadlines.add_working_days(friday_evening, 1, HANOI)
+    assert due.astimezone(HANOI).strftime("%a %d %H:%M") == "Mon 30 17:30"
+    assert deadlines.add_working_days(friday_evening, 10, HANOI).astimezone(HANOI).day == 11  # Dec 11
+
+
+def test_descriptions_are_checked():
+    assert drafts.check_description("Ổ gà to trước số nhà 25 từ hôm qua") is None
+    assert drafts.check_description("short").kind == "short"
+    assert drafts.check_description("a" * 2001).kind == "long"
+    for junk in ("aaaaaaaaaaaa", "asdf asdf asdf asdf", "123456789012", "?????????????", "ha ha ha ha ha"):
+        assert drafts.check_description(junk) is not None, junk
+
+
+async def test_a_taken_code_is_drawn_again(db):
+    async with db.transaction() as session:
+        resident = Resident(telegram_id=5)
+        session.add(resident)
+        await session.flush()
+        session.add(Report(code="PA-AAAAA", category_code="other", description="An older report here"))
+        draft = ReportDraft(resident_id=resident.id, step="review", category_code="roads",
+                            description="A broken street light at the corner", address_text="Phố Huế")
+        session.add(draft)
+        await session.flush()
+        drawn = iter(["PA-AAAAA", "PA-AAAAA", "PA-BBBBB"])
+        report = await reports.submit(session, draft, reporter_name="Lan", tz=HANOI, new_code=lambda: next(drawn))
+        assert report.code == "PA-BBBBB"
+    async with db.read() as session:
+        assert sorted((await session.execute(select(Report.code))).scalars()) == ["PA-AAAAA", "PA-BBBBB"]
+        assert (await session.execute(select(ReportDraft))).all() == []
