@@ -8,6 +8,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 import handlers
+from handlers import broadcasting
 from bot.context import LoaContext, attach
 from bot.logs import fields
 from bot.ordering import PerChatUpdateProcessor
@@ -56,5 +57,6 @@ def build_application(settings: Settings, db: Database) -> Application:
     attach(application, settings, db)
     application.add_handler(TypeHandler(Update, _log_update), group=-1)
     handlers.register(application)
+    broadcasting.add_jobs(application)
     application.add_error_handler(_log_error)
     return application

@@ -179,5 +179,435 @@ def show_area(code: str) -> None:
                    f"lat {area.min_lat:.5f} to {area.max_lat:.5f}")
 
 
+# ---------------------------------------------------------------- broadcasts
+
+
+class InvalidInput(click.ClickException):
+    """A bad option value: one line naming the valid choices, exit code 2 (like a usage error)."""
+
+    exit_code = 2
+
+
+FOLLOW_INTERVAL = 1.0  # seconds between two progress lines
+
+
+@main.group("broadcast", help="Alerts to the residents who follow a topic in some areas.")
+def broadcast_group() -> None:
+    pass
+
+
+def _parse_expires(value: str | None, tz):
+    """"2h", "30m", "1d", "90s" from now, or an ISO time (the city's time zone if it has none)."""
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    if value is None:
+        return None
+    now = datetime.now(timezone.utc)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", value.lower())
+    if match:
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        moment = now + timedelta(seconds=float(match.group(1)) * unit)
+    else:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidInput(f"--expires {value!r} is neither a duration (30m, 2h, 1d) nor an ISO time "
+                               "(2026-11-24T18:00)") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=tz)
+    if moment <= now:
+        raise InvalidInput(f"--expires {value!r} is in the past")
+    return moment.astimezone(timezone.utc)
+
+
+async def _check_choices(session, topic: str, area_codes: list[str]) -> None:
+    from sqlalchemy import select
+
+    from storage.models import Area
+    from storage.topics import all_topics
+
+    topics = [t.code for t in await all_topics(session)]
+    if topic not in topics:
+        raise InvalidInput(f"unknown topic {topic!r} (choose from {', '.join(topics) or 'none: the topics table is empty'})")
+    known = set((await session.execute(select(Area.code).where(Area.code.in_(area_codes)))).scalars())
+    unknown = [code for code in area_codes if code not in known]
+    if unknown:
+        top = (await session.execute(select(Area.code).where(Area.parent_code.is_(None))
+                                     .order_by(Area.code))).scalars().all()
+        if not top:
+            raise InvalidInput(f"unknown area {unknown[0]!r}: there are no areas in the database "
+                               "(run `loa areas import` first)")
+        raise InvalidInput(f"unknown area {', '.join(map(repr, unknown))} (an area code, see `loa areas show "
+                           f"CODE`; the top-level ones are {', '.join(top)})")
+
+
+def _progress_line(progress, elapsed: float | None = None) -> str:
+    at = f"{elapsed:6.1f} s  " if elapsed is not None else ""
+    return (f"  {at}sent {progress.sent:,}  failed {progress.failed:,}  "
+            f"blocked {progress.blocked:,}  waiting for quiet hours {progress.waiting_quiet_hours:,}  "
+            f"remaining {progress.remaining:,}")
+
+
+def _summary(alert_id: int, progress, elapsed: float | None = None) -> str:
+    took = f" in {elapsed:.1f} s" if elapsed is not None else ""
+    parts = [f"{progress.sent:,} sent", f"{progress.failed:,} failed", f"{progress.blocked:,} blocked"]
+    for name in ("cancelled", "expired"):
+        if getattr(progress, name):
+            parts.append(f"{getattr(progress, name):,} {name}")
+    return f"alert {alert_id}{took}: " + ", ".join(parts) + f" of {progress.total:,}"
+
+
+async def _follow(database, settings, alert_id: int, interval: float) -> int:
+    """Print progress until nothing is due for the alert; send it too if no bot is sending.
+
+    Returns the exit code: 0 when everything due was handled, 1 if the alert was cancelled
+    meanwhile or following was interrupted.
+    """
+    import signal
+
+    from broadcasts import alerts
+    from broadcasts.service import SenderService
+    from storage.models import Alert
+
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupted.set)
+    # This process sends only if it is elected: no running bot holds the sender lock. It keeps
+    # trying while it follows, so it also takes over if the bot stops halfway.
+    service = SenderService(database, settings)
+    service.start()
+    started = time.monotonic()
+    said_who = False
+    code = 0
+    try:
+        while True:
+            async with database.read() as session:
+                progress = await alerts.progress(session, alert_id)
+                status = (await session.get(Alert, alert_id)).status
+            if not said_who and (service.leading or time.monotonic() - started > 3 or progress.sent):
+                said_who = True
+                click.echo("sending from this process (no bot is running)" if service.leading
+                           else "a running bot is sending it; following its progress")
+            if progress.remaining == 0 or status == alerts.Status.CANCELLED:
+                break
+            click.echo(_progress_line(progress, time.monotonic() - started))
+            try:
+                await asyncio.wait_for(interrupted.wait(), interval)
+            except TimeoutError:
+                continue
+            click.echo(f"interrupted: the rest is sent by the bot, or by `loa broadcast send` again; "
+                       f"follow it with `loa broadcast status {alert_id}`", err=True)
+            return 1
+        click.echo(_summary(alert_id, progress, time.monotonic() - started))
+        if status == alerts.Status.CANCELLED:
+            click.echo(f"alert {alert_id} was cancelled")
+            code = 1
+        if progress.waiting_quiet_hours:
+            click.echo(f"{progress.waiting_quiet_hours:,} wait for the end of the residents' quiet hours; "
+                       f"the running bot sends them then (`loa broadcast status {alert_id}`)")
+        return code
+    finally:
+        await service.stop()  # writes the outcomes of messages in flight
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+@broadcast_group.command("send", help="Send an alert now: to the residents of the areas (and every unit "
+                         "below them) who follow the topic. Prints the number of recipients, then the "
+                         "progress until it is sent; this process sends it unless a running bot does.")
+@click.option("--topic", required=True, help="topic code, e.g. weather")
+@click.option("--area", "area_codes", required=True, multiple=True, help="area code (repeat for several)")
+@click.option("--severity", required=True, help="extreme, severe, moderate, minor or unknown")
+@click.option("--urgency", default="unknown", show_default=True,
+              help="immediate, expected, future, past or unknown")
+@click.option("--text", required=True, help="the message, in Vietnamese")
+@click.option("--text-en", help="the message in English, for residents who chose English")
+@click.option("--link", help="a link for more information (http or https)")
+@click.option("--expires", help="not sent after this: a duration (30m, 2h, 1d) or an ISO time")
+@click.option("--paid", is_flag=True, help="send as a paid broadcast (Telegram allows over 30 a second, billed)")
+@click.option("--no-wait", is_flag=True, help="only queue it: the running bot sends it")
+@click.option("--interval", type=float, default=FOLLOW_INTERVAL, show_default=True, hidden=True,
+              help="seconds between two progress lines")
+def broadcast_send(topic: str, area_codes: tuple[str, ...], severity: str, urgency: str, text: str,
+                   text_en: str | None, link: str | None, expires: str | None, paid: bool, no_wait: bool,
+                   interval: float) -> None:
+    from broadcasts import alerts
+    from broadcasts.alerts import Severity, Urgency
+
+    settings = load_settings()
+    severities = [s.value for s in Severity]
+    if severity.lower() not in severities:
+        raise InvalidInput(f"unknown severity {severity!r} (choose from {', '.join(severities)})")
+    urgencies = [u.value for u in Urgency]
+    if urgency.lower() not in urgencies:
+        raise InvalidInput(f"unknown urgency {urgency!r} (choose from {', '.join(urgencies)})")
+    if not text.strip():
+        raise InvalidInput("--text is empty")
+    if link is not None and not link.startswith(("http://", "https://")):
+        raise InvalidInput(f"--link {link!r} is not an http or https address")
+    expires_at = _parse_expires(expires, settings.tz)
+    if not no_wait and not settings.token:
+        click.echo(NO_TOKEN.replace("`loa run`", "the command"), err=True)
+        sys.exit(2)
+    setup_logging("WARNING", secrets=(settings.token or "",))
+    texts = {"vi": text.strip()}
+    if text_en and text_en.strip():
+        texts["en"] = text_en.strip()
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.transaction() as session:
+            await _check_choices(session, topic, list(area_codes))
+            alert = await alerts.create(
+                session, topic_code=topic, severity=severity.lower(), urgency=urgency.lower(),
+                area_codes=list(dict.fromkeys(area_codes)), texts=texts, link=link, source="cli",
+                paid_broadcast=paid, expires_at=expires_at)
+            alert_id = alert.id
+        count = await alerts.compose_all(database, alert_id, tz=settings.tz)
+        click.echo(f"alert {alert_id}: {count:,} recipients")
+        if count == 0 or no_wait:
+            if count:
+                click.echo(f"queued; the running bot sends it (follow with `loa broadcast status {alert_id}`)")
+            return 0
+        return await _follow(database, settings, alert_id, interval)
+
+    sys.exit(_with_db(action))
+
+
+@broadcast_group.command("status", help="Show an alert and how far its sending got.")
+@click.argument("alert_id", type=int)
+def broadcast_status(alert_id: int) -> None:
+    from broadcasts import alerts
+    from storage.models import Alert
+
+    tz = load_settings().tz
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.read() as session:
+            alert = await session.get(Alert, alert_id)
+            return alert, (await alerts.progress(session, alert_id) if alert else None)
+
+    alert, progress = _with_db(action)
+    if alert is None:
+        raise click.ClickException(f"no alert {alert_id}")
+    text = next(iter(alert.texts.values()), "") if alert.texts else ""
+    click.echo(f"alert {alert.id}: {alert.status}  {alert.topic_code}, {alert.severity}, "
+               f"areas {', '.join(alert.area_codes)}  (from {alert.source}, "
+               f"created {alert.created_at.astimezone(tz):%Y-%m-%d %H:%M})")
+    click.echo(f"  text: {text[:70] + ('…' if len(text) > 70 else '')}")
+    if alert.expires_at:
+        click.echo(f"  expires: {alert.expires_at.astimezone(tz):%Y-%m-%d %H:%M}")
+    click.echo(_progress_line(progress))
+    click.echo("  " + _summary(alert.id, progress))
+
+
+@broadcast_group.command("cancel", help="Stop an alert: its messages not yet sent are dropped.")
+@click.argument("alert_id", type=int)
+def broadcast_cancel(alert_id: int) -> None:
+    from broadcasts import alerts
+    from storage.models import Alert
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.transaction() as session:
+            alert = await session.get(Alert, alert_id)
+            if alert is None:
+                raise click.ClickException(f"no alert {alert_id}")
+            if alert.status in (alerts.Status.DONE, alerts.Status.CANCELLED):
+                raise click.ClickException(f"alert {alert_id} is already {alert.status}: nothing to cancel")
+            return await alerts.cancel(session, alert)
+
+    count = _with_db(action)
+    click.echo(f"alert {alert_id} cancelled: {count:,} messages not yet sent were dropped")
+
+
+# ---------------------------------------------------------------- roles
+
+
+ROLE_NAMES = ("admin", "moderator", "agency_staff", "broadcaster")
+
+
+@main.group("roles", help="Staff roles: who may broadcast, moderate, or work for an agency.")
+def roles_group() -> None:
+    pass
+
+
+@roles_group.command("grant", help="Give TELEGRAM_ID a role (admin, moderator, agency_staff, broadcaster); "
+                     "agency_staff needs --agency. Granting a role twice adds nothing.")
+@click.argument("telegram_id", type=int)
+@click.argument("role", type=click.Choice(ROLE_NAMES))
+@click.option("--agency", "agency", default=None, help="The agency's code (required for agency_staff).")
+def roles_grant(telegram_id: int, role: str, agency: str | None) -> None:
+    from storage import roles
+
+    if role == "agency_staff" and not agency:
+        raise click.UsageError("the agency_staff role needs --agency CODE")
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.transaction() as session:
+            return await roles.grant(session, telegram_id, role, agency_code=agency)
+
+    added = _with_db(action)
+    what = f"{role}" + (f" for agency {agency}" if agency else "")
+    click.echo(f"{telegram_id}: {what} granted" if added else f"{telegram_id} already has {what}: nothing changed")
+
+
+@roles_group.command("revoke", help="Take a role away from TELEGRAM_ID (for every agency).")
+@click.argument("telegram_id", type=int)
+@click.argument("role", type=click.Choice(ROLE_NAMES))
+def roles_revoke(telegram_id: int, role: str) -> None:
+    from storage import roles
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.transaction() as session:
+            return await roles.revoke(session, telegram_id, role)
+
+    removed = _with_db(action)
+    click.echo(f"{telegram_id}: {role} revoked" if removed else f"{telegram_id} does not have {role}: nothing changed")
+
+
+@roles_group.command("list", help="Show every role granted (admins of LOA_ADMIN_IDS too).")
+def roles_list() -> None:
+    from storage import roles
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.read() as session:
+            return await roles.list_roles(session)
+
+    settings = load_settings()
+    granted = _with_db(action)
+    for telegram_id in sorted(settings.admin_ids):
+        click.echo(f"{telegram_id}  admin  (LOA_ADMIN_IDS)")
+    for row in granted:
+        agency = f"  agency {row.agency_code}" if row.agency_code else ""
+        click.echo(f"{row.telegram_id}  {row.role}{agency}  (granted {row.granted_at:%Y-%m-%d %H:%M} UTC)")
+    if not granted and not settings.admin_ids:
+        click.echo("no roles granted (grant one with `loa roles grant TELEGRAM_ID ROLE`)")
+
+
+# ---------------------------------------------------------------- agencies
+
+
+@main.group("agencies", help="Agencies that handle reports, and the routing rules that pick one.")
+def agencies_group() -> None:
+    pass
+
+
+@agencies_group.command("load", help="Create or update the agencies and routes of a TOML file (see "
+                        "storage/seed/agencies-hanoi.toml); loading it again changes nothing. A bad "
+                        "reference names itself and nothing is written.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def agencies_load(path: Path) -> None:
+    from complaints import agencies
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.transaction() as session:
+            return await agencies.load(session, config)
+
+    try:
+        config = agencies.read_config(path)
+        counts = _with_db(action)
+    except agencies.ConfigError as error:
+        raise click.ClickException(f"{path} was not loaded:\n  " + "\n  ".join(error.problems)) from None
+    click.echo(f"agencies from {path}: {counts.created} created, {counts.updated} updated, "
+               f"{counts.unchanged} unchanged; routes: {counts.routes_created} created, "
+               f"{counts.routes_updated} updated, {counts.routes_unchanged} unchanged")
+
+
+def _scope(rule) -> str:
+    return f"{rule.category_code or '*'} in {rule.area_code or '*'}"
+
+
+@agencies_group.command("list", help="The agencies: code, name, group, what they serve.")
+def agencies_list() -> None:
+    from complaints import agencies
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.read() as session:
+            return await agencies.all_agencies(session), await agencies.rules_of(session)
+
+    rows, rules = _with_db(action)
+    if not rows:
+        click.echo("no agencies (load some with `loa agencies load FILE`)")
+        return
+    routes: dict[str, int] = {}
+    for rule in rules:
+        routes[rule.agency_code] = routes.get(rule.agency_code, 0) + 1
+    for agency in rows:
+        chat = agency.telegram_chat_id or "no group"
+        state = "" if agency.active else "  (inactive)"
+        click.echo(f"{agency.code:<24} {agency.name_vi}  [{chat}]  areas: {', '.join(agency.area_codes) or 'all'}; "
+                   f"categories: {', '.join(agency.category_codes) or 'all'}; routes: {routes.get(agency.code, 0)}{state}")
+
+
+@agencies_group.command("show", help="One agency: its names, group, areas, categories and routes.")
+@click.argument("code")
+def agencies_show(code: str) -> None:
+    from complaints import agencies
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.read() as session:
+            return await agencies.get(session, code), await agencies.rules_of(session, code)
+
+    agency, rules = _with_db(action)
+    if agency is None:
+        raise click.ClickException(f"no agency with code {code}")
+    click.echo(f"{agency.code}  {agency.name_vi} ({agency.name_en}){'' if agency.active else '  inactive'}")
+    click.echo(f"  group: {agency.telegram_chat_id or 'not set (loa agencies chat CODE CHAT_ID)'}")
+    click.echo(f"  areas: {', '.join(agency.area_codes) or 'all'}")
+    click.echo(f"  categories: {', '.join(agency.category_codes) or 'all'}")
+    click.echo(f"  routes: {'; '.join(_scope(r) for r in rules) or 'none'}")
+
+
+@agencies_group.command("route", help="Which agency a report of CATEGORY in AREA goes to by default.")
+@click.argument("category")
+@click.argument("area")
+def agencies_route(category: str, area: str) -> None:
+    from complaints import agencies
+    from storage.models import Area, Category
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.read() as session:
+            if await session.get(Category, category) is None:
+                raise click.ClickException(f"unknown category {category}")
+            if await session.get(Area, area) is None:
+                raise click.ClickException(f"unknown area {area}")
+            return await agencies.route(session, category, area)
+
+    agency = _with_db(action)
+    if agency is None:
+        click.echo(f"{category} in {area}: no routing rule, moderators choose")
+    else:
+        click.echo(f"{category} in {area}: {agency.code}  {agency.name_vi} ({agency.name_en})")
+
+
+@agencies_group.command("chat", help="Set the Telegram group of an agency's staff (0 to unset); group "
+                        "ids are negative, e.g. -1001234567890.",
+                        context_settings={"ignore_unknown_options": True})
+@click.argument("code")
+@click.argument("chat_id", type=int)
+def agencies_chat(code: str, chat_id: int) -> None:
+    from complaints import agencies
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.transaction() as session:
+            return await agencies.set_chat(session, code, chat_id)
+
+    if _with_db(action) is None:
+        raise click.ClickException(f"no agency with code {code}")
+    click.echo(f"agency {code}: group {chat_id or 'unset'}")
+
+
 if __name__ == "__main__":
     main()

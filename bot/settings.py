@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     media_dir: Path = Field(default=Path("data/media"), validation_alias="LOA_MEDIA_DIR")
     reports_per_hour: int = Field(default=5, ge=1, validation_alias="LOA_REPORTS_PER_HOUR")
     max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1, validation_alias="LOA_MAX_PHOTO_BYTES")
+    # Triage: the working-hours calendar deadlines count on, the deadlines themselves, and the
+    # days after which a resolved report nobody rated is closed.
+    working_days: str = Field(default="mon-fri", validation_alias="LOA_WORKING_DAYS")
+    working_hours: str = Field(default="08:00-17:00", validation_alias="LOA_WORKING_HOURS")
+    holidays: str = Field(default="", validation_alias="LOA_HOLIDAYS")
+    take_up_hours: float = Field(default=8, gt=0, validation_alias="LOA_TAKE_UP_HOURS")
+    urgent_hours: float = Field(default=4, gt=0, validation_alias="LOA_URGENT_HOURS")
+    autoclose_days: int = Field(default=7, ge=1, validation_alias="LOA_AUTOCLOSE_DAYS")
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -85,6 +93,30 @@ class Settings(BaseSettings):
             raise ValueError(f"LOA_DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
         return value
 
+    @field_validator("working_days")
+    @classmethod
+    def _working_days(cls, value: str) -> str:
+        from complaints.calendar import parse_days
+
+        parse_days(value)
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _working_hours(cls, value: str) -> str:
+        from complaints.calendar import parse_hours
+
+        parse_hours(value)
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: str) -> str:
+        from complaints.calendar import parse_holidays
+
+        parse_holidays(value)
+        return value
+
     @model_validator(mode="after")
     def _rate_needs_paid_broadcast(self) -> "Settings":
         if self.send_rate > FREE_SEND_RATE and not self.paid_broadcast:
@@ -99,6 +131,20 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def calendar(self):
+        """The working-hours calendar (complaints.calendar.WorkingCalendar) deadlines count on."""
+        from complaints.calendar import WorkingCalendar
+
+        return WorkingCalendar.from_settings(self)
+
+    @property
+    def deadline_rules(self):
+        """The calendar and the take-up and urgent hours (complaints.deadlines.DeadlineRules)."""
+        from complaints.deadlines import DeadlineRules
+
+        return DeadlineRules.from_settings(self)
 
     def sqlite_path(self) -> Path | None:
         """The file behind an SQLite URL, or None for other databases and in-memory SQLite."""

@@ -9,12 +9,13 @@ quiet hours is due when those hours end; Severe and Extreme alerts are due at on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, insert, literal, or_, select, true, update
+from sqlalchemy import and_, case, func, insert, literal, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Alert, Area, Delivery, Resident, Subscription
@@ -117,11 +118,13 @@ def _quiet_delay(now_local_minute: int):
     return case((inside, minutes_left * 60), else_=0)
 
 
-async def compose(session: AsyncSession, alert: Alert, *, tz: ZoneInfo, now: datetime | None = None) -> int:
+async def compose(session: AsyncSession, alert: Alert, *, tz: ZoneInfo, now: datetime | None = None,
+                  residents: tuple[int, int] | None = None, complete: bool = True) -> int:
     """Write the alert's deliveries into the outbox; returns how many were added.
 
-    Composing again adds nothing (one delivery per alert and resident), so a compose that was
-    interrupted can simply be run again.
+    `residents` = (after, up_to) limits it to a range of resident ids, and `complete=False`
+    says more ranges follow (see `compose_all`). Composing again adds nothing (one delivery per
+    alert and resident), so a compose that was interrupted can simply be run again.
     """
     now = now or utcnow()
     local = now.astimezone(tz)
@@ -143,6 +146,8 @@ async def compose(session: AsyncSession, alert: Alert, *, tz: ZoneInfo, now: dat
         .select_from(Resident)
         .join(Subscription, _recipients(alert.topic_code, areas))
     )
+    if residents is not None:
+        rows = rows.where(Resident.id > residents[0], Resident.id <= residents[1])
     statement = insert(Delivery).from_select(COLUMNS, rows)
     if session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -152,8 +157,53 @@ async def compose(session: AsyncSession, alert: Alert, *, tz: ZoneInfo, now: dat
         statement = statement.prefix_with("OR IGNORE")
     added = await _rows_written(session, await session.execute(statement))
     alert.status = Status.SENDING
-    alert.composed_at = alert.composed_at or now
+    if complete:
+        alert.composed_at = alert.composed_at or now
     return added
+
+
+SLICE = 50_000  # residents per committed slice of a compose
+
+
+async def compose_all(db, alert_id: int, *, tz: ZoneInfo, slice_size: int = SLICE,
+                      on_slice: Callable[[], None] | None = None) -> int:
+    """Compose an alert in committed slices of resident ids, calling `on_slice` after each.
+
+    The sender starts on the first slice while the others are written, so the first messages
+    leave within a second even for a million recipients. The alert counts as composed (and
+    can be finished) only after the last slice; a compose cut short by a crash is resumed by
+    `resume_composing`.
+    """
+    async with db.read() as session:
+        low, high = (await session.execute(select(func.min(Resident.id), func.max(Resident.id)))).one()
+    bounds = list(range((low or 1) - 1, (high or 0), slice_size)) or [0]
+    added = 0
+    for number, after in enumerate(bounds):
+        last = number == len(bounds) - 1
+        async with db.transaction() as session:
+            alert = await session.get(Alert, alert_id)
+            if alert is None or alert.status in (Status.CANCELLED, Status.DONE):
+                return added
+            added += await compose(session, alert, tz=tz, residents=(after, after + slice_size), complete=last)
+            if last and not (await session.execute(select(Delivery.id).where(Delivery.alert_id == alert_id).limit(1))).first():
+                alert.status, alert.finished_at = Status.DONE, utcnow()  # nobody to send it to
+        if number == 0 and not db.is_sqlite and not last:
+            # The claim's plan relies on the table's statistics, which now lag far behind.
+            async with db.engine.connect() as connection:
+                await connection.execute(text("ANALYZE deliveries"))
+        if on_slice is not None:
+            on_slice()
+    return added
+
+
+async def resume_composing(db, *, tz: ZoneInfo, on_slice: Callable[[], None] | None = None) -> list[int]:
+    """Finish composes a crash interrupted (alerts being sent but not fully composed)."""
+    async with db.read() as session:
+        ids = (await session.execute(select(Alert.id).where(
+            Alert.status == Status.SENDING, Alert.composed_at.is_(None)))).scalars().all()
+    for alert_id in ids:
+        await compose_all(db, alert_id, tz=tz, on_slice=on_slice)
+    return list(ids)
 
 
 async def _rows_written(session: AsyncSession, result) -> int:

@@ -152,26 +152,39 @@ class Sender:
     # ------------------------------------------------------------------ main loop
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until `stop` is set; outcomes of messages in flight are written before returning."""
+        """Send until `stop` is set; outcomes of messages in flight are written before returning.
+
+        Only the elected sender may run this (see `broadcasts.leadership`): it starts by freeing
+        every lease, which only a dead sender can have left.
+        """
         await self.request.initialize()
         async with self.db.transaction() as session:
             released = await outbox.release_leases(session)
         if released:
             log.info("took over %s", fields(leased_deliveries=released))
         flusher = asyncio.create_task(self._flush_every(FLUSH_SECONDS, stop))
+        self.wake.clear()
+        claiming = asyncio.create_task(self._claim())
         try:
             while not stop.is_set():
-                batch = await self._claim()
+                batch = await claiming
                 if not batch:
                     await self._finish_alerts()
                     await self._idle(stop)
+                    self.wake.clear()
+                    claiming = asyncio.create_task(self._claim())
                     continue
+                # The next batch is claimed while this one goes out, so a slow claim never
+                # leaves the bucket idle.
+                claiming = asyncio.create_task(self._claim())
                 for prepared in await self._prepare(batch):
                     if stop.is_set():
                         self._release(prepared.delivery)
                         continue
                     await self._dispatch(prepared)
         finally:
+            for delivery in await _claimed_or_nothing(claiming):
+                self._release(delivery)
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
             flusher.cancel()
@@ -200,7 +213,6 @@ class Sender:
         return self.counters
 
     async def _idle(self, stop: asyncio.Event) -> None:
-        self.wake.clear()
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
         done, pending = await asyncio.wait(waits, timeout=self.idle_poll, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -365,7 +377,7 @@ class Sender:
         pending = exists().where(and_(Delivery.alert_id == Alert.id, Delivery.state == PENDING))
         async with self.db.transaction() as session:
             result = await session.execute(
-                update(Alert).where(Alert.status == Status.SENDING, ~pending)
+                update(Alert).where(Alert.status == Status.SENDING, Alert.composed_at.is_not(None), ~pending)
                 .values(status=Status.DONE, finished_at=utcnow())
                 .returning(Alert.id)
             )
@@ -373,6 +385,14 @@ class Sender:
         for alert_id in finished:
             log.info("alert_done %s", fields(alert=alert_id, **self.counters.as_dict()))
             self._alerts.pop(alert_id, None)
+
+
+async def _claimed_or_nothing(claiming: asyncio.Task) -> list[Claimed]:
+    """The batch a claim in progress got (to hand back at a stop), or nothing if it failed."""
+    try:
+        return await claiming
+    except Exception:
+        return []
 
 
 def from_settings(db: Database, settings, **overrides) -> Sender:

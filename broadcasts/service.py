@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bot.logs import fields
+from broadcasts import alerts
 from broadcasts import sender as sending
 from broadcasts.leadership import leadership, sleep_or_stop
 from bot.settings import Settings
@@ -66,8 +68,19 @@ class SenderService:
             stop.set()
 
         relaying = asyncio.create_task(relay())
+        resuming = asyncio.create_task(self._resume_composing())
         try:
             await self.sender.run(stop)
         finally:
             relaying.cancel()
+            resuming.cancel()
             self.sender = None
+
+    async def _resume_composing(self) -> None:
+        try:
+            resumed = await alerts.resume_composing(self.db, tz=self.settings.tz, on_slice=self.wake)
+        except Exception:
+            log.exception("resume_composing_failed")
+            return
+        if resumed:
+            log.info("resumed composing %s", fields(alerts=",".join(map(str, resumed))))

@@ -1,20 +1,125 @@
-"""The expected deadline of a report: a number of working days (Monday to Friday) in the city's
-time zone. A later issue replaces this with a working-hours calendar that knows public holidays."""
+"""Deadlines of reports on the working-hours calendar, and the queries of the job that watches them.
+
+Two deadlines run from the moment a report is filed (or reopened):
+- take-up (`take_up_due_at`): an agency has started work (`in_progress`) within `take_up_hours`
+  working hours (8 by default) — moderators assigning it late eat into the same time;
+- resolution (`due_at`): `resolved` within the category's `resolve_days` working days (each of
+  the calendar's working hours; 10 by default), or, once marked urgent, within `urgent_hours`
+  working hours (4 by default) of that moment.
+
+The scheduled job (Telegram side) asks `due_for_reminder` and `overdue`, tells the agency or the
+moderators, and records that with `mark_reminded`, `mark_overdue` and `mark_escalated`, so each
+report is reminded and escalated once per deadline (reopening or marking urgent starts again).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from complaints.calendar import WorkingCalendar
+from storage.models import Category, Report
+
+# States in which the agency still has to take the report up, and in which it still has to resolve it.
+AWAITING_TAKE_UP = ("submitted", "assigned", "reopened")
+OPEN = ("submitted", "assigned", "in_progress", "reopened")
+DEFAULT_RESOLVE_DAYS = 10
 
 
-def add_working_days(start: datetime, days: int, tz: ZoneInfo) -> datetime:
-    """The same local time of day, `days` working days after `start` (aware), in UTC."""
-    local = start.astimezone(tz)
-    day = local.date()
-    counted = 0
-    while counted < days:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            counted += 1
-    due = datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)
-    return due.astimezone(timezone.utc)
+@dataclass(frozen=True)
+class DeadlineRules:
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    take_up_hours: float = 8
+    urgent_hours: float = 4
+
+    @classmethod
+    def from_settings(cls, settings) -> DeadlineRules:
+        return cls(calendar=WorkingCalendar.from_settings(settings), take_up_hours=settings.take_up_hours,
+                   urgent_hours=settings.urgent_hours)
+
+    def take_up_due(self, start: datetime) -> datetime:
+        return self.calendar.add_hours(start, self.take_up_hours)
+
+    def resolve_due(self, start: datetime, *, resolve_days: int, priority: str = "normal") -> datetime:
+        if priority == "urgent":
+            return self.calendar.add_hours(start, self.urgent_hours)
+        return self.calendar.add_working_days(start, resolve_days)
+
+
+async def resolve_days(session: AsyncSession, category_code: str) -> int:
+    category = await session.get(Category, category_code)
+    return category.resolve_days if category is not None else DEFAULT_RESOLVE_DAYS
+
+
+async def start_clock(session: AsyncSession, report: Report, start: datetime, rules: DeadlineRules) -> None:
+    """Set both deadlines from `start` (filing, or reopening) and forget earlier reminders."""
+    report.take_up_due_at = rules.take_up_due(start)
+    report.due_at = rules.resolve_due(start, resolve_days=await resolve_days(session, report.category_code),
+                                      priority=report.priority)
+    report.reminded_at = report.overdue_at = report.escalated_at = None
+
+
+def _pending_deadline(now_or_later: datetime):
+    """Open reports with a deadline (take-up while not taken up, or resolution) before the moment."""
+    return or_(
+        and_(Report.state.in_(AWAITING_TAKE_UP), Report.take_up_due_at.is_not(None),
+             Report.take_up_due_at <= now_or_later),
+        and_(Report.state.in_(OPEN), Report.due_at.is_not(None), Report.due_at <= now_or_later),
+    )
+
+
+async def due_for_reminder(session: AsyncSession, now: datetime, before: timedelta = timedelta(hours=2)) -> list[Report]:
+    """Open reports not yet reminded whose next deadline falls within `before` from `now` (and not
+    yet passed: those are `overdue`), soonest first."""
+    query = (select(Report)
+             .where(Report.reminded_at.is_(None), Report.overdue_at.is_(None), _pending_deadline(now + before),
+                    ~_pending_deadline(now))
+             .order_by(Report.due_at, Report.id))
+    return list((await session.execute(query)).scalars())
+
+
+async def overdue(session: AsyncSession, now: datetime, *, flagged: bool = False) -> list[Report]:
+    """Open reports past a deadline that are not yet flagged overdue (`flagged=True`: also those
+    already flagged, e.g. for the dashboard), most overdue first."""
+    query = select(Report).where(_pending_deadline(now))
+    if not flagged:
+        query = query.where(Report.overdue_at.is_(None))
+    return list((await session.execute(query.order_by(Report.due_at, Report.id))).scalars())
+
+
+async def not_escalated(session: AsyncSession) -> list[Report]:
+    """Open reports flagged overdue whose moderators have not yet been told."""
+    query = (select(Report).where(Report.state.in_(OPEN), Report.overdue_at.is_not(None),
+                                  Report.escalated_at.is_(None)).order_by(Report.overdue_at, Report.id))
+    return list((await session.execute(query)).scalars())
+
+
+async def _mark(session: AsyncSession, column, report_ids: list[int], now: datetime) -> int:
+    if not report_ids:
+        return 0
+    result = await session.execute(update(Report).where(Report.id.in_(report_ids), column.is_(None))
+                                   .values({column.key: now}).execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+async def mark_reminded(session: AsyncSession, report_ids: list[int], now: datetime) -> int:
+    return await _mark(session, Report.reminded_at, report_ids, now)
+
+
+async def mark_overdue(session: AsyncSession, report_ids: list[int], now: datetime) -> int:
+    return await _mark(session, Report.overdue_at, report_ids, now)
+
+
+async def mark_escalated(session: AsyncSession, report_ids: list[int], now: datetime) -> int:
+    return await _mark(session, Report.escalated_at, report_ids, now)
+
+
+async def to_autoclose(session: AsyncSession, now: datetime, days: int) -> list[int]:
+    """Ids of resolved reports nobody rated within `days` days (closed by `lifecycle.auto_close`)."""
+    query = (select(Report.id).where(Report.state == "resolved", Report.resolved_at <= now - timedelta(days=days))
+             .order_by(Report.resolved_at, Report.id))
+    return list((await session.execute(query)).scalars())

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from complaints import codes, deadlines
-from storage.models import Category, Report, ReportDraft, ReportEvent, ReportPhoto
+from complaints.calendar import WorkingCalendar
+from storage.models import Report, ReportDraft, ReportEvent, ReportPhoto
 from storage.types import utcnow
 
 CODE_ATTEMPTS = 10
@@ -38,18 +39,22 @@ async def next_allowed_at(session: AsyncSession, resident_id: int, *, per_hour: 
 
 
 async def submit(session: AsyncSession, draft: ReportDraft, *, reporter_name: str | None, tz: ZoneInfo,
-                 now: datetime | None = None, new_code=codes.new_code) -> Report:
-    """File the draft as a report (state `submitted`, with its first event) and delete the draft."""
+                 now: datetime | None = None, new_code=codes.new_code,
+                 rules: deadlines.DeadlineRules | None = None) -> Report:
+    """File the draft as a report (state `submitted`, with its first event) and delete the draft.
+
+    Its deadlines count on `rules` (by default Monday to Friday, 08:00-17:00 in `tz`)."""
     now = now or utcnow()
-    category = await session.get(Category, draft.category_code)
-    days = category.resolve_days if category is not None else 10
+    rules = rules or deadlines.DeadlineRules(calendar=WorkingCalendar(tz=tz))
+    days = await deadlines.resolve_days(session, draft.category_code)
     report = None
     for _ in range(CODE_ATTEMPTS):
         candidate = Report(
             code=new_code(), resident_id=draft.resident_id, reporter_name=reporter_name,
             category_code=draft.category_code, description=draft.description,
             latitude=draft.latitude, longitude=draft.longitude, area_code=draft.area_code,
-            address_text=draft.address_text, due_at=deadlines.add_working_days(now, days, tz),
+            address_text=draft.address_text, due_at=rules.resolve_due(now, resolve_days=days),
+            take_up_due_at=rules.take_up_due(now),
             created_at=now, updated_at=now,
         )
         try:
@@ -66,7 +71,7 @@ async def submit(session: AsyncSession, draft: ReportDraft, *, reporter_name: st
         session.add(ReportPhoto(report_id=report.id, position=position, telegram_file_id=photo["file_id"],
                                 file_unique_id=photo["file_unique_id"], sha256=photo.get("sha256"),
                                 width=photo.get("width"), height=photo.get("height")))
-    session.add(ReportEvent(report_id=report.id, at=now, state="submitted", actor="resident"))
+    session.add(ReportEvent(report_id=report.id, at=now, state="submitted", action="submit", actor="resident"))
     await session.delete(draft)
     await session.flush()
     return report

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import area, guide, leaving, myreports, onboarding, preferences, reporting
+from handlers import area, broadcasting, guide, leaving, myreports, onboarding, preferences, reporting
 
-MODULES = (onboarding, area, preferences, leaving, reporting, myreports, guide)
+MODULES = (onboarding, area, preferences, leaving, reporting, myreports, broadcasting, guide)
 
 
 def register(application: Application) -> None:

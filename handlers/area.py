@@ -16,7 +16,7 @@ from storage.models import Resident
 PRIVATE = filters.ChatType.PRIVATE
 
 
-async def _locator(context: LoaContext) -> areas.AreaLocator:
+async def area_locator(context: LoaContext) -> areas.AreaLocator:
     locator = context.bot_data.get("area_locator")
     if locator is None:
         async with context.db.read() as session:
@@ -86,7 +86,7 @@ async def pick(update: Update, context: LoaContext) -> None:
 
 async def shared_location(update: Update, context: LoaContext, resident: Resident) -> None:
     location = update.effective_message.location
-    code = (await _locator(context)).locate(location.latitude, location.longitude)
+    code = (await area_locator(context)).locate(location.latitude, location.longitude)
     if code is not None and await _set_area(update, context, code):
         return
     _ = translator(resident.language).gettext

@@ -9,7 +9,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.context import LoaContext
 from bot.i18n import translator
 from complaints import drafts
-from handlers import area, reporting
+from handlers import area, broadcasting, reporting
 from handlers.onboarding import language_of, stale_button
 from handlers.prompts import Prompt
 from handlers.replies import send
@@ -50,6 +50,8 @@ async def help_command(update: Update, context: LoaContext) -> None:
 
 
 async def cancel(update: Update, context: LoaContext) -> None:
+    if await broadcasting.cancel(update, context):
+        return
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
         had_draft = resident is not None and await drafts.discard(session, resident.id)
@@ -83,6 +85,9 @@ async def unexpected(update: Update, context: LoaContext) -> None:
     area step when it waits for them; everything else gets a short reminder of where they are."""
     resident = await _resident(update, context)
     message = update.effective_message
+    if (resident is None or resident.awaiting not in ("report", "area")) and not (message.text or "").startswith("/"):
+        if await broadcasting.on_message(update, context):
+            return
     if resident is not None and resident.awaiting == "report" and not (message.text or "").startswith("/"):
         if await reporting.on_message(update, context, resident):
             return

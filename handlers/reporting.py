@@ -20,7 +20,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot.context import LoaContext
 from complaints import drafts, media, reports
 from handlers import report_prompts as cards
-from handlers.area import _locator
+from handlers.area import area_locator
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
 from storage import areas, residents
@@ -256,7 +256,7 @@ async def location_button(update: Update, context: LoaContext) -> None:
 
 
 async def _photo_location(update: Update, context: LoaContext) -> None:
-    locator = await _locator(context)
+    locator = await area_locator(context)
 
     async def work(session, resident, draft):
         point = next((p["gps"] for p in draft.photos or [] if p.get("gps")), None)
@@ -327,7 +327,7 @@ async def submit(update: Update, context: LoaContext) -> None:
         else:
             name = " ".join(filter(None, [resident.first_name, f"@{resident.username}" if resident.username else None]))
             report = await reports.submit(session, draft, reporter_name=name or None, tz=settings.tz,
-                                          now=_clock(context))
+                                          now=_clock(context), rules=settings.deadline_rules)
             resident.awaiting = None
             out = [cards.submitted(resident, report, settings.tz)]
             log.info("report_submitted code=%s category=%s photos=%d", report.code, report.category_code,
@@ -486,7 +486,7 @@ async def _take_address(update: Update, context: LoaContext, resident: Resident,
 
 async def _take_location(update: Update, context: LoaContext, resident: Resident, lat: float, lon: float) -> None:
     _ = cards.texts(resident.language)
-    code = (await _locator(context)).locate(lat, lon)
+    code = (await area_locator(context)).locate(lat, lon)
     if code is None:
         await send_card(update, Card(_("This location is outside every area Loa serves. Share another "
                                        "location, pick the area, or type the address.")))

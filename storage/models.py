@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, SmallInteger, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, Integer, SmallInteger, Text, UniqueConstraint, text, true
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -66,7 +66,8 @@ class Alert(SQLModel, table=True):
     an earlier one (CAP's msgType Update / Cancel with `references`)."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_source_identifier", "source", "identifier", unique=True),)
+    __table_args__ = (Index("ix_alerts_source_identifier", "source", "identifier", unique=True),
+                      Index("ix_alerts_sender_step", "sender_telegram_id", "wizard_step"))
 
     id: int | None = Field(default=None, primary_key=True)
     topic_code: str = Field(foreign_key="topics.code", max_length=32)
@@ -93,6 +94,12 @@ class Alert(SQLModel, table=True):
     # Where the broadcaster follows the progress (a message the bot edits).
     progress_chat_id: int | None = Field(default=None, sa_type=BigInteger)
     progress_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    # What the bot waits for from the broadcaster about this alert: a step of the /broadcast
+    # wizard while it is a draft, "follow" while its progress message is edited, "fix" while a
+    # correction's text is awaited; None when nothing (see handlers/broadcasting.py).
+    wizard_step: str | None = Field(default=None, max_length=16)
+    # The broadcaster's language, for the wizard and the progress messages.
+    sender_language: str | None = Field(default=None, max_length=8)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 
 
@@ -117,8 +124,10 @@ class Delivery(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
                                                           primary_key=True, autoincrement=True))
-    alert_id: int | None = Field(default=None, foreign_key="alerts.id", ondelete="CASCADE")
-    resident_id: int | None = Field(default=None, foreign_key="residents.id", ondelete="SET NULL")
+    # No foreign keys on purpose: checking them is half the time of writing a million rows.
+    # Alerts are never deleted, and residents.forget() clears a resident's rows itself.
+    alert_id: int | None = Field(default=None)
+    resident_id: int | None = Field(default=None)
     chat_id: int = Field(sa_type=BigInteger)
     language: str = Field(default="vi", max_length=8)
     payload: dict | None = Field(default=None, sa_type=JSON)
@@ -228,6 +237,20 @@ class Report(SQLModel, table=True):
     due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    # Triage and agency work (complaints/lifecycle.py, complaints/deadlines.py).
+    agency_code: str | None = Field(default=None, foreign_key="agencies.code", index=True, max_length=32)
+    duplicate_of_id: int | None = Field(default=None, foreign_key="reports.id", ondelete="SET NULL")
+    # Taken up (in_progress) by this moment, or overdue; reset when the report is reopened.
+    take_up_due_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    reminded_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    overdue_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    escalated_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    rating: str | None = Field(default=None, max_length=16)  # satisfied | acceptable | not_satisfied
+    rating_comment: str | None = Field(default=None, sa_type=Text)
+    rated_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    reopened_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
 
 
 class ReportPhoto(SQLModel, table=True):
@@ -255,6 +278,13 @@ class ReportEvent(SQLModel, table=True):
     actor: str | None = Field(default=None, max_length=64)
     actor_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
     note: str | None = Field(default=None, sa_type=Text)
+    # What was done (complaints.lifecycle.Action; None for the first event), by whom by name,
+    # for which agency, with which photo; `visible`: the resident sees it and is told of it.
+    action: str | None = Field(default=None, max_length=16)
+    actor_name: str | None = Field(default=None, max_length=128)
+    agency_code: str | None = Field(default=None, max_length=32)
+    photo_file_id: str | None = Field(default=None, max_length=256)
+    visible: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true()))
 
 
 class ReportDraft(SQLModel, table=True):
@@ -278,3 +308,43 @@ class ReportDraft(SQLModel, table=True):
     media_group_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Agency(SQLModel, table=True):
+    """A body that handles reports: a department, a company, a ward's people's committee.
+
+    It serves `area_codes` (and every unit below them) and `category_codes`; an empty list
+    means all. Its staff work in the Telegram group `telegram_chat_id`, set per installation.
+    """
+
+    __tablename__ = "agencies"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name_vi: str = Field(max_length=160)
+    name_en: str = Field(max_length=160)
+    telegram_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    area_codes: list[str] = Field(default_factory=list, sa_type=JSON)
+    category_codes: list[str] = Field(default_factory=list, sa_type=JSON)
+    active: bool = Field(default=True)
+
+
+class RoutingRule(SQLModel, table=True):
+    """Category x area -> the default agency; None stands for any category or anywhere."""
+
+    __tablename__ = "routing_rules"
+    __table_args__ = (UniqueConstraint("category_code", "area_code", name="uq_routing_rules_scope"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    category_code: str | None = Field(default=None, foreign_key="categories.code", max_length=32)
+    area_code: str | None = Field(default=None, foreign_key="areas.code", max_length=16)
+    agency_code: str = Field(foreign_key="agencies.code", max_length=32, index=True)
+
+
+class ReportFollower(SQLModel, table=True):
+    """A resident who hears of a report that is not theirs: the reporter of its duplicate."""
+
+    __tablename__ = "report_followers"
+
+    report_id: int = Field(foreign_key="reports.id", primary_key=True, ondelete="CASCADE")
+    resident_id: int = Field(foreign_key="residents.id", primary_key=True, ondelete="CASCADE", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

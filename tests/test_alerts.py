@@ -232,3 +232,36 @@ async def test_forget_leaves_no_chat_id_in_the_outbox(areas_loaded):
         progress = await alerts.progress(session, alert.id)
     assert 1000 not in {chat for chat, _ in chats}
     assert progress.sent == 1  # the record of what was sent stays, anonymous
+
+
+async def test_composing_in_slices_reaches_everyone_and_resumes_after_a_crash(areas_loaded):
+    from storage.models import Alert
+
+    db = areas_loaded
+    ward = (await wards_of(db, "01", 1))[0]
+    await add_residents(db, ward, 7, start_id=1000)
+    alert = await new_alert(db)
+    slices = []
+    assert await alerts.compose_all(db, alert.id, tz=TZ, slice_size=2, on_slice=lambda: slices.append(1)) == 7
+    assert len(slices) == 4
+    async with db.read() as session:
+        assert (await session.get(Alert, alert.id)).composed_at is not None
+
+    interrupted = await new_alert(db, texts={"vi": "Lần hai"})
+    async with db.transaction() as session:  # the first slice, then the process died
+        stored = await session.get(Alert, interrupted.id)
+        await alerts.compose(session, stored, tz=TZ, residents=(0, 3), complete=False)
+    assert len(await deliveries(db, interrupted.id)) == 3
+    assert await alerts.resume_composing(db, tz=TZ) == [interrupted.id]
+    assert len(await deliveries(db, interrupted.id)) == 7
+    assert await alerts.resume_composing(db, tz=TZ) == []
+
+
+async def test_an_alert_nobody_follows_is_done_at_once(areas_loaded):
+    from storage.models import Alert
+
+    db = areas_loaded
+    alert = await new_alert(db, area_codes=["79"])
+    assert await alerts.compose_all(db, alert.id, tz=TZ) == 0
+    async with db.read() as session:
+        assert (await session.get(Alert, alert.id)).status == alerts.Status.DONE

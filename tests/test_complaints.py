@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from complaints import codes, deadlines, drafts, reports
+from complaints.calendar import WorkingCalendar
 from storage.models import Report, ReportDraft, Resident
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -23,11 +24,12 @@ def test_codes_are_speakable_and_parsed_however_typed():
     assert codes.parse("PA-0O1IL") is None and codes.parse("PA-7K3Q") is None
 
 
-def test_deadlines_count_working_days_only():
-    friday_evening = datetime(2026, 11, 27, 10, 30, tzinfo=timezone.utc)  # 17:30 in Hanoi
-    due = deadlines.add_working_days(friday_evening, 1, HANOI)
-    assert due.astimezone(HANOI).strftime("%a %d %H:%M") == "Mon 30 17:30"
-    assert deadlines.add_working_days(friday_evening, 10, HANOI).astimezone(HANOI).day == 11  # Dec 11
+def test_deadlines_count_working_hours_only():
+    rules = deadlines.DeadlineRules(WorkingCalendar(HANOI))
+    friday_evening = datetime(2026, 11, 27, 10, 30, tzinfo=timezone.utc)  # 17:30 in Hanoi, after hours
+    assert rules.resolve_due(friday_evening, resolve_days=1).astimezone(HANOI).strftime("%a %d %H:%M") == "Mon 30 17:00"
+    assert rules.resolve_due(friday_evening, resolve_days=10).astimezone(HANOI).day == 11  # Dec 11
+    assert rules.take_up_due(friday_evening).astimezone(HANOI).strftime("%a %d %H:%M") == "Mon 30 16:00"
 
 
 def test_descriptions_are_checked():
@@ -49,8 +51,13 @@ async def test_a_taken_code_is_drawn_again(db):
         session.add(draft)
         await session.flush()
         drawn = iter(["PA-AAAAA", "PA-AAAAA", "PA-BBBBB"])
-        report = await reports.submit(session, draft, reporter_name="Lan", tz=HANOI, new_code=lambda: next(drawn))
+        wednesday_noon = datetime(2026, 11, 25, 5, 0, tzinfo=timezone.utc)
+        report = await reports.submit(session, draft, reporter_name="Lan", tz=HANOI, new_code=lambda: next(drawn),
+                                      now=wednesday_noon)
         assert report.code == "PA-BBBBB"
+        # Take-up in 8 working hours (Thursday 11:00), resolution in the category's 10 working days.
+        assert report.take_up_due_at.astimezone(HANOI).strftime("%a %d %H:%M") == "Thu 26 11:00"
+        assert report.due_at.astimezone(HANOI).strftime("%a %d/%m %H:%M") == "Wed 09/12 12:00"
     async with db.read() as session:
         assert sorted((await session.execute(select(Report.code))).scalars()) == ["PA-AAAAA", "PA-BBBBB"]
         assert (await session.execute(select(ReportDraft))).all() == []

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
 from datetime import timedelta
 
 from PIL import Image
 from sqlalchemy import func, select
 
 from bot.app import build_application
+from tests.fixtures.bot import running
 from complaints import codes
 from emulator.images import sample_jpeg
 from storage import residents
@@ -218,11 +218,7 @@ async def test_every_field_can_be_changed_on_the_review_card(bot, emulator, db):
 
 
 async def test_a_restart_in_the_middle_of_a_report_loses_nothing(application, emulator, db, settings):
-    first = application
-    emulator.limits.clock = lambda: time.monotonic() + 2.0 * emulator.default_bot.next_update_id
-    async with first:
-        await first.start()
-        await first.updater.start_polling(timeout=1)
+    async with running(application, emulator):
         lan = await onboarded(emulator, "vi")
         await lan.send("/report")
         await lan.next_message()
@@ -232,13 +228,8 @@ async def test_a_restart_in_the_middle_of_a_report_loses_nothing(application, em
         await lan.next_message()
         await lan.send_photo()
         await lan.next_message()
-        await first.updater.stop()
-        await first.stop()
     # A new bot on the same database: the resident carries on.
-    again = build_application(settings, db)
-    async with again:
-        await again.start()
-        await again.updater.start_polling(timeout=1)
+    async with running(build_application(settings, db), emulator):
         await lan.send_photo()
         assert (await lan.next_message()).text.startswith("📷 Đã lưu ảnh (2/5).")
         await tap(lan, "Xong ✓")
@@ -252,8 +243,6 @@ async def test_a_restart_in_the_middle_of_a_report_loses_nothing(application, em
         card = await lan.next_message()
         await tap(lan, "✅ Gửi", message=card)
         await lan.next_message()
-        await again.updater.stop()
-        await again.stop()
     [report] = await report_rows(db)
     assert report.description.startswith("Ổ gà rất sâu") and report.category_code == "roads"
     async with db.read() as session:
@@ -283,7 +272,7 @@ async def test_cancel_at_any_step_throws_the_draft_away(bot, emulator, db):
     await lan.send("This is not part of any report now")
     assert (await lan.next_message()).text.startswith("I didn't understand that.")
     await start_report(lan)
-    card = await lan.send("/cancel")
+    await lan.send("/cancel")
     assert (await lan.next_message()).text == "The report was cancelled; nothing was sent."
     assert await report_rows(db) == []
 

@@ -13,7 +13,7 @@ from broadcasts.sender import FLUSH_SECONDS
 from emulator.faults import Faults
 from storage.models import Area, Resident, Subscription
 from storage.types import utcnow
-from tests.test_alerts import TZ
+
 from tests.test_cli import LOA, environment
 from tests.test_sender import progress_of, received, send_alert, sender_for
 

@@ -84,8 +84,6 @@ def upgrade() -> None:
     sa.Column('message_id', sa.BigInteger(), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('done_at', sa.BigInteger(), nullable=True),
-    sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['resident_id'], ['residents.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key')
     )
