@@ -42,7 +42,11 @@ log = logging.getLogger("loa.sender")
 
 PER_CHAT_INTERVAL = 1.0  # seconds between two messages to one private chat
 MAX_BACKOFF = 300
-FLUSH_SECONDS = 0.25  # how often outcomes are written; bounds the duplicates after a crash
+# Outcomes are written every FLUSH_SECONDS, or as soon as FLUSH_BATCH of them wait. Sent
+# messages whose outcome is not yet written are sent again after a crash, so these bound the
+# duplicates (see tests/test_resilience.py).
+FLUSH_SECONDS = 0.25
+FLUSH_BATCH = 100
 
 
 @dataclass
@@ -148,6 +152,7 @@ class Sender:
         self._outcomes: list[Outcome] = []
         self._in_flight: set[asyncio.Task] = set()
         self._slots = asyncio.Semaphore(concurrency)
+        self._flush_soon = asyncio.Event()
 
     # ------------------------------------------------------------------ main loop
 
@@ -312,6 +317,8 @@ class Sender:
                 self._outcomes.append(self._retry(delivery, f"network: {type(error).__name__}"))
                 return
             self._outcomes.append(self._outcome(delivery, status, raw))
+            if len(self._outcomes) >= FLUSH_BATCH:
+                self._flush_soon.set()
         finally:
             self._slots.release()
 
@@ -355,7 +362,11 @@ class Sender:
 
     async def _flush_every(self, seconds: float, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await asyncio.sleep(seconds)
+            try:
+                await asyncio.wait_for(self._flush_soon.wait(), seconds)
+            except TimeoutError:
+                pass
+            self._flush_soon.clear()
             try:
                 await self._flush()
             except Exception:

@@ -9,7 +9,7 @@ from sqlalchemy import insert
 
 from bot.transport import AiohttpRequest
 from broadcasts import alerts
-from broadcasts.sender import FLUSH_SECONDS
+from broadcasts.sender import FLUSH_BATCH, FLUSH_SECONDS
 from emulator.faults import Faults
 from storage.models import Area, Resident, Subscription
 from storage.types import utcnow
@@ -19,11 +19,12 @@ from tests.test_sender import progress_of, received, send_alert, sender_for
 
 PROVINCE, WARD = "01", "01001"
 
-# The sender settings of the run below, and what they bound: outcomes are written every
-# FLUSH_SECONDS, so at a kill at most RATE x FLUSH_SECONDS sent messages have no outcome on
-# disk yet, plus the CONCURRENCY requests on the wire. Those are sent again after the restart.
+# The sender settings of the run below, and what they bound. After a kill, the messages sent
+# whose outcome was not yet written are sent again: at most FLUSH_BATCH outcomes wait before a
+# write starts, one write in progress holds what arrived meanwhile (at RATE, a write of
+# FLUSH_SECONDS at the very most), and CONCURRENCY requests are on the wire.
 RATE, CONCURRENCY = 1000, 64
-DUPLICATES_BOUND = int(RATE * FLUSH_SECONDS) + CONCURRENCY
+DUPLICATES_BOUND = FLUSH_BATCH + int(RATE * FLUSH_SECONDS) + CONCURRENCY
 
 
 async def many_residents(db, emulator, count: int) -> list:
