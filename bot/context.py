@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gettext
+from datetime import datetime
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.i18n import translator
 from bot.settings import Settings
 from broadcasts.service import SenderService
+from complaints.lifecycle import Policy
 from storage.db import Database
+from storage.types import utcnow
 
 
 class LoaContext(CallbackContext[ExtBot, dict, dict, dict]):
@@ -24,6 +27,21 @@ class LoaContext(CallbackContext[ExtBot, dict, dict, dict]):
     def tr(self, language: str) -> gettext.NullTranslations:
         return translator(language)
 
+
+    @property
+    def policy(self) -> Policy:
+        """What complaints.lifecycle.apply needs from the settings: deadlines, admins, translations."""
+        policy = self.application.bot_data.get("policy")
+        if policy is None:
+            from handlers.rating import rating_markup  # here: the handlers package imports this module
+
+            policy = self.application.bot_data["policy"] = Policy.from_settings(
+                self.settings, translator=translator, rating_markup=rating_markup)
+        return policy
+
+    def now(self) -> datetime:
+        """The time for deadlines and transitions: `bot_data["clock"]()` when a test set one."""
+        return self.application.bot_data.get("clock", utcnow)()
 
     @property
     def sender(self) -> SenderService:

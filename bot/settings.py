@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     timezone: str = Field(default="Asia/Ho_Chi_Minh", validation_alias="LOA_TIMEZONE")
     default_language: str = Field(default="vi", validation_alias="LOA_DEFAULT_LANGUAGE")
     log_level: str = Field(default="INFO", validation_alias="LOA_LOG_LEVEL")
+    # Triage: the moderators' Telegram group (a negative chat id), where new reports arrive.
+    moderators_chat_id: int | None = Field(default=None, validation_alias="LOA_MODERATORS_CHAT_ID")
     # Broadcasts: messages a second across all chats (Telegram allows about 30; paid broadcast,
     # billed in Stars above 30/s, up to 1,000).
     send_rate: float = Field(default=30, gt=0, le=1000, validation_alias="LOA_SEND_RATE")
@@ -55,6 +57,9 @@ class Settings(BaseSettings):
     take_up_hours: float = Field(default=8, gt=0, validation_alias="LOA_TAKE_UP_HOURS")
     urgent_hours: float = Field(default=4, gt=0, validation_alias="LOA_URGENT_HOURS")
     autoclose_days: int = Field(default=7, ge=1, validation_alias="LOA_AUTOCLOSE_DAYS")
+    # The deadline job: how often it looks, and how long before a deadline it reminds the agency.
+    deadline_check_seconds: float = Field(default=60, gt=0, validation_alias="LOA_DEADLINE_CHECK_SECONDS")
+    reminder_hours: float = Field(default=2, gt=0, validation_alias="LOA_REMINDER_HOURS")
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -251,6 +251,13 @@ class Report(SQLModel, table=True):
     rating_comment: str | None = Field(default=None, sa_type=Text)
     rated_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     reopened_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # The staff's cards of this report in Telegram (handlers/cards.py): the moderators' card and
+    # the agency's, edited in place; `cards_synced_at` is the `updated_at` they last showed.
+    mod_card_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    mod_card_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    agency_card_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    agency_card_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    cards_synced_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class ReportPhoto(SQLModel, table=True):
@@ -347,4 +354,21 @@ class ReportFollower(SQLModel, table=True):
 
     report_id: int = Field(foreign_key="reports.id", primary_key=True, ondelete="CASCADE")
     resident_id: int = Field(foreign_key="residents.id", primary_key=True, ondelete="CASCADE", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class StaffPrompt(SQLModel, table=True):
+    """A question the bot asked a staff member in a group (a reason, a note, a report's code),
+    waiting for their reply to that message; it survives a restart."""
+
+    __tablename__ = "staff_prompts"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id", name="uq_staff_prompts_message"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    message_id: int = Field(sa_type=BigInteger)
+    telegram_id: int = Field(sa_type=BigInteger)
+    report_id: int = Field(foreign_key="reports.id", ondelete="CASCADE")
+    action: str = Field(max_length=16)
+    expected_event_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
