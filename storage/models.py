@@ -218,7 +218,9 @@ class Report(SQLModel, table=True):
     """A problem a resident reported. It outlives the resident: /forget only unlinks it."""
 
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_resident_created", "resident_id", "created_at"),)
+    # (category, created): the duplicate suggestions read only the last 30 days of a category.
+    __table_args__ = (Index("ix_reports_resident_created", "resident_id", "created_at"),
+                      Index("ix_reports_category_created", "category_code", "created_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=16, unique=True)

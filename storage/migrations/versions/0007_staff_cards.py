@@ -1,5 +1,5 @@
-"""staff cards: where each report's cards are in the moderators' and the agency's groups, and the
-questions the bot asked staff there
+"""staff cards: where each report's cards are in the moderators' and the agency's groups, the
+questions the bot asked staff there, and an index for the duplicate suggestions
 
 Revision ID: 0007
 Revises: 0006
@@ -26,6 +26,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('agency_card_chat_id', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('agency_card_message_id', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('cards_synced_at', storage.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.create_index('ix_reports_category_created', ['category_code', 'created_at'], unique=False)
+    # Reports filed before this version are not posted to the groups now.
+    op.execute("UPDATE reports SET cards_synced_at = updated_at")
 
     op.create_table('staff_prompts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -45,6 +48,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('staff_prompts')
     with op.batch_alter_table('reports', schema=None) as batch_op:
+        batch_op.drop_index('ix_reports_category_created')
         batch_op.drop_column('cards_synced_at')
         batch_op.drop_column('agency_card_message_id')
         batch_op.drop_column('agency_card_chat_id')
