@@ -374,6 +374,26 @@ def _text(value: Any, required: tuple[str, str] | None, limit: int, report: Repo
     return text
 
 
+async def _vetted(session: AsyncSession, report: Report, action: Action | str, actor: Actor, policy: Policy,
+                  expected_state: str | None, expected_event_id: int | None) -> tuple[Action, EventInfo | None]:
+    """The checks of `apply` and `check`: the action, the report as the actor saw it, who they
+    are, the state. Returns the action and the report's last event."""
+    last_row = await last_event(session, report.id)
+    last = EventInfo.of(last_row) if last_row is not None else None
+    try:
+        action = Action(action)
+    except ValueError:
+        raise Refused("unknown_action", N_("Unknown action."), state=report.state, last_event=last) from None
+    if (expected_state is not None and report.state != expected_state) or \
+            (expected_event_id is not None and (last is None or last.id != expected_event_id)):
+        raise await _changed(session, report, last)
+    await _check_actor(session, report, action, actor, policy, last)
+    if report.state not in FROM[action]:
+        raise Refused("wrong_state", N_("This cannot be done to a report in the state “{state}”."),
+                      {"state": Msg(STATE_LABELS[State(report.state)])}, state=report.state, last_event=last)
+    return action, last
+
+
 async def apply(session: AsyncSession, report_id: int, action: Action | str, actor: Actor, *,
                 policy: Policy | None = None, expected_state: str | None = None,
                 expected_event_id: int | None = None, now: datetime | None = None, **args: Any) -> TransitionResult:
@@ -391,19 +411,7 @@ async def apply(session: AsyncSession, report_id: int, action: Action | str, act
     report = await _locked(session, report_id)
     if report is None:
         raise Refused("not_found", N_("This report does not exist."))
-    last_row = await last_event(session, report.id)
-    last = EventInfo.of(last_row) if last_row is not None else None
-    try:
-        action = Action(action)
-    except ValueError:
-        raise Refused("unknown_action", N_("Unknown action."), state=report.state, last_event=last) from None
-    if (expected_state is not None and report.state != expected_state) or \
-            (expected_event_id is not None and (last is None or last.id != expected_event_id)):
-        raise await _changed(session, report, last)
-    await _check_actor(session, report, action, actor, policy, last)
-    if report.state not in FROM[action]:
-        raise Refused("wrong_state", N_("This cannot be done to a report in the state “{state}”."),
-                      {"state": Msg(STATE_LABELS[State(report.state)])}, state=report.state, last_event=last)
+    action, last = await _vetted(session, report, action, actor, policy, expected_state, expected_event_id)
 
     from_state = report.state
     event = ReportEvent(report_id=report.id, at=now, state=report.state, action=action.value, actor=actor.kind,
@@ -618,3 +626,55 @@ async def auto_close(session: AsyncSession, now: datetime, policy: Policy | None
         except Refused:
             continue  # rated meanwhile
     return closed
+
+
+# ---------------------------------------------------------------- the reporter's rating
+
+
+async def check(session: AsyncSession, report_id: int, action: Action | str, actor: Actor, *,
+                policy: Policy | None = None, expected_state: str | None = None,
+                expected_event_id: int | None = None) -> Report:
+    """Whether `actor` may do `action` to the report now, without doing it (nothing is written, no
+    lock): the report, or `Refused` as `apply` would refuse it. For a question asked before the act
+    (the resident's "reopen it?", a moderator's "which reason?"); `apply` checks everything again."""
+    policy = policy or Policy()
+    report = await session.get(Report, report_id)
+    if report is None:
+        raise Refused("not_found", N_("This report does not exist."))
+    await _vetted(session, report, action, actor, policy, expected_state, expected_event_id)
+    return report
+
+
+async def last_rated(session: AsyncSession, telegram_id: int) -> int | None:
+    """The id of the report the resident with this Telegram id rated (or reopened) most recently."""
+    query = (select(Report.id).join(Resident, Resident.id == Report.resident_id)
+             .where(Resident.telegram_id == telegram_id, Report.rated_at.is_not(None))
+             .order_by(Report.rated_at.desc(), Report.id.desc()).limit(1))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def comment(session: AsyncSession, report_id: int, actor: Actor, text: str, *,
+                  now: datetime | None = None) -> EventInfo:
+    """The reporter's comment on their last rating (RATE or REOPEN) of the report, in the caller's
+    transaction: saved as `rating_comment` and as the note of that event. Only the reporter, only
+    a report they rated, only once per rating; 1 to COMMENT_MAX characters. Returns the event."""
+    now = now or utcnow()
+    report = await _locked(session, report_id)
+    if report is None:
+        raise Refused("not_found", N_("This report does not exist."))
+    query = (select(ReportEvent).where(ReportEvent.report_id == report.id,
+                                       ReportEvent.action.in_((Action.RATE.value, Action.REOPEN.value)))
+             .order_by(ReportEvent.at.desc(), ReportEvent.id.desc()).limit(1))
+    rating = (await session.execute(query)).scalar_one_or_none()
+    last = EventInfo.of(rating) if rating is not None else None
+    await _check_actor(session, report, Action.RATE, actor, Policy(), last)
+    if rating is None or rating.actor != ActorKind.RESIDENT or report.rating is None:
+        raise Refused("not_rated", N_("This report has not been rated."), state=report.state, last_event=last)
+    if rating.note:
+        raise Refused("already_commented", N_("A comment was already added to this rating."),
+                      state=report.state, last_event=last)
+    text = _text(text, ("missing_comment", N_("Write a comment.")), COMMENT_MAX, report, last)
+    rating.note = report.rating_comment = text
+    report.updated_at = now  # the staff's cards show the comment when they are next brought up to date
+    await session.flush()
+    return EventInfo.of(rating)

@@ -9,7 +9,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.context import LoaContext
 from bot.i18n import translator
 from complaints import drafts
-from handlers import area, broadcasting, reporting
+from handlers import area, broadcasting, rating, reporting
 from handlers.onboarding import language_of, stale_button
 from handlers.prompts import Prompt
 from handlers.replies import send
@@ -30,6 +30,7 @@ def help_text(language: str) -> str:
         "/report – report a problem\n"
         "/myreports – the problems you reported\n"
         "/status CODE – one report's details and history\n"
+        "/stats – how the agencies handle reports\n"
         "/subscriptions – choose which alerts you receive\n"
         "/area – change your ward or commune\n"
         "/quiet – quiet hours at night\n"
@@ -75,6 +76,8 @@ def _reminder(resident, _) -> str:
         return _("Please choose your language with the buttons above, or send /start.")
     if resident.awaiting == "report":
         return _("You are writing a report: answer the last question, or send /cancel to abandon it.")
+    if resident.awaiting == "comment":
+        return _("Type a comment on how your report was handled, or tap Skip.")
     if resident.awaiting in ("topics", "quiet"):
         return _("Please use the buttons above to continue, or send /start.")
     return _("Send /help to see what I can do.")
@@ -85,11 +88,16 @@ async def unexpected(update: Update, context: LoaContext) -> None:
     area step when it waits for them; everything else gets a short reminder of where they are."""
     resident = await _resident(update, context)
     message = update.effective_message
-    if (resident is None or resident.awaiting not in ("report", "area")) and not (message.text or "").startswith("/"):
+    if (resident is None or resident.awaiting not in ("report", "area", "comment")) \
+            and not (message.text or "").startswith("/"):
         if await broadcasting.on_message(update, context):
             return
     if resident is not None and resident.awaiting == "report" and not (message.text or "").startswith("/"):
         if await reporting.on_message(update, context, resident):
+            return
+        resident.awaiting = None
+    if resident is not None and resident.awaiting == "comment" and message.text and not message.text.startswith("/"):
+        if await rating.on_comment(update, context, resident):
             return
         resident.awaiting = None
     if resident is not None and resident.awaiting == "area":

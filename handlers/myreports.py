@@ -4,6 +4,8 @@ exists or not, gets the same answer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import select
 from telegram import Update
 from telegram.constants import ParseMode
@@ -11,6 +13,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LoaContext
 from complaints import codes, reports
+from complaints.lifecycle import EventInfo
 from handlers import report_prompts as cards
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
@@ -55,6 +58,18 @@ async def page_button(update: Update, context: LoaContext) -> None:
     await query.edit_message_text(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
 
 
+# The events whose note the resident was told of (a rejection's reason, what was done) or wrote
+# (their comment); the others' notes are for the staff (a moderator's note to the agency).
+NOTED = frozenset({None, "submit", "reject", "resolve", "rate", "reopen"})
+
+
+def _shown(events: list) -> list[EventInfo]:
+    """The history as the resident sees it: only the events they are told of (`visible`); the
+    staff's own steps, such as a priority change or sending back to the moderators, are hidden."""
+    return [info if info.action in NOTED else replace(info, note=None)
+            for info in (EventInfo.of(event) for event in events if event.visible)]
+
+
 async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
     code = codes.parse(typed)
     async with context.db.read() as session:
@@ -66,7 +81,7 @@ async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
         category = await session.get(Category, report.category_code)
         area = await session.get(Area, report.area_code) if report.area_code else None
         count = await reports.photo_count(session, report.id)
-        events = await reports.history(session, report.id)
+        events = _shown(await reports.history(session, report.id))
     return cards.status(resident, report, category, area, count, events, context.settings.tz)
 
 

@@ -1,11 +1,39 @@
-"""The resident's rating of a resolved report: satisfied / acceptable / not satisfied."""
+"""The resident's rating of a resolved report: satisfied / acceptable / not satisfied.
+
+The resolution message (complaints.lifecycle._notify) carries the buttons of `rating_markup`,
+callback data `rt:<report id>:<choice>`:
+
+- satisfied, acceptable: rated and closed at once;
+- not_satisfied: a question, reopen or close, whose buttons are `rt:<id>:reopen` and
+  `rt:<id>:close` (closed with the rating "not satisfied");
+- after each of them the resident may type a comment (`awaiting == "comment"`, typed text comes
+  here through guide.unexpected) or tap Skip (`rt:<id>:skip`). The comment goes to the report the
+  resident rated last (complaints.lifecycle.comment).
+
+A stale or second tap is answered with the reason `apply` gives, in the resident's language, and
+changes nothing: the buttons expect a resolved report, so a tap on one rated, reopened or closed
+meanwhile is told what happened ("Already rated by the resident at ..."). As everywhere, the
+database work is one transaction, committed before Telegram is called.
+"""
 
 from __future__ import annotations
 
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.ext import CallbackQueryHandler
+
+from bot.context import LoaContext
 from bot.i18n import translator
-from storage.models import Report
+from complaints import drafts, lifecycle
+from complaints.lifecycle import Action, Actor, ActorKind, Refused, State
+from handlers.onboarding import language_of
+from storage import residents
+from storage.models import Report, Resident
 
 RATINGS = ("satisfied", "acceptable", "not_satisfied")
+ANSWER_LIMIT = 200  # characters of a callback query answer
 
 
 def rating_markup(report: Report, language: str) -> dict:
@@ -14,3 +42,180 @@ def rating_markup(report: Report, language: str) -> dict:
     labels = {"satisfied": _("😊 Satisfied"), "acceptable": _("😐 Acceptable"),
               "not_satisfied": _("😞 Not satisfied")}
     return {"inline_keyboard": [[{"text": labels[r], "callback_data": f"rt:{report.id}:{r}"}] for r in RATINGS]}
+
+
+# ---------------------------------------------------------------- the messages
+
+
+def _code(code: str) -> str:
+    return f"<b>{escape(code)}</b>"
+
+
+def reopen_question(report_id: int, code: str, language: str) -> tuple[str, InlineKeyboardMarkup]:
+    _ = translator(language).gettext
+    buttons = InlineKeyboardMarkup([[
+        InlineKeyboardButton(_("Reopen"), callback_data=f"rt:{report_id}:reopen"),
+        InlineKeyboardButton(_("No, close it"), callback_data=f"rt:{report_id}:close"),
+    ]])
+    return _code(code) + "\n" + _("Reopen the report so the agency works on it again?"), buttons
+
+
+def done_text(action: Action, code: str, language: str) -> str:
+    """What the resident is told once their rating is recorded."""
+    _ = translator(language).gettext
+    if action == Action.REOPEN:
+        return _("Report {code} is reopened: it goes back to the agency, which will work on it again.").format(
+            code=_code(code))
+    return lifecycle.notice_text(Action.RATE, _, language, code=code)
+
+
+def comment_offer(report_id: int, language: str) -> tuple[str, InlineKeyboardMarkup]:
+    _ = translator(language).gettext
+    return (_("Add a comment? Type it now, or tap Skip."),
+            InlineKeyboardMarkup([[InlineKeyboardButton(_("Skip"), callback_data=f"rt:{report_id}:skip")]]))
+
+
+def _resident_actor(telegram_id: int) -> Actor:
+    # Rating is done as the reporter, whatever staff roles the person also has; no name is
+    # recorded (agencies see the report, not who sent it).
+    return Actor(ActorKind.RESIDENT, telegram_id)
+
+
+def _may_comment(resident: Resident | None) -> bool:
+    """Typed text may become a comment unless the resident is in the middle of the first-time steps."""
+    return resident is not None and (resident.onboarded or resident.awaiting is None)
+
+
+async def _after_comment(session, resident: Resident) -> None:
+    """Leave the comment step: back to the report being written, if there is one."""
+    resident.awaiting = "report" if await drafts.get(session, resident.id) is not None else None
+
+
+async def _close_buttons(update: Update) -> None:
+    message = update.callback_query.message
+    if isinstance(message, Message) and message.reply_markup and message.reply_markup.inline_keyboard:
+        await update.callback_query.edit_message_reply_markup(None)
+
+
+async def _refuse(update: Update, context: LoaContext, refusal: Refused, language: str) -> None:
+    text = refusal.render(translator(language).gettext, language, context.settings.tz)
+    await update.callback_query.answer(text[:ANSWER_LIMIT], show_alert=True)
+
+
+# ---------------------------------------------------------------- the buttons
+
+
+async def rating_button(update: Update, context: LoaContext) -> None:
+    """`rt:<id>:<satisfied|acceptable|not_satisfied|reopen|close|skip>`."""
+    query = update.callback_query
+    _prefix, report_id, choice = query.data.split(":")
+    report_id = int(report_id)
+    if choice == "skip":
+        await skip(update, context, report_id)
+        return
+    if choice == "not_satisfied":
+        await not_satisfied(update, context, report_id)
+        return
+    user = update.effective_user
+    language = language_of(update, context, None)
+    action = Action.REOPEN if choice == "reopen" else Action.RATE
+    args = {} if action == Action.REOPEN else {"rating": "not_satisfied" if choice == "close" else choice}
+    try:
+        async with context.db.transaction() as session:
+            resident = await residents.by_telegram_id(session, user.id, for_update=True)
+            language = language_of(update, context, resident)
+            result = await lifecycle.apply(session, report_id, action, _resident_actor(user.id),
+                                           policy=context.policy, expected_state=State.RESOLVED.value,
+                                           now=context.now(), **args)
+            offer = _may_comment(resident)
+            if offer:
+                resident.awaiting = "comment"
+    except Refused as refusal:
+        await _refuse(update, context, refusal, language)
+        return
+    if result.notified:
+        context.sender.wake()  # the residents who follow the report (reporters of its duplicates)
+    _ = translator(language).gettext
+    await query.answer(_("Thank you for your rating!") if action == Action.RATE else None)
+    await _close_buttons(update)
+    text, markup = done_text(action, result.code, language), None
+    if offer:
+        question, markup = comment_offer(report_id, language)
+        text += "\n\n" + question
+    await update.effective_chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+
+
+async def not_satisfied(update: Update, context: LoaContext, report_id: int) -> None:
+    """Ask before reopening; nothing changes yet."""
+    user = update.effective_user
+    language = language_of(update, context, None)
+    try:
+        async with context.db.read() as session:
+            resident = await residents.by_telegram_id(session, user.id)
+            language = language_of(update, context, resident)
+            report = await lifecycle.check(session, report_id, Action.REOPEN, _resident_actor(user.id),
+                                           policy=context.policy, expected_state=State.RESOLVED.value)
+            code = report.code
+    except Refused as refusal:
+        await _refuse(update, context, refusal, language)
+        return
+    await update.callback_query.answer()
+    await _close_buttons(update)
+    text, markup = reopen_question(report_id, code, language)
+    await update.effective_chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
+
+
+async def skip(update: Update, context: LoaContext, report_id: int) -> None:
+    """No comment: leave the comment step (if it is this report's) and take the button away."""
+    user = update.effective_user
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, user.id, for_update=True)
+        if resident is not None and resident.awaiting == "comment" \
+                and await lifecycle.last_rated(session, user.id) == report_id:
+            await _after_comment(session, resident)
+    await update.callback_query.answer()
+    await _close_buttons(update)
+
+
+# ---------------------------------------------------------------- the typed comment
+
+
+async def on_comment(update: Update, context: LoaContext, resident: Resident) -> bool:
+    """A typed message while `resident.awaiting == "comment"`: the comment on the report the
+    resident rated last. False if it is not one (not text, or no comment is awaited)."""
+    message = update.effective_message
+    if not message.text or message.text.startswith("/"):
+        return False
+    user = update.effective_user
+    refusal = None
+    async with context.db.transaction() as session:
+        resident = await residents.by_telegram_id(session, user.id, for_update=True)
+        if resident is None or resident.awaiting != "comment":
+            return False
+        language = resident.language
+        report_id = await lifecycle.last_rated(session, user.id)
+        if report_id is None:
+            await _after_comment(session, resident)
+            return False
+        try:
+            await lifecycle.comment(session, report_id, _resident_actor(user.id), message.text, now=context.now())
+        except Refused as error:
+            refusal = error
+        if refusal is None or refusal.code != "too_long":  # too long: they shorten it and send it again
+            await _after_comment(session, resident)
+        code = (await session.get(Report, report_id)).code
+    _ = translator(language).gettext
+    if refusal is None:
+        text = _("Thank you: your comment on report {code} was saved.").format(code=_code(code))
+    elif refusal.code == "too_long":
+        text = _("Your comment is {count} characters long; at most {limit} fit. Please shorten it and send it "
+                 "again, or tap Skip.").format(count=len(message.text.strip()), limit=lifecycle.COMMENT_MAX)
+    else:
+        text = escape(refusal.render(_, language, context.settings.tz))
+    await update.effective_chat.send_message(text, parse_mode=ParseMode.HTML)
+    return True
+
+
+HANDLERS = [
+    CallbackQueryHandler(rating_button, pattern=r"^rt:\d+:(satisfied|acceptable|not_satisfied|reopen|close|skip)$"),
+]
