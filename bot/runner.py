@@ -29,6 +29,7 @@ def _commands(language: str) -> list[BotCommand]:
         BotCommand("report", _("Report a problem")),
         BotCommand("myreports", _("The problems you reported")),
         BotCommand("status", _("A report's details: /status CODE")),
+        BotCommand("stats", _("How the agencies handle reports")),
         BotCommand("subscriptions", _("Choose which alerts you receive")),
         BotCommand("area", _("Change your ward or commune")),
         BotCommand("quiet", _("Quiet hours at night")),

@@ -99,10 +99,13 @@ async def not_escalated(session: AsyncSession) -> list[Report]:
 
 
 async def _mark(session: AsyncSession, column, report_ids: list[int], now: datetime) -> int:
+    """Set `column` to `now` where it is not set yet; `updated_at` moves too, so the staff cards
+    (re-rendered when it changes) show the reminder, overdue or escalation flag."""
     if not report_ids:
         return 0
     result = await session.execute(update(Report).where(Report.id.in_(report_ids), column.is_(None))
-                                   .values({column.key: now}).execution_options(synchronize_session=False))
+                                   .values({column.key: now, Report.updated_at.key: now})
+                                   .execution_options(synchronize_session=False))
     return result.rowcount or 0
 
 
