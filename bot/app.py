@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 import handlers
-from handlers import broadcasting
+from handlers import broadcasting, deadline_job, staff_cards
 from bot.context import LoaContext, attach
 from bot.logs import fields
 from bot.ordering import PerChatUpdateProcessor
@@ -58,5 +58,7 @@ def build_application(settings: Settings, db: Database) -> Application:
     application.add_handler(TypeHandler(Update, _log_update), group=-1)
     handlers.register(application)
     broadcasting.add_jobs(application)
+    staff_cards.add_jobs(application)
+    deadline_job.add_jobs(application)
     application.add_error_handler(_log_error)
     return application

@@ -335,8 +335,10 @@ class SimGroup(_Conversation):
     async def send(self, user: SimUser, text: str, *, reply_to: BotMessage | int | None = None) -> BotMessage:
         return self._post(self._member_check(user), **self._text_fields(text, reply_to))
 
-    async def send_photo(self, user: SimUser, caption: str | None = None, image: bytes | None = None) -> BotMessage:
-        return self._post(self._member_check(user), photo=self._photo(image), **self._caption_fields(caption))
+    async def send_photo(self, user: SimUser, caption: str | None = None, image: bytes | None = None, *,
+                         reply_to: BotMessage | int | None = None) -> BotMessage:
+        return self._post(self._member_check(user), photo=self._photo(image), reply_to=self._resolve(reply_to),
+                          **self._caption_fields(caption))
 
     async def share_location(self, user: SimUser, latitude: float, longitude: float) -> BotMessage:
         return self._post(self._member_check(user), location={"latitude": latitude, "longitude": longitude})

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import area, broadcasting, guide, leaving, myreports, onboarding, preferences, reporting
+from handlers import (area, broadcasting, guide, leaving, myreports, onboarding, preferences, rating, reporting,
+                      triage)
+from handlers import stats
 
-MODULES = (onboarding, area, preferences, leaving, reporting, myreports, broadcasting, guide)
+MODULES = (onboarding, area, preferences, leaving, reporting, myreports, broadcasting, rating, triage, stats, guide)
 
 
 def register(application: Application) -> None:

@@ -20,6 +20,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot.context import LoaContext
 from complaints import drafts, media, reports
 from handlers import report_prompts as cards
+from handlers import staff_cards
 from handlers.area import area_locator
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
@@ -63,10 +64,6 @@ async def stale(update: Update, context: LoaContext, resident: Resident | None =
     _ = cards.texts(language_of(update, context, resident))
     await update.callback_query.answer(
         _("This button is no longer active. Send /report to start or continue a report."), show_alert=True)
-
-
-def _clock(context: LoaContext) -> datetime:
-    return context.bot_data.get("clock", utcnow)()
 
 
 # The card of each step
@@ -128,7 +125,7 @@ async def report_command(update: Update, context: LoaContext) -> None:
                                        intro=_("You were writing a report: let's carry on where you stopped. "
                                                "(To throw it away, send /cancel.)"))
             else:
-                again = await reports.next_allowed_at(session, resident.id, now=_clock(context),
+                again = await reports.next_allowed_at(session, resident.id, now=context.now(),
                                                       per_hour=context.settings.reports_per_hour)
                 if again is not None:
                     out = [Card(_limited(resident, again, context))]
@@ -316,7 +313,7 @@ async def submit(update: Update, context: LoaContext) -> None:
             answer = _("This report has already been sent or cancelled. /myreports shows your reports.")
         elif resident.banned_at is not None:
             answer = _("Sorry, you can no longer send reports through Loa.")
-        elif (again := await reports.next_allowed_at(session, resident.id, now=_clock(context),
+        elif (again := await reports.next_allowed_at(session, resident.id, now=context.now(),
                                                       per_hour=settings.reports_per_hour)) is not None:
             answer = _("Not sent yet: too many reports in the last hour.")
             out = [Card(_limited(resident, again, context))]
@@ -327,7 +324,7 @@ async def submit(update: Update, context: LoaContext) -> None:
         else:
             name = " ".join(filter(None, [resident.first_name, f"@{resident.username}" if resident.username else None]))
             report = await reports.submit(session, draft, reporter_name=name or None, tz=settings.tz,
-                                          now=_clock(context), rules=settings.deadline_rules)
+                                          now=context.now(), rules=settings.deadline_rules)
             resident.awaiting = None
             out = [cards.submitted(resident, report, settings.tz)]
             log.info("report_submitted code=%s category=%s photos=%d", report.code, report.category_code,
@@ -339,6 +336,7 @@ async def submit(update: Update, context: LoaContext) -> None:
     await query.answer(_("Sent ✓"))
     await _close_buttons(update)
     await send_all(update, out)
+    staff_cards.soon(context.application)
 
 
 async def cancel_button(update: Update, context: LoaContext) -> None:

@@ -50,8 +50,9 @@ async def forget(session: AsyncSession, telegram_id: int) -> bool:
     resident = await by_telegram_id(session, telegram_id, for_update=True)
     if resident is None:
         return False
+    # The changed `updated_at` has the staff's cards drawn again, without the name.
     await session.execute(update(Report).where(Report.resident_id == resident.id)
-                          .values(resident_id=None, reporter_name=None))
+                          .values(resident_id=None, reporter_name=None, updated_at=utcnow()))
     await session.execute(delete(ReportDraft).where(ReportDraft.resident_id == resident.id))
     await session.execute(delete(Subscription).where(Subscription.resident_id == resident.id))
     # Messages not yet sent are dropped; the record of those sent keeps no chat id.

@@ -1,0 +1,373 @@
+"""The staff's cards of a report in Telegram: one in the moderators' group, one in the group of
+the agency handling it. Each is posted once and then edited in place as the report moves.
+
+`sync` brings the cards of the reports whose `updated_at` is newer than `cards_synced_at` up to
+date: it posts the missing ones, edits the others, and closes the card an agency no longer holds.
+It also tells a group of what it must not miss, through the outbox: the agency that a report
+came back to (reopened by its reporter), and the moderators when an agency sends one back.
+The job runs it every few seconds on the instance that sends, and handlers run it at once for
+the report they changed. The cards show the cleaned copy of the first photo from the media
+store, never the resident's own file, and the agency's card never names the reporter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import or_
+from sqlmodel import select
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, RetryAfter, TelegramError
+from telegram.ext import Application, ContextTypes
+
+from bot.i18n import translator
+from broadcasts import outbox
+from complaints import agencies, media
+from complaints.lifecycle import (FINAL, PRIORITY_LABELS, STATE_LABELS, Action, Actor, ActorKind, State,
+                                  allowed_actions)
+from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto
+
+log = logging.getLogger(__name__)
+
+SYNC_EVERY = 5  # seconds between two runs of the job
+BATCH = 20  # reports a run looks at; the next run takes the rest
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+WITH_AGENCY = frozenset({State.ASSIGNED, State.IN_PROGRESS, State.REOPENED, State.RESOLVED, State.CLOSED})
+
+
+def N_(msgid: str) -> str:
+    return msgid
+
+
+# What the last step was, on the card: who did what.
+DONE = {
+    Action.ASSIGN: N_("assigned to {agency}"),
+    Action.REJECT: N_("rejected: {note}"),
+    Action.DUPLICATE: N_("marked as a duplicate of {original}"),
+    Action.PRIORITY: N_("priority set to {priority}"),
+    Action.START: N_("taken up"),
+    Action.RESOLVE: N_("resolved: {note}"),
+    Action.SEND_BACK: N_("sent back to the moderators: {note}"),
+    Action.RATE: N_("rated by the resident: {rating}"),
+    Action.REOPEN: N_("reopened by the resident: {note}"),
+    Action.AUTO_CLOSE: N_("closed automatically, not rated"),
+}
+RATING_LABELS = {"satisfied": N_("satisfied"), "acceptable": N_("acceptable"), "not_satisfied": N_("not satisfied")}
+ICONS = {State.SUBMITTED: "🆕", State.ASSIGNED: "📨", State.IN_PROGRESS: "🛠", State.RESOLVED: "✅",
+         State.CLOSED: "🏁", State.REJECTED: "❌", State.DUPLICATE: "🔁", State.REOPENED: "↩️"}
+
+
+@dataclass
+class View:
+    """Everything one card shows, read in one session."""
+
+    report: Report
+    category: Category | None
+    area: Area | None
+    province: Area | None
+    agency: Agency | None
+    last: ReportEvent | None
+    photo: Path | None
+    photos: int
+    original: str | None  # the code of the report this one duplicates
+
+
+async def load_view(session, report: Report, media_dir: Path) -> View:
+    area = await session.get(Area, report.area_code) if report.area_code else None
+    province = area
+    while province is not None and province.parent_code:
+        province = await session.get(Area, province.parent_code)
+    last = (await session.execute(
+        select(ReportEvent).where(ReportEvent.report_id == report.id)
+        .order_by(ReportEvent.at.desc(), ReportEvent.id.desc()).limit(1))).scalar_one_or_none()
+    paths = await photo_paths(session, report.id, media_dir)
+    original = await session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
+    return View(report, await session.get(Category, report.category_code), area,
+                province if province is not area else None,
+                await session.get(Agency, report.agency_code) if report.agency_code else None,
+                last, paths[0] if paths else None, len(paths), original.code if original else None)
+
+
+async def photo_paths(session, report_id: int, media_dir: Path) -> list[Path]:
+    """The cleaned copies of the report's photos in the media store, in order (those not fetched
+    or since removed are left out: staff never see the resident's own file)."""
+    store = media.MediaStore(media_dir)
+    photos = (await session.execute(select(ReportPhoto.sha256).where(ReportPhoto.report_id == report_id)
+                                    .order_by(ReportPhoto.position))).scalars()
+    return [path for sha in photos if sha and (path := store.path_of(sha)).exists()]
+
+
+def _name(row, language: str) -> str:
+    return (row.name_en if language == "en" else row.name_vi) if row is not None else ""
+
+
+def _local(moment: datetime | None, tz) -> str:
+    return moment.astimezone(tz).strftime("%H:%M %d/%m") if moment is not None else ""
+
+
+def card_text(view: View, language: str, tz, *, for_agency: bool, limit: int) -> str:
+    """The card as Telegram HTML; the description is shortened so that it fits in `limit`."""
+    _ = translator(language).gettext
+    report = view.report
+    state = State(report.state)
+    head = f"{ICONS[state]} <b>{html.escape(report.code)}</b> · {_(STATE_LABELS[state])}"
+    if report.priority == "urgent":
+        head += " · 🔴 " + _(PRIORITY_LABELS["urgent"])
+    lines = [head, "📂 " + html.escape(_name(view.category, language) or report.category_code)]
+    place = ", ".join(filter(None, [_name(view.area, language), _name(view.province, language)]))
+    if report.address_text:
+        place = f"{place} — {report.address_text}" if place else report.address_text
+    if place:
+        lines.append("📍 " + html.escape(place))
+    if report.latitude is not None and report.longitude is not None:
+        lat, lon = f"{report.latitude:.6f}", f"{report.longitude:.6f}"
+        url = f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
+        lines.append(f'🗺 <a href="{url}">{_("Map")}</a> ({lat}, {lon})')
+    if not for_agency:
+        lines.append("👤 " + html.escape(report.reporter_name or _("anonymous")))
+    if view.agency is not None and not for_agency:
+        lines.append("🏢 " + html.escape(_name(view.agency, language)))
+    if state not in FINAL and state != State.RESOLVED and report.due_at is not None:
+        due = _("Due {time}").format(time=_local(report.due_at, tz))
+        if report.overdue_at is not None:
+            due += " · ⚠️ " + _("overdue")
+        lines.append("⏰ " + due)
+    if report.reopened_count:
+        lines.append("↩️ " + _("Reopened {count}×: the resident was not satisfied").format(count=report.reopened_count))
+    tail = []
+    last = view.last
+    if last is not None and last.action in DONE:
+        done = _(DONE[Action(last.action)]).format(
+            agency=html.escape(_name(view.agency, language)), note=html.escape(_shorten(last.note or "", 300)),
+            original=html.escape(view.original or ""),
+            priority=_(PRIORITY_LABELS.get(last.note or "", "normal")) if last.action == Action.PRIORITY else "",
+            rating=_(RATING_LABELS.get(report.rating or "", "")) if report.rating else "")
+        who = html.escape(last.actor_name or ("Loa" if last.actor == ActorKind.SYSTEM else _("the resident")))
+        if for_agency and last.actor == ActorKind.RESIDENT:
+            who = _("the resident")
+        tail.append(f"— {who}, {_local(last.at, tz)}: {done}")
+    head_text = "\n".join(lines) + "\n\n"
+    tail_text = ("\n\n" + "\n".join(tail)) if tail else ""
+    room = limit - len(head_text) - len(tail_text)
+    return head_text + html.escape(_shorten(report.description, max(room - 200, 20))) + tail_text
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:max(limit - 1, 0)].rstrip() + "…"
+
+
+def callback(report: Report, event_id: int | None, op: str, arg: str = "") -> str:
+    """`tr:<report>:<last event>:<op>[:<arg>]`: the event is what the staff member saw."""
+    return f"tr:{report.id}:{event_id or 0}:{op}" + (f":{arg}" if arg else "")
+
+
+def card_markup(view: View, language: str, *, for_agency: bool, routed: Agency | None = None) -> InlineKeyboardMarkup | None:
+    """The buttons of the card: what a moderator (or the agency's staff) may do in this state."""
+    _ = translator(language).gettext
+    report, event_id = view.report, view.last.id if view.last else None
+    actor = Actor(ActorKind.AGENCY_STAFF, agency_code=report.agency_code) if for_agency else Actor(ActorKind.MODERATOR)
+    actions = set(allowed_actions(report, actor))
+    rows: list[list[InlineKeyboardButton]] = []
+
+    def button(text: str, op: str, arg: str = "") -> InlineKeyboardButton:
+        return InlineKeyboardButton(text, callback_data=callback(report, event_id, op, arg))
+
+    if for_agency:
+        row = []
+        if Action.START in actions and report.state != State.IN_PROGRESS:
+            row.append(button("▶️ " + _("In progress"), "st"))
+        if Action.RESOLVE in actions:
+            row.append(button("✅ " + _("Resolve…"), "rs"))
+        if row:
+            rows.append(row)
+        if Action.SEND_BACK in actions:
+            rows.append([button("↩️ " + _("Send back to moderators…"), "sb")])
+    else:
+        if Action.ASSIGN in actions:
+            if routed is not None and routed.code != report.agency_code:
+                rows.append([button("🏢 " + _("Assign: {agency}").format(agency=_name(routed, language)),
+                                    "as", routed.code)])
+            rows.append([button("🏢 " + (_("Other agency…") if routed is not None and not report.agency_code
+                                         else _("Assign to…")), "ag")])
+        row = []
+        if Action.DUPLICATE in actions:
+            row.append(button("🔁 " + _("Duplicate of…"), "du"))
+        if Action.REJECT in actions:
+            row.append(button("❌ " + _("Reject…"), "rj"))
+        if row:
+            rows.append(row)
+        if Action.PRIORITY in actions:
+            rows.append([button("⚪ " + _("Mark normal"), "pr", "normal") if report.priority == "urgent"
+                         else button("🔴 " + _("Mark urgent"), "pr", "urgent")])
+    if view.photos > 1:
+        rows.append([button("🖼 " + _("All {count} photos").format(count=view.photos), "ph")])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+# ---------------------------------------------------------------- posting and editing
+
+
+def _lock(application: Application) -> asyncio.Lock:
+    return application.bot_data.setdefault("cards-lock", asyncio.Lock())
+
+
+async def sync(application: Application, report_ids: list[int] | None = None, *, post: bool = True) -> int:
+    """Bring the cards of changed reports (or of `report_ids`) up to date; returns how many
+    reports it handled. With `post` False, only edits (an instance that is not the sender)."""
+    settings, db = application.bot_data["settings"], application.bot_data["db"]
+    async with _lock(application):
+        async with db.read() as session:
+            query = select(Report).where(or_(Report.cards_synced_at.is_(None), Report.cards_synced_at < Report.updated_at))
+            if report_ids is not None:
+                query = query.where(Report.id.in_(report_ids))
+            reports = list((await session.execute(query.order_by(Report.updated_at, Report.id).limit(BATCH))).scalars())
+            views = {}
+            for report in reports:
+                views[report.id] = (await load_view(session, report, settings.media_dir),
+                                    await agencies.route(session, report.category_code, report.area_code),
+                                    await _new_events(session, report))
+        done = 0
+        for report in reports:
+            view, routed, events = views[report.id]
+            try:
+                placed = await _sync_one(application, view, routed, post=post)
+            except RetryAfter as error:
+                log.warning("cards_paused retry_after=%s", error.retry_after)
+                break  # the group's limit: the next run goes on
+            except TelegramError as error:
+                log.warning("card_failed report=%s error=%s", report.code, error)
+                continue
+            if placed is None:
+                continue
+            async with db.transaction() as session:
+                row = await session.get(Report, report.id, with_for_update=True)
+                for key, value in placed.items():
+                    setattr(row, key, value)
+                if row.updated_at == report.updated_at:
+                    row.cards_synced_at = report.updated_at
+                await _notices(session, settings, view, placed, events)
+            done += 1
+        if done:
+            application.bot_data["sender"].wake()
+        return done
+
+
+async def _new_events(session, report: Report) -> list[ReportEvent]:
+    query = select(ReportEvent).where(ReportEvent.report_id == report.id)
+    if report.cards_synced_at is not None:
+        query = query.where(ReportEvent.at > report.cards_synced_at)
+    return list((await session.execute(query.order_by(ReportEvent.at, ReportEvent.id))).scalars())
+
+
+async def _sync_one(application: Application, view: View, routed: Agency | None, *, post: bool) -> dict | None:
+    """Post or edit both cards; the card columns to write, or None when a card could not be posted."""
+    settings = application.bot_data["settings"]
+    bot, report, language = application.bot, view.report, settings.default_language
+    placed: dict = {}
+    if settings.moderators_chat_id:
+        markup = card_markup(view, language, for_agency=False, routed=routed)
+        if report.mod_card_message_id is None or report.mod_card_chat_id != settings.moderators_chat_id:
+            if not post:
+                return None
+            message = await _post(bot, settings.moderators_chat_id, view, language, settings.tz, False, markup)
+            placed.update(mod_card_chat_id=message.chat_id, mod_card_message_id=message.message_id)
+        else:
+            await _edit(bot, report.mod_card_chat_id, report.mod_card_message_id, view, language, settings.tz,
+                        False, markup)
+    holder = view.agency if State(report.state) in WITH_AGENCY else None
+    chat = holder.telegram_chat_id if holder is not None else None
+    if report.agency_card_message_id is not None and report.agency_card_chat_id != chat:
+        # The agency no longer holds it (sent back, reassigned, a duplicate): its card loses its buttons.
+        await _edit(bot, report.agency_card_chat_id, report.agency_card_message_id, view, language, settings.tz,
+                    True, None)
+        placed.update(agency_card_chat_id=None, agency_card_message_id=None)
+    if chat:
+        markup = card_markup(view, language, for_agency=True)
+        if report.agency_card_message_id is None or report.agency_card_chat_id != chat:
+            if not post:
+                return None
+            message = await _post(bot, chat, view, language, settings.tz, True, markup)
+            placed.update(agency_card_chat_id=message.chat_id, agency_card_message_id=message.message_id)
+        else:
+            await _edit(bot, chat, report.agency_card_message_id, view, language, settings.tz, True, markup)
+    return placed
+
+
+async def _post(bot, chat_id: int, view: View, language: str, tz, for_agency: bool, markup):
+    if view.photo is not None:
+        text = card_text(view, language, tz, for_agency=for_agency, limit=CAPTION_LIMIT)
+        with view.photo.open("rb") as photo:
+            return await bot.send_photo(chat_id, photo, caption=text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    text = card_text(view, language, tz, for_agency=for_agency, limit=TEXT_LIMIT)
+    return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup,
+                                  disable_web_page_preview=True)
+
+
+async def _edit(bot, chat_id: int, message_id: int, view: View, language: str, tz, for_agency: bool, markup) -> None:
+    try:
+        if view.photo is not None:
+            await bot.edit_message_caption(chat_id, message_id, caption=card_text(
+                view, language, tz, for_agency=for_agency, limit=CAPTION_LIMIT), parse_mode=ParseMode.HTML,
+                reply_markup=markup)
+        else:
+            await bot.edit_message_text(card_text(view, language, tz, for_agency=for_agency, limit=TEXT_LIMIT),
+                                        chat_id, message_id, parse_mode=ParseMode.HTML, reply_markup=markup,
+                                        disable_web_page_preview=True)
+    except BadRequest as error:
+        if "not modified" not in str(error).lower():
+            raise
+
+
+async def _notices(session, settings, view: View, placed: dict, events: list[ReportEvent]) -> None:
+    """What a group must hear besides its card changing, queued in the outbox once per event."""
+    _ = translator(settings.default_language).gettext
+    report = view.report
+    for event in events:
+        if event.action == Action.REOPEN and view.agency is not None and view.agency.telegram_chat_id:
+            text = _("↩️ Report {code} was reopened: the resident is not satisfied.").format(
+                code=f"<b>{html.escape(report.code)}</b>")
+            if event.note:
+                text += "\n" + _("Their comment: {comment}").format(comment=html.escape(_shorten(event.note, 1000)))
+            reply_to = placed.get("agency_card_message_id") or report.agency_card_message_id
+            await _queue(session, view.agency.telegram_chat_id, text, reply_to, f"card-notice:{event.id}")
+        elif event.action == Action.SEND_BACK and settings.moderators_chat_id:
+            agency = await session.get(Agency, event.agency_code) if event.agency_code else None
+            text = _("↩️ {agency} sent report {code} back: {reason}").format(
+                agency=html.escape(_name(agency, settings.default_language) or event.actor_name or ""),
+                code=f"<b>{html.escape(report.code)}</b>", reason=html.escape(_shorten(event.note or "", 1000)))
+            reply_to = placed.get("mod_card_message_id") or report.mod_card_message_id
+            await _queue(session, settings.moderators_chat_id, text, reply_to, f"card-notice:{event.id}")
+
+
+async def _queue(session, chat_id: int, text: str, reply_to: int | None, key: str) -> None:
+    params: dict = {"text": text, "parse_mode": "HTML"}
+    if reply_to:
+        params["reply_parameters"] = {"message_id": reply_to, "allow_sending_without_reply": True}
+    await outbox.enqueue(session, chat_id, "sendMessage", params, key=key)
+
+
+# ---------------------------------------------------------------- the job
+
+
+async def sync_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    application = context.application
+    sender = application.bot_data.get("sender")
+    await sync(application, post=sender is None or sender.leading)
+
+
+def soon(application: Application) -> None:
+    """Sync the cards now, in the background (after a report is filed, say)."""
+    if application.job_queue is not None:
+        application.job_queue.run_once(sync_job, when=0, job_kwargs={"misfire_grace_time": None})
+
+
+def add_jobs(application: Application) -> None:
+    application.job_queue.run_repeating(sync_job, interval=SYNC_EVERY, first=1, name="staff-cards",
+                                        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})

@@ -1,0 +1,281 @@
+"""The buttons of the staff's cards, and the replies staff write when the bot asks for a reason
+or a note.
+
+Callback data: `tr:<report>:<event seen>:<op>[:<arg>]`. Ops that change the report go through
+`complaints.lifecycle.apply` with the event the card showed, so of two people pressing at once
+the second is told what the first did. Ops that open a choice (another agency, a duplicate, a
+reason) or ask a question check the same permission first: the role is checked on every press,
+not only when the buttons are drawn. A question is a ForceReply message remembered in
+`staff_prompts`; the answer is the reply to it, even after a restart.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from sqlmodel import delete, select
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot.context import LoaContext
+from bot.i18n import translator
+from complaints import agencies, duplicates, lifecycle
+from complaints.lifecycle import Action, Refused
+from handlers import staff_cards
+from handlers.onboarding import language_of
+from storage import residents
+from storage.models import Report, Resident, StaffPrompt
+
+log = logging.getLogger(__name__)
+GROUPS = filters.ChatType.GROUPS
+
+
+def N_(msgid: str) -> str:
+    return msgid
+
+
+REJECT_REASONS = (
+    N_("This is not something the city handles."),
+    N_("There is not enough information to act on it."),
+    N_("It is not a real problem, or a test."),
+    N_("It contains abusive or offensive content."),
+)
+# op -> the action it leads to; the ops of `APPLY` change the report at once.
+ACTIONS = {"as": Action.ASSIGN, "ag": Action.ASSIGN, "du": Action.DUPLICATE, "dp": Action.DUPLICATE,
+           "dc": Action.DUPLICATE, "rj": Action.REJECT, "rr": Action.REJECT, "ro": Action.REJECT,
+           "pr": Action.PRIORITY, "st": Action.START, "rs": Action.RESOLVE, "sb": Action.SEND_BACK}
+APPLY = {"as", "dp", "rr", "pr", "st"}
+ASK = {"dc": N_("Reply to this message with the code of the report that {code} duplicates (like PA-7K3Q9)."),
+       "ro": N_("Reply to this message with the reason for rejecting {code}. The resident will read it."),
+       "rs": N_("Reply to this message with what was done about {code}. You can send a photo with the note as "
+                "its caption. The resident will read it."),
+       "sb": N_("Reply to this message with why {code} should go back to the moderators.")}
+
+
+def _staff_language(update: Update, context: LoaContext) -> str:
+    return language_of(update, context, None)
+
+
+async def _actor(session, update: Update, context: LoaContext):
+    agency = await agencies.by_chat(session, update.effective_chat.id)
+    user = update.effective_user
+    return await lifecycle.actor_for(session, user.id, context.settings.admin_ids, name=user.full_name,
+                                     agency_code=agency.code if agency else None)
+
+
+async def on_button(update: Update, context: LoaContext) -> None:
+    query = update.callback_query
+    parts = query.data.split(":", 4)
+    report_id, event_id, op = int(parts[1]), int(parts[2]) or None, parts[3]
+    arg = parts[4] if len(parts) > 4 else ""
+    language = _staff_language(update, context)
+    _ = translator(language).gettext
+    if op == "bk":
+        await _redraw(update, context)
+        await query.answer()
+        return
+    if op == "ph":
+        await _photos(update, context, report_id)
+        return
+    if op not in ACTIONS:
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    action = ACTIONS[op]
+    refused, menu, done = None, None, None
+    async with context.db.transaction() as session:
+        actor = await _actor(session, update, context)
+        try:
+            if op in APPLY:
+                args = await _args(session, op, arg, report_id)
+                done = await lifecycle.apply(session, report_id, action, actor, policy=context.policy,
+                                             expected_event_id=event_id, now=context.now(), **args)
+            else:
+                report = await lifecycle.check(session, report_id, action, actor, policy=context.policy,
+                                               expected_event_id=event_id)
+                if op in ASK:
+                    ask = _(ASK[op]).format(code=report.code)
+                else:
+                    menu = await _menu(session, op, report, event_id, language, context)
+        except Refused as refusal:
+            refused = refusal.render(_, language, context.settings.tz)
+    if refused is not None:
+        await query.answer(refused, show_alert=True)
+        await staff_cards.sync(context.application, [report_id])
+        return
+    if done is not None:
+        await query.answer(_("Done: {code} is now “{state}”.").format(
+            code=done.code, state=_(lifecycle.STATE_LABELS[lifecycle.State(done.to_state)])))
+        log.info("report_%s code=%s by=%s", done.action, done.code, update.effective_user.id)
+        await staff_cards.sync(context.application, [report_id])
+        return
+    await query.answer()
+    if menu is not None:
+        await query.edit_message_reply_markup(menu)
+        return
+    await _ask(update, context, report_id, event_id, action, ask)
+
+
+async def _photos(update: Update, context: LoaContext, report_id: int) -> None:
+    """All the report's photos, the cleaned copies, as an album under the card: for its staff only."""
+    query = update.callback_query
+    _ = translator(_staff_language(update, context)).gettext
+    async with context.db.read() as session:
+        actor = await _actor(session, update, context)
+        report = await session.get(Report, report_id)
+        paths = await staff_cards.photo_paths(session, report_id, context.settings.media_dir) if report else []
+    allowed = report is not None and (actor.kind == lifecycle.ActorKind.MODERATOR or (
+        actor.kind == lifecycle.ActorKind.AGENCY_STAFF and actor.agency_code == report.agency_code))
+    if not allowed:
+        await query.answer(_("Only moderators and the staff of the agency handling this report can see them."),
+                           show_alert=True)
+        return
+    await query.answer()
+    media = [InputMediaPhoto(path.read_bytes()) for path in paths]
+    if len(media) > 1:
+        await context.bot.send_media_group(update.effective_chat.id, media,
+                                           reply_to_message_id=query.message.message_id)
+    elif media:
+        await context.bot.send_photo(update.effective_chat.id, media[0].media,
+                                     reply_to_message_id=query.message.message_id)
+
+
+async def _args(session, op: str, arg: str, report_id: int) -> dict:
+    if op == "as":
+        return {"agency_code": arg}
+    if op == "dp":
+        return {"original_id": int(arg)}
+    if op == "pr":
+        return {"priority": arg}
+    if op == "rr":
+        # The reason goes to the reporter: in their language.
+        report = await session.get(Report, report_id)
+        resident = await session.get(Resident, report.resident_id) if report and report.resident_id else None
+        index = int(arg) if arg.isdigit() and int(arg) < len(REJECT_REASONS) else 0
+        return {"reason": translator(resident.language if resident else "vi").gettext(REJECT_REASONS[index])}
+    return {}
+
+
+async def _menu(session, op: str, report: Report, event_id: int | None, language: str,
+                context: LoaContext) -> InlineKeyboardMarkup:
+    """The choices behind "Assign to…", "Duplicate of…" and "Reject…", with a way back."""
+    _ = translator(language).gettext
+
+    def button(text: str, next_op: str, arg: str = "") -> InlineKeyboardButton:
+        return InlineKeyboardButton(text, callback_data=staff_cards.callback(report, event_id, next_op, arg))
+
+    rows = []
+    if op == "ag":
+        for agency in (await agencies.candidates(session, report))[:10]:
+            if agency.code != report.agency_code or report.state != "assigned":
+                rows.append([button(agency.name_en if language == "en" else agency.name_vi, "as", agency.code)])
+        if not rows:
+            rows.append([InlineKeyboardButton(_("No agency serves this area and category"),
+                                              callback_data=staff_cards.callback(report, event_id, "bk"))])
+    elif op == "du":
+        for found in await duplicates.suggestions(session, report, now=context.now()):
+            where = f"{found.distance_m} m" if found.distance_m is not None else _("same ward")
+            rows.append([button(f"{found.code} · {where} · {found.description}"[:60], "dp", str(found.report_id))])
+        rows.append([button("⌨️ " + _("Type a code…"), "dc")])
+    elif op == "rj":
+        for index, reason in enumerate(REJECT_REASONS):
+            rows.append([button(_(reason)[:60], "rr", str(index))])
+        rows.append([button("✏️ " + _("Another reason…"), "ro")])
+    rows.append([button("« " + _("Back"), "bk")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def _redraw(update: Update, context: LoaContext) -> None:
+    """Back from a choice: the card's own buttons again."""
+    report_id = int(update.callback_query.data.split(":")[1])
+    settings = context.settings
+    async with context.db.read() as session:
+        report = await session.get(Report, report_id)
+        if report is None:
+            return
+        view = await staff_cards.load_view(session, report, settings.media_dir)
+        for_agency = update.effective_chat.id == report.agency_card_chat_id
+        routed = None if for_agency else await agencies.route(session, report.category_code, report.area_code)
+    try:
+        await update.callback_query.edit_message_reply_markup(
+            staff_cards.card_markup(view, settings.default_language, for_agency=for_agency, routed=routed))
+    except BadRequest as error:
+        if "not modified" not in str(error).lower():
+            raise
+
+
+async def _ask(update: Update, context: LoaContext, report_id: int, event_id: int | None, action: Action,
+               text: str) -> None:
+    user = update.effective_user
+    mention = f'<a href="tg://user?id={user.id}">{html.escape(user.full_name)}</a>'
+    message = await context.bot.send_message(
+        update.effective_chat.id, f"{mention}, {html.escape(text)}", parse_mode=ParseMode.HTML,
+        reply_markup=ForceReply(selective=True, input_field_placeholder=text[:64]),
+        reply_to_message_id=update.callback_query.message.message_id)
+    async with context.db.transaction() as session:
+        session.add(StaffPrompt(chat_id=message.chat_id, message_id=message.message_id, telegram_id=user.id,
+                                report_id=report_id, action=action.value, expected_event_id=event_id))
+
+
+async def on_reply(update: Update, context: LoaContext) -> None:
+    """A staff member's answer to a question of the bot: a reason, a note (perhaps with a photo), a code."""
+    message = update.effective_message
+    language = _staff_language(update, context)
+    _ = translator(language).gettext
+    answer, done = None, None
+    async with context.db.transaction() as session:
+        prompt = (await session.execute(select(StaffPrompt).where(
+            StaffPrompt.chat_id == message.chat_id,
+            StaffPrompt.message_id == message.reply_to_message.message_id))).scalar_one_or_none()
+        if prompt is None:
+            return  # a reply to something else: not ours
+        if prompt.telegram_id != update.effective_user.id:
+            answer = _("This question was for someone else. Tap the button on the card to do it yourself.")
+        else:
+            text = (message.text or message.caption or "").strip()
+            photo = message.photo[-1].file_id if message.photo else None
+            action = Action(prompt.action)
+            args = {Action.REJECT: {"reason": text}, Action.SEND_BACK: {"reason": text},
+                    Action.DUPLICATE: {"original_code": text},
+                    Action.RESOLVE: {"note": text, "photo_file_id": photo}}[action]
+            if photo and action != Action.RESOLVE:
+                answer = _("Please answer with text.")
+            else:
+                try:
+                    actor = await _actor(session, update, context)
+                    async with session.begin_nested():
+                        done = await lifecycle.apply(session, prompt.report_id, action, actor, policy=context.policy,
+                                                     expected_event_id=prompt.expected_event_id, now=context.now(),
+                                                     **args)
+                except Refused as refusal:
+                    answer = refusal.render(_, language, context.settings.tz)
+                    if refusal.code in ("missing_reason", "missing_note", "too_long", "original_not_found",
+                                        "self_duplicate", "original_not_open"):
+                        answer += "\n" + _("Reply to my question again with the corrected text.")
+                        prompt = None  # kept: they can answer again
+                if prompt is not None:
+                    await session.execute(delete(StaffPrompt).where(StaffPrompt.id == prompt.id))
+    if done is not None:
+        await message.reply_text(_("Done: {code} is now “{state}”.").format(
+            code=done.code, state=_(lifecycle.STATE_LABELS[lifecycle.State(done.to_state)])))
+        await staff_cards.sync(context.application, [done.report_id])
+    elif answer is not None:
+        await message.reply_text(answer)
+
+
+async def chat_id(update: Update, context: LoaContext) -> None:
+    """/chatid in a group: the id the city IT officer configures for it."""
+    chat = update.effective_chat
+    _ = translator(_staff_language(update, context)).gettext
+    await update.effective_message.reply_text(
+        _("This group's id is {id}. For the moderators' group, set LOA_MODERATORS_CHAT_ID={id}; for an "
+          "agency's group, run: loa agencies chat AGENCY_CODE {id}").format(id=chat.id))
+
+
+HANDLERS = [
+    CommandHandler("chatid", chat_id, filters=GROUPS),
+    CallbackQueryHandler(on_button, pattern=r"^tr:\d+:\d+:[a-z]{2}(:.+)?$"),
+    MessageHandler(GROUPS & filters.REPLY & (filters.TEXT | filters.PHOTO) & ~filters.COMMAND, on_reply),
+]

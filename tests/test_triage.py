@@ -1,0 +1,328 @@
+"""Triage and agency work in Telegram groups, end to end through the emulator: the moderators'
+card and its buttons, the agency's card, the questions staff answer by replying, refusals, races,
+duplicates, rejection, sending back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from complaints import agencies
+from storage import roles
+from storage.models import Report, ReportFollower, ReportPhoto, StaffPrompt
+from tests.fixtures.bot import settings_for
+from tests.test_onboarding import HOAN_KIEM, onboarded, tap
+from tests.test_reports import DESCRIPTION, report_rows, resident_of, to_photos
+
+SEED = Path(__file__).resolve().parents[1] / "storage" / "seed" / "agencies-hanoi.toml"
+TRANSPORT = "Hanoi Department of Transport"
+
+
+@pytest.fixture
+async def staff(emulator, areas_loaded):
+    """Two moderators, staff of the transport department and of Hoàn Kiếm ward, someone without a
+    role; the moderators' group and the two agencies' groups."""
+    people = SimpleNamespace(
+        mai=emulator.user("Mai", username="mai"), minh=emulator.user("Minh"),
+        hung=emulator.user("Hùng"), thu=emulator.user("Thu"), guest=emulator.user("Khách"))
+    people.mods = emulator.group("Kiểm duyệt", members=[people.mai, people.minh, people.guest])
+    people.transport = emulator.group("Sở GTVT", members=[people.hung, people.thu, people.guest])
+    people.ward = emulator.group("UBND Hoàn Kiếm", members=[people.thu])
+    async with areas_loaded.transaction() as session:
+        await agencies.load(session, agencies.read_config(SEED))
+        await agencies.set_chat(session, "hn-so-gtvt", people.transport.chat.id)
+        await agencies.set_chat(session, "hn-ubnd-hoan-kiem", people.ward.chat.id)
+        await roles.grant(session, people.mai.id, "moderator")
+        await roles.grant(session, people.minh.id, "moderator")
+        await roles.grant(session, people.hung.id, "agency_staff", agency_code="hn-so-gtvt")
+        await roles.grant(session, people.thu.id, "agency_staff", agency_code="hn-ubnd-hoan-kiem")
+    return people
+
+
+@pytest.fixture
+def settings(emulator, db, tmp_path, staff):
+    return settings_for(emulator, db, LOA_MEDIA_DIR=str(tmp_path / "media"), LOA_DEFAULT_LANGUAGE="en",
+                        LOA_MODERATORS_CHAT_ID=str(staff.mods.chat.id))
+
+
+async def file_report(user, *, photo: bool = True, location=HOAN_KIEM, description: str = DESCRIPTION,
+                      photos: int = 1):
+    await to_photos(user, description=description)
+    if photo:
+        for _ in range(photos):
+            await user.send_photo()
+            await user.next_message()
+        await tap(user, "Done ✓")
+    else:
+        await tap(user, "No photo")
+    await user.next_message()
+    await user.tap("📍 Share the location", location=location)
+    await user.next_message()
+    card = await user.next_message()
+    await tap(user, "✅ Submit", message=card)
+    return await user.next_message()
+
+
+async def at_the_agency(emulator, staff):
+    """A resident's report, assigned by Mai to the transport department: the resident, the
+    moderators' card and the agency's card."""
+    lan = await onboarded(emulator, "en")
+    await file_report(lan, photo=False)
+    card = await staff.mods.next_message()
+    await (await staff.mods.tap(staff.mai, f"🏢 Assign: {TRANSPORT}", message=card)).answer()
+    work = await staff.transport.next_message()
+    return lan, card, work
+
+
+async def report_of(db, code: str) -> Report:
+    [report] = await report_rows(db, code=code)
+    return report
+
+
+async def test_a_report_from_the_moderators_to_the_agency_to_the_resident(bot, emulator, db, staff):
+    lan = await onboarded(emulator, "en")
+    await file_report(lan)
+    [report] = await report_rows(db)
+    card = await staff.mods.next_message()
+    assert card.photo is not None, "the card shows the cleaned photo"
+    assert card.caption.startswith(f"🆕 {report.code} · Received")
+    assert "Traffic and roads" in card.caption and "Lan @lan" in card.caption and "Hoan Kiem" in card.caption
+    assert "openstreetmap.org/?mlat=21.032540&mlon=105.850770" in str(card.message.caption_entities)
+    assert card.buttons[0] == [f"🏢 Assign: {TRANSPORT}"]
+    assert ["🔁 Duplicate of…", "❌ Reject…"] in card.buttons and ["🔴 Mark urgent"] in card.buttons
+    # The photo on the card is not the resident's file: it was uploaded again from the cleaned copy.
+    assert card.photo_sizes[-1]["file_unique_id"] != (await lan_photo_id(db, report))
+
+    # Someone in the group without the role: refused, nothing changes.
+    refusal = await (await staff.mods.tap(staff.guest, f"🏢 Assign: {TRANSPORT}", message=card)).answer()
+    assert refusal.show_alert and refusal.text == "Only moderators can do this."
+    assert (await report_of(db, report.code)).state == "submitted"
+
+    done = await (await staff.mods.tap(staff.mai, "🔴 Mark urgent", message=card)).answer()
+    assert done.text == f"Done: {report.code} is now “Received”."
+    await staff.mods.wait_for(lambda: "🔴 urgent" in card.caption and ["⚪ Mark normal"] in card.buttons)
+    assert "— Mai @mai" not in card.caption and "Mai" in card.caption and "priority set to urgent" in card.caption
+
+    done = await (await staff.mods.tap(staff.mai, f"🏢 Assign: {TRANSPORT}", message=card)).answer()
+    assert done.text == f"Done: {report.code} is now “Passed to the agency”."
+    await staff.mods.wait_for(lambda: "Passed to the agency" in card.caption)
+    assert f"assigned to {TRANSPORT}" in card.caption and "🏢 " + TRANSPORT in card.caption
+    told = await lan.next_message()
+    assert told.text == f"Report {report.code} has been passed to {TRANSPORT}, which will handle it."
+
+    work = await staff.transport.next_message()
+    assert work.caption.startswith(f"📨 {report.code} · Passed to the agency · 🔴 urgent")
+    assert "Lan" not in work.caption and "@lan" not in work.caption, "agencies do not see who reported"
+    assert work.buttons == [["▶️ In progress", "✅ Resolve…"], ["↩️ Send back to moderators…"]]
+
+    # Staff of another agency cannot act on it, even from inside this group.
+    refusal = await (await staff.transport.tap(staff.thu, "▶️ In progress", message=work)).answer()
+    assert refusal.text == f"This report is handled by {TRANSPORT}, not by your agency."
+    refusal = await (await staff.transport.tap(staff.guest, "▶️ In progress", message=work)).answer()
+    assert refusal.text == "Only the staff of the agency handling this report can do this."
+
+    await (await staff.transport.tap(staff.hung, "▶️ In progress", message=work)).answer()
+    await staff.transport.wait_for(lambda: "Being handled" in work.caption)
+    assert work.buttons == [["✅ Resolve…"], ["↩️ Send back to moderators…"]]
+    assert (await lan.next_message()).text == f"{TRANSPORT} has started work on report {report.code}."
+
+    await (await staff.transport.tap(staff.hung, "✅ Resolve…", message=work)).answer()
+    question = await staff.transport.next_message()
+    assert question.text.startswith("Hùng, Reply to this message with what was done about")
+    assert question.message.reply_markup["force_reply"] is True
+    await staff.transport.send_photo(staff.hung, image=None, reply_to=question)
+    assert (await staff.transport.next_message()).text == "Write what was done.\nReply to my question again with the corrected text."
+    await staff.transport.send_photo(staff.hung, caption="Filled the pothole <b>today</b>", reply_to=question)
+    assert (await staff.transport.next_message()).text == f"Done: {report.code} is now “Resolved”."
+    resolved = await lan.next_message()
+    assert resolved.photo is not None
+    assert resolved.caption.startswith(f"{TRANSPORT} has resolved report {report.code}: Filled the pothole <b>today</b>")
+    assert resolved.buttons == [["😊 Satisfied"], ["😐 Acceptable"], ["😞 Not satisfied"]]
+    await staff.transport.wait_for(lambda: "✅ " + report.code in work.caption and work.buttons == [])
+    await staff.mods.wait_for(lambda: "resolved: Filled the pothole <b>today</b>" in card.caption)
+    assert card.buttons == []
+    async with db.read() as session:
+        assert (await session.execute(select(StaffPrompt))).all() == []
+
+
+async def lan_photo_id(db, report: Report) -> str:
+    async with db.read() as session:
+        [photo] = (await session.execute(select(ReportPhoto).where(ReportPhoto.report_id == report.id))).scalars()
+        return photo.file_unique_id
+
+
+async def test_two_moderators_pressing_at_once_one_wins_and_the_other_is_told(bot, emulator, db, staff):
+    lan = await onboarded(emulator, "en")
+    await file_report(lan, photo=False)
+    card = await staff.mods.next_message()
+    assert card.photo is None and card.text.startswith("🆕 PA-")
+    first = await staff.mods.tap(staff.mai, f"🏢 Assign: {TRANSPORT}", message=card)
+    second = await staff.mods.tap(staff.minh, "❌ Reject…", message=card)
+    assert (await first.answer()).text.startswith("Done:")
+    told = await second.answer()
+    assert told.show_alert and told.text.startswith(f"Already assigned to {TRANSPORT} by Mai at ")
+    [report] = await report_rows(db)
+    assert (report.state, report.agency_code) == ("assigned", "hn-so-gtvt")
+    await staff.mods.wait_for(lambda: "Passed to the agency" in card.text)
+    assert ["❌ Reject…"] not in card.buttons
+
+
+async def test_assign_to_another_agency_then_reject_with_a_reason(bot, emulator, db, staff):
+    lan = await onboarded(emulator, "en")
+    await file_report(lan, photo=False)
+    card = await staff.mods.next_message()
+    await (await staff.mods.tap(staff.mai, "🏢 Other agency…", message=card)).answer()
+    await staff.mods.wait_for(lambda: ["« Back"] in card.buttons)
+    names = [row[0] for row in card.buttons]
+    assert names[0] == TRANSPORT and "Hoan Kiem Ward People's Committee" in " ".join(names)
+    await (await staff.mods.tap(staff.mai, "« Back", message=card)).answer()
+    await staff.mods.wait_for(lambda: card.buttons[0] == [f"🏢 Assign: {TRANSPORT}"])
+
+    await (await staff.mods.tap(staff.mai, "❌ Reject…", message=card)).answer()
+    await staff.mods.wait_for(lambda: ["✏️ Another reason…"] in card.buttons)
+    await (await staff.mods.tap(staff.mai, "✏️ Another reason…", message=card)).answer()
+    question = await staff.mods.next_message()
+    assert "reason for rejecting" in question.text
+    # Only the one asked may answer; an empty answer is refused and the question stays.
+    await staff.mods.send(staff.minh, "not ours", reply_to=question)
+    assert (await staff.mods.next_message()).text.startswith("This question was for someone else.")
+    await staff.mods.send(staff.mai, "Trùng với <script>alert(1)</script> phản ánh trước", reply_to=question)
+    assert (await staff.mods.next_message()).text.endswith("is now “Rejected”.")
+    told = await lan.next_message()
+    assert told.text == (f"Report {(await report_rows(db))[0].code} was not accepted. "
+                         "Reason: Trùng với <script>alert(1)</script> phản ánh trước")
+    # Shown as typed: escaped, or the emulator would have refused the HTML as Telegram does.
+    await staff.mods.wait_for(lambda: "Rejected" in card.text and card.buttons == [])
+
+
+async def test_a_template_reason_reaches_the_resident_in_their_language(bot, emulator, db, staff):
+    binh = await onboarded(emulator, "vi")
+    await to_photos_vi_and_submit(binh)
+    card = await staff.mods.next_message()
+    await (await staff.mods.tap(staff.mai, "❌ Reject…", message=card)).answer()
+    await staff.mods.wait_for(lambda: ["✏️ Another reason…"] in card.buttons)
+    await (await staff.mods.tap(staff.mai, "There is not enough information to act on it.", message=card)).answer()
+    told = await binh.next_message()
+    assert told.text.startswith("Phản ánh ") and "không được tiếp nhận" in told.text
+    [report] = await report_rows(db)
+    assert report.state == "rejected"
+
+
+async def to_photos_vi_and_submit(user):
+    await user.send("/report")
+    choose = await user.next_message()
+    await tap(user, choose.buttons[0][0])
+    await user.next_message()
+    await user.send(DESCRIPTION)
+    await user.next_message()
+    await tap(user, "Không có ảnh")
+    await user.next_message()
+    await user.tap("📍 Gửi vị trí", location=HOAN_KIEM)
+    await user.next_message()
+    card = await user.next_message()
+    await tap(user, "✅ Gửi", message=card)
+    return await user.next_message()
+
+
+async def test_duplicates_are_suggested_nearby_and_the_reporter_follows_the_original(bot, emulator, db, staff):
+    lan = await onboarded(emulator, "en")
+    await file_report(lan, photo=False)
+    first_card = await staff.mods.next_message()
+    near = (HOAN_KIEM[0] + 0.0009, HOAN_KIEM[1])  # 100 m north
+    binh = await onboarded(emulator, "en")
+    await file_report(binh, photo=False, location=near, description="The same big pothole by the bus stop, again.")
+    card = await staff.mods.next_message()
+    original, duplicate = await report_rows(db)
+    await (await staff.mods.tap(staff.mai, "🔁 Duplicate of…", message=card)).answer()
+    await staff.mods.wait_for(lambda: ["⌨️ Type a code…"] in card.buttons)
+    suggestion = card.buttons[0][0]
+    assert suggestion.startswith(f"{original.code} · 100 m · A deep pothole")
+    await (await staff.mods.tap(staff.mai, suggestion, message=card)).answer()
+    told = await binh.next_message()
+    assert told.text.startswith(f"Report {duplicate.code} is about the same problem as report {original.code}")
+    async with db.read() as session:
+        followers = (await session.execute(select(ReportFollower))).scalars().all()
+        assert [(f.report_id, f.resident_id) for f in followers] == [(original.id, (await resident_of(db, binh)).id)]
+    await staff.mods.wait_for(lambda: f"duplicate of {original.code}" in card.text)
+    # The original's news now reaches both reporters.
+    await (await staff.mods.tap(staff.mai, f"🏢 Assign: {TRANSPORT}", message=first_card)).answer()
+    assert (await lan.next_message()).text.startswith(f"Report {original.code} has been passed to")
+    assert (await binh.next_message()).text.startswith(f"Report {original.code} has been passed to")
+
+
+async def test_the_agency_sends_a_report_back_and_the_moderators_hear_why(bot, emulator, db, staff):
+    lan, card, work = await at_the_agency(emulator, staff)
+    await (await staff.transport.tap(staff.hung, "↩️ Send back to moderators…", message=work)).answer()
+    question = await staff.transport.next_message()
+    await staff.transport.send(staff.hung, "The ward handles this street, not us", reply_to=question)
+    assert (await staff.transport.next_message()).text.endswith("is now “Received”.")
+    notice = await staff.mods.next_message()
+    [report] = await report_rows(db)
+    assert notice.text == f"↩️ {TRANSPORT} sent report {report.code} back: The ward handles this street, not us"
+    assert notice.message.reply_to.message_id == card.message.message_id
+    await staff.transport.wait_for(lambda: work.buttons == [])
+    await staff.mods.wait_for(lambda: "Received" in card.text and "sent back to the moderators" in card.text)
+    assert card.buttons[0] == [f"🏢 Assign: {TRANSPORT}"]
+    assert (report.state, report.agency_code) == ("submitted", None)
+    # The resident is not told of the staff's internal step.
+    assert lan.messages[-1].text.startswith(f"Report {report.code} has been passed to")
+
+
+async def test_chatid_tells_the_it_officer_what_to_configure(bot, emulator, db, staff):
+    await staff.mods.send(staff.mai, "/chatid")
+    answer = await staff.mods.next_message()
+    group = staff.mods.chat.id
+    assert answer.text == (f"This group's id is {group}. For the moderators' group, set LOA_MODERATORS_CHAT_ID="
+                           f"{group}; for an agency's group, run: loa agencies chat AGENCY_CODE {group}")
+
+
+async def test_forgetting_the_reporter_takes_their_name_off_the_card(bot, emulator, db, staff):
+    lan = await onboarded(emulator, "en")
+    await file_report(lan, photo=False)
+    card = await staff.mods.next_message()
+    assert "👤 Lan @lan" in card.text
+    await lan.send("/forget")
+    await tap(lan, (await lan.next_message()).buttons[0][0])
+    await staff.mods.wait_for(lambda: "👤 anonymous" in card.text, timeout=15)
+    assert "Lan" not in card.text
+
+
+async def test_staff_see_every_photo_as_cleaned_copies_and_outsiders_do_not(bot, emulator, db, staff):
+    lan = await onboarded(emulator, "en")
+    await file_report(lan, photos=3)
+    card = await staff.mods.next_message()
+    assert card.buttons[0] == [f"🏢 Assign: {TRANSPORT}"] and card.buttons[-1] == ["🖼 All 3 photos"]
+    refusal = await (await staff.mods.tap(staff.guest, "🖼 All 3 photos", message=card)).answer()
+    assert refusal.text == "Only moderators and the staff of the agency handling this report can see them."
+    await (await staff.mods.tap(staff.mai, "🖼 All 3 photos", message=card)).answer()
+    album = [await staff.mods.next_message() for _ in range(3)]
+    assert len({m.message.media_group_id for m in album}) == 1
+    assert all(m.message.reply_to.message_id == card.message.message_id for m in album)
+    async with db.read() as session:
+        originals = {p.file_unique_id for p in (await session.execute(select(ReportPhoto))).scalars()}
+    assert len(originals) == 3 and not originals & {m.photo_sizes[-1]["file_unique_id"] for m in album}
+
+
+async def test_a_reopened_report_goes_back_to_the_agency_flagged(bot, emulator, db, staff):
+    lan, card, work = await at_the_agency(emulator, staff)
+    await (await staff.transport.tap(staff.hung, "✅ Resolve…", message=work)).answer()
+    question = await staff.transport.next_message()
+    await staff.transport.send(staff.hung, "Patched", reply_to=question)
+    await staff.transport.next_message()
+    await lan.next_message()
+    resolved = await lan.next_message()
+    await tap(lan, "😞 Not satisfied", message=resolved)
+    await tap(lan, "Reopen", message=await lan.next_message())
+    await lan.next_message()
+    await lan.send("Still a hole <i>there</i>")
+    notice = await staff.transport.next_message(timeout=15)
+    [report] = await report_rows(db)
+    assert notice.text.startswith(f"↩️ Report {report.code} was reopened: the resident is not satisfied.")
+    assert notice.message.reply_to.message_id == work.message.message_id
+    await staff.transport.wait_for(lambda: "Reopened 1×" in work.text and "▶️ In progress" in str(work.buttons),
+                                   timeout=15)
+    await staff.transport.wait_for(lambda: "Still a hole <i>there</i>" in work.text, timeout=15)
+    assert (report.state, report.reopened_count) == ("reopened", 1)
