@@ -15,7 +15,7 @@ from storage import roles
 from storage.models import Report, ReportFollower, ReportPhoto, StaffPrompt
 from tests.fixtures.bot import settings_for
 from tests.test_onboarding import HOAN_KIEM, onboarded, tap
-from tests.test_reports import DESCRIPTION, report_rows, resident_of, to_photos
+from tests.test_reports import DESCRIPTION, report_rows, resident_of
 
 SEED = Path(__file__).resolve().parents[1] / "storage" / "seed" / "agencies-hanoi.toml"
 TRANSPORT = "Hanoi Department of Transport"
@@ -48,21 +48,29 @@ def settings(emulator, db, tmp_path, staff):
                         LOA_MODERATORS_CHAT_ID=str(staff.mods.chat.id))
 
 
-async def file_report(user, *, photo: bool = True, location=HOAN_KIEM, description: str = DESCRIPTION,
-                      photos: int = 1):
-    await to_photos(user, description=description)
-    if photo:
-        for _ in range(photos):
-            await user.send_photo()
-            await user.next_message()
-        await tap(user, "Done ✓")
-    else:
-        await tap(user, "No photo")
+BUTTONS = {"en": ("Done ✓", "No photo", "📍 Share the location", "✅ Submit"),
+           "vi": ("Xong ✓", "Không có ảnh", "📍 Gửi vị trí", "✅ Gửi")}
+
+
+async def file_report(user, *, language: str = "en", photos: int = 1, location=HOAN_KIEM,
+                      description: str = DESCRIPTION):
+    """From /report to the confirmation: the first category (roads), `photos` photos, the
+    location shared."""
+    done, no_photo, share, submit = BUTTONS[language]
+    await user.send("/report")
+    await tap(user, (await user.next_message()).buttons[0][0])
     await user.next_message()
-    await user.tap("📍 Share the location", location=location)
+    await user.send(description)
+    await user.next_message()
+    for _ in range(photos):
+        await user.send_photo()
+        await user.next_message()
+    await tap(user, done if photos else no_photo)
+    await user.next_message()
+    await user.tap(share, location=location)
     await user.next_message()
     card = await user.next_message()
-    await tap(user, "✅ Submit", message=card)
+    await tap(user, submit, message=card)
     return await user.next_message()
 
 
@@ -70,7 +78,7 @@ async def at_the_agency(emulator, staff):
     """A resident's report, assigned by Mai to the transport department: the resident, the
     moderators' card and the agency's card."""
     lan = await onboarded(emulator, "en")
-    await file_report(lan, photo=False)
+    await file_report(lan, photos=0)
     card = await staff.mods.next_message()
     await (await staff.mods.tap(staff.mai, f"🏢 Assign: {TRANSPORT}", message=card)).answer()
     work = await staff.transport.next_message()
@@ -156,7 +164,7 @@ async def lan_photo_id(db, report: Report) -> str:
 
 async def test_two_moderators_pressing_at_once_one_wins_and_the_other_is_told(bot, emulator, db, staff):
     lan = await onboarded(emulator, "en")
-    await file_report(lan, photo=False)
+    await file_report(lan, photos=0)
     card = await staff.mods.next_message()
     assert card.photo is None and card.text.startswith("🆕 PA-")
     first = await staff.mods.tap(staff.mai, f"🏢 Assign: {TRANSPORT}", message=card)
@@ -172,7 +180,7 @@ async def test_two_moderators_pressing_at_once_one_wins_and_the_other_is_told(bo
 
 async def test_assign_to_another_agency_then_reject_with_a_reason(bot, emulator, db, staff):
     lan = await onboarded(emulator, "en")
-    await file_report(lan, photo=False)
+    await file_report(lan, photos=0)
     card = await staff.mods.next_message()
     await (await staff.mods.tap(staff.mai, "🏢 Other agency…", message=card)).answer()
     await staff.mods.wait_for(lambda: ["« Back"] in card.buttons)
@@ -200,7 +208,7 @@ async def test_assign_to_another_agency_then_reject_with_a_reason(bot, emulator,
 
 async def test_a_template_reason_reaches_the_resident_in_their_language(bot, emulator, db, staff):
     binh = await onboarded(emulator, "vi")
-    await to_photos_vi_and_submit(binh)
+    await file_report(binh, language="vi", photos=0)
     card = await staff.mods.next_message()
     await (await staff.mods.tap(staff.mai, "❌ Reject…", message=card)).answer()
     await staff.mods.wait_for(lambda: ["✏️ Another reason…"] in card.buttons)
@@ -211,29 +219,13 @@ async def test_a_template_reason_reaches_the_resident_in_their_language(bot, emu
     assert report.state == "rejected"
 
 
-async def to_photos_vi_and_submit(user):
-    await user.send("/report")
-    choose = await user.next_message()
-    await tap(user, choose.buttons[0][0])
-    await user.next_message()
-    await user.send(DESCRIPTION)
-    await user.next_message()
-    await tap(user, "Không có ảnh")
-    await user.next_message()
-    await user.tap("📍 Gửi vị trí", location=HOAN_KIEM)
-    await user.next_message()
-    card = await user.next_message()
-    await tap(user, "✅ Gửi", message=card)
-    return await user.next_message()
-
-
 async def test_duplicates_are_suggested_nearby_and_the_reporter_follows_the_original(bot, emulator, db, staff):
     lan = await onboarded(emulator, "en")
-    await file_report(lan, photo=False)
+    await file_report(lan, photos=0)
     first_card = await staff.mods.next_message()
     near = (HOAN_KIEM[0] + 0.0009, HOAN_KIEM[1])  # 100 m north
     binh = await onboarded(emulator, "en")
-    await file_report(binh, photo=False, location=near, description="The same big pothole by the bus stop, again.")
+    await file_report(binh, photos=0, location=near, description="The same big pothole by the bus stop, again.")
     card = await staff.mods.next_message()
     original, duplicate = await report_rows(db)
     await (await staff.mods.tap(staff.mai, "🔁 Duplicate of…", message=card)).answer()
@@ -281,7 +273,7 @@ async def test_chatid_tells_the_it_officer_what_to_configure(bot, emulator, db, 
 
 async def test_forgetting_the_reporter_takes_their_name_off_the_card(bot, emulator, db, staff):
     lan = await onboarded(emulator, "en")
-    await file_report(lan, photo=False)
+    await file_report(lan, photos=0)
     card = await staff.mods.next_message()
     assert "👤 Lan @lan" in card.text
     await lan.send("/forget")
