@@ -609,5 +609,70 @@ def agencies_chat(code: str, chat_id: int) -> None:
     click.echo(f"agency {code}: group {chat_id or 'unset'}")
 
 
+# ---------------------------------------------------------------- API tokens
+
+
+@main.group("tokens", help="Tokens of the agency REST API and Open311 api_keys.")
+def tokens_group() -> None:
+    pass
+
+
+@tokens_group.command("create", help="Create a token and print it once (only its hash is kept).")
+@click.option("--name", required=True, help="Who uses it, e.g. \"URENCO dispatch\" or an Open311 app's name.")
+@click.option("--agency", "agency", default=None, help="The agency it acts for (needed for alerts and reports).")
+@click.option("--scopes", required=True, help="Comma-separated: alerts, reports, open311.")
+def tokens_create(name: str, agency: str | None, scopes: str) -> None:
+    from storage import tokens
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.transaction() as session:
+            return await tokens.create(session, name=name, agency_code=agency,
+                                       scopes=[s.strip() for s in scopes.split(",") if s.strip()])
+
+    try:
+        row, token = _with_db(action)
+    except tokens.TokenError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"token {row.id} ({row.name}; scopes {', '.join(row.scopes)}"
+               + (f"; agency {row.agency_code}" if row.agency_code else "") + ")")
+    click.echo(token)
+    click.echo("Keep it now: it is not shown again.", err=True)
+
+
+@tokens_group.command("list", help="Every token: id, name, agency, scopes, when last used, revoked.")
+def tokens_list() -> None:
+    from storage import tokens
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.read() as session:
+            return await tokens.all_tokens(session)
+
+    rows = _with_db(action)
+    for row in rows:
+        used = f"last used {row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never used"
+        state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+        click.echo(f"{row.id}  {row.prefix}…  {row.name}  agency {row.agency_code or '-'}  "
+                   f"scopes {','.join(row.scopes)}  {used}  {state}")
+    if not rows:
+        click.echo("no tokens (create one with `loa tokens create`)")
+
+
+@tokens_group.command("revoke", help="Revoke token TOKEN_ID: it is refused from now on.")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    from storage import tokens
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.transaction() as session:
+            return await tokens.revoke(session, token_id)
+
+    if not _with_db(action):
+        raise click.ClickException(f"no active token {token_id}")
+    click.echo(f"token {token_id} revoked")
+
+
 if __name__ == "__main__":
     main()

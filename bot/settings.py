@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     timezone: str = Field(default="Asia/Ho_Chi_Minh", validation_alias="LOA_TIMEZONE")
     default_language: str = Field(default="vi", validation_alias="LOA_DEFAULT_LANGUAGE")
     log_level: str = Field(default="INFO", validation_alias="LOA_LOG_LEVEL")
+    # The HTTP server `loa run` starts beside the bot: webhook, APIs, health and metrics.
+    http_host: str = Field(default="127.0.0.1", validation_alias="HTTP_HOST")
+    http_port: int = Field(default=8080, ge=0, le=65535, validation_alias="HTTP_PORT")
+    # Webhook mode: the public HTTPS URL Telegram posts updates to (empty: long polling), and the
+    # secret Telegram sends back in X-Telegram-Bot-Api-Secret-Token (and that names the path).
+    webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
+    # The largest request body the HTTP server reads (JSON, CAP XML, Open311 forms).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="LOA_MAX_BODY_BYTES")
+    # CAP 1.2 or Atom feeds to poll, separated by commas, and how often.
+    cap_feeds: str = Field(default="", validation_alias="LOA_CAP_FEEDS")
+    cap_feed_seconds: float = Field(default=120, gt=0, validation_alias="LOA_CAP_FEED_SECONDS")
     # Triage: the moderators' Telegram group (a negative chat id), where new reports arrive.
     moderators_chat_id: int | None = Field(default=None, validation_alias="LOA_MODERATORS_CHAT_ID")
     # Broadcasts: messages a second across all chats (Telegram allows about 30; paid broadcast,

@@ -374,3 +374,34 @@ class StaffPrompt(SQLModel, table=True):
     action: str = Field(max_length=16)
     expected_event_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token of the REST API (or an Open311 api_key): only its SHA-256 is kept. It acts
+    for one agency (None: a client of the city, such as an Open311 app) within its scopes."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    agency_code: str | None = Field(default=None, foreign_key="agencies.code", max_length=32)
+    scopes: list[str] = Field(default_factory=list, sa_type=JSON)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=12)  # the first characters, to tell tokens apart in lists
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    last_used_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class CapFeed(SQLModel, table=True):
+    """A CAP or Atom feed polled for alerts, with what the server said last time (ETag,
+    Last-Modified) so an unchanged feed costs a 304."""
+
+    __tablename__ = "cap_feeds"
+
+    url: str = Field(primary_key=True, max_length=1000)
+    etag: str | None = Field(default=None, max_length=255)
+    last_modified: str | None = Field(default=None, max_length=64)
+    checked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)

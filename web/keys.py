@@ -1,0 +1,13 @@
+"""What every route finds on the aiohttp application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from telegram.ext import Application
+
+from bot.settings import Settings
+from storage.db import Database
+
+BOT = web.AppKey("bot", Application)  # the running PTB Application (its bot, bot_data, update queue)
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", Database)
