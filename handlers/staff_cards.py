@@ -218,10 +218,13 @@ def _lock(application: Application) -> asyncio.Lock:
     return application.bot_data.setdefault("cards-lock", asyncio.Lock())
 
 
-async def sync(application: Application, report_ids: list[int] | None = None, *, post: bool = True) -> int:
+async def sync(application: Application, report_ids: list[int] | None = None) -> int:
     """Bring the cards of changed reports (or of `report_ids`) up to date; returns how many
-    reports it handled. With `post` False, only edits (an instance that is not the sender)."""
+    reports it handled. Only the instance that runs the sender posts new cards, so that two
+    instances do not both post one; the others edit the cards that exist and leave the rest."""
     settings, db = application.bot_data["settings"], application.bot_data["db"]
+    sender = application.bot_data.get("sender")
+    post = sender is None or sender.leading
     async with _lock(application):
         async with db.read() as session:
             query = select(Report).where(or_(Report.cards_synced_at.is_(None), Report.cards_synced_at < Report.updated_at))
@@ -357,9 +360,7 @@ async def _queue(session, chat_id: int, text: str, reply_to: int | None, key: st
 
 
 async def sync_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    application = context.application
-    sender = application.bot_data.get("sender")
-    await sync(application, post=sender is None or sender.leading)
+    await sync(context.application)
 
 
 def soon(application: Application) -> None:
