@@ -36,10 +36,12 @@ async def add_resident(db, emulator, area_code: str, *, language: str = "vi", to
     user = emulator.user(first_name=f"R{language}", language_code=language)
     await user.send("/start")  # opens the private chat; nobody polls, so no answer comes
     async with db.transaction() as session:
-        resident = Resident(telegram_id=user.id, area_code=area_code, language=language, onboarded=True,
-                            quiet_start_minute=None, quiet_end_minute=None)
+        resident = Resident(telegram_id=user.id, area_code=area_code, language=language, onboarded=True)
         session.add(resident)
         await session.flush()
+        # No quiet hours, whatever the time of the run (None given to the constructor would store
+        # the column's default, 22:00-06:00).
+        resident.quiet_start_minute = resident.quiet_end_minute = None
         for topic in topics:
             session.add(Subscription(resident_id=resident.id, topic_code=topic))
     return user

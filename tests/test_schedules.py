@@ -136,10 +136,10 @@ async def _resident_before_start(db, emulator, area_code: str):
     user = emulator.user(first_name="Early", language_code="vi")
     await user.send("/start")  # nobody polls yet: the bot reads it when it starts
     async with db.transaction() as session:
-        resident = Resident(telegram_id=user.id, area_code=area_code, onboarded=True,
-                            quiet_start_minute=None, quiet_end_minute=None)
+        resident = Resident(telegram_id=user.id, area_code=area_code, onboarded=True)
         session.add(resident)
         await session.flush()
+        resident.quiet_start_minute = resident.quiet_end_minute = None  # after the insert: None would get the default
         from storage import topics
         await topics.subscribe_defaults(session, resident.id)
     return user
