@@ -26,7 +26,6 @@ from complaints import agencies, duplicates, lifecycle
 from complaints.lifecycle import Action, Refused
 from handlers import staff_cards
 from handlers.onboarding import language_of
-from storage import residents
 from storage.models import Report, Resident, StaffPrompt
 
 log = logging.getLogger(__name__)
