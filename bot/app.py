@@ -8,10 +8,11 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 import handlers
+from broadcasts import feeds
 from handlers import broadcasting, deadline_job, staff_cards
 from bot.context import LoaContext, attach
 from bot.logs import fields
-from bot.ordering import PerChatUpdateProcessor
+from bot.ordering import PerChatUpdateProcessor, update_kind
 from bot.settings import Settings
 from bot.transport import AiohttpRequest
 from storage.db import Database
@@ -23,11 +24,9 @@ POLL_TIMEOUT = 10
 
 
 async def _log_update(update: Update, _context: LoaContext) -> None:
-    kind = next((k for k in ("message", "edited_message", "callback_query", "my_chat_member",
-                             "chat_member", "inline_query") if getattr(update, k, None)), "other")
     log.info("update %s", fields(
         id=update.update_id,
-        kind=kind,
+        kind=update_kind(update),
         chat=update.effective_chat.id if update.effective_chat else None,
         user=update.effective_user.id if update.effective_user else None,
     ))
@@ -60,5 +59,6 @@ def build_application(settings: Settings, db: Database) -> Application:
     broadcasting.add_jobs(application)
     staff_cards.add_jobs(application)
     deadline_job.add_jobs(application)
+    feeds.add_jobs(application)
     application.add_error_handler(_log_error)
     return application

@@ -37,19 +37,28 @@ def main() -> None:
     pass
 
 
-@main.command(help="Run the bot (long polling).")
-def run() -> None:
+@main.command(help="Run the bot and its HTTP server (HTTP_HOST:HTTP_PORT: health, metrics, APIs) "
+              "until Ctrl-C or SIGTERM. Long polling, or a webhook with --webhook or when WEBHOOK_URL is set.")
+@click.option("--webhook", is_flag=True,
+              help="Receive updates on a webhook at WEBHOOK_URL (needs WEBHOOK_URL and WEBHOOK_SECRET).")
+def run(webhook: bool) -> None:
     settings = load_settings()
     if not settings.token:
         click.echo(NO_TOKEN, err=True)
         sys.exit(2)
     from telegram.error import InvalidToken, NetworkError
 
-    from bot.runner import NotMigrated, run_polling
+    from bot.runner import CannotStart, run as run_bot
+    from web import webhook as hooks
 
-    setup_logging(settings.log_level, secrets=(settings.token,))
+    if webhook or settings.webhook_url:
+        trouble = hooks.problem(settings)
+        if trouble:
+            raise click.ClickException(trouble)
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    setup_logging(settings.log_level, secrets=(settings.token, secret))
     try:
-        asyncio.run(run_polling(settings))
+        asyncio.run(run_bot(settings))
     except InvalidToken:
         raise click.ClickException(
             "Telegram refused the bot token. Check TELEGRAM_BOT_TOKEN against what @BotFather gave you."
@@ -58,7 +67,7 @@ def run() -> None:
         raise click.ClickException(
             f"cannot reach the Bot API at {settings.telegram_api_url}: {error.message}"
         ) from None
-    except NotMigrated as error:
+    except CannotStart as error:
         raise click.ClickException(str(error)) from None
 
 

@@ -2,26 +2,66 @@
 
 PTB offers all-sequential or all-concurrent; a resident tapping twice quickly must not have
 the second tap overtake the first, while a thousand residents must not wait for each other.
+
+The processor also counts what it handles (`UpdateStats`), which /metrics and /healthz read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 
+from prometheus_client import Counter, Histogram
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+UPDATE_KINDS = ("message", "edited_message", "callback_query", "my_chat_member", "chat_member",
+                "inline_query")
+# Seconds; a handler answering one update takes a few milliseconds to a few seconds (photos).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def update_kind(update: object) -> str:
+    """`message`, `callback_query`, … or `other`, for logs and metrics."""
+    return next((k for k in UPDATE_KINDS if getattr(update, k, None)), "other")
+
+
+class UpdateStats:
+    """What the bot handled: a counter by kind, the handling time, and when it last finished one.
+
+    The metrics belong to no registry: each web app registers them in its own (web/metrics.py),
+    so two applications in one process (tests) never collide.
+    """
+
+    def __init__(self) -> None:
+        self.handled = Counter("loa_updates_handled", "Updates the bot handled, by kind", ["kind"],
+                               registry=None)
+        self.latency = Histogram("loa_update_handling_seconds",
+                                 "Time to handle one update, from its chat's turn to the handlers' end",
+                                 buckets=LATENCY_BUCKETS, registry=None)
+        self.last_handled_at: float | None = None  # time.monotonic()
+
+    def record(self, update: object, seconds: float) -> None:
+        self.handled.labels(kind=update_kind(update)).inc()
+        self.latency.observe(seconds)
+        self.last_handled_at = time.monotonic()
+
+    def last_update_age(self) -> float | None:
+        """Seconds since the last update was handled, None before the first."""
+        return None if self.last_handled_at is None else time.monotonic() - self.last_handled_at
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int = 256) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+        self.stats = UpdateStats()
 
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
-            await coroutine
+            await self._timed(update, coroutine)
             return
         lock, users = self._locks.get(chat.id, (None, 0))
         if lock is None:
@@ -29,13 +69,20 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._locks[chat.id] = (lock, users + 1)
         try:
             async with lock:
-                await coroutine
+                await self._timed(update, coroutine)
         finally:
             lock, users = self._locks[chat.id]
             if users == 1:
                 del self._locks[chat.id]
             else:
                 self._locks[chat.id] = (lock, users - 1)
+
+    async def _timed(self, update: object, coroutine: Awaitable) -> None:
+        started = time.perf_counter()
+        try:
+            await coroutine
+        finally:
+            self.stats.record(update, time.perf_counter() - started)
 
     async def initialize(self) -> None:
         pass

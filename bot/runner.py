@@ -1,12 +1,18 @@
-"""Running the bot: polling until SIGINT or SIGTERM, then a clean shutdown."""
+"""Running the bot beside its HTTP server, by long polling or a webhook, until SIGINT or SIGTERM,
+then a clean shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
+from aiohttp import web
 from telegram import BotCommand, Update
+from telegram.error import BadRequest
+from telegram.ext import Application
 
 from bot.app import POLL_TIMEOUT, build_application
 from bot.i18n import translator
@@ -14,11 +20,16 @@ from bot.logs import fields
 from bot.settings import LANGUAGES, Settings
 from storage import migrate
 from storage.db import Database
+from web import server, webhook
 
 log = logging.getLogger("loa.run")
 
 
-class NotMigrated(RuntimeError):
+class CannotStart(RuntimeError):
+    """What keeps the bot from starting, in words for the operator."""
+
+
+class NotMigrated(CannotStart):
     pass
 
 
@@ -47,27 +58,62 @@ async def _publish_commands(application) -> None:
         await bot.set_my_commands(_commands(language), language_code=language)
 
 
-async def run_polling(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Serve until `stop` is set (by default, until SIGINT or SIGTERM)."""
+@asynccontextmanager
+async def serving(application: Application, settings: Settings, db: Database) -> AsyncIterator[web.AppRunner]:
+    """The bot, its outbox sender and its HTTP server, started as `loa run` starts them.
+
+    Polling mode: the updater long-polls getUpdates. Webhook mode (WEBHOOK_URL set; see
+    web/webhook.py): the updater stays idle, the HTTP server takes Telegram's POSTs and puts
+    each update on `application.update_queue`; setWebhook on start, deleteWebhook on stop.
+    Leaving the block stops everything in reverse order; updates already received are handled.
+    Yields the HTTP server (`web.server.address(runner)` is where it listens).
+    """
+    hook_url = webhook.public_url(settings)
+    if settings.webhook_url and (trouble := webhook.problem(settings)):
+        raise CannotStart(trouble)
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(application)
+        await _publish_commands(application)
+        await application.start()
+        stack.push_async_callback(application.stop)
+        sender = application.bot_data["sender"]
+        sender.start()
+        stack.push_async_callback(sender.stop)
+        try:
+            http = await server.start(server.build(application, settings, db), settings.http_host,
+                                      settings.http_port)
+        except OSError as error:
+            raise CannotStart(f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: "
+                              f"{error.strerror or error} (set HTTP_HOST / HTTP_PORT)") from None
+        stack.push_async_callback(server.stop, http)
+        if hook_url:
+            try:
+                await application.bot.set_webhook(url=hook_url, secret_token=webhook.secret_of(settings),
+                                                  allowed_updates=Update.ALL_TYPES)
+            except BadRequest as error:
+                raise CannotStart(f"Telegram refused the webhook {settings.webhook_url}: {error.message}") from None
+            stack.push_async_callback(application.bot.delete_webhook)
+        else:
+            await application.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
+            stack.push_async_callback(application.updater.stop)
+        log.info("started %s", fields(bot=application.bot.username, mode="webhook" if hook_url else "polling",
+                                      http=server.address(http)))
+        try:
+            yield http
+        finally:
+            log.info("stopping")
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """`loa run`: serve until `stop` is set (by default, until SIGINT or SIGTERM)."""
     stop = stop or _stop_on_signals()
     db = Database(settings.database_url)
     try:
         head = migrate.head_revision()
         if await migrate.current_revision(db) != head:
             raise NotMigrated("the database is not up to date: run `loa db upgrade` first")
-        application = build_application(settings, db)
-        async with application:
-            await _publish_commands(application)
-            await application.start()
-            sender = application.bot_data["sender"]
-            sender.start()
-            await application.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
-            log.info("started %s", fields(bot=application.bot.username, mode="polling"))
+        async with serving(build_application(settings, db), settings, db):
             await stop.wait()
-            log.info("stopping")
-            await application.updater.stop()
-            await sender.stop()
-            await application.stop()
     finally:
         await db.dispose()
 

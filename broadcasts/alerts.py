@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, insert, literal, or_, select, text, true, update
+from sqlalchemy import BigInteger, and_, case, func, insert, literal, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Alert, Area, Delivery, Resident, Subscription
@@ -136,7 +136,8 @@ async def compose(session: AsyncSession, alert: Alert, *, tz: ZoneInfo, now: dat
     due = literal(now_s) + delay
     state = literal(PENDING)
     if alert.expires_at is not None:
-        state = case((due >= epoch(alert.expires_at), EXPIRED), else_=PENDING)
+        # As a BIGINT: asyncpg binds a plain int as int4, and an expiry after 2038 overflows it.
+        state = case((due >= literal(epoch(alert.expires_at), BigInteger), EXPIRED), else_=PENDING)
     areas = await target_area_codes(session, alert.area_codes)
     rows = (
         select(
@@ -280,7 +281,8 @@ async def follow_up(session: AsyncSession, original: Alert, kind: Kind, texts: d
     follow = await create(
         session, topic_code=original.topic_code, severity=original.severity, urgency=original.urgency,
         area_codes=original.area_codes, texts=texts, kind=kind, replaces_id=original.id,
-        expires_at=original.expires_at, paid_broadcast=original.paid_broadcast, **fields,
+        expires_at=original.expires_at, paid_broadcast=original.paid_broadcast,
+        **{"agency_code": original.agency_code, **fields},
     )
     reached = [SENT, PENDING] if kind == Kind.CORRECTION else [SENT]
     now_s = epoch(utcnow())

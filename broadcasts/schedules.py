@@ -37,7 +37,7 @@ SCHEDULE_POLL = 30  # seconds between two looks for due schedules
 SOURCE = "schedule"
 _SECOND = timedelta(seconds=1)
 COPIED = ("topic_code", "severity", "urgency", "area_codes", "texts", "photo_file_id", "link", "kind",
-          "sender_telegram_id", "sender_name", "sender_language", "paid_broadcast", "expires_at")
+          "sender_telegram_id", "sender_name", "sender_language", "paid_broadcast", "expires_at", "agency_code")
 
 
 def trigger(cron: str, tz: ZoneInfo) -> CronTrigger:

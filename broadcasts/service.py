@@ -30,6 +30,10 @@ class SenderService:
     def leading(self) -> bool:
         return self.sender is not None
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def wake(self) -> None:
         """Something was just put in the outbox: look now rather than at the next poll."""
         if self.sender is not None:

@@ -37,7 +37,7 @@ from broadcasts import outbox
 from complaints import codes, deadlines
 from complaints.deadlines import DeadlineRules
 from storage import roles
-from storage.models import Agency, Report, ReportEvent, ReportFollower, Resident, Role, StaffRole
+from storage.models import Agency, ApiToken, Report, ReportEvent, ReportFollower, Resident, Role, StaffRole
 from storage.types import utcnow
 
 
@@ -87,6 +87,9 @@ class Actor:
     telegram_id: int | None = None
     name: str | None = None
     agency_code: str | None = None  # agency staff: the agency they act for
+    # Agency staff acting through the REST API: the id of the API token the caller verified (it
+    # speaks for `agency_code`), instead of a Telegram user whose role is looked up.
+    token_id: int | None = None
 
 
 SYSTEM = Actor(ActorKind.SYSTEM, name="Loa")
@@ -313,8 +316,9 @@ async def _check_actor(session: AsyncSession, report: Report, action: Action, ac
                 or await roles.has_role(session, actor.telegram_id, Role.MODERATOR, Role.ADMIN)):
             raise refuse("not_moderator", N_("Only moderators can do this."))
     elif needed == ActorKind.AGENCY_STAFF:
-        if actor.kind != ActorKind.AGENCY_STAFF or actor.telegram_id is None or not actor.agency_code \
-                or not await _is_staff(session, actor.telegram_id, actor.agency_code):
+        if actor.kind != ActorKind.AGENCY_STAFF or not actor.agency_code or not (
+                await _is_token_of(session, actor.token_id, actor.agency_code) if actor.token_id is not None
+                else actor.telegram_id is not None and await _is_staff(session, actor.telegram_id, actor.agency_code)):
             raise refuse("not_agency_staff", N_("Only the staff of the agency handling this report can do this."))
         if report.agency_code != actor.agency_code:
             agency = await session.get(Agency, report.agency_code) if report.agency_code else None
@@ -327,6 +331,15 @@ async def _check_actor(session: AsyncSession, report: Report, action: Action, ac
                 select(Resident).where(Resident.telegram_id == actor.telegram_id))).scalar_one_or_none()
         if resident is None or report.resident_id != resident.id:
             raise refuse("not_reporter", N_("Only the resident who sent this report can do this."))
+
+
+async def _is_token_of(session: AsyncSession, token_id: int, agency_code: str) -> bool:
+    """The API token speaks for the agency, may act on reports and is not revoked (its secret was
+    checked by the caller)."""
+    query = select(ApiToken.scopes).where(ApiToken.id == token_id, ApiToken.agency_code == agency_code,
+                                          ApiToken.revoked_at.is_(None))
+    scopes = (await session.execute(query)).scalar_one_or_none()
+    return scopes is not None and "reports" in scopes
 
 
 async def _is_staff(session: AsyncSession, telegram_id: int, agency_code: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -44,16 +45,39 @@ async def submit(session: AsyncSession, draft: ReportDraft, *, reporter_name: st
     """File the draft as a report (state `submitted`, with its first event) and delete the draft.
 
     Its deadlines count on `rules` (by default Monday to Friday, 08:00-17:00 in `tz`)."""
+    report = await file(session, category_code=draft.category_code, description=draft.description,
+                        latitude=draft.latitude, longitude=draft.longitude, area_code=draft.area_code,
+                        address_text=draft.address_text, resident_id=draft.resident_id,
+                        reporter_name=reporter_name, photos=draft.photos or [], tz=tz, now=now,
+                        new_code=new_code, rules=rules)
+    await session.delete(draft)
+    await session.flush()
+    return report
+
+
+async def file(session: AsyncSession, *, category_code: str, description: str, latitude: float | None = None,
+               longitude: float | None = None, area_code: str | None = None, address_text: str | None = None,
+               resident_id: int | None = None, reporter_name: str | None = None, photos: Sequence[dict] = (),
+               tz: ZoneInfo | None = None, now: datetime | None = None, new_code=codes.new_code,
+               rules: deadlines.DeadlineRules | None = None, actor: str = "resident",
+               actor_name: str | None = None) -> Report:
+    """File a report from plain fields (state `submitted`, with its first event): the one way a
+    report comes to be, from the bot's draft (`submit`) or from an Open311 client.
+
+    The caller has checked the fields (complaints.drafts). `photos` are the draft's dicts
+    (`file_id`, `file_unique_id`, `sha256`, `width`, `height`); `actor` and `actor_name` say on
+    the first event who filed it (the resident, or an Open311 client by its token's name).
+    Deadlines count on `rules` (by default Monday to Friday, 08:00-17:00 in `tz`)."""
     now = now or utcnow()
-    rules = rules or deadlines.DeadlineRules(calendar=WorkingCalendar(tz=tz))
-    days = await deadlines.resolve_days(session, draft.category_code)
+    rules = rules or deadlines.DeadlineRules(calendar=WorkingCalendar(tz=tz) if tz else WorkingCalendar())
+    days = await deadlines.resolve_days(session, category_code)
     report = None
     for _ in range(CODE_ATTEMPTS):
         candidate = Report(
-            code=new_code(), resident_id=draft.resident_id, reporter_name=reporter_name,
-            category_code=draft.category_code, description=draft.description,
-            latitude=draft.latitude, longitude=draft.longitude, area_code=draft.area_code,
-            address_text=draft.address_text, due_at=rules.resolve_due(now, resolve_days=days),
+            code=new_code(), resident_id=resident_id, reporter_name=reporter_name,
+            category_code=category_code, description=description,
+            latitude=latitude, longitude=longitude, area_code=area_code,
+            address_text=address_text, due_at=rules.resolve_due(now, resolve_days=days),
             take_up_due_at=rules.take_up_due(now),
             created_at=now, updated_at=now,
         )
@@ -67,12 +91,12 @@ async def submit(session: AsyncSession, draft: ReportDraft, *, reporter_name: st
         break
     if report is None:
         raise CodeSpaceExhausted("no free reference code found")
-    for position, photo in enumerate(draft.photos or []):
+    for position, photo in enumerate(photos):
         session.add(ReportPhoto(report_id=report.id, position=position, telegram_file_id=photo["file_id"],
                                 file_unique_id=photo["file_unique_id"], sha256=photo.get("sha256"),
                                 width=photo.get("width"), height=photo.get("height")))
-    session.add(ReportEvent(report_id=report.id, at=now, state="submitted", action="submit", actor="resident"))
-    await session.delete(draft)
+    session.add(ReportEvent(report_id=report.id, at=now, state="submitted", action="submit", actor=actor,
+                            actor_name=(actor_name or None) and actor_name[:128]))
     await session.flush()
     return report
 

@@ -82,6 +82,8 @@ class Alert(SQLModel, table=True):
     kind: str = Field(default="alert", max_length=16)  # alert | correction | cancellation
     replaces_id: int | None = Field(default=None, foreign_key="alerts.id", index=True)
     source: str = Field(default="bot", max_length=32)  # bot | cli | api | cap
+    # The agency that sent it through the API or CAP with its token (None: the city's own).
+    agency_code: str | None = Field(default=None, foreign_key="agencies.code", index=True, max_length=32)
     identifier: str | None = Field(default=None, max_length=255)
     sender_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
     sender_name: str | None = Field(default=None, max_length=128)

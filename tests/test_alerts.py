@@ -136,6 +136,16 @@ async def test_an_alert_that_expires_before_quiet_hours_end_is_not_sent(areas_lo
     assert states == {1000: alerts.EXPIRED, 2000: alerts.PENDING}
 
 
+async def test_an_expiry_after_2038_composes(areas_loaded):
+    """A CAP message may expire far ahead; the expiry is compared as a 64-bit number of seconds."""
+    db = areas_loaded
+    ward = (await wards_of(db, "01", 1))[0]
+    await add_residents(db, ward, 1, start_id=1000, quiet_start_minute=None, quiet_end_minute=None)
+    alert = await new_alert(db, severity="minor", expires_at=local(12).replace(year=2099))
+    assert await compose(db, alert, local(12)) == 1
+    assert [d.state for d in await deliveries(db, alert.id)] == [alerts.PENDING]
+
+
 async def test_claims_lease_rows_and_an_expired_lease_is_claimed_again(areas_loaded):
     db = areas_loaded
     ward = (await wards_of(db, "01", 1))[0]

@@ -17,6 +17,7 @@ LOA_VARIABLES = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "DATABASE_URL", "LOA_
 
 def environment(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in LOA_VARIABLES}
+    env["HTTP_PORT"] = "0"  # any free port: test runs side by side do not clash on 8080
     env.update(values)
     return env
 

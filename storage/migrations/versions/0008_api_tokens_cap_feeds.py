@@ -1,4 +1,4 @@
-"""HTTP side: API tokens (hashed) and the state of the polled CAP feeds
+"""HTTP side: API tokens (hashed), the state of the polled CAP feeds, and the agency of an alert
 
 Revision ID: 0008
 Revises: 0007
@@ -19,6 +19,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('agency_code', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
+        batch_op.create_index(batch_op.f('ix_alerts_agency_code'), ['agency_code'], unique=False)
+        batch_op.create_foreign_key('fk_alerts_agency_code_agencies', 'agencies', ['agency_code'], ['code'])
     op.create_table('api_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
@@ -47,3 +51,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('cap_feeds')
     op.drop_table('api_tokens')
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_alerts_agency_code_agencies', type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_alerts_agency_code'))
+        batch_op.drop_column('agency_code')

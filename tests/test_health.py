@@ -1,0 +1,137 @@
+"""/healthz and /metrics on the HTTP server `loa run` starts beside the bot (polling mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from contextlib import asynccontextmanager
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.runner import serving
+from storage.db import Database
+from storage.models import Delivery, Report
+from tests.fixtures.bot import settings_for
+from web import server
+
+
+@pytest.fixture
+def settings(emulator, db, tmp_path):
+    return settings_for(emulator, db, LOA_MEDIA_DIR=str(tmp_path / "media"), HTTP_HOST="127.0.0.1",
+                        HTTP_PORT="0")
+
+
+@asynccontextmanager
+async def http_bot(application, emulator, settings, db):
+    """The bot polling the emulator, its sender and its HTTP server, as `loa run` starts them."""
+    bot_account = emulator.default_bot
+    emulator.limits.clock = lambda: time.monotonic() + 2.0 * bot_account.next_update_id
+    async with serving(application, settings, db) as http, aiohttp.ClientSession() as session:
+        yield server.address(http), session
+
+
+async def get_json(session, url):
+    async with session.get(url) as response:
+        return response.status, await response.json()
+
+
+async def scrape(session, base) -> dict[tuple[str, tuple], float]:
+    async with session.get(base + "/metrics") as response:
+        assert response.status == 200
+        assert response.content_type == "text/plain"
+        text = await response.text()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_healthz_is_ok_while_the_bot_runs(application, emulator, settings, db):
+    async with http_bot(application, emulator, settings, db) as (base, session):
+        status, body = await get_json(session, base + "/healthz")
+        assert status == 200
+        assert body["status"] == "ok" and body["database"] is True
+        assert body["sender"]["running"] is True and isinstance(body["sender"]["leading"], bool)
+        assert body["last_update_age_seconds"] is None  # nothing handled yet
+
+        lan = emulator.user(first_name="Lan", language_code="vi")
+        await lan.send("/start")
+        await lan.next_message()
+        await asyncio.wait_for(application.update_queue.join(), 10)
+        _status, body = await get_json(session, base + "/healthz")
+        assert 0 <= body["last_update_age_seconds"] < 10
+
+        async with session.get(base + "/no/such/route") as response:
+            assert response.status == 404
+    assert application.bot_data["sender"].leading is False
+
+
+async def test_healthz_is_503_when_the_database_cannot_be_reached(application, settings):
+    unreachable = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/test")
+    runner = await server.start(server.build(application, settings, unreachable), "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            started = time.monotonic()
+            status, body = await get_json(session, server.address(runner) + "/healthz")
+            assert time.monotonic() - started < 5
+            assert status == 503
+            assert body == {"status": "degraded", "database": False,
+                            "sender": {"running": False, "leading": False}, "last_update_age_seconds": None}
+            # /metrics still answers, and says the database is down.
+            async with session.get(server.address(runner) + "/metrics") as response:
+                assert response.status == 200
+                text = await response.text()
+            assert "loa_database_up 0.0" in text and "loa_reports_by_state" not in text
+    finally:
+        await server.stop(runner)
+        await unreachable.dispose()
+
+
+async def test_metrics_count_updates_and_the_rows_of_the_database(application, emulator, settings, db):
+    async with http_bot(application, emulator, settings, db) as (base, session):
+        before = await scrape(session, base)
+        assert before[("loa_database_up", ())] == 1
+        assert before[("loa_reports_by_state", (("state", "submitted"),))] == 0
+
+        people = [emulator.user(first_name=name, language_code="vi") for name in ("An", "Binh", "Chi")]
+        for person in people:
+            await person.send("/start")
+        for person in people:
+            await person.next_message()
+        await (await people[0].tap("Tiếng Việt ✓")).answer()
+        await people[0].next_message()
+        await asyncio.wait_for(application.update_queue.join(), 10)
+
+        now = int(time.time())
+        async with db.transaction() as tx:
+            tx.add_all([Report(code=f"PA-T{i}", category_code="roads", description="A pothole on the road",
+                               state=state)
+                        for i, state in enumerate(["submitted", "submitted", "assigned", "resolved"])])
+            # Pending ones are due tomorrow, so the running sender leaves them alone.
+            tx.add_all([Delivery(chat_id=1000 + i, state=state, due_at=now + 86_400 if state == "pending" else now)
+                        for i, state in enumerate(["pending"] * 3 + ["sent"] * 2 + ["failed", "blocked"])])
+
+        after = await scrape(session, base)
+        assert after[("loa_updates_handled_total", (("kind", "message"),))] == 3
+        assert after[("loa_updates_handled_total", (("kind", "callback_query"),))] == 1
+        assert after[("loa_update_handling_seconds_count", ())] == 4
+        assert after[("loa_update_handling_seconds_sum", ())] > 0
+
+        def grew(name, state=None):
+            key = (name, (("state", state),) if state else ())
+            return after[key] - before[key]
+
+        assert (grew("loa_reports_by_state", "submitted"), grew("loa_reports_by_state", "assigned"),
+                grew("loa_reports_by_state", "resolved"), grew("loa_reports_by_state", "closed")) == (2, 1, 1, 0)
+        assert (grew("loa_deliveries_by_state", "pending"), grew("loa_deliveries_by_state", "sent"),
+                grew("loa_deliveries_by_state", "failed"), grew("loa_deliveries_by_state", "blocked"),
+                grew("loa_deliveries_by_state", "cancelled")) == (3, 2, 1, 1, 0)
+        assert grew("loa_outbox_depth") == 3
+        assert after[("loa_outbox_depth", ())] == after[("loa_deliveries_by_state", (("state", "pending"),))]

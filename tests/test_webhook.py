@@ -1,0 +1,194 @@
+"""Webhook mode end to end: the emulator posts updates to Loa's HTTP server, as Telegram does."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import signal
+import socket
+import time
+from contextlib import asynccontextmanager
+
+import aiohttp
+import pytest
+
+from bot.runner import serving
+from storage import residents
+from tests.fixtures.bot import settings_for
+from tests.test_cli import LOA, environment, loa
+from web import server
+
+SECRET = "test-webhook-secret_0123456789"
+PATH = "/telegram/" + hashlib.sha256(SECRET.encode()).hexdigest()[:32]
+MAX_BODY = 16 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def settings(emulator, db, tmp_path):
+    """Webhook mode: WEBHOOK_URL is this test's server (the `application` fixture is built with it)."""
+    port = free_port()
+    return settings_for(emulator, db, LOA_MEDIA_DIR=str(tmp_path / "media"), HTTP_HOST="127.0.0.1",
+                        HTTP_PORT=str(port), WEBHOOK_URL=f"http://127.0.0.1:{port}",
+                        WEBHOOK_SECRET=SECRET, LOA_MAX_BODY_BYTES=str(MAX_BODY))
+
+
+@asynccontextmanager
+async def webhook_bot(application, emulator, settings, db):
+    """The bot as `loa run` serves it in webhook mode; yields the base address of its HTTP server."""
+    bot_account = emulator.default_bot
+    emulator.limits.clock = lambda: time.monotonic() + 2.0 * bot_account.next_update_id
+    async with serving(application, settings, db) as http, aiohttp.ClientSession() as session:
+        yield server.address(http), session
+
+
+def handled(application) -> int:
+    """Updates the bot handled so far (the loa_updates_handled_total counter, all kinds)."""
+    return int(sum(sample.value for family in application.update_processor.stats.handled.collect()
+                   for sample in family.samples if sample.name.endswith("_total")))
+
+
+async def settled(application) -> None:
+    """Wait until every update put on the queue has been handled."""
+    await asyncio.wait_for(application.update_queue.join(), 10)
+
+
+def captured_start(emulator, resident) -> dict:
+    """The update a resident's /start makes, taken from the emulator before it is delivered."""
+    update = emulator.default_bot.updates.pop()
+    assert "/start" in update["message"]["text"] and update["message"]["chat"]["id"] == resident.id
+    return update
+
+
+async def post(session, url, body, secret: str | None = SECRET):
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    async with session.post(url, data=data, headers=headers) as response:
+        return response.status
+
+
+async def test_the_webhook_is_set_on_start_and_removed_on_stop(application, emulator, settings, db):
+    account = emulator.default_bot
+    async with webhook_bot(application, emulator, settings, db) as (base, _session):
+        hook = account.webhook
+        assert hook is not None
+        assert hook.url == f"{settings.webhook_url}{PATH}" and base == settings.webhook_url
+        assert hook.secret_token == SECRET
+        assert "chat_member" in account.allowed_updates and "message_reaction" in account.allowed_updates
+        assert not application.updater.running  # nobody polls getUpdates
+    assert account.webhook is None
+    assert [name for name, _ in emulator.calls if "Webhook" in name] == ["setWebhook", "deleteWebhook"]
+
+
+async def test_a_residents_start_posted_to_the_webhook_is_answered(application, emulator, settings, db):
+    async with webhook_bot(application, emulator, settings, db):
+        lan = emulator.user(first_name="Lan", language_code="vi")
+        await lan.send("/start")
+        reply = await lan.next_message()
+        assert reply.text.startswith("Xin chào! Đây là Loa")
+        await (await lan.tap("Tiếng Việt ✓")).answer()  # a callback query, through the webhook too
+        assert (await lan.next_message()).text.startswith("Bạn sống ở phường, xã nào?")
+    async with db.read() as session:
+        resident = await residents.by_telegram_id(session, lan.id)
+    assert resident is not None and resident.first_name == "Lan"
+    assert emulator.webhooks.deliveries >= 2 and not any(name == "getUpdates" for name, _ in emulator.calls)
+
+
+async def test_a_wrong_or_missing_secret_is_refused_and_nothing_is_handled(application, emulator, settings, db):
+    minh = emulator.user(first_name="Minh", language_code="vi")
+    await minh.send("/start")
+    update = captured_start(emulator, minh)
+    async with webhook_bot(application, emulator, settings, db) as (base, session):
+        assert await post(session, base + PATH, update, secret=None) == 403
+        assert await post(session, base + PATH, update, secret="not-the-secret-0123456789") == 403
+        assert await post(session, base + PATH, update, secret=SECRET + "x") == 403
+        assert await post(session, base + PATH, update, secret="") == 403
+        await settled(application)
+        assert handled(application) == 0 and minh.messages == []
+        async with db.read() as session_:
+            assert await residents.by_telegram_id(session_, minh.id) is None
+        # Another path is not a webhook at all.
+        assert await post(session, base + "/telegram/" + "0" * 32, update) == 404
+        # The very same body with the secret is taken.
+        assert await post(session, base + PATH, update) == 200
+        assert (await minh.next_message()).text.startswith("Xin chào! Đây là Loa")
+    assert handled(application) == 1
+
+
+async def test_an_update_delivered_twice_is_handled_once(application, emulator, settings, db):
+    hoa = emulator.user(first_name="Hoa", language_code="vi")
+    await hoa.send("/start")
+    update = captured_start(emulator, hoa)
+    async with webhook_bot(application, emulator, settings, db) as (base, session):
+        assert await post(session, base + PATH, update) == 200
+        await hoa.next_message()
+        assert await post(session, base + PATH, update) == 200
+        assert await post(session, base + PATH, update) == 200
+        await settled(application)
+        assert handled(application) == 1
+        assert len(hoa.messages) == 1
+        # The next update of the same chat goes through.
+        await hoa.send("/help")
+        await hoa.next_message()
+        await settled(application)
+        assert handled(application) == 2
+
+
+async def test_malformed_json_and_non_updates_get_400(application, emulator, settings, db):
+    async with webhook_bot(application, emulator, settings, db) as (base, session):
+        for body in (b"{not json", b"", b"\xff\xfe", b"[1, 2]", b'"text"', b"{}", b'{"update_id": "7"}',
+                     b'{"update_id": true}', b'{"update_id": 5, "message": {"text": "no chat"}}'):
+            assert await post(session, base + PATH, body) == 400, body
+        await settled(application)
+        assert handled(application) == 0
+
+
+async def test_a_body_over_the_cap_gets_413(application, emulator, settings, db):
+    async with webhook_bot(application, emulator, settings, db) as (base, session):
+        body = json.dumps({"update_id": 1, "padding": "x" * MAX_BODY}).encode()
+        assert await post(session, base + PATH, body) == 413
+        await settled(application)
+        assert handled(application) == 0
+
+
+async def test_run_webhook_needs_a_url_and_a_secret(tmp_path):
+    code, _out, err = await loa("run", "--webhook", cwd=tmp_path, TELEGRAM_BOT_TOKEN="1:x")
+    assert code == 1 and "WEBHOOK_URL" in err and "Traceback" not in err
+    code, _out, err = await loa("run", cwd=tmp_path, TELEGRAM_BOT_TOKEN="1:x", WEBHOOK_URL="https://loa.example")
+    assert code == 1 and "WEBHOOK_SECRET" in err and "Traceback" not in err
+    code, _out, err = await loa("run", cwd=tmp_path, TELEGRAM_BOT_TOKEN="1:x", WEBHOOK_URL="https://loa.example",
+                                WEBHOOK_SECRET="short")
+    assert code == 1 and "WEBHOOK_SECRET must be" in err and "Traceback" not in err
+
+
+async def test_loa_run_in_webhook_mode_answers_and_removes_its_webhook(tmp_path, emulator):
+    await loa("db", "upgrade", cwd=tmp_path)
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *LOA, "run", "--webhook", cwd=tmp_path,
+        env=environment(TELEGRAM_BOT_TOKEN=emulator.token, TELEGRAM_API_URL=emulator.url,
+                        HTTP_PORT=str(port), WEBHOOK_URL=f"http://127.0.0.1:{port}", WEBHOOK_SECRET=SECRET),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        resident = emulator.user(first_name="Minh", language_code="vi")
+        await resident.send("/start")
+        reply = await resident.next_message(timeout=30)
+        assert reply.text.startswith("Xin chào! Đây là Loa")
+        assert emulator.default_bot.webhook.url == f"http://127.0.0.1:{port}{PATH}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
+    log = err.decode()
+    assert process.returncode == 0, log
+    assert "mode=webhook" in log and "stopping" in log
+    assert SECRET not in log and emulator.token not in log
+    assert emulator.default_bot.webhook is None
+    assert not any(name == "getUpdates" for name, _ in emulator.calls)

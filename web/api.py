@@ -1,0 +1,633 @@
+"""The agency REST API under /api/v1: alerts (scope alerts) and reports (scope reports) of the
+token's agency, and the reference lists (areas, topics, categories) for any valid token.
+
+Thin, like the handlers: check the token (web/auth.py), check the input against the OpenAPI
+document (web/openapi.py), then call the same domain functions as the bot and the command line:
+`broadcasts.alerts` (create, compose_all, progress, cancel, follow_up), `broadcasts.schedules`
+for an alert sent later (as the wizard's "Send at a time"), and `complaints.lifecycle.apply` for
+the reports, with the token standing for the agency's staff. One transaction per change; the
+running bot's sender is woken after it.
+
+Whose alert is it? `agency_code`: set here from the token, inherited by corrections,
+cancellations and the runs of a schedule; also set on the CAP messages the agency's tokens post.
+An alert made here has source "api", `sender_name` the token's name and an identifier
+`<agency code>/<the client's identifier>` (or `<agency code>/#<random>` without one), so that
+the client's identifiers are unique per agency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from broadcasts import alerts, schedules
+from broadcasts.alerts import SENT, Kind, Status
+from broadcasts.drafts import MAX_AHEAD
+from complaints import codes, lifecycle
+from complaints import reports as report_queries
+from complaints.lifecycle import Action, Actor, ActorKind, Policy, Refused
+from complaints.media import MediaStore
+from storage import areas, tokens, topics
+from storage.models import Alert, Area, BroadcastSchedule, Category, Delivery, Report, ReportPhoto
+from storage.types import utcnow
+from web import auth, openapi
+from web.auth import error
+from web.keys import BOT, DB, SETTINGS
+
+PREFIX = "/api/v1"
+SOURCE = "api"
+MAX_ID = 2**31 - 1
+log = logging.getLogger("loa.api")
+STATE = web.AppKey("api_state", dict)  # what the API keeps between requests (the life cycle's policy)
+
+
+def setup(app: web.Application) -> None:
+    app[STATE] = {}
+    app.middlewares.append(json_errors)
+    router = app.router
+    router.add_get(f"{PREFIX}/openapi.json", openapi_document)
+    router.add_get(f"{PREFIX}/areas", list_areas)
+    router.add_get(f"{PREFIX}/topics", list_topics)
+    router.add_get(f"{PREFIX}/categories", list_categories)
+    router.add_get(f"{PREFIX}/alerts", list_alerts)
+    router.add_post(f"{PREFIX}/alerts", create_alert)
+    router.add_get(f"{PREFIX}/alerts/{{alert_id}}", get_alert)
+    router.add_post(f"{PREFIX}/alerts/{{alert_id}}/correct", correct_alert)
+    router.add_post(f"{PREFIX}/alerts/{{alert_id}}/cancel", cancel_alert)
+    router.add_get(f"{PREFIX}/reports", list_reports)
+    router.add_get(f"{PREFIX}/reports/{{code}}", get_report)
+    router.add_post(f"{PREFIX}/reports/{{code}}/actions", act_on_report)
+    router.add_get(f"{PREFIX}/reports/{{code}}/photos/{{n}}", get_report_photo)
+
+
+# ---------------------------------------------------------------- errors as JSON
+
+GENERIC = {
+    400: ("bad_request", "The request is not valid."),
+    404: ("not_found", "There is nothing at this address."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    413: ("too_large", "The body is larger than the server accepts."),
+}
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler):
+    """Under /api/v1, aiohttp's own plain-text errors (no such route, wrong method, body too large)
+    and unexpected failures are answered in the API's JSON error format too."""
+    if not (request.path == PREFIX or request.path.startswith(PREFIX + "/")):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        if exc.text != f"{exc.status}: {exc.reason}" and exc.status != 413:
+            raise  # a body of its own, from another module's handler
+        headers = {name: value for name, value in exc.headers.items() if name in ("Allow", "WWW-Authenticate")}
+        code, message = GENERIC.get(exc.status, ("error", exc.reason))
+        if exc.status == 405:
+            message = f"{request.method} is not allowed here; allowed: {headers.get('Allow') or 'none'}."
+        if exc.status == 413:
+            message = f"The body is larger than the {request.client_max_size} bytes the server accepts."
+        raise error(exc.status, code, message, headers=headers) from None
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("api_error method=%s path=%s", request.method, request.path)
+        raise error(500, "internal_error", "Something went wrong on our side; it was logged.") from None
+
+
+def _json(data: Any, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.json_response(data, status=status, headers=headers, dumps=partial(json.dumps, ensure_ascii=False))
+
+
+def _invalid(problem: openapi.Invalid) -> web.HTTPException:
+    field = problem.field or None
+    return error(422, "validation_error", f"{problem.field}: {problem.message}" if field else problem.message,
+                 field=field)
+
+
+def _query(request: web.Request, operation: str) -> dict:
+    try:
+        return openapi.query(request.query, operation)
+    except openapi.Invalid as problem:
+        raise _invalid(problem) from None
+
+
+async def _body(request: web.Request, schema: str) -> dict:
+    """The JSON body, checked against the document's schema."""
+    if request.body_exists and request.headers.get("Content-Type"):
+        media = request.content_type.lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise error(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
+    limit = request.client_max_size
+    if request.content_length is not None and request.content_length > limit:
+        raise error(413, "too_large", f"The body is larger than the {limit} bytes the server accepts.")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise error(413, "too_large", f"The body is larger than the {limit} bytes the server accepts.") from None
+    if not raw.strip():
+        raise error(400, "invalid_json", "The body is empty: send a JSON object.")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as problem:
+        detail = f": {problem}" if isinstance(problem, json.JSONDecodeError) else ""
+        raise error(400, "invalid_json", f"The body is not valid JSON{detail}.") from None
+    try:
+        openapi.check(value, {"$ref": f"#/components/schemas/{schema}"})
+    except openapi.Invalid as problem:
+        raise _invalid(problem) from None
+    return value
+
+
+def _wake(request: web.Request) -> None:
+    """The running bot's sender has messages to send."""
+    application = request.config_dict.get(BOT)
+    sender = application.bot_data.get("sender") if application is not None else None
+    if sender is not None:
+        sender.wake()
+
+
+def _now(request: web.Request) -> datetime:
+    application = request.config_dict.get(BOT)
+    clock = application.bot_data.get("clock") if application is not None else None
+    return clock() if clock is not None else utcnow()
+
+
+def _policy(request: web.Request) -> Policy:
+    """The life cycle's policy, as the bot's handlers have it (bot/context.py)."""
+    application = request.config_dict.get(BOT)
+    if application is not None and application.bot_data.get("policy") is not None:
+        return application.bot_data["policy"]
+    state = request.config_dict[STATE]
+    if "policy" not in state:
+        from bot.i18n import translator
+        from handlers.rating import rating_markup  # here: the handlers import the bot's modules
+
+        state["policy"] = Policy.from_settings(request.config_dict[SETTINGS], translator=translator,
+                                               rating_markup=rating_markup)
+    return state["policy"]
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _page(params: dict, total: int, items: list) -> dict:
+    return {"items": items, "page": params["page"], "per_page": params["per_page"], "total": total}
+
+
+# ---------------------------------------------------------------- the document and the reference lists
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    return _json(openapi.document())
+
+
+def _area(area: Area) -> dict:
+    bbox = None
+    if None not in (area.min_lon, area.min_lat, area.max_lon, area.max_lat):
+        bbox = [area.min_lon, area.min_lat, area.max_lon, area.max_lat]
+    return {"code": area.code, "parent_code": area.parent_code, "level": area.level, "kind": area.kind,
+            "name_vi": area.name_vi, "name_en": area.name_en, "full_name_vi": area.full_name_vi,
+            "full_name_en": area.full_name_en, "bbox": bbox}
+
+
+async def list_areas(request: web.Request) -> web.Response:
+    await auth.caller(request, None)
+    params = _query(request, "areas")
+    parent, q = params["parent"], params["q"]
+    async with request.config_dict[DB].read() as session:
+        if parent is not None and await areas.get(session, parent) is None:
+            raise error(422, "unknown_area", f"There is no area {parent!r}.", field="parent")
+        if q is not None:
+            found = await areas.search(session, q, within=parent, limit=params["limit"])
+        else:
+            found = await areas.children(session, parent)
+    return _json({"items": [_area(a) for a in found]})
+
+
+async def list_topics(request: web.Request) -> web.Response:
+    await auth.caller(request, None)
+    async with request.config_dict[DB].read() as session:
+        found = await topics.all_topics(session)
+    return _json({"items": [{"code": t.code, "name_vi": t.name_vi, "name_en": t.name_en,
+                             "subscribed_by_default": t.subscribed_by_default} for t in found]})
+
+
+async def list_categories(request: web.Request) -> web.Response:
+    await auth.caller(request, None)
+    async with request.config_dict[DB].read() as session:
+        found = (await session.execute(select(Category).order_by(Category.position, Category.code))).scalars().all()
+    return _json({"items": [{"code": c.code, "name_vi": c.name_vi, "name_en": c.name_en,
+                             "description_vi": c.description_vi, "description_en": c.description_en,
+                             "resolve_days": c.resolve_days, "active": c.active} for c in found]})
+
+
+# ---------------------------------------------------------------- alerts: whose they are
+
+
+def _prefix(agency_code: str) -> str:
+    return f"{agency_code}/"
+
+
+def _owned(agency_code: str):
+    return Alert.agency_code == agency_code
+
+
+def _identifier(agency_code: str, given: str | None) -> str:
+    return _prefix(agency_code) + (given if given else "#" + uuid.uuid4().hex)
+
+
+def _shown_identifier(alert: Alert) -> str | None:
+    if alert.source != SOURCE or not alert.identifier or "/" not in alert.identifier:
+        return None
+    own = alert.identifier.split("/", 1)[1]
+    return None if own.startswith("#") else own
+
+
+def _alert_id(request: web.Request) -> int:
+    raw = request.match_info["alert_id"]
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+        raise error(404, "not_found", f"There is no alert {raw}.")
+    return int(raw)
+
+
+async def _alert_of(session, who: tokens.Caller, alert_id: int, *, lock: bool = False) -> Alert:
+    """The agency's alert, or 404 (none) / 403 (not the agency's)."""
+    query = select(Alert).where(Alert.id == alert_id)
+    if lock:
+        query = query.with_for_update()
+    alert = (await session.execute(query)).scalar_one_or_none()
+    if alert is None:
+        raise error(404, "not_found", f"There is no alert {alert_id}.")
+    mine = (await session.execute(select(Alert.id).where(Alert.id == alert_id, _owned(who.agency_code)))).first()
+    if mine is None:
+        raise error(403, "other_agency", f"Alert {alert_id} is not one of your agency's alerts.")
+    return alert
+
+
+async def _described(session, found: list[Alert], *, deliveries: bool) -> list[dict]:
+    """The alerts as the API shows them: with their follow-up, their schedule, and (`deliveries`)
+    how far their sending got."""
+    ids = [a.id for a in found]
+    replaced: dict[int, int] = {}
+    if ids:
+        rows = await session.execute(
+            select(Alert.replaces_id, func.min(Alert.id))
+            .where(Alert.replaces_id.in_(ids), Alert.kind.in_([Kind.CORRECTION.value, Kind.CANCELLATION.value]))
+            .group_by(Alert.replaces_id))
+        replaced = {original: follow for original, follow in rows.all()}
+    plans: dict[int, dict] = {}
+    templates = [a.id for a in found if a.status == Status.TEMPLATE]
+    if templates:
+        rows = (await session.execute(select(BroadcastSchedule).where(BroadcastSchedule.alert_id.in_(templates))
+                                      .order_by(BroadcastSchedule.id))).scalars().all()
+        for schedule in rows:
+            sent_as = (await session.execute(
+                select(Alert.id).where(Alert.source == schedules.SOURCE,
+                                       Alert.identifier.startswith(f"{schedule.id}:", autoescape=True))
+                .order_by(Alert.id).limit(1))).scalar_one_or_none()
+            template = next(a for a in found if a.id == schedule.alert_id)
+            plans[schedule.alert_id] = {"send_at": _time(template.send_at or schedule.next_run_at),
+                                        "active": schedule.active, "sent_as": sent_as}
+    described = []
+    for alert in found:
+        item = {
+            "id": alert.id, "kind": alert.kind, "status": alert.status, "topic": alert.topic_code,
+            "areas": list(alert.area_codes or []), "severity": alert.severity, "urgency": alert.urgency,
+            "texts": dict(alert.texts or {}), "link": alert.link, "identifier": _shown_identifier(alert),
+            "replaces_id": alert.replaces_id, "replaced_by": replaced.get(alert.id), "source": alert.source,
+            "sender_name": alert.sender_name, "created_at": _time(alert.created_at), "send_at": _time(alert.send_at),
+            "expires_at": _time(alert.expires_at), "composed_at": _time(alert.composed_at),
+            "finished_at": _time(alert.finished_at), "schedule": plans.get(alert.id),
+        }
+        if deliveries:
+            progress = await alerts.progress(session, alert.id)
+            item["deliveries"] = {"total": progress.total, "sent": progress.sent, "failed": progress.failed,
+                                  "blocked": progress.blocked, "cancelled": progress.cancelled,
+                                  "expired": progress.expired, "waiting": progress.waiting_quiet_hours,
+                                  "remaining": progress.remaining}
+        described.append(item)
+    return described
+
+
+async def _alert_response(request: web.Request, alert_id: int, *, status: int = 200,
+                          recipients: int | None = None) -> web.Response:
+    async with request.config_dict[DB].read() as session:
+        alert = await session.get(Alert, alert_id)
+        item = (await _described(session, [alert], deliveries=True))[0]
+    headers = None
+    if recipients is not None:
+        item["recipients"] = recipients
+    if status == 201:
+        headers = {"Location": f"{PREFIX}/alerts/{alert_id}"}
+    return _json(item, status=status, headers=headers)
+
+
+# ---------------------------------------------------------------- alerts: the routes
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "alerts")
+    params = _query(request, "alerts")
+    owned = _owned(who.agency_code)
+    async with request.config_dict[DB].read() as session:
+        total = (await session.execute(select(func.count()).select_from(Alert).where(owned))).scalar_one()
+        found = list((await session.execute(
+            select(Alert).where(owned).order_by(Alert.created_at.desc(), Alert.id.desc())
+            .offset((params["page"] - 1) * params["per_page"]).limit(params["per_page"]))).scalars())
+        items = await _described(session, found, deliveries=False)
+    return _json(_page(params, total, items))
+
+
+def _texts(given: dict, field: str = "texts") -> dict[str, str]:
+    """Trimmed texts, as the wizard and `loa broadcast send` keep them: Vietnamese required, English
+    dropped when empty."""
+    texts = {"vi": given["vi"].strip()}
+    if not texts["vi"]:
+        raise error(422, "validation_error", f"{field}.vi: must not be empty", field=f"{field}.vi")
+    if isinstance(given.get("en"), str) and given["en"].strip():
+        texts["en"] = given["en"].strip()
+    return texts
+
+
+def _moment(body: dict, name: str) -> datetime | None:
+    value = body.get(name)
+    return openapi.parse_date_time(value) if value is not None else None
+
+
+async def _check_choices(session, topic: str, area_codes: list[str]) -> None:
+    """As `loa broadcast send` checks them: an unknown topic or area names the valid ones."""
+    known_topics = [t.code for t in await topics.all_topics(session)]
+    if topic not in known_topics:
+        raise error(422, "unknown_topic", f"Unknown topic {topic!r} (choose from "
+                    f"{', '.join(known_topics) or 'none: the topics table is empty'}).", field="topic")
+    known = set((await session.execute(select(Area.code).where(Area.code.in_(area_codes)))).scalars())
+    unknown = [code for code in area_codes if code not in known]
+    if unknown:
+        raise error(422, "unknown_area", f"Unknown area {', '.join(map(repr, unknown))} (area codes: GET "
+                    f"{PREFIX}/areas).", field=f"areas.{area_codes.index(unknown[0])}")
+
+
+async def create_alert(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "alerts")
+    body = await _body(request, "AlertCreate")
+    settings = request.config_dict[SETTINGS]
+    now = utcnow()
+    texts = _texts(body["texts"])
+    expires_at, send_at = _moment(body, "expires_at"), _moment(body, "send_at")
+    if expires_at is not None and expires_at <= now:
+        raise error(422, "validation_error", "expires_at: is in the past", field="expires_at")
+    if send_at is not None:
+        if send_at <= now:
+            raise error(422, "validation_error", "send_at: is in the past (leave it out to send now)", field="send_at")
+        if send_at - now > MAX_AHEAD:
+            raise error(422, "validation_error", "send_at: is more than a year ahead", field="send_at")
+        if expires_at is not None and expires_at <= send_at:
+            raise error(422, "validation_error", "expires_at: must be after send_at", field="expires_at")
+    area_codes = list(dict.fromkeys(body["areas"]))
+    identifier = _identifier(who.agency_code, body.get("identifier"))
+    db = request.config_dict[DB]
+    recipients = None
+    try:
+        async with db.transaction() as session:
+            await _check_choices(session, body["topic"], area_codes)
+            taken = (await session.execute(select(Alert.id).where(
+                Alert.source == SOURCE, Alert.identifier == identifier))).scalar_one_or_none()
+            if taken is not None:
+                raise error(409, "duplicate_identifier", f"Your agency already sent an alert with the identifier "
+                            f"{body['identifier']!r}: alert {taken}.")
+            alert = await alerts.create(
+                session, topic_code=body["topic"], severity=body["severity"], urgency=body.get("urgency") or "unknown",
+                area_codes=area_codes, texts=texts, link=body.get("link"), source=SOURCE, identifier=identifier,
+                sender_name=who.name[:128], expires_at=expires_at, agency_code=who.agency_code)
+            alert_id = alert.id
+            if send_at is not None:
+                # As the wizard's "Send at a time": a template, sent by the bot's schedule job.
+                recipients = await alerts.count_recipients(session, alert.topic_code, alert.area_codes)
+                await schedules.create(session, alert, at=send_at, cron=None, tz=settings.tz, created_by=None)
+    except IntegrityError:
+        raise error(409, "duplicate_identifier", f"Your agency already sent an alert with the identifier "
+                    f"{body.get('identifier')!r}.") from None
+    log.info("api_alert alert=%s token=%s agency=%s", alert_id, who.token_id, who.agency_code)
+    if send_at is None:
+        recipients = await alerts.compose_all(db, alert_id, tz=settings.tz, on_slice=partial(_wake, request))
+        _wake(request)
+    return await _alert_response(request, alert_id, status=201, recipients=recipients)
+
+
+async def get_alert(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "alerts")
+    alert_id = _alert_id(request)
+    async with request.config_dict[DB].read() as session:
+        await _alert_of(session, who, alert_id)
+    return await _alert_response(request, alert_id)
+
+
+async def _refuse_follow_up(session, alert: Alert, verb: str) -> None:
+    """An alert is corrected or cancelled once, and a cancellation never (as the bot's buttons)."""
+    if alert.kind == Kind.CANCELLATION:
+        raise error(409, "is_cancellation", f"Alert {alert.id} is a cancellation: it cannot be {verb}.")
+    follow = (await session.execute(select(Alert.id).where(Alert.replaces_id == alert.id, Alert.kind.in_(
+        [Kind.CORRECTION.value, Kind.CANCELLATION.value])).order_by(Alert.id).limit(1))).scalar_one_or_none()
+    if follow is not None:
+        raise error(409, "already_replaced", f"Alert {alert.id} was already corrected or cancelled: see alert "
+                    f"{follow}.")
+    if alert.status == Status.CANCELLED:
+        raise error(409, "cancelled", f"Alert {alert.id} is cancelled.")
+
+
+async def correct_alert(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "alerts")
+    alert_id = _alert_id(request)
+    db = request.config_dict[DB]
+    async with db.read() as session:
+        await _alert_of(session, who, alert_id)
+    body = await _body(request, "AlertCorrect")
+    texts = _texts(body["texts"])
+    async with db.transaction() as session:
+        alert = await _alert_of(session, who, alert_id, lock=True)
+        await _refuse_follow_up(session, alert, "corrected")
+        if alert.status in (Status.TEMPLATE, Status.DRAFT):
+            raise error(409, "not_sent", f"Alert {alert_id} has not been sent yet: cancel it and send a new one.")
+        follow = await alerts.follow_up(session, alert, Kind.CORRECTION, texts, source=SOURCE,
+                                        identifier=_identifier(who.agency_code, None), sender_name=who.name[:128])
+        follow_id = follow.id
+        recipients = (await session.execute(select(func.count()).select_from(Delivery)
+                                            .where(Delivery.alert_id == follow_id))).scalar_one()
+    log.info("api_alert_follow_up alert=%s kind=correction original=%s token=%s", follow_id, alert_id, who.token_id)
+    _wake(request)
+    return await _alert_response(request, follow_id, status=201, recipients=recipients)
+
+
+async def cancel_alert(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "alerts")
+    alert_id = _alert_id(request)
+    async with request.config_dict[DB].transaction() as session:
+        alert = await _alert_of(session, who, alert_id, lock=True)
+        await _refuse_follow_up(session, alert, "cancelled")
+        if alert.status == Status.TEMPLATE:
+            schedule = (await session.execute(select(BroadcastSchedule).where(
+                BroadcastSchedule.alert_id == alert.id, BroadcastSchedule.active))).scalars().first()
+            if schedule is None:
+                raise error(409, "already_sent", f"Scheduled alert {alert_id} was already sent: cancel its "
+                            "sending (schedule.sent_as).")
+            await schedules.stop(session, schedule.id, None)
+            alert.status, alert.finished_at = Status.CANCELLED, utcnow()
+        else:
+            sent = (await session.execute(select(func.count()).select_from(Delivery).where(
+                Delivery.alert_id == alert.id, Delivery.state == SENT))).scalar_one()
+            if sent:
+                # As the bot's "Cancel alert": a cancellation notice to those who received it.
+                follow = await alerts.follow_up(session, alert, Kind.CANCELLATION, {}, source=SOURCE,
+                                                identifier=_identifier(who.agency_code, None),
+                                                sender_name=who.name[:128])
+                log.info("api_alert_follow_up alert=%s kind=cancellation original=%s token=%s", follow.id,
+                         alert_id, who.token_id)
+            else:
+                # As the bot's "Cancel sending": nobody received it, the rest is dropped.
+                await alerts.cancel(session, alert)
+    _wake(request)
+    return await _alert_response(request, alert_id)
+
+
+# ---------------------------------------------------------------- reports
+
+
+def _actor(who: tokens.Caller) -> Actor:
+    return Actor(ActorKind.AGENCY_STAFF, None, who.name, who.agency_code, token_id=who.token_id)
+
+
+async def _report_of(session, who: tokens.Caller, typed: str) -> Report:
+    code = codes.parse(typed) if len(typed) <= 32 else None
+    report = (await session.execute(select(Report).where(Report.code == code))).scalar_one_or_none() \
+        if code is not None else None
+    if report is None:
+        raise error(404, "not_found", f"There is no report {typed}.")
+    if report.agency_code != who.agency_code:
+        raise error(403, "other_agency", f"Report {report.code} is not assigned to your agency.")
+    return report
+
+
+async def _reports(session, who: tokens.Caller, found: list[Report], *, history: bool) -> list[dict]:
+    ids = [r.id for r in found]
+    photos: dict[int, int] = {}
+    duplicates: dict[int, str] = {}
+    if ids:
+        rows = await session.execute(select(ReportPhoto.report_id, func.count()).where(ReportPhoto.report_id.in_(ids))
+                                     .group_by(ReportPhoto.report_id))
+        photos = dict(rows.all())
+        originals = {r.duplicate_of_id for r in found if r.duplicate_of_id is not None}
+        if originals:
+            rows = await session.execute(select(Report.id, Report.code).where(Report.id.in_(originals)))
+            duplicates = dict(rows.all())
+    actor = _actor(who)
+    described = []
+    for report in found:
+        item = {
+            "code": report.code, "state": report.state, "priority": report.priority,
+            "category": report.category_code, "area_code": report.area_code, "address": report.address_text,
+            "latitude": report.latitude, "longitude": report.longitude, "description": report.description,
+            "created_at": _time(report.created_at), "updated_at": _time(report.updated_at),
+            "take_up_due_at": _time(report.take_up_due_at), "due_at": _time(report.due_at),
+            "resolved_at": _time(report.resolved_at), "closed_at": _time(report.closed_at),
+            "rating": report.rating, "rating_comment": report.rating_comment,
+            "reopened_count": report.reopened_count or 0, "duplicate_of": duplicates.get(report.duplicate_of_id),
+            "photos": photos.get(report.id, 0),
+            "allowed_actions": [a.value for a in lifecycle.allowed_actions(report, actor)
+                                if a.value in openapi.AGENCY_ACTIONS],
+        }
+        if history:
+            item["history"] = [{
+                "at": _time(event.at), "action": event.action, "state": event.state, "actor": event.actor,
+                # The resident is never named; the staff and tokens are.
+                "actor_name": None if event.actor in (None, ActorKind.RESIDENT.value) else event.actor_name,
+                "agency_code": event.agency_code, "note": event.note, "public": event.visible,
+            } for event in await report_queries.history(session, report.id)]
+        described.append(item)
+    return described
+
+
+async def list_reports(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "reports")
+    params = _query(request, "reports")
+    conditions = [Report.agency_code == who.agency_code]
+    if params["state"] is not None:
+        conditions.append(Report.state == params["state"])
+    if params["updated_since"] is not None:
+        conditions.append(Report.updated_at >= openapi.parse_date_time(params["updated_since"]))
+    async with request.config_dict[DB].read() as session:
+        total = (await session.execute(select(func.count()).select_from(Report).where(*conditions))).scalar_one()
+        found = list((await session.execute(
+            select(Report).where(*conditions).order_by(Report.created_at.desc(), Report.id.desc())
+            .offset((params["page"] - 1) * params["per_page"]).limit(params["per_page"]))).scalars())
+        items = await _reports(session, who, found, history=False)
+    return _json(_page(params, total, items))
+
+
+async def _report_response(request: web.Request, who: tokens.Caller, report_id: int) -> web.Response:
+    async with request.config_dict[DB].read() as session:
+        report = await session.get(Report, report_id)
+        return _json((await _reports(session, who, [report], history=True))[0])
+
+
+async def get_report(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "reports")
+    async with request.config_dict[DB].read() as session:
+        report = await _report_of(session, who, request.match_info["code"])
+    return await _report_response(request, who, report.id)
+
+
+VALIDATION_REFUSALS = {"missing_note": "note", "missing_reason": "reason", "too_long": None}
+
+
+async def act_on_report(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "reports")
+    db = request.config_dict[DB]
+    async with db.read() as session:
+        report_id = (await _report_of(session, who, request.match_info["code"])).id
+    body = await _body(request, "ReportAction")
+    action = Action(body["action"])
+    args = {"note": body.get("note")} if action == Action.RESOLVE else (
+        {"reason": body.get("reason")} if action == Action.SEND_BACK else {})
+    try:
+        async with db.transaction() as session:
+            result = await lifecycle.apply(session, report_id, action, _actor(who), policy=_policy(request),
+                                           expected_state=body.get("expected_state"), now=_now(request), **args)
+    except Refused as refusal:
+        from bot.i18n import translator
+
+        message = refusal.render(translator("en").gettext, "en", None)
+        if refusal.code in VALIDATION_REFUSALS:
+            field = VALIDATION_REFUSALS[refusal.code] or ("note" if action == Action.RESOLVE else "reason")
+            raise error(422, refusal.code, f"{field}: {message}", field=field) from None
+        raise error(409, refusal.code, message) from None
+    log.info("api_report_action report=%s action=%s token=%s agency=%s", result.code, action.value, who.token_id,
+             who.agency_code)
+    _wake(request)
+    return await _report_response(request, who, report_id)
+
+
+async def get_report_photo(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "reports")
+    raw = request.match_info["n"]
+    async with request.config_dict[DB].read() as session:
+        report = await _report_of(session, who, request.match_info["code"])
+        photo = None
+        if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 100:
+            photo = await session.get(ReportPhoto, (report.id, int(raw) - 1))
+    path = MediaStore(request.config_dict[SETTINGS].media_dir).path_of(photo.sha256) if photo and photo.sha256 else None
+    if path is None or not path.is_file():
+        raise error(404, "not_found", f"Report {report.code} has no photo {raw}.")
+    return web.FileResponse(path, headers={"Content-Type": "image/jpeg"})

@@ -1,0 +1,633 @@
+"""The OpenAPI 3.1 document of the agency REST API (/api/v1/openapi.json), and the checks of what
+clients send against it.
+
+The document is data, and the one source of truth: the handlers of web/api.py check every request
+body and query against the schemas below with `check` (a small JSON Schema validator for the
+keywords this document uses), so what the document promises is what the server does. Then come
+the checks the schema cannot express (does the topic exist? is the time in the future?), also
+answered with 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from broadcasts.alerts import Kind, Severity, Status, Urgency
+from broadcasts.drafts import MAX_AREAS, TEXT_LIMIT
+from complaints.lifecycle import NOTE_MAX, State
+
+VERSION = "1.0.0"
+PER_PAGE_MAX = 100
+AREA_SEARCH_MAX = 50
+IDENTIFIER_MAX = 200
+AGENCY_ACTIONS = ("start", "resolve", "send_back")
+ERROR_STATUSES = {
+    400: "The body is not valid JSON.",
+    401: "No token, or an unknown or revoked one.",
+    403: "The token lacks the scope, or the object belongs to another agency.",
+    404: "No such object.",
+    409: "The object's state does not allow this.",
+    413: "The body is larger than the server accepts.",
+    415: "The body is not JSON.",
+    422: "A field or query parameter is not valid: `error.field` names it.",
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict) -> dict:
+    schema = dict(schema)
+    schema["type"] = [schema["type"], "null"]
+    return schema
+
+
+STRING = {"type": "string"}
+DATE_TIME = {"type": "string", "format": "date-time"}
+COUNT = {"type": "integer", "minimum": 0}
+TEXT = {"type": "string", "minLength": 1, "maxLength": TEXT_LIMIT}
+NOTE = {"type": "string", "minLength": 1, "maxLength": NOTE_MAX}
+
+SCHEMAS: dict[str, dict] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "For programs: e.g. invalid_token, not_found, "
+                         "wrong_state (the report life cycle's refusal codes), validation_error."},
+                "message": {"type": "string", "description": "For people, in English."},
+                "field": {"type": "string", "description": "The field or query parameter at fault "
+                          "(dotted: texts.vi, areas.2)."},
+            },
+        }},
+    },
+    "Area": {
+        "type": "object",
+        "required": ["code", "parent_code", "level", "kind", "name_vi", "name_en", "full_name_vi", "full_name_en",
+                     "bbox"],
+        "properties": {
+            "code": STRING, "parent_code": _nullable(STRING), "level": COUNT,
+            "kind": {"type": "string", "description": "province, ward, commune..."},
+            "name_vi": STRING, "name_en": STRING, "full_name_vi": STRING, "full_name_en": STRING,
+            "bbox": {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 4, "maxItems": 4,
+                     "description": "min_lon, min_lat, max_lon, max_lat of its boundary; null without one."},
+        },
+    },
+    "AreaList": {"type": "object", "required": ["items"],
+                 "properties": {"items": {"type": "array", "items": _ref("Area")}}},
+    "Topic": {
+        "type": "object",
+        "required": ["code", "name_vi", "name_en", "subscribed_by_default"],
+        "properties": {"code": STRING, "name_vi": STRING, "name_en": STRING,
+                       "subscribed_by_default": {"type": "boolean"}},
+    },
+    "TopicList": {"type": "object", "required": ["items"],
+                  "properties": {"items": {"type": "array", "items": _ref("Topic")}}},
+    "Category": {
+        "type": "object",
+        "required": ["code", "name_vi", "name_en", "description_vi", "description_en", "resolve_days", "active"],
+        "properties": {"code": STRING, "name_vi": STRING, "name_en": STRING, "description_vi": STRING,
+                       "description_en": STRING, "resolve_days": COUNT, "active": {"type": "boolean"}},
+    },
+    "CategoryList": {"type": "object", "required": ["items"],
+                     "properties": {"items": {"type": "array", "items": _ref("Category")}}},
+    "Texts": {
+        "type": "object",
+        "description": "The alert's text in Vietnamese and, for residents who chose English, in English. "
+                       "Trimmed; plain text, shown to residents as written.",
+        "required": ["vi"],
+        "additionalProperties": False,
+        "properties": {"vi": TEXT, "en": _nullable(TEXT)},
+    },
+    "AlertCreate": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["topic", "areas", "severity", "texts"],
+        "properties": {
+            "topic": {"type": "string", "minLength": 1, "maxLength": 32, "description": "A topic code (GET /topics)."},
+            "areas": {"type": "array", "minItems": 1, "maxItems": MAX_AREAS,
+                      "items": {"type": "string", "minLength": 1, "maxLength": 16},
+                      "description": "Area codes (GET /areas): the residents of these areas and of every unit "
+                                     "below them who follow the topic receive the alert. Repeated codes count once."},
+            "severity": {"type": "string", "enum": [s.value for s in Severity],
+                         "description": "Minor, moderate and unknown alerts wait for the end of a resident's quiet "
+                                        "hours; severe and extreme ones do not."},
+            "urgency": {"type": "string", "enum": [u.value for u in Urgency], "default": "unknown"},
+            "texts": _ref("Texts"),
+            "link": {"type": ["string", "null"], "maxLength": 512, "pattern": r"^https?://\S+$",
+                     "description": "An http or https address for more information."},
+            "expires_at": {"type": ["string", "null"], "format": "date-time",
+                           "description": "Not delivered after this time; in the future, after send_at."},
+            "send_at": {"type": ["string", "null"], "format": "date-time",
+                        "description": "Send later (at most a year ahead) instead of now: the alert waits with "
+                                       "status template until then, and its sending is a new alert listed in "
+                                       "`schedule.sent_as`."},
+            "identifier": {"type": ["string", "null"], "minLength": 1, "maxLength": IDENTIFIER_MAX,
+                           "pattern": r"^[^\s,<&#][^\s,<&]*$",
+                           "description": "Your own identifier (e.g. a CAP identifier): one alert per identifier "
+                                          "and agency; sending it again is refused with 409."},
+        },
+        "examples": [{"topic": "weather", "areas": ["01"], "severity": "severe", "urgency": "expected",
+                      "texts": {"vi": "Bão số 3 đổ bộ tối nay.", "en": "Typhoon Yagi makes landfall tonight."},
+                      "link": "https://nchmf.gov.vn", "expires_at": "2030-09-08T00:00:00Z"}],
+    },
+    "AlertCorrect": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["texts"],
+        "properties": {"texts": _ref("Texts")},
+        "examples": [{"texts": {"vi": "Cập nhật: bão đổ bộ lúc 21:00.", "en": "Update: landfall at 21:00."}}],
+    },
+    "Deliveries": {
+        "type": "object",
+        "description": "How far the sending got: every recipient is in exactly one of sent, failed, blocked (the "
+                       "resident blocked the bot), cancelled, expired, waiting (for the end of their quiet hours) "
+                       "and remaining (due now).",
+        "required": ["total", "sent", "failed", "blocked", "cancelled", "expired", "waiting", "remaining"],
+        "properties": {name: COUNT for name in ("total", "sent", "failed", "blocked", "cancelled", "expired",
+                                                "waiting", "remaining")},
+    },
+    "Schedule": {
+        "type": "object",
+        "description": "A scheduled alert (status template): when it is sent, and the alert its sending made.",
+        "required": ["send_at", "active", "sent_as"],
+        "properties": {"send_at": DATE_TIME, "active": {"type": "boolean"},
+                       "sent_as": {"type": ["integer", "null"]}},
+    },
+    "Alert": {
+        "type": "object",
+        "required": ["id", "kind", "status", "topic", "areas", "severity", "urgency", "texts", "link", "identifier",
+                     "replaces_id", "replaced_by", "source", "sender_name", "created_at", "send_at", "expires_at",
+                     "composed_at", "finished_at", "schedule"],
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string", "enum": [k.value for k in Kind],
+                     "description": "A correction or cancellation names the alert it `replaces_id`."},
+            "status": {"type": "string", "enum": [s.value for s in Status]},
+            "topic": STRING,
+            "areas": {"type": "array", "items": STRING},
+            "severity": {"type": "string", "enum": [s.value for s in Severity]},
+            "urgency": {"type": "string", "enum": [u.value for u in Urgency]},
+            "texts": {"type": "object", "additionalProperties": STRING},
+            "link": _nullable(STRING),
+            "identifier": _nullable(STRING),
+            "replaces_id": {"type": ["integer", "null"]},
+            "replaced_by": {"type": ["integer", "null"], "description": "Its correction or cancellation."},
+            "source": {"type": "string", "description": "api, or schedule for the sending of a scheduled alert."},
+            "sender_name": {"type": ["string", "null"], "description": "The name of the token that sent it."},
+            "created_at": DATE_TIME,
+            "send_at": _nullable(DATE_TIME),
+            "expires_at": _nullable(DATE_TIME),
+            "composed_at": _nullable(DATE_TIME),
+            "finished_at": _nullable(DATE_TIME),
+            "schedule": {"oneOf": [{"type": "null"}, _ref("Schedule")]},
+            "deliveries": _ref("Deliveries"),
+        },
+    },
+    "AlertDetail": {
+        "allOf": [_ref("Alert"), {"type": "object", "required": ["deliveries"]}],
+    },
+    "AlertCreated": {
+        "allOf": [_ref("Alert"), {
+            "type": "object", "required": ["deliveries", "recipients"],
+            "properties": {"recipients": {**COUNT, "description": "The residents it is sent to (for a scheduled "
+                                                                  "alert: who it would reach now)."}},
+        }],
+    },
+    "AlertList": {
+        "type": "object",
+        "required": ["items", "page", "per_page", "total"],
+        "properties": {"items": {"type": "array", "items": _ref("Alert")},
+                       "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1},
+                       "total": COUNT},
+    },
+    "Event": {
+        "type": "object",
+        "description": "One step of a report's history. The reporter is never named.",
+        "required": ["at", "action", "state", "actor", "actor_name", "agency_code", "note", "public"],
+        "properties": {
+            "at": DATE_TIME,
+            "action": {"type": ["string", "null"], "description": "submit, assign, start, resolve, send_back, "
+                       "reject, duplicate, priority, rate, reopen, auto_close."},
+            "state": {"type": "string", "enum": [s.value for s in State]},
+            "actor": {"type": ["string", "null"], "enum": ["resident", "moderator", "agency_staff", "system", None]},
+            "actor_name": {"type": ["string", "null"], "description": "Staff member or API token; null for "
+                                                                      "the resident."},
+            "agency_code": _nullable(STRING),
+            "note": _nullable(STRING),
+            "public": {"type": "boolean", "description": "The resident was told of it."},
+        },
+    },
+    "Report": {
+        "type": "object",
+        "description": "A resident's report, without who filed it.",
+        "required": ["code", "state", "priority", "category", "area_code", "address", "latitude", "longitude",
+                     "description", "created_at", "updated_at", "take_up_due_at", "due_at", "resolved_at",
+                     "closed_at", "rating", "rating_comment", "reopened_count", "duplicate_of", "photos",
+                     "allowed_actions"],
+        "properties": {
+            "code": {"type": "string", "examples": ["PA-7K3Q9"]},
+            "state": {"type": "string", "enum": [s.value for s in State]},
+            "priority": {"type": "string", "enum": ["normal", "urgent"]},
+            "category": STRING,
+            "area_code": _nullable(STRING),
+            "address": _nullable(STRING),
+            "latitude": {"type": ["number", "null"]},
+            "longitude": {"type": ["number", "null"]},
+            "description": STRING,
+            "created_at": DATE_TIME,
+            "updated_at": DATE_TIME,
+            "take_up_due_at": _nullable(DATE_TIME),
+            "due_at": _nullable(DATE_TIME),
+            "resolved_at": _nullable(DATE_TIME),
+            "closed_at": _nullable(DATE_TIME),
+            "rating": {"type": ["string", "null"], "enum": ["satisfied", "acceptable", "not_satisfied", None]},
+            "rating_comment": _nullable(STRING),
+            "reopened_count": COUNT,
+            "duplicate_of": {"type": ["string", "null"], "description": "The code of the report it duplicates."},
+            "photos": {**COUNT, "description": "How many photos: GET /reports/{code}/photos/{n}, n from 1."},
+            "allowed_actions": {"type": "array", "items": {"type": "string", "enum": list(AGENCY_ACTIONS)},
+                                "description": "What this token may do to it now."},
+        },
+    },
+    "ReportDetail": {
+        "allOf": [_ref("Report"), {"type": "object", "required": ["history"],
+                                   "properties": {"history": {"type": "array", "items": _ref("Event")}}}],
+    },
+    "ReportList": {
+        "type": "object",
+        "required": ["items", "page", "per_page", "total"],
+        "properties": {"items": {"type": "array", "items": _ref("Report")},
+                       "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1},
+                       "total": COUNT},
+    },
+    "StartAction": {
+        "type": "object", "additionalProperties": False, "required": ["action"],
+        "description": "Take the report up (assigned or reopened → in_progress).",
+        "properties": {"action": {"type": "string", "const": "start"}, "expected_state": _ref("State")},
+    },
+    "ResolveAction": {
+        "type": "object", "additionalProperties": False, "required": ["action", "note"],
+        "description": "Resolved (assigned, in_progress or reopened → resolved): the note, what was done, "
+                       "reaches the resident, who is asked to rate it.",
+        "properties": {"action": {"type": "string", "const": "resolve"}, "note": NOTE,
+                       "expected_state": _ref("State")},
+    },
+    "SendBackAction": {
+        "type": "object", "additionalProperties": False, "required": ["action", "reason"],
+        "description": "Not this agency's: back to the moderators (→ submitted), with the reason.",
+        "properties": {"action": {"type": "string", "const": "send_back"}, "reason": NOTE,
+                       "expected_state": _ref("State")},
+    },
+    "State": {"type": "string", "enum": [s.value for s in State],
+              "description": "The state you saw: if the report is no longer in it, 409 with code changed."},
+    "ReportAction": {
+        "oneOf": [_ref("StartAction"), _ref("ResolveAction"), _ref("SendBackAction")],
+        "discriminator": {"propertyName": "action", "mapping": {
+            "start": "#/components/schemas/StartAction", "resolve": "#/components/schemas/ResolveAction",
+            "send_back": "#/components/schemas/SendBackAction"}},
+    },
+}
+
+# ---------------------------------------------------------------- parameters and responses
+
+PAGE = {"name": "page", "in": "query", "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}}
+PER_PAGE = {"name": "per_page", "in": "query", "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": PER_PAGE_MAX, "default": 20}}
+ALERT_ID = {"name": "alert_id", "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1, "examples": [1]}}
+REPORT_CODE = {"name": "code", "in": "path", "required": True,
+               "schema": {"type": "string", "minLength": 1, "maxLength": 32, "examples": ["PA-7K3Q9"]},
+               "description": "The report's code; case, spaces and the PA- prefix do not matter."}
+QUERIES: dict[str, list[dict]] = {
+    "areas": [
+        {"name": "parent", "in": "query", "required": False,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 16},
+         "description": "The units right below this one (default: the top level)."},
+        {"name": "q", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 80},
+         "description": "Search by name instead: accents and case do not matter; best matches first (within "
+                        "`parent` when given). Fewer than two letters find nothing."},
+        {"name": "limit", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": AREA_SEARCH_MAX, "default": 20},
+         "description": "How many search results at most."},
+    ],
+    "alerts": [PAGE, PER_PAGE],
+    "reports": [
+        {"name": "state", "in": "query", "required": False, "schema": _ref("State")},
+        {"name": "updated_since", "in": "query", "required": False, "schema": DATE_TIME,
+         "description": "Only reports changed at or after this time (to poll for news)."},
+        PAGE, PER_PAGE,
+    ],
+}
+
+
+def _json(schema: dict, description: str, **extra) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}, **extra}
+
+
+def _errors(*statuses: int) -> dict:
+    responses = {}
+    for status in statuses:
+        response = _json(_ref("Error"), ERROR_STATUSES[status])
+        if status == 401:
+            response["headers"] = {"WWW-Authenticate": {"required": True, "schema": {"type": "string"},
+                                                        "description": 'Bearer realm="loa", error="invalid_token"...'}}
+        responses[str(status)] = response
+    return responses
+
+
+def _body(name: str) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+LOCATION = {"Location": {"required": True, "schema": {"type": "string"}, "description": "The new alert's URL."}}
+
+
+def _op(summary: str, tag: str, responses: dict, *, parameters: list | None = None, body: str | None = None,
+        operation_id: str, description: str | None = None) -> dict:
+    op: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": [tag], "responses": responses}
+    if description:
+        op["description"] = description
+    if parameters:
+        op["parameters"] = parameters
+    if body:
+        op["requestBody"] = _body(body)
+    return op
+
+
+PATHS = {
+    "/api/v1/openapi.json": {"get": {
+        "operationId": "getOpenApi", "summary": "This document", "tags": ["reference"], "security": [],
+        "responses": {"200": _json({"type": "object", "required": ["openapi", "info", "paths"]},
+                                   "The OpenAPI 3.1 document of this API.")}}},
+    "/api/v1/areas": {"get": _op(
+        "Administrative units", "reference", {"200": _json(_ref("AreaList"), "The units."), **_errors(401, 422)},
+        parameters=QUERIES["areas"], operation_id="listAreas",
+        description="Without `q`: the units right below `parent`, in alphabetical order. With `q`: a search.")},
+    "/api/v1/topics": {"get": _op(
+        "Alert topics", "reference", {"200": _json(_ref("TopicList"), "The topics."), **_errors(401)},
+        operation_id="listTopics")},
+    "/api/v1/categories": {"get": _op(
+        "Report categories", "reference", {"200": _json(_ref("CategoryList"), "The categories."), **_errors(401)},
+        operation_id="listCategories")},
+    "/api/v1/alerts": {
+        "get": _op("The agency's alerts, newest first", "alerts",
+                   {"200": _json(_ref("AlertList"), "One page."), **_errors(401, 403, 422)},
+                   parameters=QUERIES["alerts"], operation_id="listAlerts"),
+        "post": _op("Send an alert", "alerts",
+                    {"201": _json(_ref("AlertCreated"), "Created, and being sent (or scheduled).", headers=LOCATION),
+                     **_errors(400, 401, 403, 409, 413, 415, 422)},
+                    body="AlertCreate", operation_id="createAlert",
+                    description="The alert goes to the residents of the areas (and of every unit below them) who "
+                                "follow the topic, as the bot's /broadcast and `loa broadcast send` send it. An "
+                                "unknown topic or area is refused with 422 naming the field."),
+    },
+    "/api/v1/alerts/{alert_id}": {"get": _op(
+        "An alert, with how far its sending got", "alerts",
+        {"200": _json(_ref("AlertDetail"), "The alert."), **_errors(401, 403, 404)},
+        parameters=[ALERT_ID], operation_id="getAlert")},
+    "/api/v1/alerts/{alert_id}/correct": {"post": _op(
+        "Correct an alert", "alerts",
+        {"201": _json(_ref("AlertCreated"), "The correction, being sent.", headers=LOCATION),
+         **_errors(400, 401, 403, 404, 409, 413, 415, 422)},
+        parameters=[ALERT_ID], body="AlertCorrect", operation_id="correctAlert",
+        description="A new text, sent as a correction to the residents who received the alert and instead of it "
+                    "to those still waiting for it. Once per alert; not for a cancellation, a scheduled alert not "
+                    "yet sent, or a cancelled one (409).")},
+    "/api/v1/alerts/{alert_id}/cancel": {"post": _op(
+        "Cancel an alert", "alerts",
+        {"200": _json(_ref("AlertDetail"), "The alert, now cancelled."), **_errors(401, 403, 404, 409)},
+        parameters=[ALERT_ID], operation_id="cancelAlert",
+        description="Its messages not yet sent are dropped, and the residents who received it get a "
+                    "cancellation notice (a new alert of kind cancellation, its `replaced_by`). A scheduled alert "
+                    "is not sent. 409 for an alert already cancelled, corrected or itself a cancellation.")},
+    "/api/v1/reports": {"get": _op(
+        "The reports assigned to the agency, newest first", "reports",
+        {"200": _json(_ref("ReportList"), "One page."), **_errors(401, 403, 422)},
+        parameters=QUERIES["reports"], operation_id="listReports")},
+    "/api/v1/reports/{code}": {"get": _op(
+        "A report and its history", "reports",
+        {"200": _json(_ref("ReportDetail"), "The report."), **_errors(401, 403, 404)},
+        parameters=[REPORT_CODE], operation_id="getReport")},
+    "/api/v1/reports/{code}/actions": {"post": _op(
+        "Act on a report", "reports",
+        {"200": _json(_ref("ReportDetail"), "Done: the report as it is now."),
+         **_errors(400, 401, 403, 404, 409, 413, 415, 422)},
+        parameters=[REPORT_CODE], body="ReportAction", operation_id="actOnReport",
+        description="The same rules as the agency's buttons in Telegram: the resident is told, the staff's cards "
+                    "follow. A refusal is 409 with the life cycle's code: wrong_state (not in a state that "
+                    "allows it), changed (not in `expected_state` any more), other_agency; a note or reason that "
+                    "is empty once trimmed is 422.")},
+    "/api/v1/reports/{code}/photos/{n}": {"get": _op(
+        "A photo of a report", "reports",
+        {"200": {"description": "The cleaned copy (no EXIF, no GPS).",
+                 "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}},
+         **_errors(401, 403, 404)},
+        parameters=[REPORT_CODE, {"name": "n", "in": "path", "required": True,
+                                  "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+        operation_id="getReportPhoto")},
+}
+
+
+def document() -> dict:
+    """The OpenAPI 3.1 document (a fresh copy)."""
+    doc = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Loa agency API",
+            "version": VERSION,
+            "description": (
+                "The REST API through which a city agency sends alerts to the residents who follow a topic in "
+                "some areas, and handles the residents' reports assigned to it.\n\n"
+                "Every request carries `Authorization: Bearer <token>`; tokens are made with `loa tokens create "
+                "--agency CODE --scopes alerts,reports` and act only for their agency and scopes. Bodies are JSON "
+                "(UTF-8); strings must not contain NUL characters or unpaired surrogates (422). Errors are "
+                "`{\"error\": {\"code\", \"message\", \"field\"?}}`; times are RFC 3339 with an offset."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "tags": [{"name": "reference", "description": "Areas, topics and categories: any valid token."},
+                 {"name": "alerts", "description": "Scope alerts: the agency's alerts only."},
+                 {"name": "reports", "description": "Scope reports: the reports assigned to the agency only."}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "A token from `loa tokens create`."}},
+        },
+    }
+    return copy.deepcopy(doc)
+
+
+# ---------------------------------------------------------------- checking input against the schemas
+
+
+class Invalid(ValueError):
+    """What is wrong with the input: `field` (dotted path; "" for the whole body) and a message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_TYPES = {"string": str, "object": dict, "array": list, "boolean": bool, "null": type(None)}
+
+
+def parse_date_time(value: str) -> datetime | None:
+    """An RFC 3339 date-time with an offset, in UTC; None if it is not one (or not a time Python has)."""
+    if not _DATE_TIME.match(value):
+        return None
+    try:
+        return datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _resolve(schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, _TYPES[kind])
+
+
+def _join(path: str, key: str | int) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _describe(value: Any) -> str:
+    for name in ("null", "boolean", "integer", "number", "string", "array", "object"):
+        if _is(value, name):
+            return name
+    return type(value).__name__
+
+
+def check(value: Any, schema: dict, path: str = "") -> None:
+    """Raise `Invalid` naming the first place where `value` does not match `schema`."""
+    schema = _resolve(schema)
+    if "allOf" in schema:
+        for part in schema["allOf"]:
+            check(value, part, path)
+    if "oneOf" in schema:
+        _one_of(value, schema, path)
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        if not any(_is(value, kind) for kind in kinds):
+            raise Invalid(path, f"must be {' or '.join(kinds)}, not {_describe(value)}")
+    if "const" in schema and value != schema["const"]:
+        raise Invalid(path, f"must be {schema['const']!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        choices = ", ".join(str(c) for c in schema["enum"] if c is not None)
+        raise Invalid(path, f"must be one of {choices}")
+    if isinstance(value, str):
+        _check_string(value, schema, path)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            raise Invalid(path, f"must be at least {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise Invalid(path, f"must be at most {schema['maximum']}")
+    elif isinstance(value, list):
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            raise Invalid(path, f"must have at least {schema['minItems']} item(s)")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise Invalid(path, f"must have at most {schema['maxItems']} items")
+        if "items" in schema:
+            for index, item in enumerate(value):
+                check(item, schema["items"], _join(path, index))
+    elif isinstance(value, dict):
+        for name in schema.get("required", []):
+            if name not in value:
+                raise Invalid(_join(path, name), "is required")
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for name, item in value.items():
+            if name in properties:
+                check(item, properties[name], _join(path, name))
+            elif extra is False:
+                raise Invalid(_join(path, name), "is not a known field")
+            elif isinstance(extra, dict):
+                check(item, extra, _join(path, name))
+
+
+def _check_string(value: str, schema: dict, path: str) -> None:
+    if "\x00" in value:
+        raise Invalid(path, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid(path, "must be valid Unicode (no unpaired surrogates)") from None
+    if "minLength" in schema and len(value) < schema["minLength"]:
+        raise Invalid(path, "must not be empty" if schema["minLength"] == 1 else
+                      f"must have at least {schema['minLength']} characters")
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        raise Invalid(path, f"is too long: at most {schema['maxLength']} characters")
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        raise Invalid(path, "is not in the expected form")
+    if schema.get("format") == "date-time" and parse_date_time(value) is None:
+        raise Invalid(path, "must be an RFC 3339 time with an offset, e.g. 2026-11-24T18:00:00+07:00")
+
+
+def _one_of(value: Any, schema: dict, path: str) -> None:
+    discriminator = schema.get("discriminator")
+    if discriminator is not None:
+        name = discriminator["propertyName"]
+        mapping = discriminator["mapping"]
+        if not isinstance(value, dict):
+            raise Invalid(path, f"must be object, not {_describe(value)}")
+        if name not in value:
+            raise Invalid(_join(path, name), "is required")
+        chosen = mapping.get(value[name]) if isinstance(value[name], str) else None
+        if chosen is None:
+            raise Invalid(_join(path, name), f"must be one of {', '.join(mapping)}")
+        check(value, {"$ref": chosen}, path)
+        return
+    problems = []
+    for option in schema["oneOf"]:
+        try:
+            check(value, option, path)
+        except Invalid as problem:
+            problems.append(problem)
+    if len(problems) != len(schema["oneOf"]) - 1:
+        raise problems[0] if problems else Invalid(path, "matches more than one form")
+
+
+def query(request_query, operation: str) -> dict:
+    """The query parameters of `operation` (a key of QUERIES) checked and converted; absent ones
+    take their default (or None). Unknown parameters are ignored."""
+    values: dict[str, Any] = {}
+    for parameter in QUERIES[operation]:
+        name, schema = parameter["name"], _resolve(parameter["schema"])
+        raw = request_query.getall(name, None) if hasattr(request_query, "getall") else request_query.get(name)
+        if not raw:
+            values[name] = schema.get("default")
+            continue
+        if len(raw) > 1:
+            raise Invalid(name, "must be given once")
+        text = raw[0]
+        if schema.get("type") == "integer":
+            if not re.fullmatch(r"[+-]?\d{1,12}", text.strip()):
+                raise Invalid(name, "must be an integer")
+            value: Any = int(text)
+        else:
+            value = text
+        check(value, schema, name)
+        values[name] = value
+    return values

@@ -1,0 +1,55 @@
+"""The one aiohttp application `loa run` serves beside the bot, and starting and stopping it.
+
+Each feature is a module with `setup(app)` that adds its routes; `SETUPS` lists them. The
+application carries the running PTB Application, the settings and the database (web/keys.py),
+and reads request bodies up to LOA_MAX_BODY_BYTES (a larger one is answered 413).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from telegram.ext import Application
+
+from bot.settings import Settings
+from storage.db import Database
+from web import api, cap, health, metrics, open311, webhook
+from web.keys import BOT, DB, SETTINGS
+
+# One module per feature, each with setup(app: web.Application) -> None.
+SETUPS = (health, metrics, webhook, open311, api, cap)
+
+# Seconds in-flight requests get to finish when the server stops.
+SHUTDOWN_TIMEOUT = 5.0
+
+
+def build(application: Application, settings: Settings, db: Database) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[BOT] = application
+    app[SETTINGS] = settings
+    app[DB] = db
+    for module in SETUPS:
+        module.setup(app)
+    return app
+
+
+async def start(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve `app` on host:port (port 0: any free one, see `address`)."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+def address(runner: web.AppRunner) -> str:
+    """`http://host:port` the server listens on."""
+    host, port = runner.addresses[0][:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def stop(runner: web.AppRunner) -> None:
+    """Stop listening, let in-flight requests finish (up to SHUTDOWN_TIMEOUT), close."""
+    await runner.cleanup()
