@@ -9,30 +9,39 @@ server runs, so it reads the document from `web.openapi`; the `live` fixture che
 server serves exactly that document. (Its lazy `from_fixture` loader does not run on pytest 9.)
 The server runs in a thread with its own event loop and engine on the test's database, because
 schemathesis calls it synchronously from the test.
+
+POST /api/v1/cap takes a CAP XML document, which JSON Schema cannot describe: the document says "a
+string" and gives a real message as its example. Schemathesis sends that example (201, then 200 for
+the repeats) and fuzzes the rest (a string that is not CAP: 400). `test_cap_answers_keep_to_the_document`
+checks real answers of every kind against the documented schemas.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from sqlalchemy import update
 
 from bot.app import build_application
 from broadcasts import alerts
 from storage import tokens
 from storage.db import Database
-from storage.models import ApiToken
+from storage.models import ApiToken, ReportEvent
 from tests.test_api import api_settings, make_world, new_report
 from web import openapi, server
 
 MAX_EXAMPLES = 12  # fuzzing cases per operation: modest, the coverage phase adds the edge cases
 # The token of agency a1 schemathesis uses, stored hashed like any other (tests only).
 TOKEN = "loa_schemathesis-test-token-of-agency-a1"
+OPEN311_REPORT = "PA-3W7NX"
 
 CONFIG = schemathesis.Config.from_dict({
     "auth": {"openapi": {"bearer": {"bearer": TOKEN}}},
@@ -42,8 +51,26 @@ CONFIG = schemathesis.Config.from_dict({
     # area, a time already past: 422) or the object's state (409); it must never be refused as
     # malformed (400, 413, 415) nor fail.
     "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422"]}},
+    "operations": [{
+        # The document can only say that a CAP message is a string: any string fits it, and one that
+        # is not CAP is rightly refused with 400 invalid_cap. Everything else is checked as above.
+        "include-operation-id": "postCap",  # POST /api/v1/cap
+        "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "401", "403", "422"]}},
+    }],
 })
 schema = schemathesis.openapi.from_dict(openapi.document(), config=CONFIG)
+
+
+@schemathesis.serializer(*openapi.CAP_MEDIA_TYPES)
+def cap_body(ctx, value) -> bytes:
+    """The body of POST /api/v1/cap is the XML document itself (the document's string), not the
+    string wrapped in an element as schemathesis' own XML serializer sends it. A value that is not
+    a string (negative cases) goes as its JSON text: not CAP either."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return json.dumps(value, default=str).encode("utf-8")
 
 
 class LiveServer(threading.Thread):
@@ -92,10 +119,11 @@ class LiveServer(threading.Thread):
 
 
 @pytest.fixture
-async def data(db) -> None:
+async def data(db):
     """Agency a1 (TOKEN's) with alert 1 and report PA-7K3Q9, the document's examples; agency a2
-    with alert 2 and a report, to be refused; areas, residents, the other tokens of test_api."""
-    await make_world(db)
+    with alert 2 and a report, to be refused; areas, residents, the other tokens of test_api
+    (returned: test_api's World)."""
+    world = await make_world(db)
     async with db.transaction() as session:
         session.add(ApiToken(name="a1 schemathesis", agency_code="a1", scopes=["alerts", "reports"],
                              token_hash=tokens.digest(TOKEN), prefix=TOKEN[:12]))
@@ -105,6 +133,13 @@ async def data(db) -> None:
                                         sender_name=f"{agency} dispatch")
             await alerts.compose(session, alert, tz=ZoneInfo("Asia/Ho_Chi_Minh"))
     await new_report(db, "PA-7K3Q9", "a1")
+    # A report an Open311 app filed: its first event's actor is "open311", named after the app's token.
+    report_id = await new_report(db, OPEN311_REPORT, "a1")
+    async with db.transaction() as session:
+        await session.execute(update(ReportEvent).where(ReportEvent.report_id == report_id,
+                                                        ReportEvent.action == "submit")
+                              .values(actor="open311", actor_name="open311 dispatch", actor_telegram_id=None))
+    return world
 
 
 @pytest.fixture
@@ -124,3 +159,69 @@ def live(db, data, tmp_path):
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None)
 def test_the_api_keeps_to_its_openapi_document(case, live):
     case.call_and_validate(base_url=live)
+
+
+CAP_SAMPLES = Path(__file__).parent / "fixtures" / "cap"
+
+
+def cap_sample(name: str) -> bytes:
+    return (CAP_SAMPLES / name).read_bytes()
+
+
+def test_cap_answers_keep_to_the_document(live, data, db, tmp_path):
+    """Real answers of POST /api/v1/cap, of every documented status, against the document's
+    schemas (checked with web.openapi.check, the server's own checker)."""
+    operation = openapi.document()["paths"]["/api/v1/cap"]["post"]
+    seen: dict[int, int] = {}
+
+    def post(body: bytes | str, status: int, *, token: str = TOKEN, content_type: str = "application/cap+xml",
+             code: str | None = None) -> dict:
+        headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {token}"} if token else {})}
+        response = requests.post(f"{live}/api/v1/cap", data=body.encode() if isinstance(body, str) else body,
+                                 headers=headers, timeout=30)
+        assert response.status_code == status, response.text
+        assert response.headers["Content-Type"].startswith("application/json")
+        answer = response.json()
+        documented = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+        openapi.check(answer, documented)
+        if code is not None:
+            assert answer["error"]["code"] == code, answer
+        seen[status] = seen.get(status, 0) + 1
+        return answer
+
+    # The document's own example is a message the server takes.
+    example = operation["requestBody"]["content"]["application/cap+xml"]["examples"]["hanoi_rain"]["value"]
+    first = post(example, 201)
+    assert first["duplicate"] is False and first["queued"] is True and first["recipients"] == 3
+    assert first["alert"]["kind"] == "alert" and first["alert"]["areas"] == ["01"]
+    # The fixture has the same sender and identifier: a repeat.
+    again = post(cap_sample("loa-hanoi-rain.cap"), 200, content_type="application/xml")
+    assert again["duplicate"] is True and again["alert"]["id"] == first["alert"]["id"]
+    update = post(cap_sample("loa-hanoi-rain-update.cap"), 201)
+    assert update["alert"]["kind"] == "correction" and update["alert"]["replaces_id"] == first["alert"]["id"]
+    cancel = post(cap_sample("loa-hanoi-rain-cancel.cap"), 201)
+    assert cancel["alert"]["kind"] == "cancellation"
+    held = post(cap_sample("oasis_amber_alert_example.xml"), 201)
+    assert held["queued"] is False and held["alert"]["status"] == "done" and held["warnings"]
+    assert held["alert"]["languages"] == ["en", "es"]
+
+    post(cap_sample("invalid.cap"), 400, code="invalid_cap")
+    post(b"<!DOCTYPE alert [<!ENTITY x 'y'>]><alert/>", 400, code="invalid_cap")
+    ack = cap_sample("loa-hanoi-rain-cancel.cap").replace(b"<msgType>Cancel</msgType>", b"<msgType>Ack</msgType>")
+    post(ack, 422, code="unsupported_cap")
+    post(example, 401, token="", code="unauthorized")
+    post(example, 403, token=data.tokens["a1_reports"], code="insufficient_scope")
+    post(example, 415, content_type="application/json", code="unsupported_media_type")
+    post(b" " * (api_settings(db, tmp_path).max_body_bytes + 1), 413, code="too_large")
+    assert set(seen) == {int(status) for status in operation["responses"]}
+
+
+
+def test_a_report_an_open311_app_filed_keeps_to_the_document(live):
+    response = requests.get(f"{live}/api/v1/reports/{OPEN311_REPORT}", headers={"Authorization": f"Bearer {TOKEN}"},
+                            timeout=30)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["history"][0]["actor"], report["history"][0]["actor_name"]) == ("open311", "open311 dispatch")
+    documented = openapi.document()["paths"]["/api/v1/reports/{code}"]["get"]["responses"]["200"]
+    openapi.check(report, documented["content"]["application/json"]["schema"])

@@ -217,7 +217,9 @@ SCHEMAS: dict[str, dict] = {
             "action": {"type": ["string", "null"], "description": "submit, assign, start, resolve, send_back, "
                        "reject, duplicate, priority, rate, reopen, auto_close."},
             "state": {"type": "string", "enum": [s.value for s in State]},
-            "actor": {"type": ["string", "null"], "enum": ["resident", "moderator", "agency_staff", "system", None]},
+            "actor": {"type": ["string", "null"], "enum": ["resident", "moderator", "agency_staff", "system",
+                                                            "open311", None],
+                      "description": "open311: filed by an Open311 app (actor_name is its token's name)."},
             "actor_name": {"type": ["string", "null"], "description": "Staff member or API token; null for "
                                                                       "the resident."},
             "agency_code": _nullable(STRING),
@@ -294,7 +296,71 @@ SCHEMAS: dict[str, dict] = {
             "start": "#/components/schemas/StartAction", "resolve": "#/components/schemas/ResolveAction",
             "send_back": "#/components/schemas/SendBackAction"}},
     },
+    "CapAlert": {
+        "type": "object",
+        "description": "The alert the message made (or, for a repeat, made the first time).",
+        "required": ["id", "source", "identifier", "kind", "status", "replaces_id", "topic", "severity", "urgency",
+                     "areas", "languages", "expires_at", "created_at"],
+        "properties": {
+            "id": {"type": "integer", "description": "GET /alerts/{alert_id} shows it with its progress."},
+            "source": {"type": "string", "const": "cap"},
+            "identifier": {"type": "string", "description": "`sender,identifier` of the message (its SHA-256, "
+                                                            "`sha256:…`, when longer than 255 characters)."},
+            "kind": {"type": "string", "enum": [k.value for k in Kind],
+                     "description": "msgType Alert, Update, Cancel."},
+            "status": {"type": "string", "enum": [s.value for s in Status],
+                       "description": "done at once for a held message."},
+            "replaces_id": {"type": ["integer", "null"], "description": "The alert an Update or Cancel acts on."},
+            "topic": {"type": "string", "description": "From the first <category> whose topic exists."},
+            "severity": {"type": "string", "enum": [s.value for s in Severity]},
+            "urgency": {"type": "string", "enum": [u.value for u in Urgency]},
+            "areas": {"type": "array", "items": STRING, "description": "The area codes its <area> blocks name."},
+            "languages": {"type": "array", "items": STRING, "description": "Of its texts: vi, en, …"},
+            "expires_at": _nullable(DATE_TIME),
+            "created_at": DATE_TIME,
+        },
+    },
+    "CapTaken": {
+        "type": "object",
+        "required": ["alert", "duplicate", "queued", "recipients", "warnings"],
+        "properties": {
+            "alert": _ref("CapAlert"),
+            "duplicate": {"type": "boolean", "description": "true: this message (same sender and identifier) was "
+                                                            "taken before; nothing new was stored or sent."},
+            "queued": {"type": "boolean", "description": "Its messages to residents are in the outbox."},
+            "recipients": {**COUNT, "description": "The residents it is sent to."},
+            "warnings": {"type": "array", "items": STRING,
+                         "description": "Why it is held (recorded, sent to nobody), or that it was a repeat."},
+        },
+    },
 }
+
+# A CAP message for the document's example: Hà Nội (area 01) by geocode.
+CAP_EXAMPLE = """<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>HN-KTTV-2026-0001</identifier>
+  <sender>canhbao@kttv-hanoi.example.vn</sender>
+  <sent>2026-11-24T08:00:00+07:00</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <language>vi-VN</language>
+    <category>Met</category>
+    <event>Mưa lớn</event>
+    <urgency>Expected</urgency>
+    <severity>Severe</severity>
+    <certainty>Likely</certainty>
+    <expires>2037-11-25T08:00:00+07:00</expires>
+    <headline>Cảnh báo mưa lớn trên địa bàn Hà Nội</headline>
+    <instruction>Hạn chế ra đường, tránh các tuyến phố thường ngập úng.</instruction>
+    <area>
+      <areaDesc>Thành phố Hà Nội</areaDesc>
+      <geocode><valueName>VN-GSO</valueName><value>01</value></geocode>
+    </area>
+  </info>
+</alert>
+"""
 
 # ---------------------------------------------------------------- parameters and responses
 
@@ -333,10 +399,11 @@ def _json(schema: dict, description: str, **extra) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}, **extra}
 
 
-def _errors(*statuses: int) -> dict:
+def _errors(*statuses: int, described: dict[int, str] | None = None) -> dict:
+    """The error responses of `statuses`, described as ERROR_STATUSES or as `described` says."""
     responses = {}
     for status in statuses:
-        response = _json(_ref("Error"), ERROR_STATUSES[status])
+        response = _json(_ref("Error"), (described or {}).get(status, ERROR_STATUSES[status]))
         if status == 401:
             response["headers"] = {"WWW-Authenticate": {"required": True, "schema": {"type": "string"},
                                                         "description": 'Bearer realm="loa", error="invalid_token"...'}}
@@ -349,6 +416,23 @@ def _body(name: str) -> dict:
 
 
 LOCATION = {"Location": {"required": True, "schema": {"type": "string"}, "description": "The new alert's URL."}}
+
+# POST /api/v1/cap (web/cap.py): the body is the XML document itself, not JSON.
+CAP_MEDIA_TYPES = ("application/cap+xml", "application/xml")
+CAP_BODY = {"required": True, "content": {media: {
+    "schema": {"type": "string", "contentMediaType": "application/cap+xml",
+               "description": "A CAP 1.2 <alert> document in UTF-8 (CAP 1.1 is read as 1.2), without a DOCTYPE."},
+    "examples": {"hanoi_rain": {"summary": "Heavy rain in Hà Nội (area 01, by geocode)", "value": CAP_EXAMPLE}},
+} for media in CAP_MEDIA_TYPES}}
+CAP_ERRORS = {
+    400: "Not well-formed XML, a DOCTYPE, or not valid CAP 1.2 (the OASIS schema or CAP's rules): code invalid_cap; "
+         "the message names the element at fault and `error.field` is its path, e.g. "
+         "/alert/info[1]/area[2]/polygon[1].",
+    403: "The token lacks the alerts scope.",
+    413: "The body is larger than the server accepts (counted after any Content-Encoding): code too_large.",
+    415: "The Content-Type is not application/cap+xml, application/xml or text/xml.",
+    422: "A valid CAP message that is not an alert (msgType Ack or Error): code unsupported_cap.",
+}
 
 
 def _op(summary: str, tag: str, responses: dict, *, parameters: list | None = None, body: str | None = None,
@@ -409,6 +493,26 @@ PATHS = {
         description="Its messages not yet sent are dropped, and the residents who received it get a "
                     "cancellation notice (a new alert of kind cancellation, its `replaced_by`). A scheduled alert "
                     "is not sent. 409 for an alert already cancelled, corrected or itself a cancellation.")},
+    "/api/v1/cap": {"post": {
+        **_op("Send a CAP 1.2 alert message", "alerts",
+              {"200": _json(_ref("CapTaken"), "This message (same sender and identifier) was taken before: the "
+                                              "alert it made; nothing new is stored or sent."),
+               "201": _json(_ref("CapTaken"), "Taken: a new alert, correction or cancellation of the token's "
+                                              "agency, being sent, or held (see `warnings`)."),
+               **_errors(400, 401, 403, 413, 415, 422, described=CAP_ERRORS)},
+              operation_id="postCap",
+              description="The body is the CAP XML document itself, with Content-Type application/cap+xml or "
+                          "application/xml (text/xml is accepted too). It is read safely (no DOCTYPE, hence no "
+                          "entity; bounded depth and size), checked against the OASIS CAP 1.2 schema and the rules "
+                          "the schema cannot express, and becomes an alert of the token's agency: the first "
+                          "<category> with a topic chooses the topic, the most serious <severity> and <urgency> "
+                          "of the info blocks are the alert's, one text per <language>, and the areas are those a "
+                          "<geocode> value names by code or a <polygon> or <circle> meets. msgType Update "
+                          "corrects and Cancel cancels the alert of the same sender and agency its <references> "
+                          "name. A message whose status is not Actual, whose scope is not Public, that matches no "
+                          "area or that has expired is recorded and sent to nobody. Each sender and identifier is "
+                          "taken once. Nothing is stored unless the answer is 201."),
+        "requestBody": CAP_BODY}},
     "/api/v1/reports": {"get": _op(
         "The reports assigned to the agency, newest first", "reports",
         {"200": _json(_ref("ReportList"), "One page."), **_errors(401, 403, 422)},
@@ -449,7 +553,8 @@ def document() -> dict:
                 "some areas, and handles the residents' reports assigned to it.\n\n"
                 "Every request carries `Authorization: Bearer <token>`; tokens are made with `loa tokens create "
                 "--agency CODE --scopes alerts,reports` and act only for their agency and scopes. Bodies are JSON "
-                "(UTF-8); strings must not contain NUL characters or unpaired surrogates (422). Errors are "
+                "(UTF-8), except that of POST /api/v1/cap, a CAP 1.2 XML document; their strings must not contain "
+                "NUL characters or unpaired surrogates (422). Errors are "
                 "`{\"error\": {\"code\", \"message\", \"field\"?}}`; times are RFC 3339 with an offset."
             ),
         },
