@@ -142,9 +142,10 @@ class Emulator:
         await self.stop()
 
     def http_session(self) -> aiohttp.ClientSession:
-        """The client session for webhooks and photos sent by URL."""
+        """The client session for webhooks and photos sent by URL. Its connections are not
+        capped: each bot's webhook keeps at most its own `max_connections` (emulator/webhook.py)."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         return self._session
 
     # accounts
