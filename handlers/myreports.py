@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sqlalchemy import bindparam, func
 from sqlmodel import select
 from telegram import Update
 from telegram.constants import ParseMode
@@ -19,7 +20,7 @@ from handlers.onboarding import language_of
 from handlers.report_prompts import Card
 from handlers.reporting import send_card, stale
 from storage import residents
-from storage.models import Area, Category
+from storage.models import Area, Category, Report, ReportEvent, ReportPhoto, Resident
 
 PRIVATE = filters.ChatType.PRIVATE
 PER_PAGE = 5
@@ -70,18 +71,30 @@ def _shown(events: list) -> list[EventInfo]:
             for info in (EventInfo.of(event) for event in events if event.visible)]
 
 
+# The report card in one query, built once (see storage/residents.py): the resident and their
+# report with this code (as `reports.owned`: nothing when the report is not theirs), its
+# category, area and number of photos, and one row per event of its history, oldest first.
+_PHOTOS = (select(func.count()).select_from(ReportPhoto).where(ReportPhoto.report_id == Report.id)
+           .scalar_subquery())
+_STATUS = (select(Resident, Report, Category, Area, _PHOTOS, ReportEvent)
+           .join(Report, Report.resident_id == Resident.id)
+           .outerjoin(Category, Category.code == Report.category_code)
+           .outerjoin(Area, Area.code == Report.area_code)
+           .outerjoin(ReportEvent, ReportEvent.report_id == Report.id)
+           .where(Resident.telegram_id == bindparam("telegram_id"), Report.code == bindparam("code"))
+           .order_by(ReportEvent.at, ReportEvent.id))
+
+
 async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
     code = codes.parse(typed)
+    telegram_id = update.effective_user.id
     async with context.db.read() as session:
-        resident = await residents.by_telegram_id(session, update.effective_user.id)
-        language = language_of(update, context, resident)
-        report = await reports.owned(session, resident.id, code) if resident and code else None
-        if report is None:
-            return cards.not_found(language, typed)
-        category = await session.get(Category, report.category_code)
-        area = await session.get(Area, report.area_code) if report.area_code else None
-        count = await reports.photo_count(session, report.id)
-        events = _shown(await reports.history(session, report.id))
+        rows = (await session.execute(_STATUS, {"telegram_id": telegram_id, "code": code})).all() if code else []
+        if not rows:
+            resident = await residents.by_telegram_id(session, telegram_id)
+            return cards.not_found(language_of(update, context, resident), typed)
+        resident, report, category, area, count, _event = rows[0]
+        events = _shown([row[-1] for row in rows if row[-1] is not None])
     return cards.status(resident, report, category, area, count, events, context.settings.tz)
 
 

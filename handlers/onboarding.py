@@ -6,6 +6,8 @@ so no write lock is held across a network round trip.
 
 from __future__ import annotations
 
+from sqlalchemy import and_, bindparam
+from sqlmodel import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
@@ -14,7 +16,7 @@ from bot.i18n import pick_language, translator
 from handlers import prompts
 from handlers.replies import edit, show
 from storage import residents, topics
-from storage.models import Area, Resident
+from storage.models import Area, Resident, Subscription, Topic
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -47,32 +49,70 @@ async def area_prompt(session, resident: Resident) -> prompts.Prompt:
     return prompt
 
 
+# Built once (see storage/residents.py).
+_TOPICS_AND_CHOSEN = (select(Topic, Subscription.topic_code)
+                      .outerjoin(Subscription, and_(Subscription.topic_code == Topic.code,
+                                                    Subscription.resident_id == bindparam("resident_id")))
+                      .order_by(Topic.position, Topic.code))
+
+
+async def topics_and_chosen(session, resident_id: int) -> tuple[list[Topic], set[str]]:
+    """Every topic in menu order, and the codes of those the resident follows, in one query."""
+    rows = (await session.execute(_TOPICS_AND_CHOSEN, {"resident_id": resident_id})).all()
+    return [topic for topic, _code in rows], {code for _topic, code in rows if code is not None}
+
+
 async def summary(session, resident: Resident, title: str) -> prompts.Prompt:
     area = await session.get(Area, resident.area_code) if resident.area_code else None
-    chosen = await topics.subscribed(session, resident.id)
-    return prompts.summary(resident, area, await topics.all_topics(session), chosen, title=title)
+    all_topics, chosen = await topics_and_chosen(session, resident.id)
+    return prompts.summary(resident, area, all_topics, chosen, title=title)
+
+
+def _start_changes_nothing(resident: Resident, user) -> bool:
+    """Whether /start would leave the resident's row as it is: the same name, not marked
+    blocked, and already where /start puts them (onboarded with nothing awaited and alerts on,
+    or at the language question)."""
+    if (resident.first_name != user.first_name or resident.username != user.username
+            or resident.blocked_at is not None):
+        return False
+    if resident.onboarded:
+        return resident.awaiting is None and resident.alerts_enabled
+    return resident.awaiting == "language"
 
 
 async def start(update: Update, context: LoaContext) -> None:
     user = update.effective_user
-    async with context.db.transaction() as session:
-        resident, created = await residents.upsert_on_start(
-            session, user.id, first_name=user.first_name, username=user.username,
-            language=pick_language(user.language_code, context.settings.default_language),
-        )
-        if created:
-            await topics.subscribe_defaults(session, resident.id)
-        if not resident.onboarded:
-            resident.awaiting = "language"
-            prompt = prompts.language(resident.language)
-        else:
-            _ = translator(resident.language).gettext
-            resident.awaiting = None
-            title = _("Welcome back to Loa. Your settings are as you left them.")
-            if not resident.alerts_enabled:
-                resident.alerts_enabled = True
-                title = _("Welcome back to Loa. Alerts are on again, with your old settings.")
-            prompt = await summary(session, resident, title)
+    # Most /starts come from residents whose row they would not change: answer those from a
+    # read, without taking SQLite's write lock (their updated_at does not move).
+    prompt = None
+    async with context.db.read() as session:
+        found = await residents.with_area(session, user.id)
+        if found is not None and _start_changes_nothing(found[0], user):
+            resident = found[0]
+            if resident.onboarded:
+                _ = translator(resident.language).gettext
+                prompt = await summary(session, resident, _("Welcome back to Loa. Your settings are as you left them."))
+            else:
+                prompt = prompts.language(resident.language)
+    if prompt is None:
+        async with context.db.transaction() as session:
+            resident, created = await residents.upsert_on_start(
+                session, user.id, first_name=user.first_name, username=user.username,
+                language=pick_language(user.language_code, context.settings.default_language),
+            )
+            if created:
+                await topics.subscribe_defaults(session, resident.id)
+            if not resident.onboarded:
+                resident.awaiting = "language"
+                prompt = prompts.language(resident.language)
+            else:
+                _ = translator(resident.language).gettext
+                resident.awaiting = None
+                title = _("Welcome back to Loa. Your settings are as you left them.")
+                if not resident.alerts_enabled:
+                    resident.alerts_enabled = True
+                    title = _("Welcome back to Loa. Alerts are on again, with your old settings.")
+                prompt = await summary(session, resident, title)
     await show(update, prompt)
 
 
