@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.runner import serving
 from storage.db import Database
 from storage.models import Delivery, Report
-from tests.fixtures.bot import settings_for
+from tests.fixtures.bot import served, settings_for
 from web import server
 
 
@@ -22,15 +20,6 @@ from web import server
 def settings(emulator, db, tmp_path):
     return settings_for(emulator, db, LOA_MEDIA_DIR=str(tmp_path / "media"), HTTP_HOST="127.0.0.1",
                         HTTP_PORT="0")
-
-
-@asynccontextmanager
-async def http_bot(application, emulator, settings, db):
-    """The bot polling the emulator, its sender and its HTTP server, as `loa run` starts them."""
-    bot_account = emulator.default_bot
-    emulator.limits.clock = lambda: time.monotonic() + 2.0 * bot_account.next_update_id
-    async with serving(application, settings, db) as http, aiohttp.ClientSession() as session:
-        yield server.address(http), session
 
 
 async def get_json(session, url):
@@ -54,7 +43,7 @@ def closed_port() -> int:
 
 
 async def test_healthz_is_ok_while_the_bot_runs(application, emulator, settings, db):
-    async with http_bot(application, emulator, settings, db) as (base, session):
+    async with served(application, emulator, settings, db) as (base, session):
         status, body = await get_json(session, base + "/healthz")
         assert status == 200
         assert body["status"] == "ok" and body["database"] is True
@@ -95,7 +84,7 @@ async def test_healthz_is_503_when_the_database_cannot_be_reached(application, s
 
 
 async def test_metrics_count_updates_and_the_rows_of_the_database(application, emulator, settings, db):
-    async with http_bot(application, emulator, settings, db) as (base, session):
+    async with served(application, emulator, settings, db) as (base, session):
         before = await scrape(session, base)
         assert before[("loa_database_up", ())] == 1
         assert before[("loa_reports_by_state", (("state", "submitted"),))] == 0

@@ -7,17 +7,12 @@ import hashlib
 import json
 import signal
 import socket
-import time
-from contextlib import asynccontextmanager
 
-import aiohttp
 import pytest
 
-from bot.runner import serving
 from storage import residents
-from tests.fixtures.bot import settings_for
+from tests.fixtures.bot import served, settings_for
 from tests.test_cli import LOA, environment, loa
-from web import server
 
 SECRET = "test-webhook-secret_0123456789"
 PATH = "/telegram/" + hashlib.sha256(SECRET.encode()).hexdigest()[:32]
@@ -37,15 +32,6 @@ def settings(emulator, db, tmp_path):
     return settings_for(emulator, db, LOA_MEDIA_DIR=str(tmp_path / "media"), HTTP_HOST="127.0.0.1",
                         HTTP_PORT=str(port), WEBHOOK_URL=f"http://127.0.0.1:{port}",
                         WEBHOOK_SECRET=SECRET, LOA_MAX_BODY_BYTES=str(MAX_BODY))
-
-
-@asynccontextmanager
-async def webhook_bot(application, emulator, settings, db):
-    """The bot as `loa run` serves it in webhook mode; yields the base address of its HTTP server."""
-    bot_account = emulator.default_bot
-    emulator.limits.clock = lambda: time.monotonic() + 2.0 * bot_account.next_update_id
-    async with serving(application, settings, db) as http, aiohttp.ClientSession() as session:
-        yield server.address(http), session
 
 
 def handled(application) -> int:
@@ -77,7 +63,7 @@ async def post(session, url, body, secret: str | None = SECRET):
 
 async def test_the_webhook_is_set_on_start_and_removed_on_stop(application, emulator, settings, db):
     account = emulator.default_bot
-    async with webhook_bot(application, emulator, settings, db) as (base, _session):
+    async with served(application, emulator, settings, db) as (base, _session):
         hook = account.webhook
         assert hook is not None
         assert hook.url == f"{settings.webhook_url}{PATH}" and base == settings.webhook_url
@@ -89,7 +75,7 @@ async def test_the_webhook_is_set_on_start_and_removed_on_stop(application, emul
 
 
 async def test_a_residents_start_posted_to_the_webhook_is_answered(application, emulator, settings, db):
-    async with webhook_bot(application, emulator, settings, db):
+    async with served(application, emulator, settings, db):
         lan = emulator.user(first_name="Lan", language_code="vi")
         await lan.send("/start")
         reply = await lan.next_message()
@@ -106,7 +92,7 @@ async def test_a_wrong_or_missing_secret_is_refused_and_nothing_is_handled(appli
     minh = emulator.user(first_name="Minh", language_code="vi")
     await minh.send("/start")
     update = captured_start(emulator, minh)
-    async with webhook_bot(application, emulator, settings, db) as (base, session):
+    async with served(application, emulator, settings, db) as (base, session):
         assert await post(session, base + PATH, update, secret=None) == 403
         assert await post(session, base + PATH, update, secret="not-the-secret-0123456789") == 403
         assert await post(session, base + PATH, update, secret=SECRET + "x") == 403
@@ -127,7 +113,7 @@ async def test_an_update_delivered_twice_is_handled_once(application, emulator, 
     hoa = emulator.user(first_name="Hoa", language_code="vi")
     await hoa.send("/start")
     update = captured_start(emulator, hoa)
-    async with webhook_bot(application, emulator, settings, db) as (base, session):
+    async with served(application, emulator, settings, db) as (base, session):
         assert await post(session, base + PATH, update) == 200
         await hoa.next_message()
         assert await post(session, base + PATH, update) == 200
@@ -143,7 +129,7 @@ async def test_an_update_delivered_twice_is_handled_once(application, emulator, 
 
 
 async def test_malformed_json_and_non_updates_get_400(application, emulator, settings, db):
-    async with webhook_bot(application, emulator, settings, db) as (base, session):
+    async with served(application, emulator, settings, db) as (base, session):
         for body in (b"{not json", b"", b"\xff\xfe", b"[1, 2]", b'"text"', b"{}", b'{"update_id": "7"}',
                      b'{"update_id": true}', b'{"update_id": 5, "message": {"text": "no chat"}}'):
             assert await post(session, base + PATH, body) == 400, body
@@ -152,7 +138,7 @@ async def test_malformed_json_and_non_updates_get_400(application, emulator, set
 
 
 async def test_a_body_over_the_cap_gets_413(application, emulator, settings, db):
-    async with webhook_bot(application, emulator, settings, db) as (base, session):
+    async with served(application, emulator, settings, db) as (base, session):
         body = json.dumps({"update_id": 1, "padding": "x" * MAX_BODY}).encode()
         assert await post(session, base + PATH, body) == 413
         await settled(application)
