@@ -542,7 +542,7 @@ async def on_message(update: Update, context: LoaContext) -> bool:
     """A message for the wizard, if it waits for one from this user; False otherwise."""
     user = update.effective_user
     message = update.effective_message
-    async with context.db.read() as session:  # most messages are not for the wizard: no write lock for them
+    async with context.db.lookup() as session:  # most messages are not for the wizard: no write lock for them
         waiting = (await session.execute(select(Alert.id).where(
             Alert.sender_telegram_id == user.id, Alert.wizard_step.is_not(None),
             Alert.wizard_step != drafts.FOLLOW).limit(1))).first()

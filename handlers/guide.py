@@ -42,7 +42,7 @@ def help_text(language: str) -> str:
 
 
 async def _resident(update: Update, context: LoaContext):
-    async with context.db.read() as session:
+    async with context.db.lookup() as session:
         return await residents.by_telegram_id(session, update.effective_user.id)
 
 

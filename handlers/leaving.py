@@ -27,7 +27,7 @@ async def stop(update: Update, context: LoaContext) -> None:
 
 
 async def forget(update: Update, context: LoaContext) -> None:
-    async with context.db.read() as session:
+    async with context.db.lookup() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id)
     _ = translator(language_of(update, context, resident)).gettext
     if resident is None:

@@ -27,7 +27,7 @@ PER_PAGE = 5
 
 
 async def _page(context: LoaContext, telegram_id: int, page: int):
-    async with context.db.read() as session:
+    async with context.db.lookup() as session:
         resident = await residents.by_telegram_id(session, telegram_id)
         if resident is None:
             return None, None
@@ -88,7 +88,7 @@ _STATUS = (select(Resident, Report, Category, Area, _PHOTOS, ReportEvent)
 async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
     code = codes.parse(typed)
     telegram_id = update.effective_user.id
-    async with context.db.read() as session:
+    async with context.db.lookup() as session:
         rows = (await session.execute(_STATUS, {"telegram_id": telegram_id, "code": code})).all() if code else []
         if not rows:
             resident = await residents.by_telegram_id(session, telegram_id)
@@ -101,7 +101,7 @@ async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
 async def status_command(update: Update, context: LoaContext) -> None:
     typed = " ".join(context.args or []).strip()
     if not typed:
-        async with context.db.read() as session:
+        async with context.db.lookup() as session:
             resident = await residents.by_telegram_id(session, update.effective_user.id)
         _ = cards.texts(language_of(update, context, resident))
         await send_card(update, Card(_("Send /status followed by the reference code, for example: "

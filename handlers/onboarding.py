@@ -85,7 +85,7 @@ async def start(update: Update, context: LoaContext) -> None:
     # Most /starts come from residents whose row they would not change: answer those from a
     # read, without taking SQLite's write lock (their updated_at does not move).
     prompt = None
-    async with context.db.read() as session:
+    async with context.db.lookup() as session:
         found = await residents.with_area(session, user.id)
         if found is not None and _start_changes_nothing(found[0], user):
             resident = found[0]
@@ -164,7 +164,7 @@ def language_of(update: Update, context: LoaContext, resident: Resident | None) 
 
 async def stale_button(update: Update, context: LoaContext) -> None:
     """A button from an old message, or one the resident can no longer use: say so, change nothing."""
-    async with context.db.read() as session:
+    async with context.db.lookup() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id)
     _ = translator(language_of(update, context, resident)).gettext
     await update.callback_query.answer(

@@ -150,7 +150,7 @@ async def not_satisfied(update: Update, context: LoaContext, report_id: int) -> 
     user = update.effective_user
     language = language_of(update, context, None)
     try:
-        async with context.db.read() as session:
+        async with context.db.lookup() as session:
             resident = await residents.by_telegram_id(session, user.id)
             language = language_of(update, context, resident)
             report = await lifecycle.check(session, report_id, Action.REOPEN, _resident_actor(user.id),

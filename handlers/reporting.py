@@ -236,7 +236,7 @@ async def location_button(update: Update, context: LoaContext) -> None:
         await _photo_location(update, context)
         return
     code, page = parts[1], int(parts[2])
-    async with context.db.read() as session:
+    async with context.db.lookup() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id)
         draft = await drafts.get(session, resident.id) if resident else None
         parent = None if code == "-" else await areas.get(session, code)
@@ -401,7 +401,7 @@ def _kind_refusal(kind: str, step: str, _) -> str:
 
 async def on_message(update: Update, context: LoaContext, resident: Resident) -> bool:
     """A message while writing a report; False when there is no report under way after all."""
-    async with context.db.read() as session:
+    async with context.db.lookup() as session:
         draft = await drafts.get(session, resident.id)
     if draft is None:
         async with context.db.transaction() as session:
@@ -504,7 +504,7 @@ async def _take_location(update: Update, context: LoaContext, resident: Resident
 
 async def _show_picker(update: Update, context: LoaContext, resident: Resident) -> None:
     """The wards of the resident's own province first; "‹ Back" leads to the other provinces."""
-    async with context.db.read() as session:
+    async with context.db.lookup() as session:
         home = await areas.get(session, resident.area_code) if resident.area_code else None
         parent = await areas.get(session, home.parent_code) if home is not None and home.parent_code else None
         children = await areas.children(session, parent.code if parent else None)
@@ -522,7 +522,7 @@ async def _take_photo(update: Update, context: LoaContext, resident: Resident) -
         file_id, unique, declared = (message.document.file_id, message.document.file_unique_id,
                                      message.document.file_size)
     outcome, stored = "ok", None
-    async with context.db.read() as session:
+    async with context.db.lookup() as session:
         draft = await drafts.get(session, resident.id)
     if draft is None:
         return

@@ -34,6 +34,20 @@ async def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(sqlite_db):
         assert (await pragma("busy_timeout")).scalar() >= 5000
 
 
+async def test_a_lookup_sees_what_was_committed_and_cannot_write(db):
+    async with db.transaction() as session:
+        session.add(Resident(telegram_id=77, first_name="Lan"))
+    async with db.lookup() as session:
+        assert (await residents.by_telegram_id(session, 77)).first_name == "Lan"
+        assert await session.scalar(select(Resident.first_name).where(Resident.telegram_id == 77)) == "Lan"
+    if db.is_sqlite:  # on PostgreSQL a look-up is a read(), whose transaction is rolled back
+        with pytest.raises(Exception, match="(?i)readonly"):
+            async with db.lookup() as session:
+                await session.execute(text("DELETE FROM residents"))
+    async with db.read() as session:
+        assert await residents.by_telegram_id(session, 77) is not None
+
+
 async def test_foreign_keys_are_enforced(db):
     with pytest.raises(Exception, match="(?i)foreign key"):
         async with db.transaction() as session:
