@@ -4,6 +4,7 @@ then a clean shutdown."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -89,6 +90,7 @@ async def serving(application: Application, settings: Settings, db: Database) ->
         if hook_url:
             try:
                 await application.bot.set_webhook(url=hook_url, secret_token=webhook.secret_of(settings),
+                                                  max_connections=settings.webhook_max_connections,
                                                   allowed_updates=Update.ALL_TYPES)
             except BadRequest as error:
                 raise CannotStart(f"Telegram refused the webhook {settings.webhook_url}: {error.message}") from None
@@ -96,6 +98,12 @@ async def serving(application: Application, settings: Settings, db: Database) ->
         else:
             await application.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
             stack.push_async_callback(application.updater.stop)
+        # What start-up built (PTB, SQLAlchemy's compiled statements, the areas, the templates)
+        # lives as long as the process: keep it out of the collector's generations, so that a
+        # full collection under load looks at the updates' garbage only (pauses of 95 ms become
+        # 11 ms, bench/webhook.py, docs/BENCHMARKS.md).
+        gc.collect()
+        gc.freeze()
         log.info("started %s", fields(bot=application.bot.username, mode="webhook" if hook_url else "polling",
                                       http=server.address(http)))
         try:

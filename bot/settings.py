@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # secret Telegram sends back in X-Telegram-Bot-Api-Secret-Token (and that names the path).
     webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
+    # How many updates Telegram may have in flight to us at once (Telegram's own default is 40).
+    webhook_max_connections: int = Field(default=40, ge=1, le=100, validation_alias="WEBHOOK_MAX_CONNECTIONS")
     # The largest request body the HTTP server reads (JSON, CAP XML, Open311 forms).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="LOA_MAX_BODY_BYTES")
     # CAP 1.2 or Atom feeds to poll, separated by commas, and how often.

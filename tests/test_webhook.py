@@ -31,7 +31,7 @@ def settings(emulator, db, tmp_path):
     port = free_port()
     return settings_for(emulator, db, LOA_MEDIA_DIR=str(tmp_path / "media"), HTTP_HOST="127.0.0.1",
                         HTTP_PORT=str(port), WEBHOOK_URL=f"http://127.0.0.1:{port}",
-                        WEBHOOK_SECRET=SECRET, LOA_MAX_BODY_BYTES=str(MAX_BODY))
+                        WEBHOOK_SECRET=SECRET, WEBHOOK_MAX_CONNECTIONS="60", LOA_MAX_BODY_BYTES=str(MAX_BODY))
 
 
 def handled(application) -> int:
@@ -68,6 +68,7 @@ async def test_the_webhook_is_set_on_start_and_removed_on_stop(application, emul
         assert hook is not None
         assert hook.url == f"{settings.webhook_url}{PATH}" and base == settings.webhook_url
         assert hook.secret_token == SECRET
+        assert hook.max_connections == 60
         assert "chat_member" in account.allowed_updates and "message_reaction" in account.allowed_updates
         assert not application.updater.running  # nobody polls getUpdates
     assert account.webhook is None
