@@ -10,8 +10,7 @@ settings summary; the other half are not, so theirs shows the language question 
 The bot runs in this process, pinned to the other CPU, as `loa run --webhook` runs it
 (`bot.runner.serving`: PTB Application, outbox sender, jobs, the HTTP server; logging at INFO to
 a file), on a migrated database with the shipped areas imported: a SQLite file, or a schema of
-its own on PostgreSQL, dropped at the end. After `serving` has set the webhook, the script sets
-it again with --max-connections.
+its own on PostgreSQL, dropped at the end, with WEBHOOK_MAX_CONNECTIONS from --max-connections.
 
 A round trip runs from the moment the emulator makes the update (SimUser.send) to the moment
 the bot's reply is stored by the emulator's sendMessage. After --warmup seconds, --rounds
@@ -23,7 +22,7 @@ the bot handled in the window.
 With --rate R the residents are paced instead: R updates a second in all, at the moments of a
 Poisson process (each resident still waits for its reply before sending again), to measure the
 latency below saturation. --trace, --py-spy FILE and --profile show where the bot's time goes;
---bare, --gc-freeze, --uvloop, --db-gate N and --max-concurrent-updates N are variants that are
+--bare, --uvloop, --db-gate N and --max-concurrent-updates N are variants that are
 not what `loa run` does, to measure what a change would bring (docs/BENCHMARKS.md).
 
     .venv/bin/python bench/webhook.py [--db sqlite|postgresql|both] [--residents 200] [--seconds 20]
@@ -526,13 +525,11 @@ def handled(application) -> int:
 
 async def run_one(kind: str, args, pins) -> dict:
     import aiohttp
-    from telegram import Update
 
     from bot.app import build_application
     from bot.logs import setup_logging
     from bot.runner import serving
     from bot.settings import Settings
-    from web import webhook
 
     folder = Path(tempfile.mkdtemp(prefix="loa-bench-webhook-"))
     emulator = EmulatorProcess(pins.get("emulator"))
@@ -547,7 +544,7 @@ async def run_one(kind: str, args, pins) -> dict:
             settings = Settings(_env_file=None, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=emulator.url,
                                 DATABASE_URL=db.url, HTTP_HOST="127.0.0.1", HTTP_PORT=str(port),
                                 WEBHOOK_URL=f"http://127.0.0.1:{port}", WEBHOOK_SECRET=SECRET,
-                                LOA_MEDIA_DIR=str(folder / "media"), LOA_LOG_LEVEL=args.log_level)
+                                WEBHOOK_MAX_CONNECTIONS=str(args.max_connections), LOA_MEDIA_DIR=str(folder / "media"), LOA_LOG_LEVEL=args.log_level)
             setup_logging(settings.log_level, secrets=(TOKEN, SECRET))
             root = logging.getLogger()
             log_file = open(folder / "bot.log", "w", encoding="utf-8")  # noqa: SIM115
@@ -567,16 +564,9 @@ async def run_one(kind: str, args, pins) -> dict:
                 application._update_processor = PerChatUpdateProcessor(args.max_concurrent_updates)
             timeout = aiohttp.ClientTimeout(total=args.seconds + 60)
             async with serving(application, settings, db), aiohttp.ClientSession(timeout=timeout) as control:
-                # `loa run` leaves max_connections at Telegram's default (40); set it here.
-                await application.bot.set_webhook(url=webhook.public_url(settings), secret_token=SECRET,
-                                                  max_connections=args.max_connections,
-                                                  allowed_updates=Update.ALL_TYPES)
                 async with control.get(emulator.url + "/bench/info") as answer:
                     result["webhook"] = await answer.json()
-                result["gc_objects"] = len(gc.get_objects())
-                if args.gc_freeze:
-                    gc.collect()
-                    gc.freeze()  # what `loa run` could do once started: see docs/BENCHMARKS.md
+                result["gc_frozen"] = gc.get_freeze_count()
                 await emulator.call(control, "start", {"residents": sims, "rate": args.rate, "bare": args.bare})
                 await asyncio.sleep(args.warmup)
                 windows = []
@@ -759,8 +749,7 @@ def print_result(r: dict, args) -> None:
           f"{o['max_ms']:>9.1f}{o['bot_cpu_s_per_1000']:>16.3f}{o['bot_busy']:>10.0%}{o['emulator_busy']:>10.0%}"
           f"{errs:>8}")
     print(f"  bot CPU in threads other than the main one (aiosqlite's): {o['bot_other_threads_share']:.0%}")
-    print(f"  objects tracked by the garbage collector once serving: {r['gc_objects']:,}"
-          + (" (then frozen: gc.freeze())" if args.gc_freeze else ""))
+    print(f"  objects frozen out of the garbage collector once serving (gc.freeze()): {r['gc_frozen']:,}")
     collections = [sum(w["gc"]["collections"][g] for w in r["windows"]) for g in range(3)]
     gc_seconds = sum(w["gc"]["seconds"] for w in r["windows"])
     print(f"  bot garbage collections (generations 0/1/2): {collections[0]:,}/{collections[1]:,}/{collections[2]:,}, "
@@ -788,7 +777,8 @@ def main() -> None:
     parser.add_argument("--extra", type=int, default=10_000, help="more residents (with a report each) in the tables")
     parser.add_argument("--rate", type=float, help="paced: offer this many updates/s in all (Poisson), instead of "
                         "each resident sending again as soon as the reply came")
-    parser.add_argument("--max-connections", type=int, default=100, help="setWebhook's max_connections")
+    parser.add_argument("--max-connections", type=int, default=100,
+                        help="WEBHOOK_MAX_CONNECTIONS, setWebhook's max_connections")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring")
     parser.add_argument("--seconds", type=float, default=20, help="seconds per measured window")
     parser.add_argument("--rounds", type=int, default=3, help="measured windows, back to back")
@@ -803,8 +793,6 @@ def main() -> None:
     parser.add_argument("--py-spy", metavar="FILE", help="sample the bot process with py-spy (collapsed stacks)")
     parser.add_argument("--bare", action="store_true",
                         help="variant: answer without the database (the same reply for both commands)")
-    parser.add_argument("--gc-freeze", action="store_true",
-                        help="variant: gc.freeze() in the bot process once it serves (not what `loa run` does)")
     parser.add_argument("--uvloop", action="store_true",
                         help="variant: run the bot on uvloop (pip install uvloop; not what `loa run` does)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
