@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
     # How many updates Telegram may have in flight to us at once (Telegram's own default is 40).
     webhook_max_connections: int = Field(default=40, ge=1, le=100, validation_alias="WEBHOOK_MAX_CONNECTIONS")
+    # Where staff open the web dashboard, as their browsers reach it (the sign-in links the bot
+    # sends start with it); empty: http://HTTP_HOST:HTTP_PORT.
+    dashboard_url: str | None = Field(default=None, validation_alias="DASHBOARD_URL")
     # The largest request body the HTTP server reads (JSON, CAP XML, Open311 forms).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="LOA_MAX_BODY_BYTES")
     # CAP 1.2 or Atom feeds to poll, separated by commas, and how often.
@@ -172,3 +175,11 @@ class Settings(BaseSettings):
             return None
         path = self.database_url[len(prefix):].split("?", 1)[0]
         return Path(path) if path and path != ":memory:" else None
+
+    @property
+    def dashboard_base(self) -> str:
+        """The dashboard's address without a trailing slash: DASHBOARD_URL, or this server's own."""
+        if self.dashboard_url:
+            return self.dashboard_url.rstrip("/")
+        host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
+        return f"http://{host}:{self.http_port}"

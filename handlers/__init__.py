@@ -6,9 +6,10 @@ from telegram.ext import Application
 
 from handlers import (area, broadcasting, guide, leaving, myreports, onboarding, preferences, rating, reporting,
                       triage)
-from handlers import stats
+from handlers import dashboard_link, stats
 
-MODULES = (onboarding, area, preferences, leaving, reporting, myreports, broadcasting, rating, triage, stats, guide)
+MODULES = (onboarding, area, preferences, leaving, reporting, myreports, broadcasting, rating, triage, stats,
+           dashboard_link, guide)
 
 
 def register(application: Application) -> None:

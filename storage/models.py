@@ -407,3 +407,35 @@ class CapFeed(SQLModel, table=True):
     checked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     last_status: int | None = None
     last_error: str | None = Field(default=None, max_length=500)
+
+
+class DashboardLogin(SQLModel, table=True):
+    """A one-time sign-in link to the web dashboard, sent by the bot to a member of staff
+    (storage/logins.py): only its SHA-256 is kept, and it is spent by its first use."""
+
+    __tablename__ = "dashboard_logins"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    telegram_id: int = Field(sa_type=BigInteger)
+    # Who asked, as Telegram named them then, and the language the bot spoke to them in.
+    name: str | None = Field(default=None, max_length=200)
+    language: str = Field(default="vi", max_length=8)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    expires_at: datetime = Field(sa_column=_utc_column())
+    used_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class DashboardSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds the id, the table its SHA-256, the CSRF token every
+    form must carry, and the language the pages are shown in."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id_hash: str = Field(primary_key=True, max_length=64)
+    telegram_id: int = Field(sa_type=BigInteger, index=True)
+    name: str | None = Field(default=None, max_length=200)
+    language: str = Field(default="vi", max_length=8)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    expires_at: datetime = Field(sa_column=_utc_column())
+    ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))

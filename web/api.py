@@ -34,24 +34,22 @@ from broadcasts.alerts import SENT, Kind, Status
 from broadcasts.drafts import MAX_AHEAD
 from complaints import codes, lifecycle
 from complaints import reports as report_queries
-from complaints.lifecycle import Action, Actor, ActorKind, Policy, Refused
+from complaints.lifecycle import Action, Actor, ActorKind, Refused
 from complaints.media import MediaStore
 from storage import areas, tokens, topics
 from storage.models import Alert, Area, BroadcastSchedule, Category, Delivery, Report, ReportPhoto
 from storage.types import utcnow
-from web import auth, openapi
+from web import auth, context, openapi
 from web.auth import error
-from web.keys import BOT, DB, SETTINGS
+from web.keys import DB, SETTINGS
 
 PREFIX = "/api/v1"
 SOURCE = "api"
 MAX_ID = 2**31 - 1
 log = logging.getLogger("loa.api")
-STATE = web.AppKey("api_state", dict)  # what the API keeps between requests (the life cycle's policy)
 
 
 def setup(app: web.Application) -> None:
-    app[STATE] = {}
     app.middlewares.append(json_errors)
     router = app.router
     router.add_get(f"{PREFIX}/openapi.json", openapi_document)
@@ -148,35 +146,6 @@ async def _body(request: web.Request, schema: str) -> dict:
     except openapi.Invalid as problem:
         raise _invalid(problem) from None
     return value
-
-
-def _wake(request: web.Request) -> None:
-    """The running bot's sender has messages to send."""
-    application = request.config_dict.get(BOT)
-    sender = application.bot_data.get("sender") if application is not None else None
-    if sender is not None:
-        sender.wake()
-
-
-def _now(request: web.Request) -> datetime:
-    application = request.config_dict.get(BOT)
-    clock = application.bot_data.get("clock") if application is not None else None
-    return clock() if clock is not None else utcnow()
-
-
-def _policy(request: web.Request) -> Policy:
-    """The life cycle's policy, as the bot's handlers have it (bot/context.py)."""
-    application = request.config_dict.get(BOT)
-    if application is not None and application.bot_data.get("policy") is not None:
-        return application.bot_data["policy"]
-    state = request.config_dict[STATE]
-    if "policy" not in state:
-        from bot.i18n import translator
-        from handlers.rating import rating_markup  # here: the handlers import the bot's modules
-
-        state["policy"] = Policy.from_settings(request.config_dict[SETTINGS], translator=translator,
-                                               rating_markup=rating_markup)
-    return state["policy"]
 
 
 def _time(value: datetime | None) -> str | None:
@@ -422,8 +391,8 @@ async def create_alert(request: web.Request) -> web.Response:
                     f"{body.get('identifier')!r}.") from None
     log.info("api_alert alert=%s token=%s agency=%s", alert_id, who.token_id, who.agency_code)
     if send_at is None:
-        recipients = await alerts.compose_all(db, alert_id, tz=settings.tz, on_slice=partial(_wake, request))
-        _wake(request)
+        recipients = await alerts.compose_all(db, alert_id, tz=settings.tz, on_slice=context.sender_waker(request))
+        context.wake_sender(request)
     return await _alert_response(request, alert_id, status=201, recipients=recipients)
 
 
@@ -467,7 +436,7 @@ async def correct_alert(request: web.Request) -> web.Response:
         recipients = (await session.execute(select(func.count()).select_from(Delivery)
                                             .where(Delivery.alert_id == follow_id))).scalar_one()
     log.info("api_alert_follow_up alert=%s kind=correction original=%s token=%s", follow_id, alert_id, who.token_id)
-    _wake(request)
+    context.wake_sender(request)
     return await _alert_response(request, follow_id, status=201, recipients=recipients)
 
 
@@ -498,7 +467,7 @@ async def cancel_alert(request: web.Request) -> web.Response:
             else:
                 # As the bot's "Cancel sending": nobody received it, the rest is dropped.
                 await alerts.cancel(session, alert)
-    _wake(request)
+    context.wake_sender(request)
     return await _alert_response(request, alert_id)
 
 
@@ -603,8 +572,8 @@ async def act_on_report(request: web.Request) -> web.Response:
         {"reason": body.get("reason")} if action == Action.SEND_BACK else {})
     try:
         async with db.transaction() as session:
-            result = await lifecycle.apply(session, report_id, action, _actor(who), policy=_policy(request),
-                                           expected_state=body.get("expected_state"), now=_now(request), **args)
+            result = await lifecycle.apply(session, report_id, action, _actor(who), policy=context.policy(request),
+                                           expected_state=body.get("expected_state"), now=context.now(request), **args)
     except Refused as refusal:
         from bot.i18n import translator
 
@@ -615,7 +584,7 @@ async def act_on_report(request: web.Request) -> web.Response:
         raise error(409, refusal.code, message) from None
     log.info("api_report_action report=%s action=%s token=%s agency=%s", result.code, action.value, who.token_id,
              who.agency_code)
-    _wake(request)
+    context.wake_sender(request)
     return await _report_response(request, who, report_id)
 
 

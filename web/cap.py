@@ -31,8 +31,8 @@ from aiohttp import web
 
 from bot.logs import fields
 from broadcasts import cap
-from web import auth
-from web.keys import BOT, DB, SETTINGS
+from web import auth, context
+from web.keys import DB, SETTINGS
 
 log = logging.getLogger("loa.cap")
 
@@ -56,12 +56,6 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _wake(request: web.Request):
-    application = request.config_dict.get(BOT)
-    sender = application.bot_data.get("sender") if application is not None else None
-    return sender.wake if sender is not None else None
-
-
 async def post_cap(request: web.Request) -> web.Response:
     who = await auth.caller(request, "alerts")
     if request.content_type not in CONTENT_TYPES:
@@ -69,7 +63,7 @@ async def post_cap(request: web.Request) -> web.Response:
                          f"Send the CAP message as {' or '.join(CONTENT_TYPES[:2])} (got {request.content_type or 'none'}).")
     settings, db = request.config_dict[SETTINGS], request.config_dict[DB]
     body = await read_body(request, settings.max_body_bytes)
-    wake = _wake(request)
+    wake = context.sender_waker(request)
     try:
         taken = await cap.ingest(db, body, tz=settings.tz, max_bytes=settings.max_body_bytes, on_slice=wake,
                                  agency_code=who.agency_code)

@@ -12,11 +12,11 @@ from telegram.ext import Application
 
 from bot.settings import Settings
 from storage.db import Database
-from web import api, cap, health, metrics, open311, webhook
+from web import api, cap, context, dashboard, health, metrics, open311, webhook
 from web.keys import BOT, DB, SETTINGS
 
 # One module per feature, each with setup(app: web.Application) -> None.
-SETUPS = (health, metrics, webhook, open311, api, cap)
+SETUPS = (context, health, metrics, webhook, open311, api, cap, dashboard)
 
 # Seconds in-flight requests get to finish when the server stops.
 SHUTDOWN_TIMEOUT = 5.0

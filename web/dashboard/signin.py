@@ -1,0 +1,91 @@
+"""Signing in with the bot's one-time link, the language of the pages, and signing out.
+
+GET /dashboard/login?t=... only shows a "Sign in" button: apps that open links to preview them
+(Telegram itself, mail scanners) must not spend the link. The button POSTs the token, which is
+spent then, and the browser gets the session cookie: HttpOnly, SameSite=Lax, Secure when the
+dashboard is served over HTTPS, limited to /dashboard.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.i18n import translator
+from bot.settings import LANGUAGES
+from storage import logins
+from web.dashboard import views
+from web.dashboard.views import COOKIE, PREFIX
+from web.keys import DB, SETTINGS
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get(PREFIX, home)
+    app.router.add_get(f"{PREFIX}/", home)
+    app.router.add_get(f"{PREFIX}/login", login_page)
+    app.router.add_post(f"{PREFIX}/login", login)
+    app.router.add_get(f"{PREFIX}/signed-out", signed_out)
+    app.router.add_post(f"{PREFIX}/logout", logout)
+    app.router.add_post(f"{PREFIX}/language", language)
+
+
+def _key(request: web.Request) -> bytes:
+    return logins.signing_key(request.app[SETTINGS].telegram_bot_token.get_secret_value())
+
+
+def _bad_link(request: web.Request) -> web.Response:
+    _ = translator(request.app[SETTINGS].default_language).gettext
+    return views.render(request, None, "dashboard/signed_out.html", status=400,
+                        message=_("This sign-in link is not valid, has expired or was already used."))
+
+
+async def home(request: web.Request) -> web.Response:
+    staff = await views.signed_in(request)
+    raise web.HTTPSeeOther(staff.home())
+
+
+async def login_page(request: web.Request) -> web.Response:
+    token = request.query.get("t", "")
+    if not logins.is_genuine(_key(request), token):
+        return _bad_link(request)
+    return views.render(request, None, "dashboard/login.html", token=token)
+
+
+async def login(request: web.Request) -> web.Response:
+    token = (await request.post()).get("t")
+    settings = request.app[SETTINGS]
+    async with request.app[DB].transaction() as session:
+        link = await logins.spend_link(session, _key(request), token if isinstance(token, str) else "")
+        if link is None:
+            return _bad_link(request)
+        opened = await logins.open_session(session, link.telegram_id, name=link.name, language=link.language)
+    response = web.HTTPSeeOther(PREFIX)
+    response.set_cookie(COOKIE, opened.cookie, path=PREFIX, httponly=True, samesite="Lax",
+                        secure=settings.dashboard_base.startswith("https://"),
+                        max_age=logins.SESSION_HOURS * 3600)
+    raise response
+
+
+async def signed_out(request: web.Request) -> web.Response:
+    return views.render(request, None, "dashboard/signed_out.html", message=None)
+
+
+async def logout(request: web.Request) -> web.Response:
+    staff = await views.signed_in(request)
+    await views.form(request, staff)
+    async with request.app[DB].transaction() as session:
+        await logins.end(session, staff.cookie)
+    response = web.HTTPSeeOther(f"{PREFIX}/signed-out")
+    response.del_cookie(COOKIE, path=PREFIX)
+    raise response
+
+
+async def language(request: web.Request) -> web.Response:
+    staff = await views.signed_in(request)
+    data = await views.form(request, staff)
+    chosen = data.get("language")
+    if chosen in LANGUAGES:
+        async with request.app[DB].transaction() as session:
+            await logins.set_language(session, staff.cookie, chosen)
+    back = data.get("back", "")
+    # Only back to a page of the dashboard, never to an address a form could smuggle in.
+    raise web.HTTPSeeOther(back if back.startswith(PREFIX + "/") and "//" not in back else staff.home())

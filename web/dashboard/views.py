@@ -1,0 +1,184 @@
+"""What every dashboard page shares: who is signed in and what they may do, rendering a template
+in their language, reading a form with its CSRF token, and the pages' security headers."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlencode
+
+from aiohttp import web
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlmodel import select
+
+from bot.i18n import translator
+from bot.settings import LANGUAGES
+from complaints.lifecycle import PRIORITY_LABELS, STATE_LABELS
+from storage import logins
+from storage.models import Role, StaffRole
+from web.keys import DB, SETTINGS
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+COOKIE = "loa_session"
+PREFIX = "/dashboard"
+JINJA = web.AppKey("dashboard_jinja", Environment)
+
+# Pages load nothing from elsewhere: scripts, styles and images are the project's own.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+_DATE_PATTERNS = {"vi": "HH:mm dd/MM/yyyy", "en": "d MMM yyyy, HH:mm"}
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A signed-in member of staff, with their roles as they are now (a role revoked while
+    signed in is gone at the next request)."""
+
+    telegram_id: int
+    name: str | None
+    language: str
+    csrf_token: str
+    cookie: str
+    admin: bool
+    moderator: bool  # moderators and admins triage
+    agencies: tuple[str, ...]  # agency staff: the agencies they act for
+    broadcaster: bool  # broadcasters and admins
+
+    @property
+    def staff_of_agency(self) -> bool:
+        return bool(self.agencies)
+
+    def home(self) -> str:
+        if self.moderator:
+            return f"{PREFIX}/queue"
+        if self.agencies:
+            return f"{PREFIX}/agency"
+        if self.broadcaster:
+            return f"{PREFIX}/broadcasts"
+        return f"{PREFIX}/stats"
+
+
+def setup(app: web.Application) -> None:
+    app[JINJA] = environment()
+    app.router.add_static(f"{PREFIX}/static", STATIC)
+    app.on_response_prepare.append(_secure)
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals["query"] = lambda params, **changes: urlencode(
+        {k: v for k, v in {**params, **changes}.items() if v not in (None, "")})
+    env.globals["static"] = static_url
+    return env
+
+
+@cache
+def static_url(name: str) -> str:
+    """An asset's address with its content's hash, so a browser never keeps an old copy."""
+    digest = hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
+    return f"{PREFIX}/static/{name}?v={digest}"
+
+
+async def _secure(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path.startswith(PREFIX):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.path.startswith(f"{PREFIX}/static"):
+            response.headers.setdefault("Cache-Control", "no-store")
+
+
+# ---------------------------------------------------------------- who is signed in
+
+
+async def signed_in(request: web.Request) -> Staff:
+    """The member of staff behind this request; a browser without a live session is sent to the
+    page that says how to sign in, and one whose roles are all gone gets 403."""
+    cookie = request.cookies.get(COOKIE)
+    settings = request.app[SETTINGS]
+    async with request.app[DB].lookup() as session:
+        found = await logins.current(session, cookie)
+        held = [] if found is None else list((await session.execute(
+            select(StaffRole.role, StaffRole.agency_code).where(StaffRole.telegram_id == found.telegram_id))).all())
+    if found is None:
+        raise web.HTTPSeeOther(f"{PREFIX}/signed-out")
+    roles = {role for role, _agency in held}
+    admin = found.telegram_id in settings.admin_ids or Role.ADMIN in roles
+    staff = Staff(telegram_id=found.telegram_id, name=found.name, language=found.language,
+                  csrf_token=found.csrf_token, cookie=cookie, admin=admin,
+                  moderator=admin or Role.MODERATOR in roles,
+                  agencies=tuple(sorted({a for role, a in held if role == Role.AGENCY_STAFF and a})),
+                  broadcaster=admin or Role.BROADCASTER in roles)
+    if not (staff.moderator or staff.agencies or staff.broadcaster):
+        raise refusal(request, staff, 403)
+    return staff
+
+
+def refusal(request: web.Request, staff: Staff | None, status: int, message: str | None = None) -> web.HTTPException:
+    """An error page (403, 404, 400...) in the user's language, raised to stop a handler."""
+    language = staff.language if staff else request.app[SETTINGS].default_language
+    _ = translator(language).gettext
+    default = {403: _("Your role does not allow this."), 404: _("There is nothing here."),
+               400: _("This request is not valid.")}
+    text = render_text(request, staff, "dashboard/error.html", status=status,
+                       message=message or default.get(status, _("Something went wrong.")))
+    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+           409: web.HTTPConflict}.get(status, web.HTTPBadRequest)
+    return cls(text=text, content_type="text/html")
+
+
+async def form(request: web.Request, staff: Staff) -> dict[str, str]:
+    """The posted form, once its CSRF token (field `csrf`, or header X-CSRF-Token for scripts)
+    matches the session's; otherwise 403 and nothing is done."""
+    data = await request.post()
+    given = data.get("csrf") or request.headers.get("X-CSRF-Token")
+    if not logins.same_token(staff.csrf_token, given if isinstance(given, str) else None):
+        raise refusal(request, staff, 403, translator(staff.language).gettext(
+            "This form has expired or did not come from the dashboard. Reload the page and try again."))
+    return {key: value for key, value in data.items() if isinstance(value, str)}
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render_text(request: web.Request, staff: Staff | None, template: str, **context) -> str:
+    settings = request.app[SETTINGS]
+    language = staff.language if staff else settings.default_language
+    translations = translator(language)
+    tz = settings.tz
+
+    def when(moment: datetime | None) -> str:
+        if moment is None:
+            return "—"
+        return format_datetime(moment.astimezone(tz), _DATE_PATTERNS.get(language, _DATE_PATTERNS["en"]),
+                               locale=language)
+
+    def number(value: float | int | None, digits: int = 1) -> str:
+        if value is None:
+            return "—"
+        return format_decimal(value, format="#,##0." + "#" * digits if digits else "#,##0", locale=language)
+
+    return request.app[JINJA].get_template(template).render(
+        _=translations.gettext, ngettext=translations.ngettext, language=language, languages=LANGUAGES,
+        staff=staff, path=request.path_qs, when=when, number=number,
+        state_label=lambda state: translations.gettext(STATE_LABELS[state]) if state in STATE_LABELS else state,
+        priority_label=lambda p: translations.gettext(PRIORITY_LABELS[p]) if p in PRIORITY_LABELS else p,
+        **context)
+
+
+def render(request: web.Request, staff: Staff | None, template: str, *, status: int = 200, **context) -> web.Response:
+    return web.Response(text=render_text(request, staff, template, **context), status=status,
+                        content_type="text/html")
