@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from storage.db import Database
 from storage.models import Delivery, Report
 from tests.fixtures.bot import served, settings_for
-from web import server
+from web import health, server
 
 
 @pytest.fixture
@@ -67,9 +67,7 @@ async def test_healthz_is_503_when_the_database_cannot_be_reached(application, s
     runner = await server.start(server.build(application, settings, unreachable), "127.0.0.1", 0)
     try:
         async with aiohttp.ClientSession() as session:
-            started = time.monotonic()
             status, body = await get_json(session, server.address(runner) + "/healthz")
-            assert time.monotonic() - started < 5
             assert status == 503
             assert body == {"status": "degraded", "database": False,
                             "sender": {"running": False, "leading": False}, "last_update_age_seconds": None}
@@ -81,6 +79,19 @@ async def test_healthz_is_503_when_the_database_cannot_be_reached(application, s
     finally:
         await server.stop(runner)
         await unreachable.dispose()
+
+
+async def test_a_database_that_never_answers_counts_as_unreachable_after_the_timeout():
+    """A server that accepts the connection and then says nothing: the check gives up at its own
+    timeout instead of waiting for the driver's (asyncpg's is a minute)."""
+    silent = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    hanging = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test")
+    try:
+        assert await asyncio.wait_for(health.database_reachable(hanging, timeout=0.2), 30) is False
+    finally:
+        silent.close()
+        await hanging.dispose()
 
 
 async def test_metrics_count_updates_and_the_rows_of_the_database(application, emulator, settings, db):
