@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_TEST_URL := postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test setup migrate messages clean
+.PHONY: run test setup browser migrate messages clean
 
 run: migrate
 	$(BIN)/loa run
 
-test: migrate
+test: migrate browser
 	@if [ -z "$$TEST_DATABASE_URL" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 		echo "PostgreSQL answers on 127.0.0.1:5432: the suite runs on SQLite and PostgreSQL"; \
 		export TEST_DATABASE_URL=$(PG_TEST_URL); \
@@ -18,6 +18,15 @@ test: migrate
 	$(BIN)/pytest
 
 setup: $(VENV)/.installed
+
+# Debian's chromium, which the browser tests drive with Playwright (it never downloads one of its
+# own; LOA_CHROMIUM names another binary). `make test` installs it when missing (`make run` does
+# not: a server needs no browser); when it cannot, the browser tests fail, saying so.
+browser:
+	@[ -n "$$LOA_CHROMIUM" ] || command -v chromium >/dev/null || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	} || echo "Could not install chromium: run 'apt-get install chromium' as root (or set LOA_CHROMIUM to a Chromium binary), or the browser tests fail" >&2
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Loa needs Python 3.11 or newer ($(PYTHON) is older); set PYTHON=python3.11"; exit 1; }

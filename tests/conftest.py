@@ -1,1 +1,2 @@
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.emulator", "tests.fixtures.bot"]
+pytest_plugins = ["tests.fixtures.database", "tests.fixtures.emulator", "tests.fixtures.bot",
+                  "tests.fixtures.browser"]
