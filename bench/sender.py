@@ -29,14 +29,10 @@ import asyncio
 import json
 import os
 import platform
-import re
 import resource
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -45,6 +41,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.child import ChildProcess  # noqa: E402
 
 TOKEN = "123456789:BENCHxSenderxTokenxxxxxxxxxxxxxxxxxx"
 FIRST_CHAT = 10_000_000  # chat ids of the simulated residents (the emulator makes them users)
@@ -101,25 +99,9 @@ def serve_emulator(port: int, limits: bool) -> None:
     asyncio.run(main())
 
 
-class EmulatorProcess:
+class EmulatorProcess(ChildProcess):
     def __init__(self, limits: bool, cpu: int | None) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, __file__, "--serve-emulator", str(self.port)] + ([] if limits else ["--no-limits"])
-        pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
-        line = self.process.stdout.readline()
-        if not re.search(r"https?://", line):
-            raise SystemExit(f"the emulator did not start (exit code {self.process.wait()})")
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
-
-    def cpu_seconds(self) -> float:
-        """CPU seconds the emulator process has used (user + system)."""
-        with open(f"/proc/{self.process.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        super().__init__(__file__, [] if limits else ["--no-limits"], cpu)
 
     def stats(self) -> dict:
         with urllib.request.urlopen(self.url + "/stats") as answer:
@@ -128,9 +110,6 @@ class EmulatorProcess:
     def reset(self) -> None:
         urllib.request.urlopen(urllib.request.Request(self.url + "/stats/reset", method="POST")).read()
 
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 # ============================================================================ measuring

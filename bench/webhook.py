@@ -43,14 +43,11 @@ import os
 import platform
 import pstats
 import random
-import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from importlib.metadata import version
@@ -59,17 +56,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.child import ChildProcess, free_port  # noqa: E402
+
 TOKEN = "123456789:BENCHxWebhookxTokenxxxxxxxxxxxxxxxx"
 SECRET = "bench-webhook-secret-0123456789"
 FIRST_CHAT = 20_000_000  # telegram ids of the simulated residents
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REPLY_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -229,26 +222,15 @@ def serve_emulator(port: int) -> None:
     asyncio.run(main())
 
 
-class EmulatorProcess:
+class EmulatorProcess(ChildProcess):
     def __init__(self, cpu: int | None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, __file__, "--serve-emulator", str(self.port)]
-        pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
-        line = self.process.stdout.readline()
-        if not re.search(r"https?://", line):
-            raise SystemExit(f"the emulator did not start (exit code {self.process.wait()})")
-        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+        super().__init__(__file__, [], cpu)
 
     async def call(self, session, path: str, payload: dict | None = None) -> dict:
         async with session.post(self.url + "/bench/" + path, json=payload or {}) as response:
             response.raise_for_status()
             return await response.json()
 
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 # ============================================================================ the database
