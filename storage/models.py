@@ -221,8 +221,24 @@ class Report(SQLModel, table=True):
 
     __tablename__ = "reports"
     # (category, created): the duplicate suggestions read only the last 30 days of a category.
+    # The dashboard's queue (complaints/queue.py): a sort walks its (column, id) index, or its
+    # (state, column, id) one state by state, until a page is full; the counts per state come from
+    # (filter column, state) indexes alone; overdue reports have a small index of their own.
     __table_args__ = (Index("ix_reports_resident_created", "resident_id", "created_at"),
-                      Index("ix_reports_category_created", "category_code", "created_at"))
+                      Index("ix_reports_category_created", "category_code", "created_at"),
+                      Index("ix_reports_created_id", "created_at", "id"),
+                      Index("ix_reports_updated_id", "updated_at", "id"),
+                      Index("ix_reports_due_id", "due_at", "id"),
+                      Index("ix_reports_priority_id", "priority", "id"),
+                      Index("ix_reports_state_created_id", "state", "created_at", "id"),
+                      Index("ix_reports_state_updated_id", "state", "updated_at", "id"),
+                      Index("ix_reports_state_due_id", "state", "due_at", "id"),
+                      Index("ix_reports_agency_state", "agency_code", "state"),
+                      Index("ix_reports_area_state", "area_code", "state"),
+                      Index("ix_reports_category_state", "category_code", "state"),
+                      Index("ix_reports_overdue_state_due", "state", "due_at", "id",
+                            postgresql_where=text("overdue_at IS NOT NULL"),
+                            sqlite_where=text("overdue_at IS NOT NULL")))
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=16, unique=True)
