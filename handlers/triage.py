@@ -24,6 +24,7 @@ from bot.context import LoaContext
 from bot.i18n import translator
 from complaints import agencies, duplicates, lifecycle
 from complaints.lifecycle import Action, Refused
+from complaints.rejections import REJECT_REASONS
 from handlers import staff_cards
 from handlers.onboarding import language_of
 from storage.models import Report, Resident, StaffPrompt
@@ -36,12 +37,6 @@ def N_(msgid: str) -> str:
     return msgid
 
 
-REJECT_REASONS = (
-    N_("This is not something the city handles."),
-    N_("There is not enough information to act on it."),
-    N_("It is not a real problem, or a test."),
-    N_("It contains abusive or offensive content."),
-)
 # op -> the action it leads to; the ops of `APPLY` change the report at once.
 ACTIONS = {"as": Action.ASSIGN, "ag": Action.ASSIGN, "du": Action.DUPLICATE, "dp": Action.DUPLICATE,
            "dc": Action.DUPLICATE, "rj": Action.REJECT, "rr": Action.REJECT, "ro": Action.REJECT,
