@@ -242,21 +242,30 @@ class Progress:
 
 
 async def progress(session: AsyncSession, alert_id: int, *, now: datetime | None = None) -> Progress:
+    return (await progress_of(session, [alert_id], now=now))[alert_id]
+
+
+async def progress_of(session: AsyncSession, alert_ids: list[int], *,
+                      now: datetime | None = None) -> dict[int, Progress]:
+    """How far the sending of each of these alerts got, from one grouped query."""
+    if not alert_ids:
+        return {}
     now_s = epoch(now or utcnow())
     waiting = and_(Delivery.state == PENDING, Delivery.deferred == true(), Delivery.due_at > now_s)
     query = (
-        select(Delivery.state, waiting, func.count())
-        .where(Delivery.alert_id == alert_id)
-        .group_by(Delivery.state, waiting)
+        select(Delivery.alert_id, Delivery.state, waiting, func.count())
+        .where(Delivery.alert_id.in_(alert_ids))
+        .group_by(Delivery.alert_id, Delivery.state, waiting)
     )
-    counts: dict[str, int] = {}
-    total = 0
-    for state, is_waiting, count in (await session.execute(query)).all():
+    counts: dict[int, dict[str, int]] = {alert_id: {"total": 0} for alert_id in alert_ids}
+    for alert_id, state, is_waiting, count in (await session.execute(query)).all():
         key = "waiting_quiet_hours" if state == PENDING and is_waiting else (
             "remaining" if state == PENDING else state)
-        counts[key] = counts.get(key, 0) + count
-        total += count
-    return Progress(total=total, **{k: v for k, v in counts.items() if k in Progress.__dataclass_fields__})
+        figures = counts[alert_id]
+        figures[key] = figures.get(key, 0) + count
+        figures["total"] += count
+    return {alert_id: Progress(**{k: v for k, v in figures.items() if k in Progress.__dataclass_fields__})
+            for alert_id, figures in counts.items()}
 
 
 async def cancel(session: AsyncSession, alert: Alert) -> int:
@@ -269,6 +278,33 @@ async def cancel(session: AsyncSession, alert: Alert) -> int:
     alert.status = Status.CANCELLED
     alert.finished_at = utcnow()
     return result.rowcount or 0
+
+
+class NoFollowUp(StrEnum):
+    """Why an alert may not be corrected or cancelled (any more)."""
+
+    IS_CANCELLATION = "is_cancellation"
+    ALREADY_REPLACED = "already_replaced"
+    CANCELLED = "cancelled"
+
+
+async def replaced_by(session: AsyncSession, alert_id: int) -> int | None:
+    """The correction or cancellation that followed the alert, if any."""
+    return (await session.execute(
+        select(Alert.id).where(Alert.replaces_id == alert_id, Alert.kind.in_([Kind.CORRECTION, Kind.CANCELLATION]))
+        .order_by(Alert.id).limit(1))).scalar_one_or_none()
+
+
+async def no_follow_up(session: AsyncSession, alert: Alert) -> NoFollowUp | None:
+    """Why `alert` may not get a correction or cancellation, or None when it may: an alert is
+    corrected or cancelled once, a cancellation never, nor an alert whose sending was stopped."""
+    if alert.kind == Kind.CANCELLATION:
+        return NoFollowUp.IS_CANCELLATION
+    if await replaced_by(session, alert.id) is not None:
+        return NoFollowUp.ALREADY_REPLACED
+    if alert.status == Status.CANCELLED:
+        return NoFollowUp.CANCELLED
+    return None
 
 
 async def follow_up(session: AsyncSession, original: Alert, kind: Kind, texts: dict[str, str], **fields) -> Alert:

@@ -9,11 +9,16 @@ wizard goes back to the preview instead of on to the next step.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from storage.models import Alert
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Alert, Area
+from storage.topics import all_topics
 
 STEPS = ("topic", "areas", "severity", "text_vi", "text_en", "photo")
 PREVIEW, TIME, REPEAT = "preview", "time", "repeat"
@@ -64,6 +69,25 @@ def check_text(text: str | None, limit: int) -> tuple[str, Problem | None]:
     if len(text) > limit:
         return text, Problem.TOO_LONG
     return text, None
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """What an alert names that does not exist: its topic (then `topics` lists the valid ones),
+    and area codes that name no area, in the order given."""
+
+    topic: bool
+    topics: list[str]
+    areas: list[str]
+
+
+async def unknown_choices(session: AsyncSession, topic_code: str, area_codes: list[str]) -> Unknown:
+    """The check of a topic and areas given by code (the API, the dashboard), which the wizard's
+    buttons make unnecessary."""
+    topics = [t.code for t in await all_topics(session)]
+    known = set((await session.execute(select(Area.code).where(Area.code.in_(area_codes)))).scalars())
+    return Unknown(topic=topic_code not in topics, topics=topics,
+                   areas=[code for code in area_codes if code not in known])
 
 
 def longest_text(alert: Alert) -> int:

@@ -1,29 +1,37 @@
-"""Agency performance, public to residents (/stats) and shown on the dashboard and the API.
+"""Report handling performance, public to residents (/stats) and shown on the dashboard and the API.
 
-Over the reports filed in the last `days` days that an agency holds (assigned to it now):
-received, resolved (resolved or closed after a resolution), the share resolved on time
-(resolved_at no later than due_at), the median time from filing to resolution, and the share of
-ratings that are "satisfied". The numbers are computed in Python from one query, so they are
-the same on SQLite and PostgreSQL.
+Over the reports filed in the last `days` days that an agency holds (assigned to it now), per
+agency (`agency_stats`) or per category (`category_stats`): received, resolved (resolved or
+closed after a resolution), the share resolved on time (resolved_at no later than due_at), the
+median time from filing to resolution, and the share of ratings that are "satisfied". SQL picks
+the reports of the period and their group; the numbers are computed in Python from that one
+query, so they are the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from storage.models import Agency, Report
+from storage.models import Agency, Category, Report
+
+RATINGS = ("satisfied", "acceptable", "not_satisfied")
 
 
 @dataclass
-class AgencyStats:
-    agency_code: str
+class Performance:
+    """The figures of one group of reports (an agency's, a category's)."""
+
+    code: str
     name_vi: str
     name_en: str
+    _: KW_ONLY
     received: int = 0
     resolved: int = 0
     on_time: int = 0
@@ -45,41 +53,74 @@ class AgencyStats:
         return self.name_en if language == "en" else self.name_vi
 
 
-async def agency_stats(session: AsyncSession, *, now: datetime, days: int = 90,
-                       include_idle: bool = True) -> list[AgencyStats]:
-    """One row per agency (active ones without reports too, unless `include_idle` is False),
-    the busiest first."""
+@dataclass
+class AgencyStats(Performance):
+    @property
+    def agency_code(self) -> str:
+        return self.code
+
+
+@dataclass
+class CategoryStats(Performance):
+    @property
+    def category_code(self) -> str:
+        return self.code
+
+
+Row = TypeVar("Row", bound=Performance)
+
+
+async def _tally(session: AsyncSession, group, *, now: datetime, days: int,
+                 row_for: Callable[[str], Row], idle: list[str]) -> list[Row]:
+    """The figures of the reports of the period (held by an agency), grouped by the column `group`;
+    the groups of `idle` are listed even without reports. The busiest first."""
     since = now - timedelta(days=days)
     rows = (await session.execute(
-        select(Report.agency_code, Report.created_at, Report.resolved_at, Report.due_at, Report.rating)
+        select(group, Report.created_at, Report.resolved_at, Report.due_at, Report.rating)
         .where(Report.agency_code.is_not(None), Report.created_at >= since, Report.created_at <= now))).all()
-    agencies = {a.code: a for a in (await session.execute(select(Agency))).scalars()}
-    table: dict[str, AgencyStats] = {}
+    table: dict[str, Row] = {code: row_for(code) for code in idle}
     durations: dict[str, list[float]] = {}
-
-    def row_for(code: str) -> AgencyStats:
-        if code not in table:
-            agency = agencies.get(code)
-            table[code] = AgencyStats(code, agency.name_vi if agency else code, agency.name_en if agency else code)
-            durations[code] = []
-        return table[code]
-
-    if include_idle:
-        for code, agency in agencies.items():
-            if agency.active:
-                row_for(code)
     for code, created_at, resolved_at, due_at, rating in rows:
-        stats = row_for(code)
+        if code not in table:
+            table[code] = row_for(code)
+        stats = table[code]
         stats.received += 1
         if resolved_at is not None:
             stats.resolved += 1
             if due_at is not None and resolved_at <= due_at:
                 stats.on_time += 1
-            durations[code].append((resolved_at - created_at).total_seconds() / 3600)
-        if rating in ("satisfied", "acceptable", "not_satisfied"):
+            durations.setdefault(code, []).append((resolved_at - created_at).total_seconds() / 3600)
+        if rating in RATINGS:
             stats.rated += 1
             setattr(stats, rating, getattr(stats, rating) + 1)
     for code, values in durations.items():
-        if values:
-            table[code].median_hours_to_resolve = round(statistics.median(values), 2)
-    return sorted(table.values(), key=lambda s: (-s.received, s.agency_code))
+        table[code].median_hours_to_resolve = round(statistics.median(values), 2)
+    return sorted(table.values(), key=lambda s: (-s.received, s.code))
+
+
+async def agency_stats(session: AsyncSession, *, now: datetime, days: int = 90,
+                       include_idle: bool = True) -> list[AgencyStats]:
+    """One row per agency (active ones without reports too, unless `include_idle` is False),
+    the busiest first."""
+    agencies = {a.code: a for a in (await session.execute(select(Agency))).scalars()}
+
+    def row_for(code: str) -> AgencyStats:
+        agency = agencies.get(code)
+        return AgencyStats(code, agency.name_vi if agency else code, agency.name_en if agency else code)
+
+    idle = [code for code, agency in agencies.items() if agency.active] if include_idle else []
+    return await _tally(session, Report.agency_code, now=now, days=days, row_for=row_for, idle=idle)
+
+
+async def category_stats(session: AsyncSession, *, now: datetime, days: int = 90,
+                         include_idle: bool = True) -> list[CategoryStats]:
+    """One row per report category (active ones without reports too, unless `include_idle` is
+    False), the busiest first: the same reports and figures as `agency_stats`."""
+    categories = {c.code: c for c in (await session.execute(select(Category))).scalars()}
+
+    def row_for(code: str) -> CategoryStats:
+        category = categories.get(code)
+        return CategoryStats(code, category.name_vi if category else code, category.name_en if category else code)
+
+    idle = [code for code, category in categories.items() if category.active] if include_idle else []
+    return await _tally(session, Report.category_code, now=now, days=days, row_for=row_for, idle=idle)

@@ -456,10 +456,6 @@ async def _stop_sending(session, context, alert, language, args, update):
         count=cards.number(dropped, language)), after=[lambda: follow_progress(application)])
 
 
-async def _has_follow_up(session, alert: Alert) -> bool:
-    return (await session.execute(select(Alert.id).where(Alert.replaces_id == alert.id).limit(1))).first() is not None
-
-
 async def _sent_count(session, alert: Alert) -> int:
     return (await session.execute(select(func.count()).where(
         Delivery.alert_id == alert.id, Delivery.state == SENT))).scalar_one()
@@ -467,7 +463,7 @@ async def _sent_count(session, alert: Alert) -> int:
 
 @action("fx", Status.DONE)
 async def _correct(session, context, alert, language, args, update):
-    if alert.kind == Kind.CANCELLATION or await _has_follow_up(session, alert):
+    if await alerts.no_follow_up(session, alert) is not None:
         return None
     alert.wizard_step = drafts.FIX
     return Outcome(send=[cards.ask_correction(alert, language)])
@@ -484,7 +480,7 @@ async def _no_correction(session, context, alert, language, args, update):
 
 @action("kl", Status.DONE)
 async def _ask_cancellation(session, context, alert, language, args, update):
-    if alert.kind == Kind.CANCELLATION or await _has_follow_up(session, alert):
+    if await alerts.no_follow_up(session, alert) is not None:
         return None
     return Outcome(send=[cards.confirm_cancellation(alert, await _sent_count(session, alert), language)])
 
@@ -497,7 +493,7 @@ async def _keep(session, context, alert, language, args, update):
 
 @action("ky", Status.DONE)
 async def _cancel_alert(session, context, alert, language, args, update):
-    if alert.kind == Kind.CANCELLATION or await _has_follow_up(session, alert):
+    if await alerts.no_follow_up(session, alert) is not None:
         return None
     _ = cards.texts(language)
     follow = await _follow_up(session, context, update, alert, Kind.CANCELLATION, {})

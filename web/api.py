@@ -29,8 +29,8 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from broadcasts import alerts, schedules
-from broadcasts.alerts import SENT, Kind, Status
+from broadcasts import alerts, drafts, schedules
+from broadcasts.alerts import SENT, Kind, NoFollowUp, Status
 from broadcasts.drafts import MAX_AHEAD
 from complaints import codes, lifecycle
 from complaints import reports as report_queries
@@ -338,15 +338,13 @@ def _moment(body: dict, name: str) -> datetime | None:
 
 async def _check_choices(session, topic: str, area_codes: list[str]) -> None:
     """As `loa broadcast send` checks them: an unknown topic or area names the valid ones."""
-    known_topics = [t.code for t in await topics.all_topics(session)]
-    if topic not in known_topics:
+    unknown = await drafts.unknown_choices(session, topic, area_codes)
+    if unknown.topic:
         raise error(422, "unknown_topic", f"Unknown topic {topic!r} (choose from "
-                    f"{', '.join(known_topics) or 'none: the topics table is empty'}).", field="topic")
-    known = set((await session.execute(select(Area.code).where(Area.code.in_(area_codes)))).scalars())
-    unknown = [code for code in area_codes if code not in known]
-    if unknown:
-        raise error(422, "unknown_area", f"Unknown area {', '.join(map(repr, unknown))} (area codes: GET "
-                    f"{PREFIX}/areas).", field=f"areas.{area_codes.index(unknown[0])}")
+                    f"{', '.join(unknown.topics) or 'none: the topics table is empty'}).", field="topic")
+    if unknown.areas:
+        raise error(422, "unknown_area", f"Unknown area {', '.join(map(repr, unknown.areas))} (area codes: GET "
+                    f"{PREFIX}/areas).", field=f"areas.{area_codes.index(unknown.areas[0])}")
 
 
 async def create_alert(request: web.Request) -> web.Response:
@@ -406,14 +404,13 @@ async def get_alert(request: web.Request) -> web.Response:
 
 async def _refuse_follow_up(session, alert: Alert, verb: str) -> None:
     """An alert is corrected or cancelled once, and a cancellation never (as the bot's buttons)."""
-    if alert.kind == Kind.CANCELLATION:
+    problem = await alerts.no_follow_up(session, alert)
+    if problem == NoFollowUp.IS_CANCELLATION:
         raise error(409, "is_cancellation", f"Alert {alert.id} is a cancellation: it cannot be {verb}.")
-    follow = (await session.execute(select(Alert.id).where(Alert.replaces_id == alert.id, Alert.kind.in_(
-        [Kind.CORRECTION.value, Kind.CANCELLATION.value])).order_by(Alert.id).limit(1))).scalar_one_or_none()
-    if follow is not None:
+    if problem == NoFollowUp.ALREADY_REPLACED:
         raise error(409, "already_replaced", f"Alert {alert.id} was already corrected or cancelled: see alert "
-                    f"{follow}.")
-    if alert.status == Status.CANCELLED:
+                    f"{await alerts.replaced_by(session, alert.id)}.")
+    if problem == NoFollowUp.CANCELLED:
         raise error(409, "cancelled", f"Alert {alert.id} is cancelled.")
 
 
