@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web.dashboard import signin, views
+from web.dashboard import broadcasts, queue, report, signin, stats, views
 
-PAGES = (signin,)
+PAGES = (signin, queue, report, broadcasts, stats)
 
 
 def setup(app: web.Application) -> None:

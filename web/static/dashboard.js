@@ -10,6 +10,8 @@ document.addEventListener("DOMContentLoaded", () => {
     const refresh = async () => {
       const params = new URLSearchParams(new FormData(form));
       params.delete("csrf");
+      // The texts do not change the count, and a long one would make the address too long.
+      for (const text of form.querySelectorAll("textarea")) params.delete(text.name);
       try {
         const response = await fetch(form.dataset.count + "?" + params.toString(), {credentials: "same-origin"});
         if (response.ok) out.textContent = (await response.json()).text;
