@@ -233,21 +233,20 @@ def _parse_expires(value: str | None, tz):
 async def _check_choices(session, topic: str, area_codes: list[str]) -> None:
     from sqlalchemy import select
 
+    from broadcasts.drafts import unknown_choices
     from storage.models import Area
-    from storage.topics import all_topics
 
-    topics = [t.code for t in await all_topics(session)]
-    if topic not in topics:
-        raise InvalidInput(f"unknown topic {topic!r} (choose from {', '.join(topics) or 'none: the topics table is empty'})")
-    known = set((await session.execute(select(Area.code).where(Area.code.in_(area_codes)))).scalars())
-    unknown = [code for code in area_codes if code not in known]
-    if unknown:
+    unknown = await unknown_choices(session, topic, area_codes)
+    if unknown.topic:
+        raise InvalidInput(f"unknown topic {topic!r} (choose from "
+                           f"{', '.join(unknown.topics) or 'none: the topics table is empty'})")
+    if unknown.areas:
         top = (await session.execute(select(Area.code).where(Area.parent_code.is_(None))
                                      .order_by(Area.code))).scalars().all()
         if not top:
-            raise InvalidInput(f"unknown area {unknown[0]!r}: there are no areas in the database "
+            raise InvalidInput(f"unknown area {unknown.areas[0]!r}: there are no areas in the database "
                                "(run `loa areas import` first)")
-        raise InvalidInput(f"unknown area {', '.join(map(repr, unknown))} (an area code, see `loa areas show "
+        raise InvalidInput(f"unknown area {', '.join(map(repr, unknown.areas))} (an area code, see `loa areas show "
                            f"CODE`; the top-level ones are {', '.join(top)})")
 
 

@@ -16,14 +16,13 @@ from (filter column, state) indexes alone. Sorts that one ORDER BY could not tak
 (due with reports without a deadline last, priority with ties newest first) run as consecutive
 parts. On SQLite, which keeps no statistics, the page tells the planner which way to go: when the
 matches are many, `+column` keeps it from fetching all of them through a filter's index to sort
-them. At 100,000 reports a page takes 5 to 40 ms (bench/queue.py), most of it the counts.
+them. At 100,000 reports a page takes 5 to 45 ms (bench/dashboard_queue.py), most of it the counts.
 
-A search has no index: it reads every report once, to count (at 100,000 reports about 150 ms on
-PostgreSQL and 200 ms on SQLite for two words, bench/queue.py); the page's rows are then read by
-the ids found or, for a common word, found walking the sort's index. Every word must be in the
-description or the address, as typed, in lower case, capitalised or in capitals ("đèn" finds
-"đèn", "Đèn" and "ĐÈN", not "đÈn"; SQLite's LIKE also ignores the case of ASCII letters
-anywhere), % and _ being themselves.
+A search has no index: it reads every report's case-folded text once (`search_text`, written by
+complaints.reports.file), to count; the page's rows are then read by the ids found or, for a common
+word, found walking the sort's index. Every word must be in the description or the address, in
+any case ("đèn" finds "Đèn" and "ĐÈN"), % and _ being themselves. One LIKE (SQLite) or strpos
+(PostgreSQL) per word on one column costs a few times less than one per casing and per column.
 """
 
 from __future__ import annotations
@@ -164,25 +163,17 @@ def _unindexed(column):
     return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
-def _casings(word: str) -> list[str]:
-    """A word as typed, in lower case, capitalised and in capitals."""
-    return list(dict.fromkeys((word, word.lower(), word.capitalize(), word.upper())))
-
-
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _word_matches(word: str, sqlite: bool):
-    """The description or the address holds the word in one of its casings, % and _ as themselves.
-    PostgreSQL: strpos, three times as fast as ILIKE or a regular expression on Vietnamese text.
-    SQLite: LIKE, as fast as instr and folding ASCII letters, so fewer casings to try."""
-    columns = (REPORTS.c.description, REPORTS.c.address_text)
+    """The report's case-folded description and address (reports.searchable) hold the case-folded
+    word, % and _ as themselves. PostgreSQL: strpos, three times as fast as LIKE on Vietnamese text."""
+    folded = word.casefold()
     if not sqlite:
-        return or_(*(func.strpos(column, form) > 0 for form in _casings(word) for column in columns))
-    folded = {"".join(ch.lower() if ch.isascii() else ch for ch in form): form for form in _casings(word)}
-    return or_(*(column.like(f"%{_escape_like(form)}%", escape="\\") for form in folded.values()
-                 for column in columns))
+        return func.strpos(REPORTS.c.search_text, folded) > 0
+    return REPORTS.c.search_text.like(f"%{_escape_like(folded)}%", escape="\\")
 
 
 def _search(term: str, sqlite: bool):

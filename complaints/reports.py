@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +56,13 @@ async def submit(session: AsyncSession, draft: ReportDraft, *, reporter_name: st
     return report
 
 
+def searchable(description: str | None, address: str | None) -> str:
+    """What a word search looks in: the description and the address, NFC, case-folded (so that
+    "đèn" finds "ĐÈN" and "Đèn", which SQL's own case folding does only for ASCII)."""
+    text = "\n".join(part for part in (description, address) if part)
+    return unicodedata.normalize("NFC", text).casefold()
+
+
 async def file(session: AsyncSession, *, category_code: str, description: str, latitude: float | None = None,
                longitude: float | None = None, area_code: str | None = None, address_text: str | None = None,
                resident_id: int | None = None, reporter_name: str | None = None, photos: Sequence[dict] = (),
@@ -76,6 +84,7 @@ async def file(session: AsyncSession, *, category_code: str, description: str, l
         candidate = Report(
             code=new_code(), resident_id=resident_id, reporter_name=reporter_name,
             category_code=category_code, description=description,
+            search_text=searchable(description, address_text),
             latitude=latitude, longitude=longitude, area_code=area_code,
             address_text=address_text, due_at=rules.resolve_due(now, resolve_days=days),
             take_up_due_at=rules.take_up_due(now),

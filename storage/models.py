@@ -251,6 +251,9 @@ class Report(SQLModel, table=True):
     longitude: float | None = None
     area_code: str | None = Field(default=None, foreign_key="areas.code", index=True, max_length=16)
     address_text: str | None = Field(default=None, max_length=200)
+    # The description and the address, case-folded (complaints.reports.searchable): what the
+    # dashboard's word search reads, one condition per word instead of one per casing and column.
+    search_text: str | None = Field(default=None, sa_type=Text)
     # submitted | assigned | in_progress | resolved | closed | rejected | duplicate | reopened
     state: str = Field(default="submitted", max_length=16, index=True)
     priority: str = Field(default="normal", max_length=16)

@@ -485,3 +485,19 @@ def test_parse_sort_falls_back_to_the_newest_first():
     assert queue.parse_sort(" -due ") == "-due"
     for unknown in (None, "", "bogus", "--created", "created;drop table reports", "+created"):
         assert queue.parse_sort(unknown) == "-created", unknown
+
+
+async def test_the_upgrade_fills_the_search_text_of_reports_filed_before_it(db):
+    from sqlalchemy import insert
+
+    from storage import migrate
+    from storage.models import Report
+    from storage.types import utcnow
+
+    await migrate.downgrade(db, "0010")
+    async with db.engine.begin() as connection:
+        await connection.execute(insert(Report.__table__).values(
+            code="PA-2OLD2", category_code="roads", description="ĐÈN đường hỏng", address_text="Phố HUẾ",
+            state="submitted", priority="normal", created_at=utcnow(), updated_at=utcnow()))
+    await migrate.upgrade(db)
+    assert await found_set(db, QueueFilter(search="đèn huế")) == {"PA-2OLD2"}
