@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import event, insert, select, text  # noqa: E402
 
+from bench.triage import code_of  # noqa: E402
 from bench.webhook import open_database  # noqa: E402
 from complaints import agencies, queue  # noqa: E402
 from complaints.reports import searchable  # noqa: E402
@@ -79,15 +80,6 @@ PHRASES = ["Ổ gà lớn giữa đường", "Đèn tín hiệu giao lộ không
 DETAILS = ["gần ngã tư, đã nhiều ngày chưa được xử lý", "ảnh hưởng đến người đi đường, đề nghị kiểm tra",
            "người dân đã phản ánh nhiều lần", "đặc biệt nguy hiểm vào buổi tối"]
 STREETS = ["phố Huế", "Đinh Tiên Hoàng", "Hàng Bài", "Trần Hưng Đạo", "Lê Duẩn", "Kim Mã", "Láng Hạ"]
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-
-
-def code_of(i: int) -> str:
-    digits = []
-    for _ in range(5):
-        i, rest = divmod(i, len(CODE_ALPHABET))
-        digits.append(CODE_ALPHABET[rest])
-    return "PA-" + "".join(reversed(digits))
 
 
 def combinations(ward: str, agency: str, code: str) -> list[tuple[str, QueueFilter, str, int]]:

@@ -13,11 +13,12 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from storage import residents, roles
+from storage import residents
 from storage.models import Alert, BroadcastSchedule, Delivery, Subscription
 from storage.types import utcnow
 from tests.fixtures.bot import served
 from tests.fixtures.dashboard import browser_at, web_settings
+from tests.test_broadcasting import broadcaster, quiet_now
 
 LONG_BIEN = "00145"
 HOAN_KIEM = "00070"
@@ -56,19 +57,6 @@ async def resident_in(db, emulator, area_code: str, *, quiet: tuple | None = Non
     return user
 
 
-async def staff(db, emulator, role: str = "broadcaster", *, name: str = "Hà", language: str = "en"):
-    user = emulator.user(first_name=name, language_code=language)
-    async with db.transaction() as session:
-        await roles.grant(session, user.id, role)
-    return user
-
-
-def quiet_now(tz) -> tuple[int, int]:
-    now = utcnow().astimezone(tz)
-    minute = now.hour * 60 + now.minute
-    return (minute - 60) % 1440, (minute + 120) % 1440
-
-
 def compose(**fields) -> dict:
     return {"topic": "weather", "areas": LONG_BIEN, "severity": "severe", "text_vi": TEXT, "text_en": "",
             "link": "", "when": "now", "action": "send", **fields}
@@ -98,7 +86,7 @@ def history_row(page: str, alert_id: int) -> list[str]:
 
 
 async def test_a_broadcaster_counts_sends_follows_and_cancels_an_alert(application, emulator, settings, db):
-    boss = await staff(db, emulator)
+    boss = await broadcaster(db, emulator)
     async with served(application, emulator, settings, db) as (base, _), browser_at(base) as browser:
         reached = [await resident_in(db, emulator, LONG_BIEN, name=f"LB{n}") for n in range(2)]
         elsewhere = await resident_in(db, emulator, HOAN_KIEM, name="HK")
@@ -151,7 +139,7 @@ async def test_a_broadcaster_counts_sends_follows_and_cancels_an_alert(applicati
         assert cells[6:] == ["Hà", "Sent", "2", "0", "0", "0", "0"]
 
         # Someone else's alert cannot be stopped by another broadcaster.
-        other = await staff(db, emulator, name="Other")
+        other = await broadcaster(db, emulator, name="Other")
         async with browser_at(base) as second:
             await second.sign_in(other)
             status, page = await second.get(f"/dashboard/broadcasts/{alert_id}")
@@ -176,7 +164,7 @@ async def test_a_broadcaster_counts_sends_follows_and_cancels_an_alert(applicati
 
 
 async def test_sending_is_stopped_midway_and_the_counts_say_so(application, emulator, settings, db):
-    boss = await staff(db, emulator, "admin")
+    boss = await broadcaster(db, emulator, role="admin")
     async with served(application, emulator, settings, db) as (base, _), browser_at(base) as browser:
         awake = await resident_in(db, emulator, LONG_BIEN, name="Day")
         sleeping = [await resident_in(db, emulator, LONG_BIEN, quiet=quiet_now(settings.tz), name=f"Night{n}")
@@ -212,7 +200,7 @@ async def test_sending_is_stopped_midway_and_the_counts_say_so(application, emul
 
 
 async def test_an_alert_sent_later_is_a_schedule_that_can_be_stopped(application, emulator, settings, db):
-    boss = await staff(db, emulator)
+    boss = await broadcaster(db, emulator)
     at = (utcnow() + timedelta(days=1)).astimezone(settings.tz).replace(second=0, microsecond=0)
     async with served(application, emulator, settings, db) as (base, _), browser_at(base) as browser:
         await browser.sign_in(boss)
@@ -238,7 +226,7 @@ async def test_an_alert_sent_later_is_a_schedule_that_can_be_stopped(application
 
 
 async def test_a_moderator_is_refused_every_broadcast_route(application, emulator, settings, db):
-    mai = await staff(db, emulator, "moderator", name="Mai")
+    mai = await broadcaster(db, emulator, role="moderator", name="Mai")
     async with db.transaction() as session:
         sent = Alert(topic_code="weather", severity="severe", area_codes=[HANOI], texts={"vi": "x"}, status="done")
         session.add(sent)
@@ -261,7 +249,7 @@ async def test_a_moderator_is_refused_every_broadcast_route(application, emulato
 
 
 async def test_a_form_without_the_csrf_token_does_nothing(application, emulator, settings, db):
-    boss = await staff(db, emulator)
+    boss = await broadcaster(db, emulator)
     async with served(application, emulator, settings, db) as (base, _), browser_at(base) as browser:
         await browser.sign_in(boss)
         await browser.get("/dashboard/broadcasts/new")
@@ -293,7 +281,7 @@ async def test_a_form_without_the_csrf_token_does_nothing(application, emulator,
     ({"when": "later", "send_at": "tomorrow"}, "Choose the date and time to send it"),
 ])
 async def test_a_bad_form_is_shown_again_with_what_was_typed(application, emulator, settings, db, fields, problem):
-    boss = await staff(db, emulator)
+    boss = await broadcaster(db, emulator)
     typed = compose(**{"text_en": "Heavy rain & <b>wind</b>", "link": "https://nchmf.gov.vn/?a=1&b=2", **fields})
     async with served(application, emulator, settings, db) as (base, _), browser_at(base) as browser:
         await browser.sign_in(boss)

@@ -16,7 +16,7 @@ from tests.fixtures.dashboard import browser_at, sign_in_link, web_settings
 
 @pytest.fixture
 def settings(emulator, db, tmp_path):
-    return web_settings(emulator, db, tmp_path)
+    return web_settings(emulator, db, tmp_path, LOA_DEFAULT_LANGUAGE="en")
 
 
 async def grant(db, user, role, agency=None):
