@@ -13,12 +13,11 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from storage import residents
-from storage.models import Alert, BroadcastSchedule, Delivery, Subscription
+from storage.models import Alert, BroadcastSchedule, Delivery
 from storage.types import utcnow
 from tests.fixtures.bot import served
 from tests.fixtures.dashboard import browser_at, web_settings
-from tests.test_broadcasting import broadcaster, quiet_now
+from tests.test_broadcasting import broadcaster, quiet_now, resident_in
 
 LONG_BIEN = "00145"
 HOAN_KIEM = "00070"
@@ -38,23 +37,6 @@ async def eventually(check, timeout: float = 15.0):
         assert loop.time() < deadline, "the condition was not met in time"
         await asyncio.sleep(0.05)
     return result
-
-
-async def resident_in(db, emulator, area_code: str, *, quiet: tuple | None = None, topics=None, name: str = "R"):
-    """A resident who sent /start, then given an area, quiet hours and topics (all by default)."""
-    user = emulator.user(first_name=name, language_code="vi")
-    await user.send("/start")
-    await user.next_message()
-    async with db.transaction() as session:
-        resident = await residents.by_telegram_id(session, user.id)
-        resident.area_code, resident.onboarded, resident.awaiting = area_code, True, None
-        resident.quiet_start_minute, resident.quiet_end_minute = quiet or (None, None)
-        if topics is not None:
-            for row in (await session.execute(select(Subscription).where(
-                    Subscription.resident_id == resident.id))).scalars():
-                if row.topic_code not in topics:
-                    await session.delete(row)
-    return user
 
 
 def compose(**fields) -> dict:
