@@ -56,10 +56,6 @@ class Staff:
     agencies: tuple[str, ...]  # agency staff: the agencies they act for
     broadcaster: bool  # broadcasters and admins
 
-    @property
-    def staff_of_agency(self) -> bool:
-        return bool(self.agencies)
-
     def home(self) -> str:
         if self.moderator:
             return f"{PREFIX}/queue"
