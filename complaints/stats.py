@@ -70,17 +70,22 @@ class CategoryStats(Performance):
 Row = TypeVar("Row", bound=Performance)
 
 
-async def _tally(session: AsyncSession, group, *, now: datetime, days: int,
-                 row_for: Callable[[str], Row], idle: list[str]) -> list[Row]:
-    """The figures of the reports of the period (held by an agency), grouped by the column `group`;
-    the groups of `idle` are listed even without reports. The busiest first."""
+async def _period(session: AsyncSession, *, now: datetime, days: int) -> list:
+    """The reports of the period held by an agency: (agency, category, created, resolved, due, rating)."""
     since = now - timedelta(days=days)
-    rows = (await session.execute(
-        select(group, Report.created_at, Report.resolved_at, Report.due_at, Report.rating)
-        .where(Report.agency_code.is_not(None), Report.created_at >= since, Report.created_at <= now))).all()
+    return list((await session.execute(
+        select(Report.agency_code, Report.category_code, Report.created_at, Report.resolved_at, Report.due_at,
+               Report.rating)
+        .where(Report.agency_code.is_not(None), Report.created_at >= since, Report.created_at <= now))).all())
+
+
+def _tally(rows: list, column: int, *, row_for: Callable[[str], Row], idle: list[str]) -> list[Row]:
+    """The figures of `rows` (of `_period`) grouped by their `column` (0: agency, 1: category);
+    the groups of `idle` are listed even without reports. The busiest first."""
     table: dict[str, Row] = {code: row_for(code) for code in idle}
     durations: dict[str, list[float]] = {}
-    for code, created_at, resolved_at, due_at, rating in rows:
+    for row in rows:
+        code, (created_at, resolved_at, due_at, rating) = row[column], row[2:]
         if code not in table:
             table[code] = row_for(code)
         stats = table[code]
@@ -98,10 +103,7 @@ async def _tally(session: AsyncSession, group, *, now: datetime, days: int,
     return sorted(table.values(), key=lambda s: (-s.received, s.code))
 
 
-async def agency_stats(session: AsyncSession, *, now: datetime, days: int = 90,
-                       include_idle: bool = True) -> list[AgencyStats]:
-    """One row per agency (active ones without reports too, unless `include_idle` is False),
-    the busiest first."""
+async def _by_agency(session: AsyncSession, rows: list, include_idle: bool) -> list[AgencyStats]:
     agencies = {a.code: a for a in (await session.execute(select(Agency))).scalars()}
 
     def row_for(code: str) -> AgencyStats:
@@ -109,13 +111,10 @@ async def agency_stats(session: AsyncSession, *, now: datetime, days: int = 90,
         return AgencyStats(code, agency.name_vi if agency else code, agency.name_en if agency else code)
 
     idle = [code for code, agency in agencies.items() if agency.active] if include_idle else []
-    return await _tally(session, Report.agency_code, now=now, days=days, row_for=row_for, idle=idle)
+    return _tally(rows, 0, row_for=row_for, idle=idle)
 
 
-async def category_stats(session: AsyncSession, *, now: datetime, days: int = 90,
-                         include_idle: bool = True) -> list[CategoryStats]:
-    """One row per report category (active ones without reports too, unless `include_idle` is
-    False), the busiest first: the same reports and figures as `agency_stats`."""
+async def _by_category(session: AsyncSession, rows: list, include_idle: bool) -> list[CategoryStats]:
     categories = {c.code: c for c in (await session.execute(select(Category))).scalars()}
 
     def row_for(code: str) -> CategoryStats:
@@ -123,4 +122,25 @@ async def category_stats(session: AsyncSession, *, now: datetime, days: int = 90
         return CategoryStats(code, category.name_vi if category else code, category.name_en if category else code)
 
     idle = [code for code, category in categories.items() if category.active] if include_idle else []
-    return await _tally(session, Report.category_code, now=now, days=days, row_for=row_for, idle=idle)
+    return _tally(rows, 1, row_for=row_for, idle=idle)
+
+
+async def agency_stats(session: AsyncSession, *, now: datetime, days: int = 90,
+                       include_idle: bool = True) -> list[AgencyStats]:
+    """One row per agency (active ones without reports too, unless `include_idle` is False),
+    the busiest first."""
+    return await _by_agency(session, await _period(session, now=now, days=days), include_idle)
+
+
+async def category_stats(session: AsyncSession, *, now: datetime, days: int = 90,
+                         include_idle: bool = True) -> list[CategoryStats]:
+    """One row per report category (active ones without reports too, unless `include_idle` is
+    False), the busiest first: the same reports and figures as `agency_stats`."""
+    return await _by_category(session, await _period(session, now=now, days=days), include_idle)
+
+
+async def agency_and_category_stats(session: AsyncSession, *, now: datetime, days: int = 90,
+                                    include_idle: bool = True) -> tuple[list[AgencyStats], list[CategoryStats]]:
+    """`agency_stats` and `category_stats` from one read of the period's reports (the dashboard)."""
+    rows = await _period(session, now=now, days=days)
+    return await _by_agency(session, rows, include_idle), await _by_category(session, rows, include_idle)

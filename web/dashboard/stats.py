@@ -39,8 +39,8 @@ async def page(request: web.Request) -> web.Response:
     days = int(raw) if raw in {str(d) for d in PERIODS} else DEFAULT_DAYS
     now = context.now(request)
     async with request.app[DB].read() as session:
-        by_agency = await stats.agency_stats(session, now=now, days=days, include_idle=False)
-        by_category = await stats.category_stats(session, now=now, days=days, include_idle=False)
+        by_agency, by_category = await stats.agency_and_category_stats(session, now=now, days=days,
+                                                                       include_idle=False)
     _ = translator(staff.language).gettext
     tables = [
         {"id": "agencies", "title": _("Per agency"), "heading": _("Agency"), "rows": by_agency,
