@@ -60,13 +60,15 @@ async def _publish_commands(application) -> None:
 
 
 @asynccontextmanager
-async def serving(application: Application, settings: Settings, db: Database) -> AsyncIterator[web.AppRunner]:
+async def serving(application: Application, settings: Settings, db: Database,
+                  web_setups: tuple = ()) -> AsyncIterator[web.AppRunner]:
     """The bot, its outbox sender and its HTTP server, started as `loa run` starts them.
 
     Polling mode: the updater long-polls getUpdates. Webhook mode (WEBHOOK_URL set; see
     web/webhook.py): the updater stays idle, the HTTP server takes Telegram's POSTs and puts
     each update on `application.update_queue`; setWebhook on start, deleteWebhook on stop.
     Leaving the block stops everything in reverse order; updates already received are handled.
+    `web_setups` are added to the HTTP server (web.server.build's `extra`).
     Yields the HTTP server (`web.server.address(runner)` is where it listens).
     """
     hook_url = webhook.public_url(settings)
@@ -81,7 +83,7 @@ async def serving(application: Application, settings: Settings, db: Database) ->
         sender.start()
         stack.push_async_callback(sender.stop)
         try:
-            http = await server.start(server.build(application, settings, db), settings.http_host,
+            http = await server.start(server.build(application, settings, db, web_setups), settings.http_host,
                                       settings.http_port)
         except OSError as error:
             raise CannotStart(f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: "
@@ -114,7 +116,7 @@ async def serving(application: Application, settings: Settings, db: Database) ->
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """`loa run`: serve until `stop` is set (by default, until SIGINT or SIGTERM)."""
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     db = Database(settings.database_url)
     try:
         head = migrate.head_revision()
@@ -126,7 +128,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await db.dispose()
 
 
-def _stop_on_signals() -> asyncio.Event:
+def stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

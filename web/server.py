@@ -7,6 +7,8 @@ and reads request bodies up to LOA_MAX_BODY_BYTES (a larger one is answered 413)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from telegram.ext import Application
 
@@ -22,13 +24,15 @@ SETUPS = (context, health, metrics, webhook, open311, api, cap, dashboard)
 SHUTDOWN_TIMEOUT = 5.0
 
 
-def build(application: Application, settings: Settings, db: Database) -> web.Application:
+def build(application: Application, settings: Settings, db: Database,
+          extra: tuple[Callable[[web.Application], None], ...] = ()) -> web.Application:
+    """The server of SETUPS, plus `extra` setups (the sandbox adds its chat page)."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[BOT] = application
     app[SETTINGS] = settings
     app[DB] = db
-    for module in SETUPS:
-        module.setup(app)
+    for setup in (*(module.setup for module in SETUPS), *extra):
+        setup(app)
     return app
 
 
