@@ -38,14 +38,18 @@ def main() -> None:
 
 
 @main.command(help="Run the bot and its HTTP server (HTTP_HOST:HTTP_PORT: health, metrics, APIs) "
-              "until Ctrl-C or SIGTERM. Long polling, or a webhook with --webhook or when WEBHOOK_URL is set.")
+              "until Ctrl-C or SIGTERM. Long polling, or a webhook with --webhook or when WEBHOOK_URL is set. "
+              "Without TELEGRAM_BOT_TOKEN: the sandbox (the bot on the built-in Telegram emulator, demo data, "
+              "a web chat at http://HTTP_HOST:HTTP_PORT/).")
 @click.option("--webhook", is_flag=True,
               help="Receive updates on a webhook at WEBHOOK_URL (needs WEBHOOK_URL and WEBHOOK_SECRET).")
 def run(webhook: bool) -> None:
     settings = load_settings()
     if not settings.token:
-        click.echo(NO_TOKEN, err=True)
-        sys.exit(2)
+        if webhook or settings.webhook_url:
+            raise click.ClickException("webhook mode needs TELEGRAM_BOT_TOKEN, the token @BotFather gave the bot")
+        _run_sandbox(settings)
+        return
     from telegram.error import InvalidToken, NetworkError
 
     from bot.runner import CannotStart, run as run_bot
@@ -67,6 +71,21 @@ def run(webhook: bool) -> None:
         raise click.ClickException(
             f"cannot reach the Bot API at {settings.telegram_api_url}: {error.message}"
         ) from None
+    except CannotStart as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _run_sandbox(settings: Settings) -> None:
+    from bot.runner import CannotStart, stop_on_signals
+    from sandbox import run as sandbox
+
+    setup_logging(settings.log_level)
+
+    async def serve() -> None:
+        await sandbox.run(settings, stop_on_signals(), announce=lambda text: click.echo(text))
+
+    try:
+        asyncio.run(serve())
     except CannotStart as error:
         raise click.ClickException(str(error)) from None
 

@@ -1,0 +1,279 @@
+"""The sandbox's web chat, on the bot's own HTTP server at `/`: a person picks a seat (a demo
+resident, a member of staff, a staff group) and talks to the real bot through the emulator, as
+in Telegram: chat bubbles, inline and reply buttons, commands, photos, a location picked on a map.
+
+The page (web/templates/sandbox/, web/static/sandbox.js) asks `/sandbox/view` for the chat and
+the seat list, which waits until something changes in the emulator; what the person does is a
+POST that becomes an update for the bot. POSTs must carry the header `X-Loa-Sandbox`, which a
+form on another site cannot send, so other pages cannot act in the sandbox through the browser.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from markupsafe import Markup
+
+from bot.i18n import translator
+from bot.settings import LANGUAGES
+from emulator.markup import button_rows
+from sandbox import map as city_map
+from sandbox.cast import PROVINCE
+from sandbox.render import message_html
+from sandbox.stage import Seat, Stage
+from web.dashboard.views import JINJA, SECURITY_HEADERS
+from web.keys import DB, SETTINGS
+
+STAGE = web.AppKey("sandbox_stage", Stage)
+LANGUAGE_COOKIE = "loa_sandbox_language"
+HEADER = "X-Loa-Sandbox"
+WAIT_SECONDS = 20  # how long /sandbox/view holds a request open when nothing changes
+NAME_MAX = 40
+TEXT_MAX = 4096
+
+
+def setup_with(stage: Stage):
+    """The setup(app) of web/server.py for a server that also serves this stage's chat."""
+    def setup(app: web.Application) -> None:
+        app[STAGE] = stage
+        app.router.add_get("/", page)
+        app.router.add_get("/sandbox/view", view)
+        app.router.add_get("/sandbox/map.svg", map_svg)
+        app.router.add_get("/sandbox/files/{file_id}", file)
+        app.router.add_post("/sandbox/people", new_resident)
+        app.router.add_post("/sandbox/seats/{seat}/text", send_text)
+        app.router.add_post("/sandbox/seats/{seat}/tap", tap)
+        app.router.add_post("/sandbox/seats/{seat}/photo", send_photo)
+        app.router.add_post("/sandbox/seats/{seat}/location", send_location)
+        app.on_response_prepare.append(_secure)
+    return setup
+
+
+async def _secure(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/" or request.path.startswith("/sandbox/"):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+def _language(request: web.Request) -> str:
+    asked = request.query.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
+    return asked if asked in LANGUAGES else request.app[SETTINGS].default_language
+
+
+def _seat(request: web.Request, key: str | None = None) -> Seat:
+    stage = request.app[STAGE]
+    key = key or request.match_info.get("seat") or request.query.get("seat")
+    if key is None:
+        return stage.seats["hoa"] if "hoa" in stage.seats else next(iter(stage.seats.values()))
+    seat = stage.seats.get(key)
+    if seat is None:
+        raise web.HTTPNotFound(text="no such seat")
+    return seat
+
+
+def _render(request: web.Request, template: str, language: str, **context) -> str:
+    translations = translator(language)
+    tz = request.app[SETTINGS].tz
+
+    def clock(timestamp: int) -> str:
+        return datetime.fromtimestamp(timestamp, tz).strftime("%H:%M")
+
+    return request.app[JINJA].get_template(template).render(
+        _=translations.gettext, language=language, languages=LANGUAGES, stage=request.app[STAGE],
+        message_html=message_html, clock=clock, keyboard_rows=lambda markup, key: button_rows(markup, key) or [],
+        **context)
+
+
+def _parts(request: web.Request, seat: Seat, language: str) -> dict[str, str | int]:
+    stage = request.app[STAGE]
+    version = stage.version
+    shown = seat.messages()
+    chat = _render(request, "sandbox/_chat.html", language, seat=seat, messages=shown)
+    seat.seen = max((m.seq for m in shown), default=seat.seen)
+    return {
+        "version": version,
+        "chat": chat,
+        "keyboard": _render(request, "sandbox/_keyboard.html", language, seat=seat,
+                            rows=button_rows(seat.chat.chat.reply_keyboard, "keyboard") or []),
+        "seats": _render(request, "sandbox/_seats.html", language, current=seat),
+    }
+
+
+async def page(request: web.Request) -> web.Response:
+    language = _language(request)
+    seat = _seat(request)
+    parts = _parts(request, seat, language)
+    commands = seat.member.commands() if not seat.is_group else []
+    text = _render(request, "sandbox/chat.html", language, seat=seat, parts={k: Markup(v) if isinstance(v, str) else v
+                                                                            for k, v in parts.items()},
+                   commands=commands)
+    response = web.Response(text=text, content_type="text/html")
+    if request.query.get("lang") in LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, request.query["lang"], max_age=365 * 86400, samesite="Lax",
+                            httponly=True)
+    return response
+
+
+async def view(request: web.Request) -> web.Response:
+    """The seat's chat, its reply keyboard and the seat list, once the emulator changed after
+    the version the page has (`v`), or after WAIT_SECONDS."""
+    stage = request.app[STAGE]
+    seat = _seat(request)
+    try:
+        version = int(request.query.get("v", "-1"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="v must be a number") from None
+    await stage.wait(version, WAIT_SECONDS)
+    return web.json_response(_parts(request, seat, _language(request)))
+
+
+async def map_svg(request: web.Request) -> web.Response:
+    language = _language(request)
+    async with request.app[DB].read() as session:
+        svg = await city_map.city_map(session, PROVINCE, language)
+    return web.Response(text=svg, content_type="image/svg+xml",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+
+async def file(request: web.Request) -> web.Response:
+    """A photo (or file) in a chat, as the emulator keeps it."""
+    stored = request.app[STAGE].emulator.state.files.get(request.match_info["file_id"])
+    if stored is None:
+        raise web.HTTPNotFound(text="no such file")
+    return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream",
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+
+# ---------------------------------------------------------------- what the person does
+
+
+def N_(msgid: str) -> str:
+    """Marks a message for translation; _problem translates it in the page's language."""
+    return msgid
+
+
+def _problem(language: str, message: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": translator(language).gettext(message)}, status=status)
+
+
+async def _posted(request: web.Request) -> dict:
+    if HEADER not in request.headers:
+        raise web.HTTPForbidden(text=f"the sandbox's own page sends {HEADER}")
+    if request.content_type == "application/json":
+        body = await request.json()
+        return body if isinstance(body, dict) else {}
+    return dict(await request.post())
+
+
+async def send_text(request: web.Request) -> web.Response:
+    data = await _posted(request)
+    seat, language = _seat(request), _language(request)
+    text = str(data.get("text") or "").strip()
+    if not text:
+        return _problem(language, N_("Type a message first."))
+    if len(text) > TEXT_MAX:
+        return _problem(language, N_("A message can be at most 4,096 characters."))
+    try:
+        reply_to = _message_id(data.get("reply_to"))
+        if seat.is_group:
+            await seat.chat.send(seat.member, text, reply_to=reply_to)
+        else:
+            await seat.member.send(text, reply_to=reply_to)
+    except (ValueError, AssertionError):
+        return _problem(language, N_("The message you reply to is no longer there."), 409)
+    return web.json_response({"ok": True})
+
+
+def _message_id(value) -> int | None:
+    """A message id the page sent, or None; ValueError when it is not one."""
+    return int(value) if value not in (None, "") else None
+
+
+async def tap(request: web.Request) -> web.Response:
+    """Press a button: `text`, and `message` for an inline button (else the reply keyboard's)."""
+    data = await _posted(request)
+    seat, language = _seat(request), _language(request)
+    text = str(data.get("text") or "")
+    try:
+        message_id = _message_id(data.get("message"))
+    except (TypeError, ValueError):
+        return _problem(language, N_("This button is no longer there."))
+    try:
+        if seat.is_group:
+            pressed = await seat.chat.tap(seat.member, text, message=message_id)
+        else:
+            pressed = await seat.member.tap(text, message=message_id)
+    except AssertionError:
+        return _problem(language, N_("This button is no longer there."), 409)
+    if pressed.url:
+        return web.json_response({"ok": True, "url": pressed.url})
+    if pressed.query is None:
+        return web.json_response({"ok": True})
+    try:
+        answer = await pressed.answer(timeout=5)
+    except AssertionError:
+        return web.json_response({"ok": True, "toast": None})
+    return web.json_response({"ok": True, "toast": answer.text, "alert": answer.show_alert, "url": answer.url})
+
+
+async def send_photo(request: web.Request) -> web.Response:
+    """A photo from the person's computer (field `photo`), or the emulator's sample picture."""
+    data = await _posted(request)
+    seat, language = _seat(request), _language(request)
+    upload = data.get("photo")
+    image = None
+    if isinstance(upload, web.FileField):
+        image = upload.file.read()
+        if not image:
+            return _problem(language, N_("Choose a picture first."))
+    caption = str(data.get("caption") or "").strip() or None
+    try:
+        reply_to = _message_id(data.get("reply_to"))
+    except ValueError:
+        reply_to = None
+    try:
+        if seat.is_group:
+            await seat.chat.send_photo(seat.member, caption, image, reply_to=reply_to)
+        else:
+            await seat.member.send_photo(caption, image)
+    except ValueError:
+        return _problem(language, N_("This file is not a picture: choose a JPEG or PNG photo."))
+    except AssertionError:
+        return _problem(language, N_("The message you reply to is no longer there."), 409)
+    return web.json_response({"ok": True})
+
+
+async def send_location(request: web.Request) -> web.Response:
+    """A location: through the reply keyboard's button `text` when given, else sent as is."""
+    data = await _posted(request)
+    seat, language = _seat(request), _language(request)
+    try:
+        latitude, longitude = float(data["latitude"]), float(data["longitude"])
+    except (KeyError, TypeError, ValueError):
+        return _problem(language, N_("Pick a point on the map first."))
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return _problem(language, N_("Pick a point on the map first."))
+    button = str(data.get("text") or "")
+    if seat.is_group:
+        await seat.chat.share_location(seat.member, latitude, longitude)
+    elif button:
+        try:
+            await seat.member.tap(button, location=(latitude, longitude))
+        except AssertionError:
+            await seat.member.share_location(latitude, longitude)
+    else:
+        await seat.member.share_location(latitude, longitude)
+    return web.json_response({"ok": True})
+
+
+async def new_resident(request: web.Request) -> web.Response:
+    data = await _posted(request)
+    language = _language(request)
+    name = " ".join(str(data.get("name") or "").split())
+    if not name or len(name) > NAME_MAX:
+        return _problem(language, N_("Give the new resident a name of at most 40 characters."))
+    telegram_language = data.get("language") if data.get("language") in LANGUAGES else language
+    seat = request.app[STAGE].add_resident(name, telegram_language)
+    return web.json_response({"ok": True, "seat": seat.key})

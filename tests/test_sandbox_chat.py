@@ -1,0 +1,111 @@
+"""The sandbox's web chat over HTTP, as its page's script uses it: seats, typing, buttons,
+photos, locations, new residents; and what it refuses."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+from sqlmodel import select
+
+from bot.runner import serving
+from emulator.images import sample_jpeg
+from sandbox import cast
+from storage.models import Resident
+from web import server
+
+
+async def test_the_page_offers_every_seat_and_starts_with_the_new_resident(sandbox, chat_client):
+    async with chat_client.http.get(sandbox.url) as response:
+        page = await response.text()
+        assert response.status == 200
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert 'data-seat="hoa"' in page and "Private chat with the bot" not in page  # Vietnamese by default
+    for seat in ("lan", "tom", "hoa", "hung", "mai", "dung", "an", "moderators", "urenco", "transport"):
+        assert f'href="/?seat={seat}"' in page
+    assert "Gửi /start để bắt đầu" in page
+    async with chat_client.http.get(sandbox.url, params={"seat": "urenco", "lang": "en"}) as response:
+        page = await response.text()
+    assert "Staff group: you write as Mai Phạm." in page
+    assert response.cookies["loa_sandbox_language"].value == "en"
+
+
+async def test_what_the_person_types_reaches_the_bot_and_its_answer_shows(sandbox, chat_client):
+    status, _ = await chat_client.post("/sandbox/seats/hoa/text", {"text": "/start"})
+    assert status == 200
+    parts = await chat_client.view_until("hoa", "Xin chào! Đây là Loa")
+    [message] = re.findall(r'data-message="(\d+)" data-text="Tiếng Việt ✓"', parts["chat"])
+    status, answer = await chat_client.post("/sandbox/seats/hoa/tap", {"message": message, "text": "Tiếng Việt ✓"})
+    assert status == 200 and answer["ok"]
+    parts = await chat_client.view_until("hoa", "📍 Gửi vị trí của tôi")
+    assert 'data-location="yes"' in parts["keyboard"]
+    ba_dinh = (21.0368, 105.8342)
+    status, _ = await chat_client.post("/sandbox/seats/hoa/location", {
+        "latitude": ba_dinh[0], "longitude": ba_dinh[1], "text": "📍 Gửi vị trí của tôi"})
+    assert status == 200
+    await chat_client.view_until("hoa", "Ba Đình")
+    async with sandbox.db.read() as session:
+        hoa = (await session.execute(select(Resident).where(Resident.telegram_id == cast.HOA.telegram_id))).scalar_one()
+    assert hoa.area_code == "00004"
+
+
+async def test_a_post_from_another_site_is_refused_and_sends_nothing(sandbox, chat_client):
+    status, _ = await chat_client.post("/sandbox/seats/hoa/text", {"text": "/start"}, header=False)
+    assert status == 403
+    assert list(sandbox.stage.seats["hoa"].member.chat.log) == []
+
+
+async def test_bad_input_gets_a_translated_answer(sandbox, chat_client):
+    form = aiohttp.FormData()
+    form.add_field("photo", b"%PDF-1.4 not a picture", filename="report.pdf", content_type="application/pdf")
+    status, answer = await chat_client.post("/sandbox/seats/lan/photo?lang=vi", form)
+    assert status == 400 and answer["error"] == "Tệp này không phải là ảnh: hãy chọn một ảnh JPEG hoặc PNG."
+    status, answer = await chat_client.post("/sandbox/seats/lan/location?lang=en", {"latitude": 91, "longitude": 0})
+    assert status == 400 and answer["error"] == "Pick a point on the map first."
+    status, answer = await chat_client.post("/sandbox/seats/lan/text?lang=en", {"text": "   "})
+    assert status == 400 and answer["error"] == "Type a message first."
+    status, answer = await chat_client.post("/sandbox/seats/lan/tap?lang=en", {"message": 999, "text": "Nope"})
+    assert status == 409 and answer["error"] == "This button is no longer there."
+    assert list(sandbox.stage.seats["lan"].member.chat.log) == []
+    async with chat_client.http.get(sandbox.url + "sandbox/view", params={"seat": "nobody"}) as response:
+        assert response.status == 404
+
+
+async def test_a_photo_from_the_computer_is_shown_from_the_emulator(sandbox, chat_client):
+    form = aiohttp.FormData()
+    form.add_field("photo", sample_jpeg(seed=7), filename="pothole.jpg", content_type="image/jpeg")
+    status, _ = await chat_client.post("/sandbox/seats/lan/photo", form)
+    assert status == 200
+    parts = await chat_client.view_until("lan", 'class="photo"')
+    file_id = parts["chat"].split('src="/sandbox/files/')[1].split('"')[0]
+    async with chat_client.http.get(f"{sandbox.url}sandbox/files/{file_id}") as response:
+        assert response.status == 200 and response.content_type == "image/jpeg"
+        assert (await response.read())[:2] == b"\xff\xd8"
+
+
+async def test_a_new_residents_name_is_escaped_wherever_it_shows(sandbox, chat_client):
+    status, answer = await chat_client.post("/sandbox/people", {"name": "<b>Eve</b> & co", "language": "en"})
+    assert status == 200
+    seat = answer["seat"]
+    parts = await chat_client.view(seat)
+    assert "&lt;b&gt;Eve&lt;/b&gt; &amp; co" in parts["seats"] and "<b>Eve" not in parts["seats"]
+    await chat_client.post(f"/sandbox/seats/{seat}/text", {"text": "<script>alert(1)</script>"})
+    parts = await chat_client.view_until(seat, "&lt;script&gt;")
+    assert "<script>" not in parts["chat"]
+    status, answer = await chat_client.post("/sandbox/people?lang=en", {"name": "  ", "language": "en"})
+    assert status == 400 and "name" in answer["error"]
+
+
+async def test_a_demo_resident_is_known_to_the_bot(sandbox, chat_client):
+    await chat_client.post("/sandbox/seats/lan/text", {"text": "/start"})
+    parts = await chat_client.view_until("lan", "Ba Đình")
+    assert "Xin chào! Đây là Loa" not in parts["chat"], "Lan set up her alerts before: no welcome"
+
+
+async def test_the_real_bot_serves_no_chat_page(application, emulator, settings, db):
+    async with serving(application, settings, db) as http, aiohttp.ClientSession() as session:
+        async with session.get(server.address(http) + "/") as response:
+            assert response.status == 404
+        async with session.post(server.address(http) + "/sandbox/seats/lan/text", json={"text": "x"},
+                                headers={"X-Loa-Sandbox": "1"}) as response:
+            assert response.status == 404

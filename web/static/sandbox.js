@@ -1,0 +1,190 @@
+// The sandbox's web chat (sandbox/chat.py): keeps the chat, its reply keyboard and the seat list
+// up to date by asking /sandbox/view, which answers once something changed, and turns what the
+// person does (type, tap, send a photo or a location) into POSTs. The server renders every piece
+// of HTML, escaped; this script only places it.
+"use strict";
+
+(function () {
+  const body = document.body;
+  const seat = body.dataset.seat;
+  let version = Number(body.dataset.version);
+  const $ = (id) => document.getElementById(id);
+  const messages = $("messages");
+  let toastTimer = null;
+
+  function toast(text, alert) {
+    const box = $("toast");
+    if (!text) return;
+    if (alert) { window.alert(text); return; }
+    box.textContent = text;
+    box.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { box.hidden = true; }, 4000);
+  }
+
+  async function post(path, data) {
+    const options = { method: "POST", headers: { "X-Loa-Sandbox": "1" } };
+    if (data instanceof FormData) {
+      options.body = data;
+    } else {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(data || {});
+    }
+    let answer = {};
+    try {
+      const response = await fetch(path, options);
+      answer = await response.json();
+    } catch (error) {
+      answer = { error: String(error) };
+    }
+    if (answer.error) toast(answer.error, false);
+    return answer;
+  }
+
+  const seatPath = (what) => `/sandbox/seats/${encodeURIComponent(seat)}/${what}`;
+
+  // Replying: to a message the person chose, or to the bot's question that asks for a reply.
+  let replyTo = null;
+  let forcedReply = null;
+  function replyMode(message) {
+    replyTo = message ? message.dataset.message : null;
+    $("reply-bar").hidden = !message;
+    $("reply-preview").textContent = message ? message.dataset.preview : "";
+  }
+
+  function show(parts) {
+    const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 80;
+    const before = messages.innerHTML;
+    messages.innerHTML = parts.chat;
+    $("keyboard").innerHTML = parts.keyboard;
+    $("seats").innerHTML = parts.seats;
+    if (atBottom || before !== parts.chat) messages.scrollTop = messages.scrollHeight;
+    version = parts.version;
+    followQuestion();
+  }
+
+  function followQuestion() {
+    const last = messages.querySelector(".msg:last-of-type");
+    const asking = last && last.dataset.forceReply ? last.dataset.message : null;
+    if (asking && asking !== forcedReply) replyMode(last);
+    forcedReply = asking;
+  }
+
+  async function follow() {
+    for (;;) {
+      try {
+        const response = await fetch(`/sandbox/view?seat=${encodeURIComponent(seat)}&v=${version}`);
+        if (!response.ok) throw new Error(response.statusText);
+        show(await response.json());
+      } catch (error) {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ buttons
+
+  messages.addEventListener("click", async (event) => {
+    const reply = event.target.closest("button.reply");
+    if (reply) { replyMode(reply.closest(".msg")); $("text").focus(); return; }
+    const button = event.target.closest("button.button");
+    if (!button) return;
+    button.disabled = true;
+    const answer = await post(seatPath("tap"), { message: button.dataset.message, text: button.dataset.text });
+    button.disabled = false;
+    toast(answer.toast, answer.alert);
+    if (answer.url) window.open(answer.url, "_blank", "noopener");
+  });
+
+  $("keyboard").addEventListener("click", async (event) => {
+    const key = event.target.closest("button.key");
+    if (!key) return;
+    if (key.dataset.location) { openMap(key.dataset.text); return; }
+    await post(seatPath("tap"), { text: key.dataset.text });
+  });
+
+  // ------------------------------------------------------------ typing
+
+  const composer = $("composer");
+  const input = $("text");
+  composer.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    const answer = await post(seatPath("text"), { text, reply_to: replyTo });
+    if (answer.ok) { input.value = ""; replyMode(null); }  // on an error the text stays, to be sent again
+    input.focus();
+  });
+
+  const commands = $("commands");
+  if (commands) {
+    $("open-commands").addEventListener("click", () => { commands.hidden = !commands.hidden; });
+    commands.addEventListener("click", async (event) => {
+      const command = event.target.closest("button.command");
+      if (!command) return;
+      commands.hidden = true;
+      await post(seatPath("text"), { text: command.dataset.command });
+    });
+  }
+
+  // ------------------------------------------------------------ photos
+
+  const file = $("photo-file");
+  $("attach-photo").addEventListener("click", () => file.click());
+  file.addEventListener("change", async () => {
+    if (!file.files.length) return;
+    const form = new FormData();
+    form.append("photo", file.files[0]);
+    if (replyTo) form.append("reply_to", replyTo);
+    await post(seatPath("photo"), form);
+    file.value = "";
+  });
+  $("sample-photo").addEventListener("click", () => post(seatPath("photo"), { reply_to: replyTo }));
+  $("reply-cancel").addEventListener("click", () => replyMode(null));
+
+  // ------------------------------------------------------------ locations
+
+  const panel = $("map-panel");
+  const sendButton = $("map-send");
+  let picked = null;
+  let buttonText = "";
+
+  async function openMap(text) {
+    buttonText = text || "";
+    panel.hidden = false;
+    const holder = $("map");
+    if (!holder.querySelector("svg")) {
+      holder.textContent = holder.dataset.loading;
+      const response = await fetch("/sandbox/map.svg");
+      holder.innerHTML = await response.text();
+      window.LoaMap.attach(holder.querySelector("svg"), (point) => {
+        picked = point;
+        $("map-choice").textContent = (point.name ? point.name + " · " : "") +
+          point.latitude.toFixed(5) + ", " + point.longitude.toFixed(5);
+        sendButton.disabled = false;
+      }, { titles: { zoomIn: holder.dataset.zoomIn, zoomOut: holder.dataset.zoomOut, reset: holder.dataset.reset } });
+    }
+  }
+
+  $("open-map").addEventListener("click", () => openMap(""));
+  $("map-close").addEventListener("click", () => { panel.hidden = true; });
+  sendButton.addEventListener("click", async () => {
+    if (!picked) return;
+    const answer = await post(seatPath("location"),
+      { latitude: picked.latitude, longitude: picked.longitude, text: buttonText });
+    if (answer.ok) panel.hidden = true;
+  });
+
+  // ------------------------------------------------------------ a new resident
+
+  $("new-resident").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(event.target));
+    const answer = await post("/sandbox/people", data);
+    if (answer.seat) window.location.href = `/?seat=${encodeURIComponent(answer.seat)}`;
+  });
+
+  messages.scrollTop = messages.scrollHeight;
+  followQuestion();
+  follow();
+})();
