@@ -11,6 +11,7 @@
   const $ = (id) => document.getElementById(id);
   const messages = $("messages");
   let toastTimer = null;
+  let atEnd = true;  // the chat is scrolled to its end
 
   function toast(text, alert) {
     const box = $("toast");
@@ -23,6 +24,7 @@
   }
 
   async function post(path, data) {
+    atEnd = true;  // what the person does, and the bot's answer, show at the end
     const options = { method: "POST", headers: { "X-Loa-Sandbox": "1" } };
     if (data instanceof FormData) {
       options.body = data;
@@ -52,13 +54,19 @@
     $("reply-preview").textContent = message ? message.dataset.preview : "";
   }
 
+  // The chat stays scrolled to its end, as long as the person has not scrolled up; photos that
+  // load later make it taller.
+  const toEnd = () => { if (atEnd) messages.scrollTop = messages.scrollHeight; };
+  messages.addEventListener("scroll", () => {
+    atEnd = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 80;
+  });
+  messages.addEventListener("load", toEnd, true);
+
   function show(parts) {
-    const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 80;
-    const before = messages.innerHTML;
     messages.innerHTML = parts.chat;
     $("keyboard").innerHTML = parts.keyboard;
     $("seats").innerHTML = parts.seats;
-    if (atBottom || before !== parts.chat) messages.scrollTop = messages.scrollHeight;
+    toEnd();
     version = parts.version;
     followQuestion();
   }
@@ -184,7 +192,7 @@
     if (answer.seat) window.location.href = `/?seat=${encodeURIComponent(answer.seat)}`;
   });
 
-  messages.scrollTop = messages.scrollHeight;
+  toEnd();
   followQuestion();
   follow();
 })();

@@ -1,0 +1,178 @@
+"""The sandbox in headless Chromium, as a person evaluating Loa uses it: a newcomer's report from
+/start to a rated resolution, done by clicking, typing and picking places on the map, playing the
+resident, the moderators and the agency in turn. Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from playwright.async_api import expect
+from sqlmodel import select
+
+from emulator.images import sample_jpeg
+from sandbox import cast
+from storage.models import Report, ReportEvent, Resident
+from tests.fixtures.browser import screenshot
+
+BA_DINH = (21.0368, 105.8342)  # Ba Đình square
+PROBLEM = (21.0410, 105.8430)  # near Quán Thánh, in Ba Đình too
+DESCRIPTION = "Rác thải <b>chất đống</b> ở đầu ngõ 20 phố Quán Thánh từ ba ngày nay, bốc mùi & ruồi nhặng."
+NOTE = "Đã thu gom rác & phun khử mùi <i>sáng nay</i>."
+
+# The screen position of a latitude and longitude on the page's map (data-* of sandbox/map.py).
+_ON_SCREEN = """([lat, lon]) => {
+  const svg = document.querySelector('#map svg');
+  const d = svg.dataset;
+  const point = svg.createSVGPoint();
+  point.x = (lon - Number(d.lon0)) * Number(d.scaleX);
+  point.y = (Number(d.lat0) - lat) * Number(d.scaleY);
+  const screen = point.matrixTransform(svg.getScreenCTM());
+  return [screen.x, screen.y];
+}"""
+
+
+def _css(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+async def tap(page, text: str) -> None:
+    """Press the newest inline button labelled `text`."""
+    await page.locator(f"#messages button.button[data-text={_css(text)}]").last.click()
+
+
+async def bot_says(page, text: str):
+    """Wait until the bot's newest message contains `text`; returns it."""
+    newest = page.locator("#messages .msg.in").last
+    await expect(newest).to_contain_text(text)
+    return newest
+
+
+async def type_and_send(page, text: str) -> None:
+    await page.fill("#text", text)
+    await page.click("#composer button[type=submit]")
+
+
+async def pick_on_map(page, where: tuple[float, float], ward: str) -> None:
+    """Zoom in around `where`, click it, check the ward named, send."""
+    await expect(page.locator("#map svg path.ward").first).to_be_attached()
+    for _ in range(3):
+        x, y = await page.evaluate(_ON_SCREEN, list(where))
+        await page.mouse.move(x, y)
+        await page.mouse.wheel(0, -300)
+        await page.wait_for_timeout(50)
+    x, y = await page.evaluate(_ON_SCREEN, list(where))
+    await page.mouse.click(x, y)
+    await expect(page.locator("#map-choice")).to_contain_text(ward)
+    await page.click("#map-send")
+    await expect(page.locator("#map-panel")).to_be_hidden()
+
+
+async def sit(page, seat: str) -> None:
+    """Play another seat: click it in the list."""
+    await page.click(f"#seats a.seat[data-seat='{seat}']")
+    await expect(page.locator("body")).to_have_attribute("data-seat", seat)
+
+
+async def test_a_newcomers_report_from_start_to_a_rated_resolution(sandbox, page, tmp_path):
+    await page.goto(sandbox.url)
+    await expect(page.locator(".chat-head h1")).to_have_text("Hoa Trần")
+    await screenshot(page, "sandbox-01-newcomer")
+
+    # The first-time steps: /start from the command menu, the language, the ward on the map,
+    # the alert topics and quiet hours as they are.
+    await page.click("#open-commands")
+    await page.click("button.command[data-command='/start']")
+    await bot_says(page, "Chọn ngôn ngữ")
+    await tap(page, "Tiếng Việt ✓")
+    await page.click("#keyboard button.key[data-location]")
+    await screenshot(page, "sandbox-02-map")
+    await pick_on_map(page, BA_DINH, "Phường Ba Đình")
+    await bot_says(page, "Bạn muốn nhận những thông báo nào?")
+    await tap(page, "Xong ✓")
+    await tap(page, "Giữ 22:00–06:00")
+    await bot_says(page, "Khu vực: Phường Ba Đình")
+
+    # The report: category, a description with characters that must stay text, a photo from
+    # the computer, the place on the map, the review card, Submit.
+    await tap(page, "📝 Phản ánh một vấn đề")
+    await tap(page, "Môi trường, vệ sinh")
+    await bot_says(page, "từ khi nào")
+    await type_and_send(page, DESCRIPTION)
+    await bot_says(page, "Thêm ảnh về vấn đề")
+    photo = tmp_path / "rac.jpg"
+    photo.write_bytes(sample_jpeg(seed=3))
+    await page.set_input_files("#photo-file", str(photo))
+    await bot_says(page, "Đã lưu ảnh (1/5)")
+    await tap(page, "Xong ✓")
+    await bot_says(page, "Vấn đề ở đâu?")
+    await page.click("#keyboard button.key[data-location]")
+    await pick_on_map(page, PROBLEM, "Phường Ba Đình")
+    card = await bot_says(page, "✅ Gửi")
+    await expect(card.locator("img.photo")).to_be_visible()
+    await expect(card).to_contain_text("<b>chất đống</b>")  # the resident's text, shown as typed
+    await screenshot(page, "sandbox-03-review")
+    await tap(page, "✅ Gửi")
+    confirmation = await bot_says(page, "PA-")
+    code = re.search(r"PA-[0-9A-Z]{5}", await confirmation.inner_text()).group(0)
+    await screenshot(page, "sandbox-04-filed")
+
+    # The moderators' group: the card of the new report, assigned to the agency it routes to.
+    await sit(page, "moderators")
+    moderators_card = page.locator("#messages .msg.in", has_text=code).last
+    await expect(moderators_card).to_contain_text("Hoa")
+    assign = moderators_card.locator("button.button", has_text="🏢 Giao: ")
+    await expect(assign).to_contain_text("URENCO")
+    await screenshot(page, "sandbox-05-moderators")
+    await assign.click()
+    await expect(page.locator("#toast")).to_contain_text(f"Xong: {code} giờ là")
+    await expect(moderators_card).to_contain_text("Đã chuyển xử lý")
+
+    # The agency's group: take it up, then resolve it by replying to the bot's question.
+    await sit(page, "urenco")
+    work = page.locator("#messages .msg.in", has_text=code).last
+    await expect(work).not_to_contain_text("Hoa"), "agencies do not see who reported"
+    await work.locator("button.button", has_text="▶️ Đang xử lý").click()
+    await expect(work.locator("button.button", has_text="▶️ Đang xử lý")).to_have_count(0)
+    await work.locator("button.button", has_text="✅ Đã xử lý xong…").click()
+    await bot_says(page, "Trả lời tin nhắn này")
+    await expect(page.locator("#reply-bar")).to_be_visible()  # the question asks for a reply
+    await type_and_send(page, NOTE)
+    await expect(page.locator("#messages")).to_contain_text(f"Xong: {code} giờ là “Đã xử lý”")
+    await screenshot(page, "sandbox-06-agency")
+
+    # Back to the resident: the news came while she was away; she rates it.
+    await expect(page.locator("#seats a.seat[data-seat='hoa'] .badge")).to_be_visible()
+    await sit(page, "hoa")
+    await bot_says(page, NOTE)
+    await tap(page, "😊 Hài lòng")
+    await bot_says(page, "Bạn muốn góp ý thêm?")
+    await type_and_send(page, "Cảm ơn các anh chị!")
+    await bot_says(page, "Cảm ơn")
+    await screenshot(page, "sandbox-07-rated")
+
+    async with sandbox.db.read() as session:
+        report = (await session.execute(select(Report).where(Report.code == code))).scalar_one()
+        reporter = await session.get(Resident, report.resident_id)
+        actions = (await session.execute(select(ReportEvent.action).where(ReportEvent.report_id == report.id)
+                                         .order_by(ReportEvent.id))).scalars().all()
+    assert (report.state, report.rating, report.agency_code) == ("closed", "satisfied", "hn-urenco")
+    assert report.rating_comment == "Cảm ơn các anh chị!"
+    assert report.description == DESCRIPTION and report.area_code == "00004"
+    assert list(actions) == ["submit", "assign", "start", "resolve", "rate"], actions
+    assert reporter.telegram_id == cast.HOA.telegram_id
+
+
+async def test_staff_open_the_dashboard_from_the_sandbox_chat(sandbox, page):
+    """/dashboard in a staff member's chat gives the sign-in link; it opens the dashboard."""
+    await page.goto(sandbox.url + "?seat=hung")
+    await page.fill("#text", "/dashboard")
+    await page.click("#composer button[type=submit]")
+    link = page.locator("#messages .msg.in a[href*='/dashboard/login?t=']").last
+    async with page.context.expect_page() as opened:
+        await link.click()
+    dashboard = await opened.value
+    await dashboard.click("button.primary")
+    await expect(dashboard.locator("h1")).to_be_visible()
+    assert "/dashboard/queue" in dashboard.url
+    await screenshot(dashboard, "sandbox-08-dashboard")
