@@ -20,12 +20,13 @@ test: migrate browser
 setup: $(VENV)/.installed
 
 # Debian's chromium, which the browser tests drive with Playwright (it never downloads one of its
-# own; LOA_CHROMIUM names another binary). `make test` installs it when missing (`make run` does
-# not: a server needs no browser); when it cannot, the browser tests fail, saying so.
+# own; LOA_CHROMIUM names another binary), and an emoji font for the screenshots of the chats.
+# `make test` installs them when chromium is missing (`make run` does not: a server needs no
+# browser); when it cannot, the browser tests fail, saying so.
 browser:
 	@[ -n "$$LOA_CHROMIUM" ] || command -v chromium >/dev/null || { \
 		echo "Installing Debian's chromium for the browser tests"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji; \
 	} || echo "Could not install chromium: run 'apt-get install chromium' as root (or set LOA_CHROMIUM to a Chromium binary), or the browser tests fail" >&2
 
 $(VENV)/.installed: pyproject.toml

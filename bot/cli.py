@@ -47,7 +47,8 @@ def run(webhook: bool) -> None:
     settings = load_settings()
     if not settings.token:
         if webhook or settings.webhook_url:
-            raise click.ClickException("webhook mode needs TELEGRAM_BOT_TOKEN, the token @BotFather gave the bot")
+            raise click.ClickException("webhook mode needs TELEGRAM_BOT_TOKEN, the token @BotFather gives the bot "
+                                       "(https://t.me/BotFather, /newbot)")
         _run_sandbox(settings)
         return
     from telegram.error import InvalidToken, NetworkError

@@ -8,6 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp
+
 
 # The console script pip installed, as an operator calls it.
 LOA = [str(Path(sys.executable).with_name("loa"))]
@@ -30,11 +32,31 @@ async def loa(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_run_without_a_token_explains_how_to_get_one(tmp_path):
-    code, _out, err = await loa("run", cwd=tmp_path)
-    assert code == 2
-    assert "@BotFather" in err and "TELEGRAM_BOT_TOKEN" in err
-    assert "Traceback" not in err
+async def test_run_without_a_token_starts_the_sandbox_and_says_where_to_open_it(tmp_path):
+    process = await asyncio.create_subprocess_exec(
+        *LOA, "run", cwd=tmp_path, env=environment(), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        lines = []
+        while not any("Chat with the bot" in line for line in lines):
+            line = await asyncio.wait_for(process.stdout.readline(), 60)
+            assert line, "loa run ended before saying where to open the sandbox:\n" + "".join(lines)
+            lines.append(line.decode())
+        url = next(line for line in lines if "Chat with the bot" in line).split()[-1]
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 200 and "Hoa Trần" in await response.text()
+        assert (tmp_path / "data" / "sandbox.db").exists() and not (tmp_path / "data" / "loa.db").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+
+
+async def test_webhook_mode_without_a_token_explains_how_to_get_one(tmp_path):
+    code, _out, err = await loa("run", "--webhook", cwd=tmp_path)
+    assert code == 1
+    assert "TELEGRAM_BOT_TOKEN" in err and "@BotFather" in err and "Traceback" not in err
 
 
 async def test_a_bad_setting_is_named_without_a_traceback(tmp_path):
