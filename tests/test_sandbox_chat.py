@@ -8,8 +8,10 @@ import re
 import aiohttp
 from sqlmodel import select
 
+from bot.i18n import translator
 from bot.runner import serving
 from emulator.images import sample_jpeg
+from handlers.broadcast_prompts import severity_name
 from sandbox import cast
 from storage.models import Resident
 from web import server
@@ -109,3 +111,35 @@ async def test_the_real_bot_serves_no_chat_page(application, emulator, settings,
         async with session.post(server.address(http) + "/sandbox/seats/lan/text", json={"text": "x"},
                                 headers={"X-Loa-Sandbox": "1"}) as response:
             assert response.status == 404
+
+
+async def test_the_administrators_alert_reaches_lan_in_her_chat(sandbox, chat_client):
+    """What the README suggests trying: An broadcasts a severe alert to Ba Đình; Lan gets it."""
+    _ = translator("vi").gettext
+    an = sandbox.stage.seats["an"].member
+
+    async def tap(text: str, **kw) -> None:
+        await (await an.tap(text, **kw)).answer()
+
+    await an.send("/broadcast")
+    await an.next_message()
+    await tap("Thời tiết và thiên tai")
+    await an.next_message()
+    await an.send("Ba Đình")
+    await an.next_message()
+    await tap("Phường Ba Đình, Hà Nội")
+    await an.wait_for(lambda: ["➕ Toàn bộ Hà Nội"] in an.last_message.buttons)
+    await tap(_("Done ✓"))
+    await an.next_message()
+    await tap(severity_name("severe", "vi"))
+    await an.next_message()
+    await an.send("Mưa lớn <b>và dông</b> chiều nay: hạn chế ra đường.")
+    await an.next_message()
+    await tap(_("Skip ›"))
+    await an.next_message()
+    await tap(_("No photo ›"))
+    await an.next_message()
+    controls = await an.next_message()
+    await tap(_("📣 Send now"), message=controls)
+    parts = await chat_client.view_until("lan", "Mưa lớn &lt;b&gt;và dông&lt;/b&gt; chiều nay")
+    assert "NGHIÊM TRỌNG" in parts["chat"]
