@@ -66,7 +66,9 @@ async def serving(application: Application, settings: Settings, db: Database,
 
     Polling mode: the updater long-polls getUpdates. Webhook mode (WEBHOOK_URL set; see
     web/webhook.py): the updater stays idle, the HTTP server takes Telegram's POSTs and puts
-    each update on `application.update_queue`; setWebhook on start, deleteWebhook on stop.
+    each update on `application.update_queue`; setWebhook on start. The webhook stays set on
+    stop: with several instances behind it, one stopping must not cut off the others (updates
+    wait at Telegram while none runs), and polling mode removes it when it starts.
     Leaving the block stops everything in reverse order; updates already received are handled.
     `web_setups` are added to the HTTP server (web.server.build's `extra`).
     Yields the HTTP server (`web.server.address(runner)` is where it listens).
@@ -96,7 +98,6 @@ async def serving(application: Application, settings: Settings, db: Database,
                                                   allowed_updates=Update.ALL_TYPES)
             except BadRequest as error:
                 raise CannotStart(f"Telegram refused the webhook {settings.webhook_url}: {error.message}") from None
-            stack.push_async_callback(application.bot.delete_webhook)
         else:
             await application.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
             stack.push_async_callback(application.updater.stop)

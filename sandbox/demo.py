@@ -31,7 +31,6 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, or_, select, update
@@ -49,7 +48,7 @@ from storage.db import Database
 from storage.models import Agency, Alert, Area, Delivery, Report, Resident, RoutingRule, StaffRole
 from storage.types import utcnow
 
-AGENCIES_FILE = Path(__file__).resolve().parent.parent / "storage" / "seed" / "agencies-hanoi.toml"
+AGENCIES_FILE = areas.SHIPPED.parent / "agencies-hanoi.toml"
 RANDOM_SEED = 2026
 
 BA_DINH, HOAN_KIEM, NGOC_HA, CAU_GIAY, DONG_DA = "00004", "00070", "00008", "00166", "00235"

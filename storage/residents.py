@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy import bindparam, delete, or_, update
 from sqlmodel import select
 
-from storage.models import Area, Delivery, Report, ReportDraft, Resident, Subscription
+from storage.models import Area, Delivery, Report, ReportDraft, ReportEvent, Resident, Subscription
 from storage.types import utcnow
 
 
@@ -66,6 +66,10 @@ async def forget(session: AsyncSession, telegram_id: int) -> bool:
     # The changed `updated_at` has the staff's cards drawn again, without the name.
     await session.execute(update(Report).where(Report.resident_id == resident.id)
                           .values(resident_id=None, reporter_name=None, updated_at=utcnow()))
+    # Their ratings and reopenings stay in the reports' history, by "the resident", no longer by whom.
+    await session.execute(update(ReportEvent).where(ReportEvent.actor_telegram_id == telegram_id,
+                                                    ReportEvent.actor == "resident")
+                          .values(actor_telegram_id=None, actor_name=None))
     await session.execute(delete(ReportDraft).where(ReportDraft.resident_id == resident.id))
     await session.execute(delete(Subscription).where(Subscription.resident_id == resident.id))
     # Messages not yet sent are dropped; the record of those sent keeps no chat id.

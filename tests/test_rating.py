@@ -261,3 +261,18 @@ async def test_status_shows_only_what_the_resident_is_told(bot, emulator, db):
     assert [line.split(": ", 1)[1] for line in history] == ["Received", "Passed to the agency", "Passed to the agency"]
     assert "urgent" not in status.text and "internal" not in status.text.lower()
     assert len(await events_of(db, report.id)) == 5
+
+
+async def test_forget_takes_the_residents_id_off_their_rating_in_the_history(bot, emulator, db):
+    lan, report, message = await resolved_report(bot, emulator, db)
+    await tap(lan, "😊 Satisfied", message=message)
+    await lan.next_message()
+    await lan.send("/forget")
+    confirm = await lan.next_message()
+    await tap(lan, "Yes, delete my data", message=confirm)
+    await lan.wait_for(lambda: confirm.text.startswith("Your data has been deleted."))
+    events = await events_of(db, report.id)
+    assert (events[-1].action, events[-1].actor, events[-1].actor_telegram_id) == ("rate", "resident", None)
+    assert all(event.actor_telegram_id != lan.id for event in events)
+    assert all(e.actor_telegram_id is not None for e in events if e.actor in ("moderator", "agency_staff")), \
+        "the staff's steps keep who took them"

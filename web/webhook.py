@@ -9,7 +9,7 @@ bot/ordering.py). An update id seen among the last RECENT_IDS is acknowledged an
 Telegram delivers an update again when it did not get our answer.
 
 The route exists only in webhook mode (WEBHOOK_URL set); the runner calls setWebhook on start
-and deleteWebhook on stop (bot/runner.py).
+and leaves it set on stop (bot/runner.py).
 """
 
 from __future__ import annotations
