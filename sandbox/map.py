@@ -8,10 +8,10 @@ areas table, with no tiles and nothing from the internet.
 scaled by cos(the middle latitude) so shapes keep their proportions, north up; the `<svg>` carries it
 (`data-lon0`, `data-lat0`, `data-scale-x`, `data-scale-y`) so that web/static/sandbox-map.js
 turns a click into a longitude/latitude: lon = lon0 + x / scale_x, lat = lat0 - y / scale_y.
-`Projection` does the same in Python. Coordinates are rounded to a tenth of a unit (the view is
-1000 units on its longer side: ~9 m in Hà Nội) and written relative to the previous point, to keep
-the SVG small; neighbouring wards share their border vertices in the data, and rounding keeps
-them shared.
+`Projection` does the same in Python. The paths are drawn as the dashboard's maps are
+(web/dashboard/svg.py `path_data`), rounded to a tenth of a unit (the view is 1000 units on its
+longer side: ~9 m in Hà Nội); neighbouring wards share their border vertices in the data, and
+rounding keeps them shared.
 
 Nothing here knows Telegram or aiohttp.
 """
@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Area
-from web.dashboard.svg import _SVG_NS, _num, parse_boundary
+from web.dashboard.svg import SVG_NS, num, parse_boundary, path_data
 
 SIZE = 1000.0  # svg units on the map's longer side
 MARGIN = 10.0  # svg units kept free around the drawing
@@ -77,28 +77,6 @@ def area_name(area: AreaLike, language: str) -> str:
     return area.full_name_en if language == "en" else area.full_name_vi
 
 
-def _path_data(polygons: list, projection: Projection) -> str:
-    """`d` of the polygons: each ring an absolute M, then relative l steps, then z; points in
-    tenths of a unit, consecutive duplicates dropped (rings left with < 3 points are skipped)."""
-    commands = []
-    for polygon in polygons:
-        for ring in polygon:
-            points: list[tuple[int, int]] = []
-            for lon, lat in ring:
-                x, y = projection.project(lon, lat)
-                point = (round(x * 10), round(y * 10))
-                if not points or points[-1] != point:
-                    points.append(point)
-            if len(points) > 1 and points[0] == points[-1]:
-                points.pop()  # z closes the ring
-            if len(points) < 3:
-                continue
-            steps = " ".join(f"{_num((x1 - x0) / 10)} {_num((y1 - y0) / 10)}"
-                             for (x0, y0), (x1, y1) in zip(points, points[1:]))
-            commands.append(f"M{_num(points[0][0] / 10)} {_num(points[0][1] / 10)}l{steps}z")
-    return "".join(commands)
-
-
 def render(province: AreaLike, wards: Iterable[AreaLike], language: str) -> str:
     """The map (see the module's docstring) of `province` and its `wards`, names in `language`
     ("en", else Vietnamese). Wards without a usable boundary are left out; with nothing to draw
@@ -112,20 +90,20 @@ def render(province: AreaLike, wards: Iterable[AreaLike], language: str) -> str:
     projection, width, height = fit(min(lons), min(lats), max(lons), max(lats))
 
     name = escape(area_name(province, language))
-    out = [f'<svg xmlns="{_SVG_NS}" class="loa-city-map" viewBox="0 0 {_num(width)} {_num(height)}" '
+    out = [f'<svg xmlns="{SVG_NS}" class="loa-city-map" viewBox="0 0 {num(width)} {num(height)}" '
            f'data-province="{escape(province.code)}" data-lon0="{projection.lon0!r}" '
            f'data-lat0="{projection.lat0!r}" data-scale-x="{projection.scale_x!r}" '
            f'data-scale-y="{projection.scale_y!r}" aria-label="{name}"><title>{name}</title>',
            '<g class="wards" fill="#e0ecff" stroke="#3b6fd8" stroke-width="1" '
            'stroke-linejoin="round" fill-rule="evenodd">']
     for ward, polygons in sorted(shapes, key=lambda shape: shape[0].code):
-        d = _path_data(polygons, projection)
+        d = path_data(polygons, projection.project)
         if d:
             label = escape(area_name(ward, language))
             out.append(f'<path class="ward" data-code="{escape(ward.code)}" data-name="{label}" '
                        f'vector-effect="non-scaling-stroke" d="{d}"><title>{label}</title></path>')
     out.append("</g>")
-    d = _path_data(outline, projection)
+    d = path_data(outline, projection.project)
     if d:
         out.append(f'<path class="city" fill="none" stroke="#1e3a8a" stroke-width="2" '
                    f'stroke-linejoin="round" pointer-events="none" vector-effect="non-scaling-stroke" '

@@ -45,22 +45,11 @@ def wards_of(root: ET.Element) -> dict[str, ET.Element]:
 
 
 def rings(d: str) -> list[list[tuple[float, float]]]:
-    """The rings of a path as sandbox/map.py writes it: M x y, l dx dy ..., z."""
-    found: list[list[tuple[float, float]]] = []
-    tokens = re.findall(r"[Mlz]|-?\d+(?:\.\d+)?", d)
-    i, command = 0, None
-    while i < len(tokens):
-        if tokens[i] in "Mlz":
-            command = tokens[i]
-            i += 1
-            continue
-        x, y = float(tokens[i]), float(tokens[i + 1])
-        i += 2
-        if command == "M":
-            found.append([(x, y)])
-        else:
-            last = found[-1][-1]
-            found[-1].append((last[0] + x, last[1] + y))
+    """The rings of a path as web/dashboard/svg.py's path_data writes it: M x y L x y ... Z."""
+    found = []
+    for part in re.findall(r"M([^Z]+)Z", d):
+        numbers = [float(n) for n in re.split(r"[ L]+", part.strip())]
+        found.append(list(zip(numbers[::2], numbers[1::2])))
     return found
 
 

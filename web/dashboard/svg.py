@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from markupsafe import Markup, escape
 
-_SVG_NS = "http://www.w3.org/2000/svg"
+SVG_NS = "http://www.w3.org/2000/svg"
 # A point alone (no boundary) is shown with this much around it, in degrees of latitude (~1.1 km).
 _POINT_SPAN_DEG = 0.01
 _MAP_MARGIN = 12  # pixels kept free around the drawing
@@ -25,7 +25,7 @@ Ring = list[tuple[float, float]]  # (lon, lat) pairs
 Polygon = list[Ring]  # outer ring, then holes
 
 
-def _num(value: float) -> str:
+def num(value: float) -> str:
     """A number with at most one decimal and no useless zeros: 12, 12.5, -3.2."""
     text = f"{value:.1f}"
     if text.endswith(".0"):
@@ -39,8 +39,8 @@ def _attr(value: object) -> str:
 
 def _open_svg(width: float, height: float, label: str, css_class: str) -> list[str]:
     """The opening tag (role="img", named by `label`) and its <title>."""
-    parts = [f'<svg xmlns="{_SVG_NS}" class="{css_class}" width="{_num(width)}" '
-             f'height="{_num(height)}" viewBox="0 0 {_num(width)} {_num(height)}" role="img"']
+    parts = [f'<svg xmlns="{SVG_NS}" class="{css_class}" width="{num(width)}" '
+             f'height="{num(height)}" viewBox="0 0 {num(width)} {num(height)}" role="img"']
     if label:
         parts.append(f' aria-label="{_attr(label)}"><title>{escape(label)}</title>')
     else:
@@ -107,6 +107,28 @@ def _polygons_of(data: object) -> list[Polygon]:
     return polygons
 
 
+def path_data(polygons: list[Polygon], project: Callable[[float, float], tuple[float, float]]) -> str:
+    """The `d` of an SVG path drawing the polygons (fill-rule evenodd makes their holes): each
+    ring "M x y L x y … Z" with the points `project(lon, lat)` gives, rounded to a tenth, a point
+    repeated after rounding dropped, and a ring left with fewer than three points skipped.
+    Neighbouring areas that share border vertices keep sharing them after rounding."""
+    commands = []
+    for polygon in polygons:
+        for ring in polygon:
+            points: list[tuple[str, str]] = []
+            for lon, lat in ring:
+                x, y = project(lon, lat)
+                xy = (num(x), num(y))
+                if not points or points[-1] != xy:
+                    points.append(xy)
+            if len(points) > 1 and points[0] == points[-1]:
+                points.pop()  # Z closes the ring
+            if len(points) < 3:
+                continue
+            commands.append(f"M{points[0][0]} {points[0][1]}L" + " ".join(f"{x} {y}" for x, y in points[1:]) + "Z")
+    return "".join(commands)
+
+
 def area_map(boundary: str | None, point: tuple[float, float] | None, *, width: int = 480,
              height: int = 320, label: str = "") -> Markup:
     """An SVG map of an area and a report's place.
@@ -129,10 +151,10 @@ def area_map(boundary: str | None, point: tuple[float, float] | None, *, width: 
 
     out = _open_svg(width, height, label, "loa-map")
     if not polygons and point is None:
-        out.append(f'<rect class="loa-map-empty" width="{_num(width)}" height="{_num(height)}" '
+        out.append(f'<rect class="loa-map-empty" width="{num(width)}" height="{num(height)}" '
                    'fill="#f3f4f6" stroke="#d1d5db"/>')
         if label:
-            out.append(f'<text x="{_num(width / 2)}" y="{_num(height / 2)}" text-anchor="middle" '
+            out.append(f'<text x="{num(width / 2)}" y="{num(height / 2)}" text-anchor="middle" '
                        f'dominant-baseline="middle" font-family="{_FONT}" font-size="14" '
                        f'fill="#6b7280">{escape(label)}</text>')
         out.append("</svg>")
@@ -158,33 +180,18 @@ def area_map(boundary: str | None, point: tuple[float, float] | None, *, width: 
     offset_x = (width - span_x * scale) / 2
     offset_y = (height - span_y * scale) / 2
 
-    def project(lon: float, lat: float) -> tuple[str, str]:
-        return (_num(offset_x + (lon - min_lon) * k * scale),
-                _num(offset_y + (max_lat - lat) * scale))  # y grows downwards: north up
+    def project(lon: float, lat: float) -> tuple[float, float]:
+        return offset_x + (lon - min_lon) * k * scale, offset_y + (max_lat - lat) * scale  # north up
 
-    out.append(f'<rect class="loa-map-background" width="{_num(width)}" height="{_num(height)}" '
+    out.append(f'<rect class="loa-map-background" width="{num(width)}" height="{num(height)}" '
                'fill="#f8fafc"/>')
-    if polygons:
-        commands = []
-        for polygon in polygons:
-            for ring in polygon:
-                points: list[tuple[str, str]] = []
-                for lon, lat in ring:
-                    xy = project(lon, lat)
-                    if not points or points[-1] != xy:
-                        points.append(xy)
-                if len(points) > 1 and points[0] == points[-1]:
-                    points.pop()  # Z closes the ring
-                if len(points) < 3:
-                    continue
-                commands.append("M" + " ".join(f"{x} {y}" for x, y in points[:1])
-                                + "L" + " ".join(f"{x} {y}" for x, y in points[1:]) + "Z")
-        if commands:
-            out.append(f'<path class="loa-map-area" d="{"".join(commands)}" fill="#2563eb" '
-                       'fill-opacity="0.12" fill-rule="evenodd" stroke="#2563eb" stroke-width="1.5" '
-                       'stroke-linejoin="round"/>')
+    d = path_data(polygons, project)
+    if d:
+        out.append(f'<path class="loa-map-area" d="{d}" fill="#2563eb" '
+                   'fill-opacity="0.12" fill-rule="evenodd" stroke="#2563eb" stroke-width="1.5" '
+                   'stroke-linejoin="round"/>')
     if point is not None:
-        x, y = project(point[1], point[0])
+        x, y = map(num, project(point[1], point[0]))
         out.append(f'<g class="loa-map-marker"><circle cx="{x}" cy="{y}" r="7" fill="#dc2626" '
                    f'stroke="#fff" stroke-width="2"/><circle cx="{x}" cy="{y}" r="2" fill="#fff"/></g>')
     out.append("</svg>")
@@ -228,7 +235,7 @@ def bar_chart(items: Sequence[tuple[str, float]], *, unit: str = "", max_value: 
         height = bar_height + 2 * gap
         out = _open_svg(width, height, label, "loa-bars")
         if label:
-            out.append(f'<text x="0" y="{_num(height / 2)}" dominant-baseline="middle" '
+            out.append(f'<text x="0" y="{num(height / 2)}" dominant-baseline="middle" '
                        f'font-family="{_FONT}" font-size="{font_size}" fill="#6b7280">'
                        f'{escape(label)}</text>')
         out.append("</svg>")
@@ -246,18 +253,18 @@ def bar_chart(items: Sequence[tuple[str, float]], *, unit: str = "", max_value: 
     for index, ((name, _), value) in enumerate(zip(items, values)):
         name = str(name)
         y = gap + index * (bar_height + gap)
-        middle = _num(y + bar_height / 2)
+        middle = num(y + bar_height / 2)
         length = bar_area * min(value / top, 1.0) if top > 0 and _finite(value) and value > 0 else 0.0
         text = _value_text(value, unit)
         out.append(f'<g class="loa-bar"><title>{escape(name)}: {escape(text)}</title>')
-        out.append(f'<text class="loa-bar-label" x="{_num(label_w)}" y="{middle}" text-anchor="end" '
+        out.append(f'<text class="loa-bar-label" x="{num(label_w)}" y="{middle}" text-anchor="end" '
                    f'dominant-baseline="middle" font-family="{_FONT}" font-size="{font_size}" '
                    f'fill="#111827">{escape(_shorten(name, max_chars))}</text>')
         bar_x = label_w + gap
         if length >= 0.05:
-            out.append(f'<rect x="{_num(bar_x)}" y="{_num(y)}" width="{_num(length)}" '
-                       f'height="{_num(bar_height)}" rx="2" fill="#2563eb"/>')
-        out.append(f'<text class="loa-bar-value" x="{_num(bar_x + length + gap)}" y="{middle}" '
+            out.append(f'<rect x="{num(bar_x)}" y="{num(y)}" width="{num(length)}" '
+                       f'height="{num(bar_height)}" rx="2" fill="#2563eb"/>')
+        out.append(f'<text class="loa-bar-value" x="{num(bar_x + length + gap)}" y="{middle}" '
                    f'dominant-baseline="middle" font-family="{_FONT}" font-size="{font_size}" '
                    f'fill="#374151">{escape(text)}</text></g>')
     out.append("</svg>")
