@@ -47,7 +47,13 @@ def setup_with(stage: Stage):
         app.router.add_post("/sandbox/seats/{seat}/photo", send_photo)
         app.router.add_post("/sandbox/seats/{seat}/location", send_location)
         app.on_response_prepare.append(_secure)
+        app.on_shutdown.append(_release_waiters)
     return setup
+
+
+async def _release_waiters(app: web.Application) -> None:
+    """Stopping: the pages' pending /sandbox/view requests end now rather than hold the stop."""
+    app[STAGE].wake()
 
 
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
@@ -103,7 +109,10 @@ def _parts(request: web.Request, seat: Seat, language: str) -> dict[str, str | i
 
 async def page(request: web.Request) -> web.Response:
     language = _language(request)
-    seat = _seat(request)
+    try:
+        seat = _seat(request)
+    except web.HTTPNotFound:
+        raise web.HTTPFound("/") from None  # a seat of an earlier run: residents added then are gone
     parts = _parts(request, seat, language)
     commands = seat.member.commands() if not seat.is_group else []
     text = _render(request, "sandbox/chat.html", language, seat=seat, parts={k: Markup(v) if isinstance(v, str) else v
@@ -142,8 +151,11 @@ async def file(request: web.Request) -> web.Response:
     stored = request.app[STAGE].emulator.state.files.get(request.match_info["file_id"])
     if stored is None:
         raise web.HTTPNotFound(text="no such file")
-    return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream",
-                        headers={"Cache-Control": "private, max-age=86400"})
+    mime_type = stored.mime_type or "application/octet-stream"
+    headers = {"Cache-Control": "private, max-age=86400"}
+    if not mime_type.startswith("image/"):
+        headers["Content-Disposition"] = "attachment"  # never a page of this site
+    return web.Response(body=stored.data, content_type=mime_type, headers=headers)
 
 
 # ---------------------------------------------------------------- what the person does

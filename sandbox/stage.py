@@ -57,6 +57,10 @@ class Stage:
 
     def _on_change(self, _event: str, _chat, _message) -> None:
         self.version += 1
+        self.wake()
+
+    def wake(self) -> None:
+        """End every wait now, as a change would."""
         self._changed.set()
         self._changed = asyncio.Event()
 

@@ -3,6 +3,7 @@ photos, locations, new residents; and what it refuses."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import aiohttp
@@ -10,9 +11,11 @@ from sqlmodel import select
 
 from bot.i18n import translator
 from bot.runner import serving
+from emulator import Emulator
 from emulator.images import sample_jpeg
 from handlers.broadcast_prompts import severity_name
 from sandbox import cast
+from sandbox.stage import Stage
 from storage.models import Resident
 from web import server
 
@@ -143,3 +146,26 @@ async def test_the_administrators_alert_reaches_lan_in_her_chat(sandbox, chat_cl
     await tap(_("📣 Send now"), message=controls)
     parts = await chat_client.view_until("lan", "Mưa lớn &lt;b&gt;và dông&lt;/b&gt; chiều nay")
     assert "NGHIÊM TRỌNG" in parts["chat"]
+
+
+async def test_a_seat_of_an_earlier_run_leads_back_to_the_start(sandbox, chat_client):
+    async with chat_client.http.get(sandbox.url, params={"seat": "r700000999"}, allow_redirects=False) as response:
+        assert response.status == 302 and response.headers["Location"] == "/"
+
+
+async def test_a_waiting_page_is_answered_on_a_change_or_when_the_server_stops():
+    """/sandbox/view waits on the stage; the server's shutdown wakes it (chat._release_waiters),
+    so that a page left open does not hold Ctrl-C for aiohttp's shutdown timeout."""
+    emulator = Emulator()
+    stage = Stage(emulator)
+    waiting = asyncio.create_task(stage.wait(stage.version, timeout=60))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    emulator.user("Lan")  # a new account changes no chat: still waiting
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    stage.wake()
+    await asyncio.wait_for(waiting, 5)
+    changed = asyncio.create_task(stage.wait(stage.version, timeout=60))
+    await emulator.user("Tom").send("/start")  # a message in a chat
+    await asyncio.wait_for(changed, 5)

@@ -82,6 +82,7 @@
     for (;;) {
       try {
         const response = await fetch(`/sandbox/view?seat=${encodeURIComponent(seat)}&v=${version}`);
+        if (response.status === 404) { window.location.href = "/"; return; }  // a seat of an earlier run
         if (!response.ok) throw new Error(response.statusText);
         show(await response.json());
       } catch (error) {
