@@ -68,9 +68,10 @@ def _language(request: web.Request) -> str:
     return asked if asked in LANGUAGES else request.app[SETTINGS].default_language
 
 
-def _seat(request: web.Request, key: str | None = None) -> Seat:
+def _seat(request: web.Request) -> Seat:
+    """The seat the request names (path or query); without one, the newcomer's."""
     stage = request.app[STAGE]
-    key = key or request.match_info.get("seat") or request.query.get("seat")
+    key = request.match_info.get("seat") or request.query.get("seat")
     if key is None:
         return stage.seats["hoa"] if "hoa" in stage.seats else next(iter(stage.seats.values()))
     seat = stage.seats.get(key)
@@ -79,20 +80,21 @@ def _seat(request: web.Request, key: str | None = None) -> Seat:
     return seat
 
 
-def _render(request: web.Request, template: str, language: str, **context) -> str:
+def _render(request: web.Request, template: str, language: str, **context) -> Markup:
     translations = translator(language)
     tz = request.app[SETTINGS].tz
 
     def clock(timestamp: int) -> str:
         return datetime.fromtimestamp(timestamp, tz).strftime("%H:%M")
 
-    return request.app[JINJA].get_template(template).render(
+    return Markup(request.app[JINJA].get_template(template).render(
         _=translations.gettext, language=language, languages=LANGUAGES, stage=request.app[STAGE],
         message_html=message_html, clock=clock, keyboard_rows=lambda markup, key: button_rows(markup, key) or [],
-        **context)
+        **context))
 
 
-def _parts(request: web.Request, seat: Seat, language: str) -> dict[str, str | int]:
+def _parts(request: web.Request, seat: Seat, language: str) -> dict[str, Markup | int]:
+    """The pieces of the page that change: the chat, the reply keyboard, the seat list."""
     stage = request.app[STAGE]
     version = stage.version
     shown = seat.messages()
@@ -101,8 +103,7 @@ def _parts(request: web.Request, seat: Seat, language: str) -> dict[str, str | i
     return {
         "version": version,
         "chat": chat,
-        "keyboard": _render(request, "sandbox/_keyboard.html", language, seat=seat,
-                            rows=button_rows(seat.chat.chat.reply_keyboard, "keyboard") or []),
+        "keyboard": _render(request, "sandbox/_keyboard.html", language, seat=seat),
         "seats": _render(request, "sandbox/_seats.html", language, current=seat),
     }
 
@@ -115,9 +116,7 @@ async def page(request: web.Request) -> web.Response:
         raise web.HTTPFound("/") from None  # a seat of an earlier run: residents added then are gone
     parts = _parts(request, seat, language)
     commands = seat.member.commands() if not seat.is_group else []
-    text = _render(request, "sandbox/chat.html", language, seat=seat, parts={k: Markup(v) if isinstance(v, str) else v
-                                                                            for k, v in parts.items()},
-                   commands=commands)
+    text = _render(request, "sandbox/chat.html", language, seat=seat, parts=parts, commands=commands)
     response = web.Response(text=text, content_type="text/html")
     if request.query.get("lang") in LANGUAGES:
         response.set_cookie(LANGUAGE_COOKIE, request.query["lang"], max_age=365 * 86400, samesite="Lax",
