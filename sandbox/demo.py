@@ -42,6 +42,7 @@ from broadcasts import alerts, outbox
 from complaints import agencies, deadlines, lifecycle, reports
 from complaints.lifecycle import Action, Actor, ActorKind, FINAL, Policy, State
 from complaints.rejections import REJECT_REASONS
+from handlers.rating import rating_markup
 from sandbox import cast
 from storage import areas, residents, roles, topics
 from storage.db import Database
@@ -195,8 +196,6 @@ async def create_reports(session: AsyncSession, settings: Settings, clock: Clock
     """The stories of `stories`, each filed and then moved step by step at its past moments."""
     # As the bot's own (bot/context.py): notices in each resident's language, and the rating
     # buttons on the resolution message.
-    from handlers.rating import rating_markup  # the handlers, for the one message they shape
-
     policy = Policy.from_settings(settings, translator=translator, rating_markup=rating_markup)
     places = await WardPlaces.load(session)
     staff = {p.key: await lifecycle.actor_for(session, p.telegram_id, settings.admin_ids, name=p.name,
