@@ -13,7 +13,7 @@ at a time, p50 / p95 / max of the client's round trip in ms. Then a round trip o
 typed on the page (POST /sandbox/seats/lan/text "/myreports") until the bot's answer shows in
 /sandbox/view, `--requests` times.
 
-    .venv/bin/python bench/sandbox.py [--starts 5] [--requests 200]
+    .venv/bin/python bench/sandbox_chat.py [--starts 5] [--requests 200]
 
 Not part of the test suite.
 """
