@@ -10,25 +10,23 @@ keeps its chats in memory only, so the database must not remember more than they
 from __future__ import annotations
 
 import asyncio
-import logging
+import fcntl
 import shutil
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from bot.app import build_application
-from bot.runner import serving
+from bot.runner import CannotStart, serving
 from bot.settings import Settings
 from emulator import Emulator, Limits
 from sandbox import cast, chat, demo, stage as stages
 from storage import areas, migrate
 from storage.db import Database
 from web import server
-
-log = logging.getLogger("loa.sandbox")
 
 DATA_DIR = Path("data")
 PHOTO_BYTES = 20 * 1024 * 1024  # photos from a phone's camera; Telegram itself takes 10 MB
@@ -61,16 +59,36 @@ def sandbox_settings(settings: Settings, emulator: Emulator, data_dir: Path) -> 
     })
 
 
+@contextmanager
+def _only_one(data_dir: Path) -> Iterator[None]:
+    """Hold data/sandbox.lock while the sandbox runs: a second one started from the same folder
+    would delete the first one's database."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "sandbox.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CannotStart(f"a sandbox is already running from this folder ({data_dir.resolve()}): "
+                              "use it, or stop it first") from None
+        yield
+
+
 def _clear(data_dir: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         (data_dir / f"sandbox.db{suffix}").unlink(missing_ok=True)
     shutil.rmtree(data_dir / "sandbox-media", ignore_errors=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
 
 
 @asynccontextmanager
 async def opened(settings: Settings, data_dir: Path = DATA_DIR) -> AsyncIterator[Sandbox]:
     """The sandbox, serving until the block ends."""
+    with _only_one(data_dir):
+        async with _opened(settings, data_dir) as sandbox:
+            yield sandbox
+
+
+@asynccontextmanager
+async def _opened(settings: Settings, data_dir: Path) -> AsyncIterator[Sandbox]:
     emulator = Emulator(Limits.off(), record_calls=False, bot_username="loa_sandbox_bot", bot_name="Loa",
                         auto_users=True, history_limit=HISTORY, max_errors=1000)
     await emulator.start("127.0.0.1", 0)

@@ -7,16 +7,20 @@ import asyncio
 import re
 
 import aiohttp
+import pytest
 from sqlmodel import select
 
 from bot.i18n import translator
-from bot.runner import serving
+from bot.runner import CannotStart, serving
+from bot.settings import Settings
 from emulator import Emulator
 from emulator.images import sample_jpeg
 from handlers.broadcast_prompts import severity_name
 from sandbox import cast
+from sandbox.run import opened
 from sandbox.stage import Stage
 from storage.models import Resident
+from tests.fixtures.dashboard import free_port
 from web import server
 
 
@@ -169,3 +173,13 @@ async def test_a_waiting_page_is_answered_on_a_change_or_when_the_server_stops()
     changed = asyncio.create_task(stage.wait(stage.version, timeout=60))
     await emulator.user("Tom").send("/start")  # a message in a chat
     await asyncio.wait_for(changed, 5)
+
+
+async def test_a_second_sandbox_in_the_same_folder_is_refused_and_harms_nothing(sandbox, tmp_path):
+    settings = Settings(_env_file=None, HTTP_HOST="127.0.0.1", HTTP_PORT=str(free_port()))
+    with pytest.raises(CannotStart, match="already running from this folder"):
+        async with opened(settings, tmp_path / "data"):
+            pass
+    async with sandbox.db.read() as session:
+        assert (await session.execute(select(Resident).where(Resident.telegram_id == cast.LAN.telegram_id))
+                ).scalar_one()
