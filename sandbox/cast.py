@@ -19,7 +19,7 @@ class Person:
     last_name: str | None
     language: str  # Telegram's language_code
     role: str | None = None  # None: a resident; else a storage.models.Role value
-    agency: str | None = None  # agency staff: the agency they work for
+    agencies: tuple[str, ...] = ()  # agency staff: the agencies they work for
     ward: str | None = None  # residents set up in the demo data: their ward; None: never started the bot
     about_vi: str = ""
     about_en: str = ""
@@ -53,24 +53,36 @@ HOA = Person("hoa", 810000003, "Hoa", "Trần", "vi",
 HUNG = Person("hung", 820000001, "Hùng", "Lê", "vi", role="moderator",
               about_vi="Kiểm duyệt viên: phân loại phản ánh mới",
               about_en="Moderator: triages new reports")
-MAI = Person("mai", 820000002, "Mai", "Phạm", "vi", role="agency_staff", agency="hn-urenco",
+MAI = Person("mai", 820000002, "Mai", "Phạm", "vi", role="agency_staff", agencies=("hn-urenco",),
              about_vi="Cán bộ URENCO: xử lý phản ánh vệ sinh môi trường",
              about_en="URENCO staff: handles sanitation reports")
-DUNG = Person("dung", 820000003, "Dũng", "Đỗ", "vi", role="agency_staff", agency="hn-so-gtvt",
+DUNG = Person("dung", 820000003, "Dũng", "Đỗ", "vi", role="agency_staff", agencies=("hn-so-gtvt",),
               about_vi="Cán bộ Sở Giao thông vận tải: xử lý phản ánh về đường sá",
               about_en="Department of Transport staff: handles road reports")
 AN = Person("an", 820000004, "An", "Hoàng", "vi", role="admin",
             about_vi="Quản trị viên: gửi cảnh báo, mở bảng điều khiển",
             about_en="Administrator: sends alerts, opens the dashboard")
 
+# So that a report of any category, anywhere in the central wards, reaches a group with someone in it.
+THAO = Person("thao", 820000005, "Thảo", "Vũ", "vi", role="agency_staff",
+              agencies=("hn-so-xay-dung", "hn-cong-an", "hn-ban-attp", "hn-so-y-te", "hn-ubnd",
+                        "hn-ubnd-ba-dinh", "hn-ubnd-hoan-kiem"),
+              about_vi="Cán bộ của các cơ quan khác: mỗi cơ quan một nhóm",
+              about_en="Staff of the other agencies: one group each")
+
 RESIDENTS = (LAN, TOM, HOA)
-STAFF = (HUNG, MAI, DUNG, AN)
+STAFF = (HUNG, MAI, DUNG, AN, THAO)
 PEOPLE = RESIDENTS + STAFF
 
 MODERATORS = Group("moderators", -1001000000101, "Loa — Kiểm duyệt phản ánh", ("hung", "an"))
 URENCO = Group("urenco", -1001000000102, "URENCO — Phản ánh", ("mai",), agency="hn-urenco")
 TRANSPORT = Group("transport", -1001000000103, "Sở GTVT — Phản ánh", ("dung",), agency="hn-so-gtvt")
-GROUPS = (MODERATORS, URENCO, TRANSPORT)
+OTHERS = tuple(Group(f"agency-{code}", -1001000000110 - n, title, ("thao",), agency=code) for n, (code, title) in
+               enumerate((("hn-so-xay-dung", "Sở Xây dựng — Phản ánh"), ("hn-cong-an", "Công an TP — Phản ánh"),
+                          ("hn-ban-attp", "Ban ATTP — Phản ánh"), ("hn-so-y-te", "Sở Y tế — Phản ánh"),
+                          ("hn-ubnd", "VP UBND TP — Phản ánh"), ("hn-ubnd-ba-dinh", "UBND P. Ba Đình — Phản ánh"),
+                          ("hn-ubnd-hoan-kiem", "UBND P. Hoàn Kiếm — Phản ánh"))))
+GROUPS = (MODERATORS, URENCO, TRANSPORT, *OTHERS)
 
 # The demo's other residents (reports and subscriptions for the statistics and the broadcast)
 # have ids from here up; they are nobody's persona, and the emulator takes them as users who

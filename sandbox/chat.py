@@ -94,7 +94,7 @@ def _render(request: web.Request, template: str, language: str, **context) -> Ma
 
 
 def _parts(request: web.Request, seat: Seat, language: str) -> dict[str, Markup | int]:
-    """The pieces of the page that change: the chat, the reply keyboard, the seat list."""
+    """The pieces of the page that change: the chat, the reply keyboard, the seat lists."""
     stage = request.app[STAGE]
     version = stage.version
     shown = seat.messages()
@@ -104,7 +104,8 @@ def _parts(request: web.Request, seat: Seat, language: str) -> dict[str, Markup 
         "version": version,
         "chat": chat,
         "keyboard": _render(request, "sandbox/_keyboard.html", language, seat=seat),
-        "seats": _render(request, "sandbox/_seats.html", language, current=seat),
+        "residents": _render(request, "sandbox/_seats.html", language, current=seat, seats=stage.residents()),
+        "staff": _render(request, "sandbox/_seats.html", language, current=seat, seats=stage.staff()),
     }
 
 

@@ -3,8 +3,9 @@
 `seed` fills a freshly migrated database that has the shipped areas with:
 
 - the agencies and routing rules of `storage/seed/agencies-hanoi.toml`, with the Telegram groups
-  of the cast (sandbox/cast.py) set for URENCO and the Department of Transport;
-- the staff's roles: Hùng moderator, Mai at URENCO, Dũng at the Department of Transport, An admin;
+  of the cast (sandbox/cast.py): one for each agency a report of the central wards can go to;
+- the staff's roles: Hùng moderator, Mai at URENCO, Dũng at the Department of Transport, Thảo at
+  the other agencies of those groups, An admin;
 - residents as /start leaves them (language, ward, topics, quiet hours): Lan (Ba Đình) and Tom
   (Hoàn Kiếm, English), and 40 others in ten central wards; Hoa is not there, she plays a
   newcomer;
@@ -133,7 +134,8 @@ async def load_agencies(session: AsyncSession) -> None:
 
 async def grant_roles(session: AsyncSession) -> None:
     for person in cast.STAFF:
-        await roles.grant(session, person.telegram_id, person.role, agency_code=person.agency)
+        for agency in person.agencies or (None,):
+            await roles.grant(session, person.telegram_id, person.role, agency_code=agency)
 
 
 @dataclass(frozen=True)
@@ -198,9 +200,10 @@ async def create_reports(session: AsyncSession, settings: Settings, clock: Clock
     # buttons on the resolution message.
     policy = Policy.from_settings(settings, translator=translator, rating_markup=rating_markup)
     places = await WardPlaces.load(session)
-    staff = {p.key: await lifecycle.actor_for(session, p.telegram_id, settings.admin_ids, name=p.name,
-                                              agency_code=p.agency) for p in cast.STAFF}
-    by_agency = {p.agency: staff[p.key] for p in cast.STAFF if p.agency}
+    staff = {p.key: await lifecycle.actor_for(session, p.telegram_id, settings.admin_ids, name=p.name)
+             for p in cast.STAFF if not p.agencies}
+    by_agency = {agency: await lifecycle.actor_for(session, p.telegram_id, name=p.name, agency_code=agency)
+                 for p in cast.STAFF for agency in p.agencies}
     filed: dict[str, Report] = {}
     for story in stories(clock, settings.autoclose_days):
         reporter = pick_reporter(story, people, rng)

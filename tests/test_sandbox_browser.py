@@ -70,7 +70,7 @@ async def pick_on_map(page, where: tuple[float, float], ward: str) -> None:
 
 async def sit(page, seat: str) -> None:
     """Play another seat: click it in the list."""
-    await page.click(f"#seats a.seat[data-seat='{seat}']")
+    await page.click(f".seats a.seat[data-seat='{seat}']")
     await expect(page.locator("body")).to_have_attribute("data-seat", seat)
 
 
@@ -142,7 +142,7 @@ async def test_a_newcomers_report_from_start_to_a_rated_resolution(sandbox, page
     await screenshot(page, "sandbox-06-agency")
 
     # Back to the resident: the news came while she was away; she rates it.
-    await expect(page.locator("#seats a.seat[data-seat='hoa'] .badge")).to_be_visible()
+    await expect(page.locator(".seats a.seat[data-seat='hoa'] .badge")).to_be_visible()
     await sit(page, "hoa")
     await bot_says(page, NOTE)
     await tap(page, "😊 Hài lòng")

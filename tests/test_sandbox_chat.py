@@ -97,7 +97,7 @@ async def test_a_new_residents_name_is_escaped_wherever_it_shows(sandbox, chat_c
     assert status == 200
     seat = answer["seat"]
     parts = await chat_client.view(seat)
-    assert "&lt;b&gt;Eve&lt;/b&gt; &amp; co" in parts["seats"] and "<b>Eve" not in parts["seats"]
+    assert "&lt;b&gt;Eve&lt;/b&gt; &amp; co" in parts["residents"] and "<b>Eve" not in parts["residents"]
     await chat_client.post(f"/sandbox/seats/{seat}/text", {"text": "<script>alert(1)</script>"})
     parts = await chat_client.view_until(seat, "&lt;script&gt;")
     assert "<script>" not in parts["chat"]

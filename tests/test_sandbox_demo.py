@@ -124,11 +124,11 @@ async def test_the_staff_have_their_roles_and_groups(seeded):
         # What the sandbox shows them, they may do: Dũng takes up the urgent report, Mai the reopened one.
         urgent, reopened = [await by_code(db, code) for code in (made.urgent, made.reopened)]
         for person, report in ((cast.DUNG, urgent), (cast.MAI, reopened)):
-            actor = await lifecycle.actor_for(session, person.telegram_id, agency_code=person.agency)
+            actor = await lifecycle.actor_for(session, person.telegram_id, agency_code=person.agencies[0])
             await lifecycle.check(session, report.id, Action.START, actor)
         hung = await lifecycle.actor_for(session, cast.HUNG.telegram_id)
         assert hung.kind == "moderator"
-    assert granted == {(p.telegram_id, p.role, p.agency) for p in cast.STAFF}
+    assert granted == {(p.telegram_id, p.role, agency) for p in cast.STAFF for agency in p.agencies or (None,)}
     assert {code: chat for code, chat in chats.items() if chat} == {
         g.agency: g.chat_id for g in cast.GROUPS if g.agency}
     assert len(chats) == made.agencies == 13

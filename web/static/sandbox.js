@@ -65,7 +65,8 @@
   function show(parts) {
     messages.innerHTML = parts.chat;
     $("keyboard").innerHTML = parts.keyboard;
-    $("seats").innerHTML = parts.seats;
+    $("residents").innerHTML = parts.residents;
+    $("staff").innerHTML = parts.staff;
     toEnd();
     version = parts.version;
     followQuestion();
