@@ -28,19 +28,14 @@ import re
 import statistics
 import tempfile
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
-from bot.app import build_application
-from bot.runner import serving
 from bot.settings import Settings
-from emulator import Emulator, Limits
-from sandbox import chat, demo, stage as stages
-from sandbox.run import HISTORY, sandbox_settings
-from storage import areas, migrate
-from storage.db import Database
-from web import server
+from sandbox import chat
+from sandbox.run import opened
 
 
 def free_port() -> int:
@@ -62,44 +57,21 @@ def spread(values: list[float]) -> str:
     return f"p50 {statistics.median(values):7.1f}  p95 {p95:7.1f}  max {values[-1]:7.1f}"
 
 
-async def one_start(folder: Path) -> tuple[dict[str, float], object]:
-    """Start the sandbox as sandbox/run.py does, phase by phase; returns the times (ms) and a
-    closer (an AsyncExitStack-like tuple) to stop it."""
-    times: dict[str, float] = {}
+@asynccontextmanager
+async def started(folder: Path, times: dict[str, float]):
+    """The sandbox as sandbox/run.py starts it, with the time (ms) each step of the start took."""
+    settings = Settings(_env_file=None, HTTP_HOST="127.0.0.1", HTTP_PORT=str(free_port()), LOA_LOG_LEVEL="WARNING")
     mark = time.perf_counter()
 
-    def lap(name: str) -> None:
+    def done(step: str) -> None:
         nonlocal mark
         now = time.perf_counter()
-        times[name] = (now - mark) * 1000
+        times[step] = (now - mark) * 1000
         mark = now
 
-    settings = Settings(_env_file=None, HTTP_HOST="127.0.0.1", HTTP_PORT=str(free_port()), LOA_LOG_LEVEL="WARNING")
-    emulator = Emulator(Limits.off(), record_calls=False, bot_username="loa_sandbox_bot", bot_name="Loa",
-                        auto_users=True, history_limit=HISTORY, max_errors=1000)
-    await emulator.start("127.0.0.1", 0)
-    lap("emulator")
-    bot_settings = sandbox_settings(settings, emulator, folder)
-    db = Database(bot_settings.database_url)
-    await migrate.upgrade(db)
-    lap("migrate")
-    await areas.import_units(db, areas.SHIPPED)
-    lap("areas")
-    await demo.seed(db, bot_settings)
-    lap("demo data")
-    stage = stages.enact(emulator)
-    context = serving(build_application(bot_settings, db), bot_settings, db, (chat.setup_with(stage),))
-    http = await context.__aenter__()
-    lap("bot and HTTP")
-    times["total"] = sum(times.values())
-    return times, (context, db, emulator, f"{server.address(http)}/")
-
-
-async def stop(handle) -> None:
-    context, db, emulator, _url = handle
-    await context.__aexit__(None, None, None)
-    await db.dispose()
-    await emulator.stop()
+    async with opened(settings, folder, done=done) as sandbox:
+        times["total"] = sum(times.values())
+        yield sandbox
 
 
 async def timed(session: aiohttp.ClientSession, url: str, n: int, **params) -> list[float]:
@@ -121,49 +93,54 @@ async def main() -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
 
     phases: dict[str, list[float]] = {}
-    handle = None
     with tempfile.TemporaryDirectory() as tmp:
-        for number in range(args.starts):
-            if handle is not None:
-                await stop(handle)
-            times, handle = await one_start(Path(tmp) / f"run{number}")
+        for number in range(args.starts - 1):
+            times: dict[str, float] = {}
+            async with started(Path(tmp) / f"run{number}", times):
+                pass
             for name, value in times.items():
                 phases.setdefault(name, []).append(value)
-        print(f"\nstarting the sandbox, {args.starts} times (ms):")
-        for name, values in phases.items():
-            print(f"  {name:14} median {statistics.median(values):7.0f}  min {min(values):7.0f}  max {max(values):7.0f}")
+        times = {}
+        async with started(Path(tmp) / "last", times) as sandbox:
+            for name, value in times.items():
+                phases.setdefault(name, []).append(value)
+            print(f"\nstarting the sandbox, {args.starts} times (ms):")
+            for name, values in phases.items():
+                print(f"  {name:14} median {statistics.median(values):7.0f}  min {min(values):7.0f}  "
+                      f"max {max(values):7.0f}")
+            await chat_figures(sandbox.url, args.requests)
 
-        url = handle[3]
-        await asyncio.sleep(12)  # let the card job post the groups' cards first
-        async with aiohttp.ClientSession() as session:
-            first_map = await timed(session, url + "sandbox/map.svg", 1)
-            print(f"\nweb chat, {args.requests} requests each, one at a time (round trip, ms):")
-            for name, path, params in (("page, Lan", "", {"seat": "lan"}),
-                                       ("page, moderators", "", {"seat": "moderators"}),
-                                       ("view, Lan", "sandbox/view", {"seat": "lan", "v": -1}),
-                                       ("view, moderators", "sandbox/view", {"seat": "moderators", "v": -1}),
-                                       ("map.svg, kept", "sandbox/map.svg", {})):
-                print(f"  {name:18} {spread(await timed(session, url + path, args.requests, **params))}")
-            print(f"  map.svg, first      {first_map[0]:7.1f}")
 
-            round_trips = []
-            for _ in range(args.requests):
-                async with session.get(url + "sandbox/view", params={"seat": "lan", "v": -1}) as response:
-                    before = newest_answer((await response.json())["chat"])
-                started = time.perf_counter()
-                async with session.post(url + "sandbox/seats/lan/text", json={"text": "/myreports"},
-                                        headers={chat.HEADER: "1"}) as response:
-                    assert response.status == 200
-                while True:
-                    async with session.get(url + "sandbox/view", params={"seat": "lan", "v": -1}) as response:
-                        parts = await response.json()
-                    if newest_answer(parts["chat"]) > before:
-                        break
-                    async with session.get(url + "sandbox/view", params={"seat": "lan", "v": parts["version"]}):
-                        pass
-                round_trips.append((time.perf_counter() - started) * 1000)
-            print(f"  /myreports typed → answer shown  {spread(round_trips)}")
-        await stop(handle)
+async def chat_figures(url: str, requests: int) -> None:
+    await asyncio.sleep(12)  # let the card job post the groups' cards first
+    async with aiohttp.ClientSession() as session:
+        first_map = await timed(session, url + "sandbox/map.svg", 1)
+        print(f"\nweb chat, {requests} requests each, one at a time (round trip, ms):")
+        for name, path, params in (("page, Lan", "", {"seat": "lan"}),
+                                   ("page, moderators", "", {"seat": "moderators"}),
+                                   ("view, Lan", "sandbox/view", {"seat": "lan", "v": -1}),
+                                   ("view, moderators", "sandbox/view", {"seat": "moderators", "v": -1}),
+                                   ("map.svg, kept", "sandbox/map.svg", {})):
+            print(f"  {name:18} {spread(await timed(session, url + path, requests, **params))}")
+        print(f"  map.svg, first      {first_map[0]:7.1f}")
+
+        round_trips = []
+        for _ in range(requests):
+            async with session.get(url + "sandbox/view", params={"seat": "lan", "v": -1}) as response:
+                before = newest_answer((await response.json())["chat"])
+            begun = time.perf_counter()
+            async with session.post(url + "sandbox/seats/lan/text", json={"text": "/myreports"},
+                                    headers={chat.HEADER: "1"}) as response:
+                assert response.status == 200
+            version = -1
+            while True:
+                async with session.get(url + "sandbox/view", params={"seat": "lan", "v": version}) as response:
+                    parts = await response.json()
+                if newest_answer(parts["chat"]) > before:
+                    break
+                version = parts["version"]
+            round_trips.append((time.perf_counter() - begun) * 1000)
+        print(f"  /myreports typed → answer shown  {spread(round_trips)}")
 
 
 if __name__ == "__main__":

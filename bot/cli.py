@@ -83,7 +83,7 @@ def _run_sandbox(settings: Settings) -> None:
     setup_logging(settings.log_level)
 
     async def serve() -> None:
-        await sandbox.run(settings, stop_on_signals(), announce=lambda text: click.echo(text))
+        await sandbox.run(settings, stop_on_signals(), announce=click.echo)
 
     try:
         asyncio.run(serve())

@@ -80,29 +80,36 @@ def _clear(data_dir: Path) -> None:
 
 
 @asynccontextmanager
-async def opened(settings: Settings, data_dir: Path = DATA_DIR) -> AsyncIterator[Sandbox]:
-    """The sandbox, serving until the block ends."""
+async def opened(settings: Settings, data_dir: Path = DATA_DIR, *,
+                 done: Callable[[str], None] = lambda _step: None) -> AsyncIterator[Sandbox]:
+    """The sandbox, serving until the block ends; `done(step)` is called as each step of the
+    start ends (bench/sandbox_chat.py times them)."""
     with _only_one(data_dir):
-        async with _opened(settings, data_dir) as sandbox:
+        async with _opened(settings, data_dir, done) as sandbox:
             yield sandbox
 
 
 @asynccontextmanager
-async def _opened(settings: Settings, data_dir: Path) -> AsyncIterator[Sandbox]:
+async def _opened(settings: Settings, data_dir: Path, done: Callable[[str], None]) -> AsyncIterator[Sandbox]:
     emulator = Emulator(Limits.off(), record_calls=False, bot_username="loa_sandbox_bot", bot_name="Loa",
                         auto_users=True, history_limit=HISTORY, max_errors=1000)
     await emulator.start("127.0.0.1", 0)
+    done("emulator")
     try:
         bot_settings = sandbox_settings(settings, emulator, data_dir)
         _clear(data_dir)
         db = Database(bot_settings.database_url)
         try:
             await migrate.upgrade(db)
+            done("migrate")
             await areas.import_units(db, areas.SHIPPED)
+            done("areas")
             seeded = await demo.seed(db, bot_settings)
+            done("demo data")
             stage = stages.enact(emulator)
             application = build_application(bot_settings, db)
             async with serving(application, bot_settings, db, (chat.setup_with(stage),)) as http:
+                done("bot and HTTP")
                 yield Sandbox(f"{server.address(http)}/", bot_settings, emulator, db, stage, seeded)
         finally:
             await db.dispose()
