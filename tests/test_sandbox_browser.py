@@ -131,7 +131,7 @@ async def test_a_newcomers_report_from_start_to_a_rated_resolution(sandbox, page
     # The agency's group: take it up, then resolve it by replying to the bot's question.
     await sit(page, "urenco")
     work = page.locator("#messages .msg.in", has_text=code).last
-    await expect(work).not_to_contain_text("Hoa"), "agencies do not see who reported"
+    await expect(work).not_to_contain_text("Hoa")  # agencies do not see who reported
     await work.locator("button.button", has_text="▶️ Đang xử lý").click()
     await expect(work.locator("button.button", has_text="▶️ Đang xử lý")).to_have_count(0)
     await work.locator("button.button", has_text="✅ Đã xử lý xong…").click()
