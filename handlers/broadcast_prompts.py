@@ -16,6 +16,7 @@ from broadcasts import drafts
 from broadcasts.alerts import Kind, Progress, Status
 from broadcasts.progress import figures, number
 from broadcasts.render import MARKERS
+from storage.areas import full_name
 from storage.models import Alert, Area, BroadcastSchedule, Topic
 
 PROVINCES_PER_PAGE = 10
@@ -55,10 +56,6 @@ def topic_name(topic: Topic | None, language: str) -> str:
     return topic.name_en if language == "en" else topic.name_vi
 
 
-def area_name(area: Area, language: str) -> str:
-    return area.full_name_en if language == "en" else area.full_name_vi
-
-
 def severity_name(severity: str, language: str) -> str:
     _ = texts(language)
     names = {"extreme": _("Extreme"), "severe": _("Severe"), "moderate": _("Moderate"), "minor": _("Minor"),
@@ -92,7 +89,7 @@ def chosen_areas(areas: list[Area], language: str) -> str:
     _ = texts(language)
     if not areas:
         return _("none yet")
-    return "; ".join(area_name(a, language) for a in areas)
+    return "; ".join(full_name(a, language) for a in areas)
 
 
 def area_picker(alert: Alert, chosen: list[Area], parent: Area | None, children: list[Area], page: int,
@@ -130,7 +127,7 @@ def area_picker(alert: Alert, chosen: list[Area], parent: Area | None, children:
     if parent is None:
         lines.append(_("Provinces and cities:"))
     else:
-        lines.append(_("Wards and communes of {place}:").format(place=area_name(parent, language)))
+        lines.append(_("Wards and communes of {place}:").format(place=full_name(parent, language)))
     if pages > 1:
         lines[-1] += " " + _("(page {page} of {pages})").format(page=page + 1, pages=pages)
     text = "\n".join(lines)
@@ -141,7 +138,7 @@ def area_matches(alert: Alert, found: list[Area], parents: dict[str, Area], lang
     _ = texts(language)
     rows = []
     for area in found:
-        label = area_name(area, language)
+        label = full_name(area, language)
         parent = parents.get(area.parent_code or "")
         if parent is not None:
             label += ", " + (parent.name_en if language == "en" else parent.name_vi)

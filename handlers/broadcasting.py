@@ -356,7 +356,7 @@ async def _area_toggle(session, context, alert, language, args, update):
     else:
         chosen.append(area.code)
     alert.area_codes = chosen
-    return Outcome(answer=cards.area_name(area, language),
+    return Outcome(answer=areas.full_name(area, language),
                    edit=await _picker(session, alert, language, area.parent_code, around=area.code))
 
 
@@ -637,7 +637,7 @@ async def _typed_area(session, alert: Alert, text: str, language: str) -> Outcom
             chosen.append(area.code)
         alert.area_codes = chosen
         return Outcome(send=[await _picker(session, alert, language, area.parent_code, around=area.code,
-                                           intro=_("Added: {area}").format(area=cards.area_name(area, language)))])
+                                           intro=_("Added: {area}").format(area=areas.full_name(area, language)))])
     parents = {}
     for area in found:
         if area.parent_code and area.parent_code not in parents:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 
 from bot.i18n import translator
+from storage.areas import full_name
 from storage.models import Area, Resident, Topic
 
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
@@ -27,9 +28,7 @@ def texts(resident: Resident):
 
 
 def area_name(area: Area | None, language: str) -> str:
-    if area is None:
-        return "—"
-    return area.full_name_en if language == "en" else area.full_name_vi
+    return "—" if area is None else full_name(area, language)
 
 
 def hhmm(minute: int) -> str:

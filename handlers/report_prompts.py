@@ -13,6 +13,7 @@ from telegram import (InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton
 
 from bot.i18n import translator
 from complaints import drafts
+from storage.areas import full_name
 from storage.models import Area, Category, Report, ReportDraft, ReportEvent, Resident
 
 CAPTION_DESCRIPTION = 500  # of a photo's 1,024 caption characters
@@ -40,9 +41,7 @@ def category_name(category: Category | None, language: str) -> str:
 
 
 def area_label(area: Area | None, language: str) -> str:
-    if area is None:
-        return ""
-    return area.full_name_en if language == "en" else area.full_name_vi
+    return "" if area is None else full_name(area, language)
 
 
 def state_name(state: str, language: str) -> str:

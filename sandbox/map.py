@@ -27,6 +27,7 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import areas
 from storage.models import Area
 from web.dashboard.svg import SVG_NS, num, parse_boundary, path_data
 
@@ -73,10 +74,6 @@ class AreaLike(Protocol):
     boundary: str | None
 
 
-def area_name(area: AreaLike, language: str) -> str:
-    return area.full_name_en if language == "en" else area.full_name_vi
-
-
 def render(province: AreaLike, wards: Iterable[AreaLike], language: str) -> str:
     """The map (see the module's docstring) of `province` and its `wards`, names in `language`
     ("en", else Vietnamese). Wards without a usable boundary are left out; with nothing to draw
@@ -89,7 +86,7 @@ def render(province: AreaLike, wards: Iterable[AreaLike], language: str) -> str:
     lats = [lat for polygon in every for ring in polygon for _, lat in ring] or [0.0]
     projection, width, height = fit(min(lons), min(lats), max(lons), max(lats))
 
-    name = escape(area_name(province, language))
+    name = escape(areas.full_name(province, language))
     out = [f'<svg xmlns="{SVG_NS}" class="loa-city-map" viewBox="0 0 {num(width)} {num(height)}" '
            f'data-province="{escape(province.code)}" data-lon0="{projection.lon0!r}" '
            f'data-lat0="{projection.lat0!r}" data-scale-x="{projection.scale_x!r}" '
@@ -99,7 +96,7 @@ def render(province: AreaLike, wards: Iterable[AreaLike], language: str) -> str:
     for ward, polygons in sorted(shapes, key=lambda shape: shape[0].code):
         d = path_data(polygons, projection.project)
         if d:
-            label = escape(area_name(ward, language))
+            label = escape(areas.full_name(ward, language))
             out.append(f'<path class="ward" data-code="{escape(ward.code)}" data-name="{label}" '
                        f'vector-effect="non-scaling-stroke" d="{d}"><title>{label}</title></path>')
     out.append("</g>")

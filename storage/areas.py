@@ -41,6 +41,11 @@ _APOSTROPHES = dict.fromkeys(map(ord, "'’ʼ`´"), None)
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
 
 
+def full_name(area: Area, language: str) -> str:
+    """The unit's full name ("Phường Ba Đình", "Ba Dinh Ward") in English or else Vietnamese."""
+    return area.full_name_en if language == "en" else area.full_name_vi
+
+
 def normalize(text: str) -> str:
     """The search key of a name: no diacritics, đ → d, lower case, punctuation as spaces, single spaces.
 
