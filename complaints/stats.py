@@ -103,26 +103,26 @@ def _tally(rows: list, column: int, *, row_for: Callable[[str], Row], idle: list
     return sorted(table.values(), key=lambda s: (-s.received, s.code))
 
 
+async def _tally_by(session: AsyncSession, rows: list, include_idle: bool, model: type[Agency] | type[Category],
+                    column: int, make: type[AgencyStats] | type[CategoryStats]) -> list:
+    """The rows tallied per agency (`column` 0) or per category (1), named from `model`'s table;
+    with `include_idle`, the active ones without reports too."""
+    known = {row.code: row for row in (await session.execute(select(model))).scalars()}
+
+    def row_for(code: str):
+        found = known.get(code)
+        return make(code, found.name_vi if found else code, found.name_en if found else code)
+
+    idle = [code for code, row in known.items() if row.active] if include_idle else []
+    return _tally(rows, column, row_for=row_for, idle=idle)
+
+
 async def _by_agency(session: AsyncSession, rows: list, include_idle: bool) -> list[AgencyStats]:
-    agencies = {a.code: a for a in (await session.execute(select(Agency))).scalars()}
-
-    def row_for(code: str) -> AgencyStats:
-        agency = agencies.get(code)
-        return AgencyStats(code, agency.name_vi if agency else code, agency.name_en if agency else code)
-
-    idle = [code for code, agency in agencies.items() if agency.active] if include_idle else []
-    return _tally(rows, 0, row_for=row_for, idle=idle)
+    return await _tally_by(session, rows, include_idle, Agency, 0, AgencyStats)
 
 
 async def _by_category(session: AsyncSession, rows: list, include_idle: bool) -> list[CategoryStats]:
-    categories = {c.code: c for c in (await session.execute(select(Category))).scalars()}
-
-    def row_for(code: str) -> CategoryStats:
-        category = categories.get(code)
-        return CategoryStats(code, category.name_vi if category else code, category.name_en if category else code)
-
-    idle = [code for code, category in categories.items() if category.active] if include_idle else []
-    return _tally(rows, 1, row_for=row_for, idle=idle)
+    return await _tally_by(session, rows, include_idle, Category, 1, CategoryStats)
 
 
 async def agency_stats(session: AsyncSession, *, now: datetime, days: int = 90,
