@@ -17,6 +17,7 @@ from emulator import Emulator
 from emulator.images import sample_jpeg
 from handlers.broadcast_prompts import severity_name
 from sandbox import cast
+from sandbox.chat import HEADER
 from sandbox.run import opened
 from sandbox.stage import Stage
 from storage.models import Resident
@@ -78,6 +79,22 @@ async def test_bad_input_gets_a_translated_answer(sandbox, chat_client):
     assert list(sandbox.stage.seats["lan"].member.chat.log) == []
     async with chat_client.http.get(sandbox.url + "sandbox/view", params={"seat": "nobody"}) as response:
         assert response.status == 404
+
+
+async def test_a_malformed_body_or_reply_to_gets_400_and_sends_nothing(sandbox, chat_client):
+    headers = {HEADER: "1", "Content-Type": "application/json"}
+    for body in (b"{not json", b"[" * 100_000, b'["a list"]', b"\xff"):
+        async with chat_client.http.post(sandbox.url + "sandbox/seats/lan/text?lang=en", data=body,
+                                         headers=headers) as response:
+            assert response.status == 400 and (await response.json())["error"] == "This request is not valid."
+    for reply_to in ([1], {"id": 1}, "9" * 5000, -3, 2.5):
+        status, answer = await chat_client.post("/sandbox/seats/lan/text?lang=vi", {"text": "hi", "reply_to": reply_to})
+        assert status == 400 and answer["error"] == "Yêu cầu này không hợp lệ.", reply_to
+    status, answer = await chat_client.post("/sandbox/seats/lan/location?lang=en", {"latitude": 10**400 // 10**399,
+                                                                                    "longitude": "1e999"})
+    assert status == 400 and answer["error"] == "Pick a point on the map first."
+    lan = sandbox.stage.seats["lan"].member
+    assert [m.text for m in lan.chat.log if m.sender.id == lan.id] == []  # nothing of hers reached the bot
 
 
 async def test_a_photo_from_the_computer_is_shown_from_the_emulator(sandbox, chat_client):

@@ -41,6 +41,7 @@ from complaints import open311 as domain
 from storage import tokens
 from storage.areas import AreaLocator
 from storage.types import utcnow
+from web import inputs
 from web.keys import BOT, DB, SETTINGS
 
 log = logging.getLogger("loa.open311")
@@ -234,10 +235,10 @@ async def post_request(request: web.Request) -> web.Response:
     if request.body_exists and request.content_type not in FORM_TYPES:
         return error(fmt, 400, "Send the fields as application/x-www-form-urlencoded.")
     try:
-        form = await request.post()
+        form = await inputs.form(request)
     except web.HTTPRequestEntityTooLarge:
         return error(fmt, 413, "The request body is too large.")
-    except (UnicodeDecodeError, LookupError, ValueError):
+    except inputs.Unreadable:
         return error(fmt, 400, "The request body could not be read: send UTF-8 form fields.")
     key = form.get("api_key") or request.query.get("api_key") or ""
     if not isinstance(key, str) or not key.strip():
