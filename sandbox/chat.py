@@ -6,6 +6,9 @@ The page (web/templates/sandbox/, web/static/sandbox.js) asks `/sandbox/view` fo
 the seat list, which waits until something changes in the emulator; what the person does is a
 POST that becomes an update for the bot. POSTs must carry the header `X-Loa-Sandbox`, which a
 form on another site cannot send, so other pages cannot act in the sandbox through the browser.
+Every request must name the sandbox's own host (HTTP_HOST, DASHBOARD_URL's, or a loopback name)
+in its Host header: a page of another site whose name was made to resolve to 127.0.0.1 (DNS
+rebinding) is answered 421 and acts as nobody.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime
 
 from aiohttp import web
 from markupsafe import Markup
+from yarl import URL
 
 from bot.i18n import translator
 from bot.settings import LANGUAGES
@@ -51,7 +55,28 @@ def setup_with(stage: Stage):
         app.on_response_prepare.append(_secure)
         app.on_shutdown.append(_release_waiters)
         app.middlewares.append(_json_errors)
+        app.middlewares.insert(0, _own_host)
     return setup
+
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def own_hosts(settings) -> frozenset[str]:
+    """The names the sandbox answers to: loopback ones, HTTP_HOST and DASHBOARD_URL's host."""
+    return LOOPBACK | {settings.http_host.lower(), (URL(settings.dashboard_base).host or "").lower()}
+
+
+@web.middleware
+async def _own_host(request: web.Request, handler):
+    try:
+        host = URL.build(scheme="http", authority=request.host).host if "@" not in request.host else None
+    except ValueError:
+        host = None
+    if host is None or host.strip("[]").lower() not in own_hosts(request.app[SETTINGS]):
+        raise _failure(421, translator(_language(request)).gettext(
+            N_("This address is not the sandbox's: open it at the address the console shows.")))
+    return await handler(request)
 
 
 @web.middleware
@@ -78,7 +103,7 @@ def _failure(status: int, message: str, headers=None) -> web.HTTPException:
 
 
 _STATUSES = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-             405: web.HTTPMethodNotAllowed, 413: web.HTTPRequestEntityTooLarge}
+             405: web.HTTPMethodNotAllowed, 413: web.HTTPRequestEntityTooLarge, 421: web.HTTPMisdirectedRequest}
 
 
 async def _release_waiters(app: web.Application) -> None:

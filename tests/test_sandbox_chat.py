@@ -81,6 +81,29 @@ async def test_bad_input_gets_a_translated_answer(sandbox, chat_client):
         assert response.status == 404
 
 
+async def test_only_the_sandboxs_own_host_names_are_answered(sandbox, chat_client):
+    """DNS rebinding: a page of evil.example whose name resolves to 127.0.0.1 reaches the port,
+    but its requests name evil.example in Host and are refused."""
+    port = sandbox.url.rstrip("/").rsplit(":", 1)[1]
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "localhost.", "10.0.0.1",
+                 "[::2]", "x@127.0.0.1", "[", "%00"):
+        async with chat_client.http.post(sandbox.url + "sandbox/seats/lan/text?lang=en", json={"text": "hi"},
+                                         headers={HEADER: "1", "Host": host}) as response:
+            assert response.status == 421, host
+            assert (await response.json())["error"] == ("This address is not the sandbox's: open it at the address "
+                                                        "the console shows."), host
+        async with chat_client.http.get(sandbox.url + "dashboard/queue", headers={"Host": host},
+                                        allow_redirects=False) as response:
+            assert response.status == 421, host
+    lan = sandbox.stage.seats["lan"].member
+    assert [m.text for m in lan.chat.log if m.sender.id == lan.id] == []
+    for host in ("localhost", f"localhost:{port}", "127.0.0.1:1", f"[::1]:{port}", "LOCALHOST"):
+        async with chat_client.http.get(sandbox.url, headers={"Host": host}) as response:
+            assert response.status == 200, host
+    status, _ = await chat_client.post("/sandbox/seats/lan/text", {"text": "/help"})
+    assert status == 200
+
+
 async def test_a_malformed_body_or_reply_to_gets_400_and_sends_nothing(sandbox, chat_client):
     headers = {HEADER: "1", "Content-Type": "application/json"}
     for body in (b"{not json", b"[" * 100_000, b'["a list"]', b"\xff"):
