@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     dashboard_url: str | None = Field(default=None, validation_alias="DASHBOARD_URL")
     # The largest request body the HTTP server reads (JSON, CAP XML, Open311 forms).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="LOA_MAX_BODY_BYTES")
+    # Slow clients: how long the HTTP server waits for a request's headers (on a new connection, or
+    # between requests on a kept-alive one) and for its body, in seconds; then it gives up on them.
+    http_header_seconds: float = Field(default=15, gt=0, le=3600, validation_alias="LOA_HTTP_HEADER_SECONDS")
+    http_body_seconds: float = Field(default=30, gt=0, le=3600, validation_alias="LOA_HTTP_BODY_SECONDS")
     # CAP 1.2 or Atom feeds to poll, separated by commas, and how often.
     cap_feeds: str = Field(default="", validation_alias="LOA_CAP_FEEDS")
     cap_feed_seconds: float = Field(default=120, gt=0, validation_alias="LOA_CAP_FEED_SECONDS")

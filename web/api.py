@@ -72,6 +72,7 @@ GENERIC = {
     400: ("bad_request", "The request is not valid."),
     404: ("not_found", "There is nothing at this address."),
     405: ("method_not_allowed", "This method is not allowed here."),
+    408: ("timeout", "The body did not arrive in time."),
     413: ("too_large", "The body is larger than the server accepts."),
 }
 

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
+from web.keys import SETTINGS
+
 # The largest value of a 32-bit integer column: ids of the database's rows stay below it.
 MAX_ID = 2**31 - 1
 # Bodies larger than this are parsed off the event loop.
 THREAD_BYTES = 64 * 1024
+log = logging.getLogger("loa.http")
 
 
 class Unreadable(ValueError):
@@ -93,3 +97,34 @@ async def form(request: web.Request) -> MultiDictProxy:
         raise Unreadable("the form is not in UTF-8") from problem
     except (ValueError, AssertionError, HttpProcessingError, web.HTTPBadRequest) as problem:
         raise Unreadable("the body is not a form") from problem
+
+
+class BodyTimeout(asyncio.TimeoutError):
+    """The body did not arrive within LOA_HTTP_BODY_SECONDS. A TimeoutError, so that aiohttp, when
+    it tries to read the rest of the body after the answer, gives up and closes the connection."""
+
+
+@web.middleware
+async def body_deadline(request: web.Request, handler):
+    """A request's body must arrive within LOA_HTTP_BODY_SECONDS of the handler starting, however
+    the handler reads it: when the time is up, the next read fails, the answer is 408 and the
+    connection is closed. (Slow headers: the server's keep-alive timeout, web/server.py.)"""
+    if not request.body_exists:
+        return await handler(request)
+    seconds = request.config_dict[SETTINGS].http_body_seconds
+    content = request.content
+
+    def expire() -> None:
+        if not content.is_eof():
+            content.set_exception(BodyTimeout())
+
+    timer = asyncio.get_running_loop().call_later(seconds, expire)
+    try:
+        return await handler(request)
+    except BodyTimeout:
+        log.info("http_body_timeout method=%s path=%s remote=%s", request.method, request.path[:200], request.remote)
+        answer = web.HTTPRequestTimeout()
+        answer.force_close()
+        raise answer from None
+    finally:
+        timer.cancel()

@@ -243,6 +243,10 @@ async def post_request(request: web.Request) -> web.Response:
         form = await inputs.form(request)
     except web.HTTPRequestEntityTooLarge:
         return error(fmt, 413, "The request body is too large.")
+    except inputs.BodyTimeout:
+        response = error(fmt, 408, "The request body did not arrive in time.")
+        response.force_close()
+        return response
     except inputs.Unreadable:
         return error(fmt, 400, "The request body could not be read: send UTF-8 form fields.")
     key = form.get("api_key") or ""

@@ -147,14 +147,14 @@ def refusal(request: web.Request, staff: Staff | None, status: int, message: str
     _ = translator(language).gettext
     default = {403: _("Your role does not allow this."), 404: _("There is nothing here."),
                400: _("This request is not valid."), 405: _("This request is not valid."),
-               413: _("This request is not valid.")}
+               413: _("This request is not valid."), 408: _("This request is not valid.")}
     text = render_text(request, staff, "dashboard/error.html", status=status,
                        message=message or default.get(status, _("Something went wrong.")))
     if status == 405:
         return web.HTTPMethodNotAllowed("", [], text=text, content_type="text/html")
     if status == 413:
         return web.HTTPRequestEntityTooLarge(0, 0, text=text, content_type="text/html")
-    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 408: web.HTTPRequestTimeout,
            409: web.HTTPConflict}.get(status, web.HTTPBadRequest)
     return cls(text=text, content_type="text/html")
 
