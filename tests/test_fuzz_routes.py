@@ -28,9 +28,9 @@ from web import server, webhook
 
 SECRET = "fuzz-webhook-secret_0123456789"
 HUGE = "9" * 5000
-# Path and query values: numbers too large for any column (and for int()), negative, zero,
+# Path and query values: numbers too large for int(), for a 64-bit and for a 32-bit column, negative, zero,
 # not numbers, other scripts' digits, control characters, long text.
-VALUES = [HUGE, "99999999999999999999", "-1", "0", "1.5e9", "abc", "١٢٣", "%00\x01", "😀" * 50, "x" * 3000]
+VALUES = [HUGE, "99999999999999999999", "999999999999999999", "2147483648", "-1", "0", "1.5e9", "abc", "١٢٣", "%00\x01", "😀" * 50, "x" * 3000]
 # Every query parameter some route reads.
 QUERY_NAMES = ["page", "per_page", "limit", "v", "days", "seat", "lang", "t", "done", "code", "parent", "q",
                "state", "updated_since", "sort", "category", "area", "areas", "agency", "priority", "topic",
@@ -41,7 +41,10 @@ JSON_BODIES = [DEEP, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, b"{not json", b"\
 # Fields some form or body reads, each given values of the wrong type.
 FIELDS = ["text", "reply_to", "message", "caption", "latitude", "longitude", "name", "language", "update_id",
           "action", "note", "reason", "agency", "template", "expected_event_id", "duplicate_of", "priority", "t",
-          "topic", "areas", "severity", "texts", "page", "service_code", "lat", "long", "description", "api_key"]
+          "topic", "areas", "severity", "texts", "page", "service_code", "lat", "long", "description", "api_key",
+          "reason_template", "original_code", "suggested", "back", "when", "date", "time", "repeat", "link"]
+# The dashboard's report actions, each of which reads its own fields.
+ACTIONS = ("assign", "reject", "resolve", "duplicate", "start", "send_back", "priority", "nothing")
 WRONG_TYPES = [[1, 2], {"a": 1}, int(HUGE[:4000]), -1, 1e308, None, True, "😀" * 100]
 
 
@@ -159,6 +162,13 @@ class Fuzzer:
                 if csrf:
                     form["csrf"] = csrf
                 jobs.append(self.send(method, path, data=form))
+            actions = ACTIONS if path.endswith("/act") else ("send",)
+            for action in actions:
+                for value in VALUES:  # every field absurd
+                    form = {name: value for name in FIELDS} | {"action": action, "way": value, "csrf": csrf or ""}
+                    jobs.append(self.send(method, path, data=form))
+                for name in FIELDS:  # one field absurd, the others left out
+                    jobs.append(self.send(method, path, data={name: HUGE, "action": action, "csrf": csrf or ""}))
             jobs.append(self.send(method, path, data=b"a=%ff%fe&b=\xff", headers={
                 "Content-Type": "application/x-www-form-urlencoded"}))
             jobs.append(self.send(method, path, data=b"--x\r\ngarbage", headers={
@@ -182,6 +192,8 @@ async def test_no_route_of_the_server_fails_on_absurd_input(emulator, db, tmp_pa
     at_a_persons_pace(emulator)
     async with serving(application, settings, db) as http, browser_at(url) as browser:
         await browser.sign_in(admin)
+        await browser.get("/dashboard/queue")
+        assert browser.csrf  # the forms are fuzzed past their CSRF check
         fuzzer = Fuzzer(url, browser.http, {"Authorization": f"Bearer {token}",
                                             webhook.SECRET_HEADER: SECRET})
         fine = {"code": code, "alert_id": "1", "format": "json", "n": "1", "position": "1"}
