@@ -92,7 +92,7 @@ async def _json_errors(request: web.Request, handler):
 
 
 def _failure(status: int, message: str, headers=None) -> web.HTTPException:
-    cls = web.HTTPException if status not in _STATUSES else _STATUSES[status]
+    cls = _STATUSES.get(status) or type(f"HTTP{status}", (web.HTTPClientError,), {"status_code": status})
     kept = {k: v for k, v in (headers or {}).items() if k == "Allow"}
     if cls is web.HTTPMethodNotAllowed:
         return cls("", kept.get("Allow", "").split(","), text=json.dumps({"error": message}),
