@@ -146,8 +146,9 @@ def refusal(request: web.Request, staff: Staff | None, status: int, message: str
     language = staff.language if staff else request.app[SETTINGS].default_language
     _ = translator(language).gettext
     default = {403: _("Your role does not allow this."), 404: _("There is nothing here."),
-               400: _("This request is not valid."), 405: _("This request is not valid."),
-               413: _("This request is not valid."), 408: _("This request is not valid.")}
+               400: _("This request is not valid."), 405: _("This page cannot be used that way."),
+               408: _("What you sent took too long to arrive. Try again."),
+               413: _("What you sent is larger than the server accepts.")}
     text = render_text(request, staff, "dashboard/error.html", status=status,
                        message=message or default.get(status, _("Something went wrong.")))
     if status == 405:
