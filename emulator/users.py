@@ -348,6 +348,12 @@ class SimGroup(_Conversation):
         self._member_check(user)
         return await self._press(user, text, message, location)
 
+    async def tap_data(self, user: SimUser, data: str, message: BotMessage | int) -> Tap:
+        """`user` sends a callback query with `data` from `message`, whatever its buttons carry:
+        what a modified client or a replayed old button sends. The bot must check it all."""
+        self._member_check(user)
+        return self._callback(user.user, self._resolve(message), data)
+
     def __repr__(self) -> str:
         return f"<SimGroup {self.chat.id} {self.chat.title!r}>"
 
