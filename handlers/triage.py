@@ -103,13 +103,12 @@ async def on_button(update: Update, context: LoaContext) -> None:
                     menu = await _menu(session, op, report, event_id, language, context)
         except Refused as refusal:
             not_theirs = refusal.code in NOT_THEIRS
-            refused = _(WHO_MAY[lifecycle.WHO[action]]) if not_theirs else refusal.render(_, language, context.settings.tz)
-    if not_theirs:
-        await query.answer(refused, show_alert=True)
-        return
+            refused = (_(WHO_MAY[lifecycle.WHO[action]]) if not_theirs
+                       else refusal.render(_, language, context.settings.tz))
     if refused is not None:
         await query.answer(refused, show_alert=True)
-        await staff_cards.sync(context.application, [report_id])
+        if not not_theirs:  # the card may show an older state: bring it up to date
+            await staff_cards.sync(context.application, [report_id])
         return
     if done is not None:
         await query.answer(_("Done: {code} is now “{state}”.").format(
