@@ -133,6 +133,6 @@ async def typed_name(update: Update, context: LoaContext, resident: Resident) ->
 
 HANDLERS = [
     CommandHandler("area", area_command, filters=PRIVATE),
-    CallbackQueryHandler(picker_page, pattern=r"^ap:[^:]+:\d+$"),
+    CallbackQueryHandler(picker_page, pattern=r"^ap:[^:]+:\d{1,18}$"),
     CallbackQueryHandler(pick, pattern=r"^as:"),
 ]

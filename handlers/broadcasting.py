@@ -304,7 +304,7 @@ async def on_button(update: Update, context: LoaContext) -> None:
     user = update.effective_user
     async with context.db.transaction() as session:
         language = await staff_language(session, update, context)
-        registered = ACTIONS.get(parts[2]) if len(parts) >= 3 and parts[1].isdigit() else None
+        registered = ACTIONS.get(parts[2]) if len(parts) >= 3 and parts[1].isdigit() and len(parts[1]) <= 18 else None
         if not await allowed(session, context, user.id):
             outcome = Outcome(answer=cards.refused(language), popup=True)
         else:
@@ -729,5 +729,5 @@ HANDLERS = [
     CommandHandler("broadcast", broadcast_command, filters=PRIVATE),
     CommandHandler("schedules", schedules_command, filters=PRIVATE),
     CallbackQueryHandler(on_button, pattern=r"^bc:"),
-    CallbackQueryHandler(stop_schedule, pattern=r"^bs:\d+$"),
+    CallbackQueryHandler(stop_schedule, pattern=r"^bs:\d{1,18}$"),
 ]

@@ -121,6 +121,6 @@ async def status_button(update: Update, context: LoaContext) -> None:
 HANDLERS = [
     CommandHandler("myreports", myreports_command, filters=PRIVATE),
     CommandHandler("status", status_command, filters=PRIVATE),
-    CallbackQueryHandler(page_button, pattern=r"^mr:\d+$"),
+    CallbackQueryHandler(page_button, pattern=r"^mr:\d{1,18}$"),
     CallbackQueryHandler(status_button, pattern=r"^st:PA-\w{5}$"),
 ]

@@ -216,5 +216,5 @@ async def on_comment(update: Update, context: LoaContext, resident: Resident) ->
 
 
 HANDLERS = [
-    CallbackQueryHandler(rating_button, pattern=r"^rt:\d+:(satisfied|acceptable|not_satisfied|reopen|close|skip)$"),
+    CallbackQueryHandler(rating_button, pattern=r"^rt:\d{1,18}:(satisfied|acceptable|not_satisfied|reopen|close|skip)$"),
 ]

@@ -590,8 +590,8 @@ HANDLERS = [
     CallbackQueryHandler(report_command, pattern=r"^rp:new$"),
     CallbackQueryHandler(choose_category, pattern=r"^rc:[\w-]+$"),
     CallbackQueryHandler(photos_button, pattern=r"^rph:(done|none|clear)$"),
-    CallbackQueryHandler(location_button, pattern=r"^rl:(gps|[^:]+:\d+)$"),
+    CallbackQueryHandler(location_button, pattern=r"^rl:(gps|[^:]+:\d{1,18})$"),
     CallbackQueryHandler(edit_button, pattern=r"^re:\w+$"),
-    CallbackQueryHandler(submit, pattern=r"^rs:\d+$"),
+    CallbackQueryHandler(submit, pattern=r"^rs:\d{1,18}$"),
     CallbackQueryHandler(cancel_button, pattern=r"^rx$"),
 ]

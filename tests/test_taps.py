@@ -201,3 +201,23 @@ async def test_broadcast_wizard_buttons_tapped_twice(bot, emulator, db):
     assert (await count(db, Alert), await count(db, Delivery)) == (1, 1)
     assert areas_message.text.startswith("Step 2")
     assert edits_that_change_nothing(emulator) == []
+
+
+HUGE = "9" * 40  # no id: larger than any integer column
+
+
+async def test_forged_buttons_with_absurd_ids_are_answered_and_change_nothing(bot, emulator, db):
+    """Callback data no button carries, with ids no column can hold: each press is answered like
+    an old button, and no handler fails."""
+    from tests.test_onboarding import onboarded
+    lan = await onboarded(emulator, "en")
+    boss = await broadcaster(db, emulator)
+    await boss.send("/help")
+    help_message = await boss.next_message()
+    summary = lan.last_message
+    for user, message, data in ((lan, summary, f"mr:{HUGE}"), (lan, summary, f"rt:{HUGE}:satisfied"),
+                                (lan, summary, f"rs:{HUGE}"), (lan, summary, f"rl:00145:{HUGE}"),
+                                (lan, summary, f"ap:-:{HUGE}"), (lan, summary, f"tr:{HUGE}:1:st"),
+                                (boss, help_message, f"bs:{HUGE}"), (boss, help_message, f"bc:{HUGE}:send")):
+        await (await user.tap_data(data, message)).answer()  # a failing handler leaves it unanswered
+    assert await count(db, Report) == 0 and await count(db, Alert) == 0
