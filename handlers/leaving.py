@@ -55,10 +55,10 @@ async def confirm_forget(update: Update, context: LoaContext) -> None:
     _ = translator(language).gettext
     await query.answer()
     if deleted:
-        await edit(query, Prompt(_("Your data has been deleted. Thank you for using Loa. "
+        await edit(context, query, Prompt(_("Your data has been deleted. Thank you for using Loa. "
                                    "If you send /start, you begin again as a new user.")))
     else:
-        await edit(query, Prompt(_("Nothing was deleted. Your settings are as they were.")))
+        await edit(context, query, Prompt(_("Nothing was deleted. Your settings are as they were.")))
 
 
 async def membership(update: Update, context: LoaContext) -> None:

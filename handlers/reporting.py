@@ -19,6 +19,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LoaContext
 from complaints import drafts, media, reports
+from handlers import edits
 from handlers import report_prompts as cards
 from handlers import staff_cards
 from handlers.area import area_locator
@@ -53,11 +54,9 @@ async def send_all(update: Update, items: list[Card]) -> None:
         await send_card(update, card)
 
 
-async def _close_buttons(update: Update) -> None:
+async def _close_buttons(update: Update, context: LoaContext) -> None:
     """Take the buttons off the message whose button was tapped, so it cannot be tapped again."""
-    message = update.callback_query.message
-    if isinstance(message, Message) and message.reply_markup and message.reply_markup.inline_keyboard:
-        await update.callback_query.edit_message_reply_markup(None)
+    await edits.query_markup(context.application, update.callback_query, None)
 
 
 async def stale(update: Update, context: LoaContext, resident: Resident | None = None) -> None:
@@ -181,7 +180,7 @@ async def choose_category(update: Update, context: LoaContext) -> None:
         return
     name, following = result
     await update.callback_query.answer(name)
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, following)
 
 
@@ -203,9 +202,10 @@ async def photos_button(update: Update, context: LoaContext) -> None:
     await update.callback_query.answer()
     if action == "clear":
         card = following[0]
-        await update.callback_query.edit_message_text(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+        await edits.query_text(context.application, update.callback_query, card.text, parse_mode=ParseMode.HTML,
+                               reply_markup=card.markup)
         return
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, following)
 
 
@@ -224,7 +224,7 @@ async def _set_area(update: Update, context: LoaContext, code: str) -> None:
     if following is None:
         return
     await update.callback_query.answer()
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, following)
 
 
@@ -249,7 +249,7 @@ async def location_button(update: Update, context: LoaContext) -> None:
         return
     await query.answer()
     card = cards.area_picker(resident, parent, children, page)
-    await query.edit_message_text(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+    await edits.query_text(context.application, query, card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
 
 
 async def _photo_location(update: Update, context: LoaContext) -> None:
@@ -274,7 +274,7 @@ async def _photo_location(update: Update, context: LoaContext) -> None:
     if following is None:
         return
     await update.callback_query.answer()
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, following)
 
 
@@ -293,7 +293,7 @@ async def edit_button(update: Update, context: LoaContext) -> None:
     if following is None:
         return
     await update.callback_query.answer()
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, following)
 
 
@@ -334,7 +334,7 @@ async def submit(update: Update, context: LoaContext) -> None:
         await send_all(update, out)
         return
     await query.answer(_("Sent ✓"))
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, out)
     staff_cards.soon(context.application)
 
@@ -351,7 +351,7 @@ async def cancel_button(update: Update, context: LoaContext) -> None:
         return
     _ = cards.texts(resident.language)
     await update.callback_query.answer()
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_card(update, Card(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))
 
 
@@ -590,8 +590,8 @@ HANDLERS = [
     CallbackQueryHandler(report_command, pattern=r"^rp:new$"),
     CallbackQueryHandler(choose_category, pattern=r"^rc:[\w-]+$"),
     CallbackQueryHandler(photos_button, pattern=r"^rph:(done|none|clear)$"),
-    CallbackQueryHandler(location_button, pattern=r"^rl:(gps|[^:]+:\d+)$"),
+    CallbackQueryHandler(location_button, pattern=r"^rl:(gps|[^:]+:\d{1,18})$"),
     CallbackQueryHandler(edit_button, pattern=r"^re:\w+$"),
-    CallbackQueryHandler(submit, pattern=r"^rs:\d+$"),
+    CallbackQueryHandler(submit, pattern=r"^rs:\d{1,18}$"),
     CallbackQueryHandler(cancel_button, pattern=r"^rx$"),
 ]

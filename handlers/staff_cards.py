@@ -23,7 +23,7 @@ from sqlalchemy import or_
 from sqlmodel import select
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, RetryAfter, TelegramError
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.i18n import translator
@@ -31,6 +31,7 @@ from broadcasts import outbox
 from complaints import agencies, media
 from complaints.lifecycle import (FINAL, PRIORITY_LABELS, STATE_LABELS, Action, Actor, ActorKind, State,
                                   allowed_actions)
+from handlers import edits
 from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto
 
 log = logging.getLogger(__name__)
@@ -282,13 +283,13 @@ async def _sync_one(application: Application, view: View, routed: Agency | None,
             message = await _post(bot, settings.moderators_chat_id, view, language, settings.tz, False, markup)
             placed.update(mod_card_chat_id=message.chat_id, mod_card_message_id=message.message_id)
         else:
-            await _edit(bot, report.mod_card_chat_id, report.mod_card_message_id, view, language, settings.tz,
+            await _edit(application, report.mod_card_chat_id, report.mod_card_message_id, view, language, settings.tz,
                         False, markup)
     holder = view.agency if State(report.state) in WITH_AGENCY else None
     chat = holder.telegram_chat_id if holder is not None else None
     if report.agency_card_message_id is not None and report.agency_card_chat_id != chat:
         # The agency no longer holds it (sent back, reassigned, a duplicate): its card loses its buttons.
-        await _edit(bot, report.agency_card_chat_id, report.agency_card_message_id, view, language, settings.tz,
+        await _edit(application, report.agency_card_chat_id, report.agency_card_message_id, view, language, settings.tz,
                     True, None)
         placed.update(agency_card_chat_id=None, agency_card_message_id=None)
     if chat:
@@ -299,7 +300,7 @@ async def _sync_one(application: Application, view: View, routed: Agency | None,
             message = await _post(bot, chat, view, language, settings.tz, True, markup)
             placed.update(agency_card_chat_id=message.chat_id, agency_card_message_id=message.message_id)
         else:
-            await _edit(bot, chat, report.agency_card_message_id, view, language, settings.tz, True, markup)
+            await _edit(application, chat, report.agency_card_message_id, view, language, settings.tz, True, markup)
     return placed
 
 
@@ -313,19 +314,16 @@ async def _post(bot, chat_id: int, view: View, language: str, tz, for_agency: bo
                                   disable_web_page_preview=True)
 
 
-async def _edit(bot, chat_id: int, message_id: int, view: View, language: str, tz, for_agency: bool, markup) -> None:
-    try:
-        if view.photo is not None:
-            await bot.edit_message_caption(chat_id, message_id, caption=card_text(
-                view, language, tz, for_agency=for_agency, limit=CAPTION_LIMIT), parse_mode=ParseMode.HTML,
-                reply_markup=markup)
-        else:
-            await bot.edit_message_text(card_text(view, language, tz, for_agency=for_agency, limit=TEXT_LIMIT),
-                                        chat_id, message_id, parse_mode=ParseMode.HTML, reply_markup=markup,
-                                        disable_web_page_preview=True)
-    except BadRequest as error:
-        if "not modified" not in str(error).lower():
-            raise
+async def _edit(application: Application, chat_id: int, message_id: int, view: View, language: str, tz,
+                for_agency: bool, markup) -> None:
+    if view.photo is not None:
+        await edits.caption(application, chat_id, message_id, card_text(
+            view, language, tz, for_agency=for_agency, limit=CAPTION_LIMIT), parse_mode=ParseMode.HTML,
+            reply_markup=markup)
+    else:
+        await edits.text(application, chat_id, message_id, card_text(
+            view, language, tz, for_agency=for_agency, limit=TEXT_LIMIT), parse_mode=ParseMode.HTML,
+            reply_markup=markup, disable_web_page_preview=True)
 
 
 async def _notices(session, settings, view: View, placed: dict, events: list[ReportEvent]) -> None:
