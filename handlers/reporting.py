@@ -24,7 +24,7 @@ from handlers import staff_cards
 from handlers.area import area_locator
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
-from storage import areas, residents
+from storage import abuse, areas, residents
 from storage.models import Area, Category, Resident
 from storage.types import utcnow
 
@@ -114,7 +114,7 @@ async def report_command(update: Update, context: LoaContext) -> None:
         out: list[Card]
         if resident is None or not resident.onboarded:
             out = [Card(_("First tell Loa your language and your area: send /start. Then /report."))]
-        elif resident.banned_at is not None:
+        elif await abuse.ban_of(session, context.settings.pseudonym_secret, user.id) is not None:
             out = [Card(_("Sorry, you can no longer send reports through Loa. "
                           "If you think this is a mistake, please contact your ward's office."))]
         else:
@@ -125,8 +125,8 @@ async def report_command(update: Update, context: LoaContext) -> None:
                                        intro=_("You were writing a report: let's carry on where you stopped. "
                                                "(To throw it away, send /cancel.)"))
             else:
-                again = await reports.next_allowed_at(session, resident.id, now=context.now(),
-                                                      per_hour=context.settings.reports_per_hour)
+                again = await abuse.next_report_at(session, context.settings.pseudonym_secret, user.id,
+                                                   now=context.now(), per_hour=context.settings.reports_per_hour)
                 if again is not None:
                     out = [Card(_limited(resident, again, context))]
                 else:
@@ -311,10 +311,10 @@ async def submit(update: Update, context: LoaContext) -> None:
         answer, out = None, []
         if draft is None or draft.step != "review" or str(int(draft.created_at.timestamp())) != nonce:
             answer = _("This report has already been sent or cancelled. /myreports shows your reports.")
-        elif resident.banned_at is not None:
+        elif await abuse.ban_of(session, settings.pseudonym_secret, resident.telegram_id) is not None:
             answer = _("Sorry, you can no longer send reports through Loa.")
-        elif (again := await reports.next_allowed_at(session, resident.id, now=context.now(),
-                                                      per_hour=settings.reports_per_hour)) is not None:
+        elif (again := await abuse.next_report_at(session, settings.pseudonym_secret, resident.telegram_id,
+                                                  now=context.now(), per_hour=settings.reports_per_hour)) is not None:
             answer = _("Not sent yet: too many reports in the last hour.")
             out = [Card(_limited(resident, again, context))]
         elif (missing := drafts.missing(draft)) is not None:
@@ -325,6 +325,7 @@ async def submit(update: Update, context: LoaContext) -> None:
             name = " ".join(filter(None, [resident.first_name, f"@{resident.username}" if resident.username else None]))
             report = await reports.submit(session, draft, reporter_name=name or None, tz=settings.tz,
                                           now=context.now(), rules=settings.deadline_rules)
+            await abuse.count_report(session, settings.pseudonym_secret, resident.telegram_id, now=context.now())
             resident.awaiting = None
             out = [cards.submitted(resident, report, settings.tz)]
             log.info("report_submitted code=%s category=%s photos=%d", report.code, report.category_code,
