@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     media_dir: Path = Field(default=Path("data/media"), validation_alias="LOA_MEDIA_DIR")
     reports_per_hour: int = Field(default=5, ge=1, validation_alias="LOA_REPORTS_PER_HOUR")
     max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1, validation_alias="LOA_MAX_PHOTO_BYTES")
+    # The cleaned photos one resident's unsent report may hold, in bytes, and the days after which
+    # a report nobody touched is thrown away with its photos.
+    draft_media_bytes: int = Field(default=20 * 1024 * 1024, ge=1, validation_alias="LOA_DRAFT_MEDIA_BYTES")
+    draft_days: float = Field(default=7, gt=0, validation_alias="LOA_DRAFT_DAYS")
     # The key of the pseudonyms bans and the hourly limit are kept under (storage/abuse.py);
     # empty: a random key Loa makes once and keeps in the database.
     secret_key: SecretStr | None = Field(default=None, validation_alias="LOA_SECRET_KEY")
