@@ -78,9 +78,12 @@ def clean(data: bytes, max_bytes: int) -> tuple[bytes, int, int, tuple[float, fl
             if jpeg:
                 image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at 1/2, 1/4 or 1/8 of the size
             image.load()
+            if image.mode in ("P", "1", "L", "LA", "PA"):
+                image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
+            # Shrunk first, in place: the copies below are of the smaller image.
+            image.thumbnail((MAX_SIDE, MAX_SIDE))
             upright = ImageOps.exif_transpose(image)
             upright = upright.convert("RGB")
-            upright.thumbnail((MAX_SIDE, MAX_SIDE))
             out = io.BytesIO()
             # A fresh image: no exif=, no icc_profile=, no comment= — nothing of the original goes along.
             Image.frombytes("RGB", upright.size, upright.tobytes()).save(out, "JPEG", quality=88, optimize=True)
