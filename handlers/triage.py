@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import logging
 
+from sqlalchemy import update as sa_update
 from sqlmodel import delete, select
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
 from telegram.constants import ParseMode
@@ -21,12 +22,14 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot.context import LoaContext
 from bot.i18n import translator
-from complaints import agencies, duplicates, lifecycle
+from complaints import agencies, bans, duplicates, lifecycle
 from complaints.lifecycle import Action, Refused
 from complaints.rejections import REJECT_REASONS
 from handlers import edits, staff_cards
 from handlers.onboarding import language_of
+from storage import abuse
 from storage.models import Report, Resident, StaffPrompt
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 GROUPS = filters.ChatType.GROUPS
@@ -74,7 +77,7 @@ async def on_button(update: Update, context: LoaContext) -> None:
     arg = parts[4] if len(parts) > 4 else ""
     language = _staff_language(update, context)
     _ = translator(language).gettext
-    if op not in ACTIONS and op not in ("bk", "ph"):
+    if op not in ACTIONS and op not in ("bk", "ph", "bn", "by"):
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     if report_id > BIGGEST_ID or (event_id or 0) > BIGGEST_ID:
@@ -84,6 +87,9 @@ async def on_button(update: Update, context: LoaContext) -> None:
         return
     if op == "ph":
         await _photos(update, context, report_id)
+        return
+    if op in ("bn", "by"):
+        await _ban(update, context, report_id, event_id, confirmed=op == "by")
         return
     action = ACTIONS[op]
     refused, menu, done, not_theirs = None, None, None, False
@@ -152,6 +158,49 @@ async def _photos(update: Update, context: LoaContext, report_id: int) -> None:
                                      reply_to_message_id=query.message.message_id)
 
 
+async def _ban(update: Update, context: LoaContext, report_id: int, event_id: int | None, *, confirmed: bool) -> None:
+    """"Ban reporter…" on the moderators' card (`bn`) asks to confirm (`by`). Only a moderator gets
+    past the first check, so nobody else learns anything of the report or its reporter."""
+    query = update.callback_query
+    _ = translator(_staff_language(update, context)).gettext
+    secret = context.settings.pseudonym_secret
+    answer, menu, banned = None, None, False
+    async with context.db.transaction() as session:
+        actor = await _actor(session, update, context)
+        report = await session.get(Report, report_id) if actor.kind == lifecycle.ActorKind.MODERATOR else None
+        resident = await bans.reporter(session, report) if report is not None else None
+        if actor.kind != lifecycle.ActorKind.MODERATOR:
+            answer = _("Only moderators can ban a reporter.")
+        elif resident is None:
+            answer = _("This report's reporter cannot be banned: they asked Loa to forget them.")
+        elif not confirmed:
+            if await abuse.ban_of(session, secret, resident.telegram_id) is not None:
+                answer = _("The reporter of {code} is banned already.").format(code=report.code)
+            else:
+                menu = InlineKeyboardMarkup([
+                    [InlineKeyboardButton("🚫 " + _("Yes, ban the reporter of {code}").format(code=report.code),
+                                          callback_data=staff_cards.callback(report, event_id, "by"))],
+                    [InlineKeyboardButton("« " + _("Back"), callback_data=staff_cards.callback(report, event_id, "bk"))]])
+        else:
+            banned = await bans.ban(session, secret, resident.telegram_id, by=update.effective_user.id,
+                                    report_code=report.code, gettext=context.policy.gettext)
+            if banned:
+                # Every card of theirs is drawn again, showing the ban.
+                await session.execute(sa_update(Report).where(Report.resident_id == resident.id)
+                                      .values(updated_at=utcnow()))
+            answer = (_("The reporter of {code} is banned: Loa refuses their reports from now on.") if banned
+                      else _("The reporter of {code} is banned already.")).format(code=report.code)
+    if menu is not None:
+        await query.answer()
+        await edits.query_markup(context.application, query, menu)
+        return
+    await query.answer(answer, show_alert=True)
+    if banned:
+        log.info("reporter_banned code=%s by=%s", report.code, update.effective_user.id)
+        context.sender.wake()
+        await staff_cards.sync(context.application)
+
+
 async def _args(session, op: str, arg: str, report_id: int) -> dict:
     if op == "as":
         return {"agency_code": arg}
@@ -211,7 +260,7 @@ async def _redraw(update: Update, context: LoaContext, report_id: int) -> None:
         if not (_may_see(actor, report) and on_its_card):
             view = None
         else:
-            view = await staff_cards.load_view(session, report, settings.media_dir)
+            view = await staff_cards.load_view(session, report, settings.media_dir, settings.pseudonym_secret)
             for_agency = update.effective_chat.id == report.agency_card_chat_id
             routed = None if for_agency else await agencies.route(session, report.category_code, report.area_code)
     if view is None:

@@ -26,7 +26,7 @@ from complaints.rejections import REJECT_REASONS
 from storage import areas
 from storage.models import Agency, Category, Report, ReportPhoto, Resident
 from web import context, inputs
-from web.dashboard import svg, views
+from web.dashboard import bans, svg, views
 from web.dashboard.queue import DONE
 from web.dashboard.views import PREFIX, Staff
 from web.keys import BOT, DB, SETTINGS
@@ -171,6 +171,7 @@ async def _context(request: web.Request, staff: Staff, session, report: Report) 
         "history": await _history(session, report, staff, names, _),
         "allowed": allowed, "choices": choices, "expected_event_id": last.id if last else "",
         "rating": _(RATINGS[report.rating]) if report.rating in RATINGS else None,
+        "reporter_banned": await bans.banned(session, settings, report) if staff.moderator else None,
     }
 
 
