@@ -647,6 +647,7 @@ class FeedServer:
         self.requests: list[tuple[str, str, int]] = []  # (path, If-None-Match, status)
         self.fail_with: int | None = None
         self.body: bytes | None = None  # served instead of the feed
+        self.documents: dict[str, bytes] = {}  # served at /cap/{name} before the fixtures
 
     def feed(self) -> bytes:
         entries = "\n".join(ATOM_ENTRY.format(name=name, updated="2026-11-24T08:00:00Z") for name in self.entries)
@@ -664,6 +665,8 @@ class FeedServer:
         return self._log(request, web.Response(body=body, content_type="application/atom+xml", headers={"ETag": etag}))
 
     async def serve_cap(self, request: web.Request) -> web.Response:
+        if request.match_info["name"] in self.documents:
+            return self._log(request, web.Response(body=self.documents[request.match_info["name"]], content_type=XML))
         path = FIXTURES / request.match_info["name"]
         if not path.is_file():
             return self._log(request, web.Response(status=404))
@@ -977,3 +980,19 @@ async def test_healthz_keeps_answering_while_cap_messages_are_processed(applicat
     assert [status for status, _ in answers] == [201] * 4, answers
     assert all("00070" in body["alert"]["areas"] for _, body in answers)
     assert answered >= 4 and answered >= 0.5 * polls, (answered, polls)
+
+
+async def test_feeds_take_the_same_bounded_path(db, areas_loaded, feed_server):
+    feed_server.documents = {"attributes.cap": with_attributes(5_000),
+                             "utf7.cap": replace(sample(RAIN), 'encoding="UTF-8"', 'encoding="UTF-7"')}
+    feed_server.entries = ["attributes.cap", "utf7.cap", "loa-hoan-kiem-closure.cap"]
+    [result] = await poller_for(db, feed_server.url).poll_all()
+    assert len(result.taken) == 1, result
+    error = (await stored_feed(db, feed_server.url)).last_error
+    assert "attributes.cap: the XML has 5,000 attributes" in error
+    assert "utf7.cap: the XML declares the encoding 'UTF-7'" in error
+    # A feed that is itself one hostile document: refused the same way.
+    feed_server.body = with_attributes(5_000)
+    [result] = await poller_for(db, feed_server.url).poll_all()
+    assert "5,000 attributes" in result.summary and not result.taken
+    assert await count_alerts(db) == 1
