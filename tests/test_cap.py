@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from broadcasts import alerts, cap, cap_areas, feeds
 from broadcasts.alerts import CANCELLED, PENDING, SENT
 from broadcasts.render import render_alert
 from storage import tokens
-from storage.models import Agency, Alert, CapFeed, Delivery, Resident, Subscription, Topic
+from storage.models import Agency, Alert, Area, CapFeed, Delivery, Resident, Subscription, Topic
 from web import cap as cap_route
 from web.keys import DB, SETTINGS
 
@@ -996,3 +997,16 @@ async def test_feeds_take_the_same_bounded_path(db, areas_loaded, feed_server):
     [result] = await poller_for(db, feed_server.url).poll_all()
     assert "5,000 attributes" in result.summary and not result.taken
     assert await count_alerts(db) == 1
+
+
+async def test_the_area_index_follows_the_areas_as_they_change(db, areas_loaded):
+    far = replace(sample(RAIN), "<areaDesc>Thành phố Hà Nội</areaDesc>",
+                  "<areaDesc>x</areaDesc><polygon>10.0,100.0 10.0,100.1 10.1,100.1 10.0,100.0</polygon>", -1)
+    far = replace(far, "<value>01</value>", "<value>nothing</value>", -1)
+    assert await cap.match_areas(db, cap.parse(far)) == []
+    square = {"type": "Polygon", "coordinates": [[[100.0, 10.0], [100.2, 10.0], [100.2, 10.2], [100.0, 10.2], [100.0, 10.0]]]}
+    async with db.transaction() as session:  # as `loa areas import` would, from another process
+        session.add(Area(code="99999", level=0, kind="province", name_vi="Thử", name_en="Test", full_name_vi="Tỉnh Thử",
+                         full_name_en="Test Province", search_name="thu", min_lon=100.0, min_lat=10.0, max_lon=100.2,
+                         max_lat=10.2, boundary=json.dumps(square)))
+    assert await cap.match_areas(db, cap.parse(far)) == ["99999"]
