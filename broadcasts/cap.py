@@ -503,7 +503,7 @@ async def parse_off_the_loop(data: bytes | str, *, max_bytes: int | None = None,
     budget = WORK_SECONDS if budget is None else budget
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
-    for attempt in range(2):
+    for _attempt in range(2):
         pool = _process_pool()
         try:
             future = loop.run_in_executor(pool, functools.partial(parse, data, max_bytes=max_bytes))
@@ -511,11 +511,12 @@ async def parse_off_the_loop(data: bytes | str, *, max_bytes: int | None = None,
         except TimeoutError:
             _stop_pool(pool)
             raise _overran(budget) from None
-        except BrokenProcessPool:  # stopped for another message's overrun (or a worker died): once more
+        except BrokenProcessPool:  # stopped for another message's overrun, or a worker died: once more
             _stop_pool(pool)
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    # Workers that cannot start (a __main__ that cannot be imported again): a thread does it.
+    log.warning("cap_workers_broken %s", fields(fallback="thread"))
+    return await off_the_loop(functools.partial(parse, data, max_bytes=max_bytes),
+                              budget=max(0.0, deadline - loop.time()))
 
 
 def parse(data: bytes | str, *, max_bytes: int | None = None) -> CapMessage:

@@ -880,7 +880,7 @@ async def test_detailed_polygons_are_matched_and_shapes_above_the_caps_refused(r
     assert await count_alerts(roomy_api.db) == 2
 
 
-async def test_a_message_over_its_time_budget_is_refused(db):
+async def test_a_message_over_its_time_budget_is_refused():
     data = with_geocodes(1500)
     with pytest.raises(cap.CapTooComplex) as refused:
         await cap.parse_off_the_loop(data, budget=0)
