@@ -99,7 +99,7 @@ class Alert(SQLModel, table=True):
     an earlier one (CAP's msgType Update / Cancel with `references`)."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_source_identifier", "source", "identifier", unique=True),
+    __table_args__ = (Index("ix_alerts_source_owner_identifier", "source", "owner", "identifier", unique=True),
                       Index("ix_alerts_sender_step", "sender_telegram_id", "wizard_step"))
 
     id: int | None = Field(default=None, primary_key=True)
@@ -118,6 +118,9 @@ class Alert(SQLModel, table=True):
     # The agency that sent it through the API or CAP with its token (None: the city's own).
     agency_code: str | None = Field(default=None, foreign_key="agencies.code", index=True, max_length=32)
     identifier: str | None = Field(default=None, max_length=255)
+    # Whose identifier it is: identifiers are unique per source and owner, so two agencies (or an
+    # agency and the city's CAP feeds) never collide. The agency's code, "" for the city's own.
+    owner: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     sender_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
     sender_name: str | None = Field(default=None, max_length=128)
     paid_broadcast: bool = Field(default=False)

@@ -1,7 +1,7 @@
 """Bans and the hourly report limit under a pseudonym that /forget does not erase; the server's key
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 03:30:00
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import storage.types
 
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
