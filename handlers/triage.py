@@ -254,14 +254,13 @@ async def _redraw(update: Update, context: LoaContext, report_id: int) -> None:
     async with context.db.read() as session:
         actor = await _actor(session, update, context)
         report = await session.get(Report, report_id) if report_id else None
-        tapped = (query.message.chat.id, query.message.message_id)
-        on_its_card = report is not None and tapped in ((report.mod_card_chat_id, report.mod_card_message_id),
-                                                        (report.agency_card_chat_id, report.agency_card_message_id))
-        if not (_may_see(actor, report) and on_its_card):
+        for_agency = query.message.chat.id != settings.moderators_chat_id
+        card = report and (report.agency_card_message_id if for_agency else report.mod_card_message_id)
+        # The job writes a card's message id just after posting it: a tap may come first.
+        if not (_may_see(actor, report) and card in (query.message.message_id, None)):
             view = None
         else:
             view = await staff_cards.load_view(session, report, settings.media_dir, settings.pseudonym_secret)
-            for_agency = update.effective_chat.id == report.agency_card_chat_id
             routed = None if for_agency else await agencies.route(session, report.category_code, report.area_code)
     if view is None:
         await query.answer(_("This button is no longer active."), show_alert=True)

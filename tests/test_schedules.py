@@ -15,7 +15,7 @@ from broadcasts.alerts import Status
 from storage.models import Alert, BroadcastSchedule, Resident
 from storage.types import utcnow
 from tests.fixtures.bot import running
-from tests.test_broadcasting import LONG_BIEN, TEXT, broadcaster, resident_in, tap, walk_to_preview
+from tests.test_broadcasting import LONG_BIEN, TEXT, broadcaster, eventually, resident_in, tap, walk_to_preview
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -166,7 +166,11 @@ async def test_a_missed_run_runs_once_at_start_and_an_expired_one_does_not(appli
     async with running(application, emulator):
         await user.wait_for(lambda: any("Bản tin thời tiết buổi sáng." in (m.text or "") for m in user.messages),
                             timeout=15)
-        first_daily, first_expired = await schedule_rows(db)
+
+        async def both_looked_at():  # the job sends the daily one before it looks at the expired one
+            rows = await schedule_rows(db)
+            return rows if not rows[1].active else None
+        first_daily, first_expired = await eventually(both_looked_at, timeout=15)
     assert [m.text for m in user.messages].count(next(m.text for m in user.messages if "Bản tin" in (m.text or ""))) == 1
     assert not any("Đã hết hạn." in (m.text or "") for m in user.messages)
     sent = [a for a in await alert_rows(db) if a.source == "schedule"]
