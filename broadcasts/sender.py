@@ -1,12 +1,13 @@
 """The sender: takes due deliveries from the outbox and sends them at Telegram's pace.
 
-One loop claims batches under a lease, a dispatcher spends tokens of one global bucket (30 a
-second by default) and keeps a second between two messages to the same chat, and each message
+One loop claims batches under a lease, a dispatcher keeps to the pace (at most 30 messages in any
+sliding second by default, see `broadcasts.pacing`) and a second between two messages to the
+same chat, and each message
 goes out as one pre-encoded POST on the aiohttp transport; outcomes are written back in batches.
 PTB's Bot and RequestData are skipped on purpose: their per-call work costs more than the whole
 send here (see docs/BENCHMARKS.md).
 
-Telegram's answers: 429 pauses the whole bucket for retry_after and the message is tried again
+Telegram's answers: 429 pauses all sending for retry_after and the message is tried again
 (the try not counted); 403 marks the resident blocked and drops their other deliveries; other
 4xx fail the delivery with Telegram's reason; 5xx and timeouts are retried with exponential
 backoff, `max_attempts` tries in all.
@@ -33,6 +34,7 @@ from bot.transport import AiohttpRequest
 from broadcasts import outbox
 from broadcasts.alerts import BLOCKED, CANCELLED, EXPIRED, FAILED, PENDING, SENT, Status
 from broadcasts.outbox import Claimed, Outcome
+from broadcasts.pacing import Pace
 from broadcasts.render import render_alert
 from storage.db import Database
 from storage.models import Alert, Delivery, Topic
@@ -60,35 +62,6 @@ class Counters:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-class TokenBucket:
-    """`rate` tokens a second, at most `burst` saved up; `pause` stops it for a while (429)."""
-
-    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic) -> None:
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate / 20)
-        self.tokens = 1.0
-        self.clock = clock
-        self.updated = clock()
-        self.paused_until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        self.paused_until = max(self.paused_until, self.clock() + seconds)
-        self.tokens = 0.0
-
-    async def take(self) -> None:
-        while True:
-            now = self.clock()
-            if now < self.paused_until:
-                await asyncio.sleep(self.paused_until - now)
-                continue
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
-                return
-            await asyncio.sleep((1.0 - self.tokens) / self.rate)
 
 
 @dataclass
@@ -135,7 +108,7 @@ class Sender:
         self.db = db
         self.tz = tz
         self.base = f"{api_url}/bot{token}/"
-        self.bucket = TokenBucket(rate) if rate != float("inf") else None
+        self.pace = Pace(rate) if rate != float("inf") else None
         self.paid_broadcast = paid_broadcast
         self.concurrency = concurrency
         self.batch_size = batch_size or int(min(max(2 * rate, 100), 2000))
@@ -294,8 +267,8 @@ class Sender:
             self._outcomes.append(Outcome(prepared.delivery.id, PENDING, retry_at=int(time.time()) + 1,
                                           refund_attempt=True))
             return
-        if self.bucket is not None:
-            await self.bucket.take()
+        if self.pace is not None:
+            await self.pace.take()
         await self._slots.acquire()
         now = time.monotonic()
         self._last_sent[chat] = now
@@ -316,6 +289,9 @@ class Sender:
             except (TimedOut, NetworkError) as error:
                 self._outcomes.append(self._retry(delivery, f"network: {type(error).__name__}"))
                 return
+            finally:
+                if self.pace is not None:
+                    self.pace.done()
             self._outcomes.append(self._outcome(delivery, status, raw))
             if len(self._outcomes) >= FLUSH_BATCH:
                 self._flush_soon.set()
@@ -335,8 +311,8 @@ class Sender:
         if status == 429:
             retry_after = float((answer.get("parameters") or {}).get("retry_after") or 1)
             self.counters.throttled += 1
-            if self.bucket is not None:
-                self.bucket.pause(retry_after)
+            if self.pace is not None:
+                self.pace.pause(retry_after)
             return Outcome(delivery.id, PENDING, error=description, refund_attempt=True,
                            retry_at=int(time.time() + retry_after))
         if status == 403:
@@ -411,4 +387,4 @@ def from_settings(db: Database, settings, **overrides) -> Sender:
                   rate=settings.send_rate, paid_broadcast=settings.paid_broadcast, **overrides)
 
 
-__all__ = ["Counters", "Sender", "TokenBucket", "from_settings", "BLOCKED", "FAILED", "SENT"]
+__all__ = ["Counters", "Sender", "from_settings", "BLOCKED", "FAILED", "SENT"]
