@@ -49,6 +49,8 @@ MAX_BACKOFF = 300
 # duplicates (see tests/test_resilience.py).
 FLUSH_SECONDS = 0.25
 FLUSH_BATCH = 100
+# A stop tries this long to write the last outcomes (a database that went away for a moment).
+FINAL_FLUSH_TRIES = (0.5, 1, 2, 4)
 
 
 @dataclass
@@ -140,7 +142,8 @@ class Sender:
             released = await outbox.release_leases(session)
         if released:
             log.info("took over %s", fields(leased_deliveries=released))
-        flusher = asyncio.create_task(self._flush_every(FLUSH_SECONDS, stop))
+        closing = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_every(FLUSH_SECONDS, closing))
         self.wake.clear()
         claiming = asyncio.create_task(self._claim())
         try:
@@ -153,7 +156,7 @@ class Sender:
                     claiming = asyncio.create_task(self._claim())
                     continue
                 # The next batch is claimed while this one goes out, so a slow claim never
-                # leaves the bucket idle.
+                # leaves the pace idle.
                 claiming = asyncio.create_task(self._claim())
                 for prepared in await self._prepare(batch):
                     if stop.is_set():
@@ -165,8 +168,12 @@ class Sender:
                 self._release(delivery)
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
-            flusher.cancel()
-            await self._flush()
+            # The flusher finishes the write it may be in the middle of: cancelled there, it
+            # would lose the outcomes it holds, and those messages would be sent again.
+            closing.set()
+            self._flush_soon.set()
+            await flusher
+            await self._flush_before_stop()
             await self._finish_alerts()
             await self.request.shutdown()
 
@@ -336,8 +343,8 @@ class Sender:
 
     # ------------------------------------------------------------------ writing outcomes
 
-    async def _flush_every(self, seconds: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+    async def _flush_every(self, seconds: float, closing: asyncio.Event) -> None:
+        while not closing.is_set():
             try:
                 await asyncio.wait_for(self._flush_soon.wait(), seconds)
             except TimeoutError:
@@ -355,9 +362,22 @@ class Sender:
         try:
             async with self.db.transaction() as session:
                 await outbox.record(session, outcomes)
-        except Exception:
+        except BaseException:
             self._outcomes[:0] = outcomes  # try again at the next flush; the leases hold meanwhile
             raise
+
+    async def _flush_before_stop(self) -> None:
+        """The last outcomes, written before a stop returns: a few tries if the database fails."""
+        for delay in (*FINAL_FLUSH_TRIES, None):
+            try:
+                await self._flush()
+                return
+            except Exception:
+                if delay is None:
+                    log.exception("outcomes_lost %s", fields(outcomes=len(self._outcomes)))
+                    return
+                log.warning("final_flush_failed %s", fields(retry_in=delay), exc_info=True)
+                await asyncio.sleep(delay)
 
     async def _finish_alerts(self) -> None:
         """Alerts being sent that have nothing left to send are done."""
