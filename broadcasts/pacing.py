@@ -9,8 +9,9 @@ and everything waits for retry_after. So the window here counts each message fro
 its answer, the latest the server can have counted it (a message without an answer yet counts
 as now): a new message goes only when fewer than `limit` answers arrived in the last second and
 fewer are in flight. That holds whatever the jitter; its price is the round trip, a pace of
-limit / (1 s + round trip) at most. Sends are also spread `1 / rate` apart, so they do not go out
-in bursts of 30.
+limit / (1 s + round trip) at most. Sends are also spread by a token bucket at `rate` that saves
+up a few (BURST), so they do not go out in bursts of 30, yet catch up after a slow answer held
+the window back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import asyncio
 import math
 import time
 from collections import deque
+
+BURST = 3.0
 
 
 class Pace:
@@ -31,16 +34,19 @@ class Pace:
             self.limit, self.period = math.floor(rate), 1.0
         else:
             self.limit, self.period = 1, 1 / rate
-        self.spacing = 1 / rate
+        self.rate = rate
+        self.burst = min(BURST, max(1.0, float(self.limit)))
+        self.tokens = 1.0
         self.clock = clock
+        self.updated = clock()
         self.answered: deque[float] = deque()  # answer times within the last period
         self.in_flight = 0
-        self.last = -math.inf
         self.paused_until = 0.0
         self._answer = asyncio.Event()
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self.clock() + seconds)
+        self.tokens, self.updated = 0.0, self.paused_until  # nothing saved up over the pause
 
     async def take(self) -> None:
         while True:
@@ -50,8 +56,11 @@ class Pace:
                 answered.popleft()
             if now < self.paused_until:
                 await asyncio.sleep(self.paused_until - now)
-            elif now < self.last + self.spacing:
-                await asyncio.sleep(self.last + self.spacing - now)
+                continue
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1.0:
+                await asyncio.sleep((1.0 - self.tokens) / self.rate)
             elif len(answered) + self.in_flight >= self.limit:
                 if answered:  # an answer only moves a send from in flight to the window
                     await asyncio.sleep(answered[0] + self.period - now)
@@ -59,8 +68,8 @@ class Pace:
                     self._answer.clear()
                     await self._answer.wait()
             else:
+                self.tokens -= 1.0
                 self.in_flight += 1
-                self.last = now
                 return
 
     def done(self) -> None:
