@@ -72,6 +72,11 @@ class Pace:
                 self.in_flight += 1
                 return
 
+    def give_back(self) -> None:
+        """A taken send that did not go out after all."""
+        self.in_flight -= 1
+        self.tokens = min(self.burst, self.tokens + 1.0)
+
     def done(self) -> None:
         self.in_flight -= 1
         self.answered.append(self.clock())

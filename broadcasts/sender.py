@@ -49,6 +49,9 @@ MAX_BACKOFF = 300
 # duplicates (see tests/test_resilience.py).
 FLUSH_SECONDS = 0.25
 FLUSH_BATCH = 100
+# The part of a lease kept for the answer of the last message sent under it and the write of
+# its outcome (15 s of the default 60: the transport's read timeout is 10 s).
+LEASE_MARGIN = 0.25
 # A stop tries this long to write the last outcomes (a database that went away for a moment).
 FINAL_FLUSH_TRIES = (0.5, 1, 2, 4)
 
@@ -61,6 +64,7 @@ class Counters:
     expired: int = 0
     retried: int = 0
     throttled: int = 0  # 429 answers
+    lease_expired: int = 0  # claimed but held back past their lease: left to a later claim
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -113,7 +117,8 @@ class Sender:
         self.pace = Pace(rate) if rate != float("inf") else None
         self.paid_broadcast = paid_broadcast
         self.concurrency = concurrency
-        self.batch_size = batch_size or int(min(max(2 * rate, 100), 2000))
+        # A batch goes out well within its lease (at a slow rate too).
+        self.batch_size = batch_size or max(1, int(min(max(2 * rate, 100), 2000, rate * lease_seconds / 3)))
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.retry_base = retry_base  # seconds before the first retry, doubled for each next one
@@ -148,7 +153,7 @@ class Sender:
         claiming = asyncio.create_task(self._claim())
         try:
             while not stop.is_set():
-                batch = await claiming
+                usable_until, batch = await claiming
                 if not batch:
                     await self._finish_alerts()
                     await self._idle(stop)
@@ -162,7 +167,7 @@ class Sender:
                     if stop.is_set():
                         self._release(prepared.delivery)
                         continue
-                    await self._dispatch(prepared)
+                    await self._dispatch(prepared, usable_until)
         finally:
             for delivery in await _claimed_or_nothing(claiming):
                 self._release(delivery)
@@ -203,9 +208,13 @@ class Sender:
         for task in pending:
             task.cancel()
 
-    async def _claim(self) -> list[Claimed]:
+    async def _claim(self) -> tuple[float, list[Claimed]]:
+        """A batch, and until when (monotonic) its deliveries may still be sent: the lease, less
+        the time an answer and the write of its outcome may take. After that a claim (the
+        next one of this sender) may take them again: they are left to it, untouched."""
+        usable_until = time.monotonic() + self.lease_seconds * (1 - LEASE_MARGIN)
         async with self.db.transaction() as session:
-            return await outbox.claim(session, self.batch_size, self.lease_seconds)
+            return usable_until, await outbox.claim(session, self.batch_size, self.lease_seconds)
 
     # ------------------------------------------------------------------ rendering
 
@@ -265,9 +274,12 @@ class Sender:
 
     # ------------------------------------------------------------------ sending
 
-    async def _dispatch(self, prepared: _Prepared) -> None:
+    async def _dispatch(self, prepared: _Prepared, usable_until: float) -> None:
         chat = prepared.delivery.chat_id
         now = time.monotonic()
+        if now >= usable_until:
+            self.counters.lease_expired += 1
+            return
         last = self._last_sent.get(chat)
         if last is not None and now - last < PER_CHAT_INTERVAL:
             # Too soon for this chat: give it back to the outbox, due in a second.
@@ -278,6 +290,12 @@ class Sender:
             await self.pace.take()
         await self._slots.acquire()
         now = time.monotonic()
+        if now >= usable_until:  # the pace held it back (a 429's pause) past its lease
+            self._slots.release()
+            if self.pace is not None:
+                self.pace.give_back()
+            self.counters.lease_expired += 1
+            return
         self._last_sent[chat] = now
         self._recent.append((now, chat))
         while self._recent and now - self._recent[0][0] > PER_CHAT_INTERVAL:
@@ -397,7 +415,7 @@ class Sender:
 async def _claimed_or_nothing(claiming: asyncio.Task) -> list[Claimed]:
     """The batch a claim in progress got (to hand back at a stop), or nothing if it failed."""
     try:
-        return await claiming
+        return (await claiming)[1]
     except Exception:
         return []
 

@@ -176,3 +176,16 @@ async def test_expired_alerts_are_not_sent(emulator, areas_loaded):
     assert (counters.sent, counters.expired) == (0, 3)
     assert sum(received(emulator, sims).values()) == 0
     assert [d.state for d in await deliveries(db, alert.id)] == [alerts.EXPIRED] * 3
+
+
+async def test_a_batch_whose_lease_ran_out_is_not_sent_twice(emulator, areas_loaded):
+    """Batches that take longer to send than their lease (a slow rate, a long 429 pause): the
+    next batch, claimed while one goes out, has run out of lease when its turn comes, and the
+    claim after it takes the same rows again. Each resident still gets the alert once."""
+    db = areas_loaded
+    sims = await residents_in_emulator(emulator, db, 36)
+    alert = await send_alert(db)
+    counters = await sender_for(emulator, db, rate=4, batch_size=12, lease_seconds=2).drain(horizon=5)
+    assert Counter(received(emulator, sims).values()) == Counter({1: 36})
+    assert counters.sent == 36 and counters.throttled == 0
+    assert (await progress_of(db, alert.id)).sent == 36
