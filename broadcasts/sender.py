@@ -2,8 +2,9 @@
 
 One loop claims batches under a lease, a dispatcher keeps to the pace (at most 30 messages in any
 sliding second by default, see `broadcasts.pacing`) and a second between two messages to the
-same chat, and each message
-goes out as one pre-encoded POST on the aiohttp transport; outcomes are written back in batches.
+same chat, and each message goes out as one pre-encoded POST on the aiohttp transport; outcomes
+are written back in batches. A delivery held back past its lease is not sent: a later claim may
+have taken it again. A stop writes every outcome before it returns.
 PTB's Bot and RequestData are skipped on purpose: their per-call work costs more than the whole
 send here (see docs/BENCHMARKS.md).
 
