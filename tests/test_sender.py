@@ -189,3 +189,20 @@ async def test_a_batch_whose_lease_ran_out_is_not_sent_twice(emulator, areas_loa
     assert Counter(received(emulator, sims).values()) == Counter({1: 36})
     assert counters.sent == 36 and counters.throttled == 0
     assert (await progress_of(db, alert.id)).sent == 36
+
+
+async def test_a_sender_started_right_after_another_counts_what_that_one_just_sent(emulator, areas_loaded):
+    """A restart within a second of the last sends: Telegram still counts those in its window, so
+    the new sender must too (it reads them from the outbox), or its first messages get 429s."""
+    db = areas_loaded
+    sims = await residents_in_emulator(emulator, db, 60)
+    counters = []
+    # The first sends its 30 at once (the server's second is then full), the next paces itself.
+    for half, rate in ((sims[:30], float("inf")), (sims[30:], 30)):
+        async with db.transaction() as session:
+            for sim in half:
+                await outbox.enqueue(session, sim.user.id, "sendMessage", {"text": "Cảnh báo"})
+        counters.append(await sender_for(emulator, db, rate=rate).drain(horizon=0))
+    assert [c.sent for c in counters] == [30, 30]
+    assert [c.throttled for c in counters] == [0, 0]
+    assert set(received(emulator, sims).values()) == {1}
