@@ -351,8 +351,8 @@ def add_bare_handler(application) -> None:
     from handlers import prompts
     from handlers.replies import show
 
-    async def bare(update, _context) -> None:
-        await show(update, prompts.language("vi"))
+    async def bare(update, context) -> None:
+        await show(update, context, prompts.language("vi"))
 
     application.handlers.setdefault(0, []).insert(0, CommandHandler(["start", "status"], bare))
 

@@ -9,7 +9,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 
 import handlers
 from broadcasts import feeds
-from handlers import broadcasting, deadline_job, staff_cards
+from handlers import broadcasting, deadline_job, draft_job, staff_cards
 from bot.context import LoaContext, attach
 from bot.logs import fields
 from bot.ordering import PerChatUpdateProcessor, update_kind
@@ -59,6 +59,7 @@ def build_application(settings: Settings, db: Database) -> Application:
     broadcasting.add_jobs(application)
     staff_cards.add_jobs(application)
     deadline_job.add_jobs(application)
+    draft_job.add_jobs(application)
     feeds.add_jobs(application)
     application.add_error_handler(_log_error)
     return application

@@ -702,5 +702,51 @@ def tokens_revoke(token_id: int) -> None:
     click.echo(f"token {token_id} revoked")
 
 
+@main.group("residents", help="Residents: ban one from filing reports, or lift the ban. A ban outlives /forget.")
+def residents_group() -> None:
+    pass
+
+
+@residents_group.command("ban", help="Stop TELEGRAM_ID filing reports (alerts still reach them); they are told "
+                         "politely by the running bot. Banning twice changes nothing.")
+@click.argument("telegram_id", type=int)
+@click.option("--reason", default=None, help="why, for the staff's records (the resident is not shown it)")
+def residents_ban(telegram_id: int, reason: str | None) -> None:
+    from bot.i18n import translator
+    from complaints import bans
+
+    settings = load_settings()
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.transaction() as session:
+            return await bans.ban(session, settings.pseudonym_secret, telegram_id, reason=reason,
+                                  gettext=lambda language: translator(language).gettext)
+
+    if not _with_db(action):
+        click.echo(f"{telegram_id} is banned already: nothing changed")
+        return
+    click.echo(f"{telegram_id} banned: Loa refuses their reports from now on, also after /forget")
+
+
+@residents_group.command("unban", help="Let TELEGRAM_ID file reports again; they are told by the running bot.")
+@click.argument("telegram_id", type=int)
+def residents_unban(telegram_id: int) -> None:
+    from bot.i18n import translator
+    from complaints import bans
+
+    settings = load_settings()
+
+    async def action(database):
+        await _require_migrated(database)
+        async with database.transaction() as session:
+            return await bans.unban(session, settings.pseudonym_secret, telegram_id,
+                                    gettext=lambda language: translator(language).gettext)
+
+    if not _with_db(action):
+        raise click.ClickException(f"{telegram_id} is not banned")
+    click.echo(f"{telegram_id} may file reports again")
+
+
 if __name__ == "__main__":
     main()

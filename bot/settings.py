@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     dashboard_url: str | None = Field(default=None, validation_alias="DASHBOARD_URL")
     # The largest request body the HTTP server reads (JSON, CAP XML, Open311 forms).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="LOA_MAX_BODY_BYTES")
+    # Slow clients: how long the HTTP server waits for a request's headers (on a new connection, or
+    # between requests on a kept-alive one) and for its body, in seconds; then it gives up on them.
+    http_header_seconds: float = Field(default=15, gt=0, le=3600, validation_alias="LOA_HTTP_HEADER_SECONDS")
+    http_body_seconds: float = Field(default=30, gt=0, le=3600, validation_alias="LOA_HTTP_BODY_SECONDS")
     # CAP 1.2 or Atom feeds to poll, separated by commas, and how often.
     cap_feeds: str = Field(default="", validation_alias="LOA_CAP_FEEDS")
     cap_feed_seconds: float = Field(default=120, gt=0, validation_alias="LOA_CAP_FEED_SECONDS")
@@ -66,6 +70,13 @@ class Settings(BaseSettings):
     media_dir: Path = Field(default=Path("data/media"), validation_alias="LOA_MEDIA_DIR")
     reports_per_hour: int = Field(default=5, ge=1, validation_alias="LOA_REPORTS_PER_HOUR")
     max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1, validation_alias="LOA_MAX_PHOTO_BYTES")
+    # The cleaned photos one resident's unsent report may hold, in bytes, and the days after which
+    # a report nobody touched is thrown away with its photos.
+    draft_media_bytes: int = Field(default=20 * 1024 * 1024, ge=1, validation_alias="LOA_DRAFT_MEDIA_BYTES")
+    draft_days: float = Field(default=7, gt=0, validation_alias="LOA_DRAFT_DAYS")
+    # The key of the pseudonyms bans and the hourly limit are kept under (storage/abuse.py);
+    # empty: a random key Loa makes once and keeps in the database.
+    secret_key: SecretStr | None = Field(default=None, validation_alias="LOA_SECRET_KEY")
     # Triage: the working-hours calendar deadlines count on, the deadlines themselves, and the
     # days after which a resolved report nobody rated is closed.
     working_days: str = Field(default="mon-fri", validation_alias="LOA_WORKING_DAYS")
@@ -87,6 +98,17 @@ class Settings(BaseSettings):
                 return frozenset(int(p) for p in parts if p)
             except ValueError:
                 raise ValueError("LOA_ADMIN_IDS must be Telegram user ids separated by commas") from None
+        return value
+
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _strong_secret(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if len(value.strip()) < 16:
+                raise ValueError("LOA_SECRET_KEY must have at least 16 characters, e.g. "
+                                 "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return value
 
     @field_validator("database_url")
@@ -149,6 +171,10 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str | None:
         return self.telegram_bot_token.get_secret_value() if self.telegram_bot_token else None
+
+    @property
+    def pseudonym_secret(self) -> str | None:
+        return self.secret_key.get_secret_value() if self.secret_key else None
 
     @property
     def tz(self) -> ZoneInfo:

@@ -219,6 +219,7 @@ async def create(session: AsyncSession, **fields) -> Alert:
     for name, kind in (("severity", Severity), ("urgency", Urgency), ("kind", Kind)):
         if name in fields:
             fields[name] = kind(fields[name]).value
+    fields.setdefault("owner", fields.get("agency_code") or "")
     alert = Alert(**fields)
     session.add(alert)
     await session.flush()

@@ -40,13 +40,18 @@ msgType Ack and Error are not alerts: `CapUnsupported`.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
-import json
 import logging
 import math
+import multiprocessing
 import re
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
@@ -63,9 +68,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.logs import fields
 from broadcasts import alerts
+from broadcasts import cap_areas as cap_areas_index
 from broadcasts.alerts import Kind, Severity, Status, Urgency
 from storage import areas as area_store
-from storage.areas import _Polygon, _polygons
 from storage.models import Alert, Area, Delivery, Topic
 from storage.types import utcnow
 
@@ -77,6 +82,16 @@ CAP10 = "http://www.incident.com/cap/1.0"
 SOURCE = "cap"
 MAX_DEPTH = 32  # CAP itself nests five deep; an XML signature a few more
 MAX_ERRORS = 10  # schema errors reported at most
+# Refused before the schema sees the tree (its validator spends time on every element and,
+# per error, on every attribute): CAP's elements carry no attribute at all, an XML signature a
+# few; a message naming each of Vietnam's 3,321 wards by geocode has about 10,000 elements.
+MAX_ELEMENTS = 12_000
+MAX_ATTRIBUTES = 64  # in the whole document, namespace declarations aside
+# Shapes: a detailed warning polygon has a few thousand points; matching costs about linear in them.
+MAX_POLYGON_POINTS = 5_000
+MAX_SHAPES = 100  # polygons and circles in one message
+WORK_SECONDS = 10.0  # the time budget of parsing and checking, and of matching the shapes
+WORKERS = 2  # processes for parsing, threads for geometry (the event loop keeps answering meanwhile)
 IDENTIFIER_LENGTH = 255  # alerts.identifier
 SENDER_NAME_LENGTH = 128
 LINK_LENGTH = 512
@@ -130,6 +145,9 @@ class CapError(ValueError):
         self.path = path
         self.details = details or ([(path, message)] if path else [])
 
+    def __reduce__(self):  # from a worker process, with its path and details
+        return type(self), (self.message, self.path, self.details)
+
     def __str__(self) -> str:
         """The message with the path of the element at fault in front."""
         if not self.path or self.path == "/" or self.message.startswith("/"):
@@ -140,6 +158,13 @@ class CapError(ValueError):
 class CapTooLarge(CapError):
     code = "too_large"
     status = 413
+
+
+class CapTooComplex(CapError):
+    """A message whose parsing or area matching would take more than its time budget."""
+
+    code = "too_complex"
+    status = 400
 
 
 class CapUnsupported(CapError):
@@ -282,6 +307,27 @@ def _too_deep(root: ET.Element, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([^"']{0,40})""")
+
+
+def _declared_encoding(data: bytes) -> str:
+    found = _ENCODING.match(data[:200])
+    return found[1].decode("ascii", "replace") if found else "?"
+
+
+def _bounded(root: ET.Element) -> None:
+    """Refuse a tree with more elements or attributes than a CAP message has, before the schema."""
+    elements = attributes = 0
+    for element in root.iter():
+        elements += 1
+        attributes += len(element.attrib)
+        if elements > MAX_ELEMENTS:
+            raise CapTooComplex(f"the XML has more than {MAX_ELEMENTS:,} elements: more than a CAP message needs", "/")
+    if attributes > MAX_ATTRIBUTES:
+        raise CapTooComplex(f"the XML has {attributes:,} attributes; CAP elements have none (at most "
+                            f"{MAX_ATTRIBUTES} are accepted, for an XML signature)", "/")
+
+
 def read_xml(data: bytes | str, *, max_bytes: int | None = None, what: str = "CAP message") -> ET.Element:
     """Parse XML safely (no DTD, no entities, no external access, bounded depth and size)."""
     if isinstance(data, str):
@@ -302,6 +348,9 @@ def read_xml(data: bytes | str, *, max_bytes: int | None = None, what: str = "CA
         raise CapError(f"refused XML: {error}", "/") from None
     except ET.ParseError as error:
         raise CapError(f"malformed XML: {error}", "/") from None
+    except (ValueError, LookupError):  # expat: a multi-byte encoding it cannot read, or an unknown one
+        raise CapError(f"the XML declares the encoding {_declared_encoding(data)!r}, which is not supported: "
+                       "send UTF-8", "/") from None
     if _too_deep(root):
         raise CapError(f"the XML nests deeper than {MAX_DEPTH} elements", "/")
     return root
@@ -400,9 +449,80 @@ def validate(root: ET.Element) -> None:
         raise CapError(message, details[0][0], details)
 
 
+# Parsing and the schema are pure Python: in a thread they would still take the interpreter lock
+# from the event loop for milliseconds at a time, so they run in worker processes, which can
+# also be stopped when a message overruns its budget. Geometry (GEOS) runs in threads.
+_threads = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="loa-cap")
+_processes: ProcessPoolExecutor | None = None
+_processes_lock = threading.Lock()
+
+
+def _warm_up() -> None:
+    schema()
+
+
+def _process_pool() -> ProcessPoolExecutor:
+    global _processes
+    with _processes_lock:
+        if _processes is None:
+            _processes = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_warm_up)
+        return _processes
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers of `pool` (one of them overran its budget); the next use starts new ones."""
+    global _processes
+    with _processes_lock:
+        if _processes is pool:
+            _processes = None
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _overran(budget: float) -> CapTooComplex:
+    return CapTooComplex(f"the message took more than {budget:g} s to read and check: refused", "/")
+
+
+async def off_the_loop(function, *args, budget: float | None = None):
+    """`function(*args)` in a worker thread, refused (CapTooComplex) after `budget` seconds."""
+    budget = WORK_SECONDS if budget is None else budget
+    future = asyncio.get_running_loop().run_in_executor(_threads, function, *args)
+    try:
+        return await asyncio.wait_for(future, budget)
+    except TimeoutError:
+        raise _overran(budget) from None
+
+
+async def parse_off_the_loop(data: bytes | str, *, max_bytes: int | None = None,
+                             budget: float | None = None) -> CapMessage:
+    """`parse` in a worker process, stopped after `budget` seconds: what the route and the feeds use."""
+    if max_bytes is not None and len(data) > max_bytes:  # refused before any work
+        raise CapTooLarge(f"the CAP message is {len(data):,} bytes, more than the {max_bytes:,} accepted")
+    budget = WORK_SECONDS if budget is None else budget
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    for _attempt in range(2):
+        pool = _process_pool()
+        try:
+            future = loop.run_in_executor(pool, functools.partial(parse, data, max_bytes=max_bytes))
+            return await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            _stop_pool(pool)
+            raise _overran(budget) from None
+        except BrokenProcessPool:  # stopped for another message's overrun, or a worker died: once more
+            _stop_pool(pool)
+    # Workers that cannot start (a __main__ that cannot be imported again): a thread does it.
+    log.warning("cap_workers_broken %s", fields(fallback="thread"))
+    return await off_the_loop(functools.partial(parse, data, max_bytes=max_bytes),
+                              budget=max(0.0, deadline - loop.time()))
+
+
 def parse(data: bytes | str, *, max_bytes: int | None = None) -> CapMessage:
     """A CAP message from its XML, refused (CapError) unless safe, schema-valid and sound."""
     root = read_xml(data, max_bytes=max_bytes)
+    _bounded(root)
     version = _as_cap12(root)
     validate(root)
     return _message(root, version)
@@ -474,6 +594,9 @@ def _polygon(text: str, path: str) -> tuple[tuple[float, float], ...]:
     points = _pairs(text, path)
     if len(points) < 4:
         raise CapError(f"a polygon needs at least 4 coordinate pairs (got {len(points)})", path)
+    if len(points) > MAX_POLYGON_POINTS:
+        raise CapTooComplex(f"a polygon may have at most {MAX_POLYGON_POINTS:,} coordinate pairs (got {len(points):,})",
+                            path)
     if points[0] != points[-1]:
         raise CapError("a polygon's first and last coordinate pairs must be equal", path)
     return tuple(points)
@@ -551,6 +674,10 @@ def _message(root: ET.Element, version: str) -> CapMessage:
                        "(sender,identifier,sent ...)", "/alert/references")
     if msg_type in ("Alert", "Update") and not message.infos:
         raise CapError(f"an {msg_type} message needs at least one <info> block (it has none)", "/alert/info")
+    shapes = sum(len(area.polygons) + len(area.circles) for info in message.infos for area in info.areas)
+    if shapes > MAX_SHAPES:
+        raise CapTooComplex(f"a message may have at most {MAX_SHAPES} polygons and circles (it has {shapes})",
+                            "/alert/info")
     if scope == "Restricted" and not message.restriction:
         raise CapError("a message of scope Restricted needs a <restriction>", "/alert/restriction")
     if scope == "Private" and not message.addresses:
@@ -623,141 +750,25 @@ def held_reason(message: CapMessage) -> str | None:
 
 # ---------------------------------------------------------------------------- areas
 
-# Kilometres per degree, for circles (a local flat projection: fine at a city's scale).
-KM_PER_DEGREE_LAT = 110.574
-KM_PER_DEGREE_LON = 111.320
+
+def _shapes(cap_areas: list[CapArea]) -> list:
+    """The polygons and circles of the <area> blocks as shapely geometries (CPU work)."""
+    shapes = [cap_areas_index.polygon_shape(ring) for cap_area in cap_areas for ring in cap_area.polygons]
+    shapes += [cap_areas_index.circle_shape(*circle) for cap_area in cap_areas for circle in cap_area.circles]
+    return shapes
 
 
-def _segments_cross(a, b, c, d) -> bool:
-    """Do segments ab and cd meet (touching counts)?"""
-
-    def orientation(p, q, r) -> float:
-        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
-
-    def between(p, q, r) -> bool:  # r on the line pq: within its bounding box?
-        return min(p[0], q[0]) <= r[0] <= max(p[0], q[0]) and min(p[1], q[1]) <= r[1] <= max(p[1], q[1])
-
-    o1, o2, o3, o4 = orientation(a, b, c), orientation(a, b, d), orientation(c, d, a), orientation(c, d, b)
-    if ((o1 > 0) != (o2 > 0)) and ((o3 > 0) != (o4 > 0)) and o1 and o2 and o3 and o4:
-        return True
-    return ((o1 == 0 and between(a, b, c)) or (o2 == 0 and between(a, b, d))
-            or (o3 == 0 and between(c, d, a)) or (o4 == 0 and between(c, d, b)))
+def _meeting(index: cap_areas_index.AreaIndex, cap_areas: list[CapArea]) -> set[str]:
+    return index.meeting(_shapes(cap_areas))
 
 
-def _rings(geometry: dict) -> list[list[list[tuple[float, float]]]]:
-    """Polygons → rings → (x=lon, y=lat) points, each ring closed."""
-    found = []
-    for polygon in _polygons(geometry):
-        rings = []
-        for ring in polygon:
-            points = [(float(p[0]), float(p[1])) for p in ring]
-            if len(points) >= 3:
-                if points[0] != points[-1]:
-                    points.append(points[0])
-                rings.append(points)
-        if rings:
-            found.append(rings)
-    return found
-
-
-class Boundary:
-    """An area's boundary for the intersection tests (the locator's polygons plus its edges)."""
-
-    def __init__(self, geometry: dict) -> None:
-        self.rings = _rings(geometry)
-        self.polygons = [_Polygon(rings) for rings in self.rings]
-
-    def contains(self, x: float, y: float) -> bool:
-        return any(polygon.contains(x, y) for polygon in self.polygons)
-
-    def edges(self):
-        for rings in self.rings:
-            for ring in rings:
-                yield from zip(ring, ring[1:])
-
-    def meets_polygon(self, ring: tuple[tuple[float, float], ...]) -> bool:
-        """Does the CAP polygon (lat, lon pairs) meet the area? Exact for planar polygons: two
-        polygons meet when a vertex of one lies inside the other or two of their edges cross."""
-        cap_ring = [(lon, lat) for lat, lon in ring]
-        if any(self.contains(x, y) for x, y in cap_ring):
-            return True
-        cap = _Polygon([cap_ring])
-        if any(cap.contains(x, y) for rings in self.rings for x, y in rings[0]):
-            return True
-        min_x, max_x = min(x for x, _ in cap_ring), max(x for x, _ in cap_ring)
-        min_y, max_y = min(y for _, y in cap_ring), max(y for _, y in cap_ring)
-        cap_edges = list(zip(cap_ring, cap_ring[1:]))
-        for a, b in self.edges():
-            if max(a[0], b[0]) < min_x or min(a[0], b[0]) > max_x or max(a[1], b[1]) < min_y or min(a[1], b[1]) > max_y:
-                continue
-            if any(_segments_cross(a, b, c, d) for c, d in cap_edges):
-                return True
-        return False
-
-    def meets_circle(self, lat: float, lon: float, radius_km: float) -> bool:
-        """Does the circle meet the area: its centre inside, or an edge within the radius?"""
-        if self.contains(lon, lat):
-            return True
-        if radius_km <= 0:
-            return False
-        kx = KM_PER_DEGREE_LON * math.cos(math.radians(lat))
-        ky = KM_PER_DEGREE_LAT
-        for a, b in self.edges():
-            ax, ay = (a[0] - lon) * kx, (a[1] - lat) * ky
-            bx, by = (b[0] - lon) * kx, (b[1] - lat) * ky
-            dx, dy = bx - ax, by - ay
-            length = dx * dx + dy * dy
-            t = 0.0 if length == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length))
-            if math.hypot(ax + t * dx, ay + t * dy) <= radius_km:
-                return True
-        return False
-
-
-def _polygon_box(ring) -> tuple[float, float, float, float]:
-    lats, lons = [lat for lat, _ in ring], [lon for _, lon in ring]
-    return min(lons), min(lats), max(lons), max(lats)
-
-
-def _circle_box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float]:
-    dlat = radius_km / KM_PER_DEGREE_LAT
-    dlon = radius_km / max(1e-9, KM_PER_DEGREE_LON * math.cos(math.radians(lat)))
-    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
-
-
-async def _candidates(session: AsyncSession, box, loaded: dict[str, Boundary], skip: set[str]) -> list[str]:
-    """The areas (but `skip`) whose boundary's bounding box meets `box`, their boundaries in `loaded`."""
-    min_lon, min_lat, max_lon, max_lat = box
-    codes = list((await session.execute(select(Area.code).where(
-        Area.boundary.is_not(None), Area.min_lon <= max_lon, Area.max_lon >= min_lon,
-        Area.min_lat <= max_lat, Area.max_lat >= min_lat))).scalars())
-    codes = [code for code in codes if code not in skip]
-    missing = [code for code in codes if code not in loaded]
-    if missing:
-        rows = await session.execute(select(Area.code, Area.boundary).where(Area.code.in_(missing)))
-        loaded.update((code, Boundary(json.loads(boundary))) for code, boundary in rows)
-    return codes
-
-
-async def _shape_matches(session: AsyncSession, cap_areas: list[CapArea]) -> set[str]:
+async def _shape_matches(db, cap_areas: list[CapArea], offload) -> set[str]:
     """The areas whose boundary meets a polygon or circle, at the most detailed level: an area
     whose children have boundaries of their own is left to them (they decide)."""
     if not any(cap_area.polygons or cap_area.circles for cap_area in cap_areas):
         return set()
-    left_to_children = set((await session.execute(
-        select(Area.parent_code).where(Area.boundary.is_not(None), Area.parent_code.is_not(None))
-        .distinct())).scalars())
-    loaded: dict[str, Boundary] = {}
-    matched: set[str] = set()
-    for cap_area in cap_areas:
-        shapes = [(_polygon_box(ring), lambda boundary, ring=ring: boundary.meets_polygon(ring))
-                  for ring in cap_area.polygons]
-        shapes += [(_circle_box(*circle), lambda boundary, circle=circle: boundary.meets_circle(*circle))
-                   for circle in cap_area.circles]
-        for box, meets in shapes:
-            for code in await _candidates(session, box, loaded, skip=left_to_children | matched):
-                if meets(loaded[code]):
-                    matched.add(code)
-    return matched
+    index = await cap_areas_index.area_index(db, offload)
+    return await offload(_meeting, index, cap_areas)
 
 
 async def _geocode_matches(session: AsyncSession, cap_areas: list[CapArea]) -> set[str]:
@@ -768,21 +779,30 @@ async def _geocode_matches(session: AsyncSession, cap_areas: list[CapArea]) -> s
     return set((await session.execute(select(Area.code).where(Area.code.in_(values)))).scalars())
 
 
-async def match_areas(session: AsyncSession, message: CapMessage) -> list[str]:
+async def match_areas(db, message: CapMessage, *, budget: float | None = None) -> list[str]:
     """The area codes the message's <area> blocks name, with no unit listed under another.
 
     A geocode names an area when its value is an area's code, whatever its valueName ("01" is
-    Hà Nội). A polygon or circle names the areas whose boundary it meets (`Boundary`; areas
-    without a boundary are found by geocode only), at the most detailed level that has
+    Hà Nội). A polygon or circle names the areas whose boundary it meets (`broadcasts.cap_areas`;
+    areas without a boundary are found by geocode only), at the most detailed level that has
     boundaries. A unit under another listed unit is dropped: the alert reaches it anyway.
+    The geometry runs in a worker thread, within `budget` seconds (WORK_SECONDS by default);
+    no transaction is open meanwhile.
     """
     cap_areas = [cap_area for info in message.infos for cap_area in info.areas]
-    codes = await _geocode_matches(session, cap_areas) | await _shape_matches(session, cap_areas)
+
+    async def offload(function, *args):
+        return await off_the_loop(function, *args, budget=budget)
+
+    async with db.read() as session:
+        codes = await _geocode_matches(session, cap_areas)
+    codes |= await _shape_matches(db, cap_areas, offload)
     kept = []
-    for code in sorted(codes):
-        chain = await area_store.path(session, code)
-        if not any(ancestor.code in codes for ancestor in chain[:-1]):
-            kept.append(code)
+    async with db.read() as session:
+        for code in sorted(codes):
+            chain = await area_store.path(session, code)
+            if not any(ancestor.code in codes for ancestor in chain[:-1]):
+                kept.append(code)
     return kept
 
 
@@ -824,9 +844,20 @@ class Taken:
         }
 
 
-async def _existing(session: AsyncSession, key: str) -> Alert | None:
-    return (await session.execute(
-        select(Alert).where(Alert.source == SOURCE, Alert.identifier == key))).scalar_one_or_none()
+def owner_of(agency_code: str | None) -> str:
+    """Who a message's identifier belongs to: the agency whose token sent it, "" for the city's feeds."""
+    return agency_code or ""
+
+
+async def _existing(session: AsyncSession, key: str, owner: str) -> Alert | None:
+    """The alert this owner's message made before (another agency's never counts)."""
+    return (await session.execute(select(Alert).where(
+        Alert.source == SOURCE, Alert.owner == owner, Alert.identifier == key))).scalar_one_or_none()
+
+
+async def _duplicate(session: AsyncSession, existing: Alert) -> Taken:
+    recipients = await _recipients(session, existing.id)
+    return Taken(existing, False, recipients > 0, recipients, ["already taken: nothing new"])
 
 
 async def _recipients(session: AsyncSession, alert_id: int) -> int:
@@ -853,30 +884,37 @@ async def _target(session: AsyncSession, message: CapMessage, agency_code: str |
     keys = [reference.key for reference in message.references if reference.sender == message.sender]
     if not keys:
         return None
-    same_agency = Alert.agency_code.is_(None) if agency_code is None else Alert.agency_code == agency_code
     found = (await session.execute(select(Alert).where(Alert.source == SOURCE, Alert.identifier.in_(keys),
-                                                       same_agency))).scalars()
+                                                       Alert.owner == owner_of(agency_code)))).scalars()
     ends = [await _latest_follow_up(session, alert) for alert in found]
     return max(ends, key=lambda alert: alert.id, default=None)
 
 
 async def take(db, message: CapMessage, *, tz: ZoneInfo, now: datetime | None = None,
-               on_slice: Callable[[], None] | None = None, agency_code: str | None = None) -> Taken:
-    """Store the message as an alert (once) and queue it for the residents it reaches; an
-    agency's token sends it for that agency (`agency_code`), a configured feed for the city."""
+               on_slice: Callable[[], None] | None = None, agency_code: str | None = None,
+               budget: float | None = None) -> Taken:
+    """Store the message as an alert (once per owner) and queue it for the residents it reaches;
+    an agency's token sends it for that agency (`agency_code`), a configured feed for the city.
+
+    The areas are matched first (geometry in a worker thread, within `budget`), with no
+    transaction open; the alert is then written in one short transaction."""
     if message.msg_type not in KINDS:
         raise CapUnsupported(f"msgType {message.msg_type} is not an alert: Loa takes Alert, Update and Cancel",
                              "/alert/msgType")
-    key = message.key
+    key, owner = message.key, owner_of(agency_code)
+    async with db.read() as session:
+        existing = await _existing(session, key, owner)
+        if existing is not None:
+            return await _duplicate(session, existing)
+    codes = await match_areas(db, message, budget=budget)
     try:
-        taken, compose = await _store(db, message, key, now or utcnow(), agency_code)
+        taken, compose = await _store(db, message, key, now or utcnow(), agency_code, codes)
     except IntegrityError:  # the same message, taken by another request at the same moment
         async with db.read() as session:
-            existing = await _existing(session, key)
+            existing = await _existing(session, key, owner)
             if existing is None:
                 raise
-            recipients = await _recipients(session, existing.id)
-            return Taken(existing, False, recipients > 0, recipients, ["already taken: nothing new"])
+            return await _duplicate(session, existing)
     if compose:
         await alerts.compose_all(db, taken.alert.id, tz=tz, on_slice=on_slice)
     if taken.created:
@@ -890,21 +928,20 @@ async def take(db, message: CapMessage, *, tz: ZoneInfo, now: datetime | None = 
     return taken
 
 
-async def _store(db, message: CapMessage, key: str, now: datetime, agency_code: str | None) -> tuple[Taken, bool]:
+async def _store(db, message: CapMessage, key: str, now: datetime, agency_code: str | None,
+                 codes: list[str]) -> tuple[Taken, bool]:
     """One transaction: the alert row (or follow-up); returns it and whether to compose it."""
     async with db.transaction() as session:
-        existing = await _existing(session, key)
+        existing = await _existing(session, key, owner_of(agency_code))
         if existing is not None:
-            recipients = await _recipients(session, existing.id)
-            return Taken(existing, False, recipients > 0, recipients, ["already taken: nothing new"]), False
+            return await _duplicate(session, existing), False
         available = list((await session.execute(select(Topic.code).order_by(Topic.position, Topic.code))).scalars())
-        codes = await match_areas(session, message)
         kind = KINDS[message.msg_type]
         expires_at = expiry_of(message)
         texts = texts_of(message)
         origin = dict(
             source=SOURCE, identifier=key, sender_name=sender_name_of(message), link=link_of(message),
-            agency_code=agency_code,
+            agency_code=agency_code, owner=owner_of(agency_code),
         )
         warnings: list[str] = []
         held = held_reason(message)
@@ -954,6 +991,6 @@ async def _store(db, message: CapMessage, key: str, now: datetime, agency_code: 
 async def ingest(db, data: bytes | str, *, tz: ZoneInfo, max_bytes: int | None = None,
                  now: datetime | None = None, on_slice: Callable[[], None] | None = None,
                  agency_code: str | None = None) -> Taken:
-    """`parse` then `take`: what POST /api/v1/cap and the feeds do with a CAP document."""
-    return await take(db, parse(data, max_bytes=max_bytes), tz=tz, now=now, on_slice=on_slice,
-                      agency_code=agency_code)
+    """`parse` then `take`, the work off the event loop: what POST /api/v1/cap does with a CAP document."""
+    message = await parse_off_the_loop(data, max_bytes=max_bytes)
+    return await take(db, message, tz=tz, now=now, on_slice=on_slice, agency_code=agency_code)

@@ -5,8 +5,12 @@ content, or a single CAP document. Each poll is a conditional GET: the ETag and 
 server gave last time are kept in `cap_feeds` (one row per URL) and sent back, so an unchanged
 feed costs a 304 and nothing else. On a 200 the entries not handled yet are fetched (at most
 MAX_ENTRIES a poll), parsed and taken oldest first (by their <sent>), so an Update comes after
-the Alert it updates; `broadcasts.cap.take` takes each message once (source "cap", identifier
-"sender,identifier"), whether it came by feed, by POST /api/v1/cap, or twice by both.
+the Alert it updates; `broadcasts.cap.take` takes each message once for the city (source "cap",
+identifier "sender,identifier", owner ""), whatever feed it came by. The city's feeds are one
+owner among the agencies: an agency posting the same message with its token makes an alert of
+its own (deduplication is per owner, so no agency's message ever answers for another's). Reading,
+checking and matching a document runs in a worker thread within its time budget, as for POST
+/api/v1/cap.
 
 What a poll handled is remembered in memory (entry id and updated time per feed); after a
 restart the stored ETag usually answers 304, and when it does not, the entries are fetched
@@ -236,11 +240,11 @@ class FeedPoller:
             raise (_Transient if status >= 500 or status == 429 else _Refused)(f"{url}: HTTP {status}")
         validators = {"etag": response_headers.get("ETag"), "last_modified": response_headers.get("Last-Modified")}
         try:
-            root = cap.read_xml(body, max_bytes=FEED_MAX_BYTES, what="feed")
+            root = await cap.off_the_loop(lambda: cap.read_xml(body, max_bytes=FEED_MAX_BYTES, what="feed"))
         except cap.CapError as error:
             raise _Refused(f"{url}: {error}") from None
         if root.tag in CAP_TAGS:  # the feed is one CAP document (taken once: see cap.take)
-            message = self._parse(body, url, result)
+            message = await self._parse(body, url, result)
             await self._take([message] if message is not None else [], result)
             return validators
         found = entries(root, url)
@@ -248,9 +252,9 @@ class FeedPoller:
             raise _Refused(f"{url}: neither an Atom or RSS feed nor a CAP alert (root <{root.tag}>)")
         return validators if await self._entries(http, url, found, result) else None
 
-    def _parse(self, data: bytes, where: str, result: FeedResult) -> cap.CapMessage | None:
+    async def _parse(self, data: bytes, where: str, result: FeedResult) -> cap.CapMessage | None:
         try:
-            return cap.parse(data, max_bytes=self.settings.max_body_bytes)
+            return await cap.parse_off_the_loop(data, max_bytes=self.settings.max_body_bytes)
         except cap.CapError as error:
             result.problems.append(f"{where}: {error}")
             return None
@@ -266,7 +270,7 @@ class FeedPoller:
             where = entry.url or entry.key
             try:
                 if entry.embedded is not None:
-                    data = ET.tostring(entry.embedded, encoding="utf-8")
+                    data = await cap.off_the_loop(ET.tostring, entry.embedded, "utf-8")
                 elif entry.url is not None and urlsplit(entry.url).scheme in ("http", "https"):
                     status, _, data = await _get(http, entry.url, self.settings.max_body_bytes)
                     if status != 200:
@@ -281,7 +285,7 @@ class FeedPoller:
                 result.problems.append(str(error))
                 handled.append(entry.key)
                 continue
-            message = self._parse(data, where, result)
+            message = await self._parse(data, where, result)
             if message is not None:
                 messages.append(message)
             handled.append(entry.key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,9 +36,36 @@ async def start(session: AsyncSession, resident_id: int) -> ReportDraft:
     return draft
 
 
-async def discard(session: AsyncSession, resident_id: int) -> bool:
-    result = await session.execute(delete(ReportDraft).where(ReportDraft.resident_id == resident_id))
-    return result.rowcount > 0
+async def discard(session: AsyncSession, resident_id: int) -> list[str] | None:
+    """Delete the resident's draft; the SHA-256 of its stored photos (to remove the files that no
+    longer serve, complaints.media.remove_unused, after the commit), or None without a draft."""
+    draft = await get(session, resident_id, for_update=True)
+    if draft is None:
+        return None
+    await session.execute(delete(ReportDraft).where(ReportDraft.resident_id == resident_id))
+    return photo_hashes(draft.photos)
+
+
+def photo_hashes(photos: list | None) -> list[str]:
+    return [p["sha256"] for p in photos or [] if p.get("sha256")]
+
+
+def photo_bytes(draft: ReportDraft) -> int:
+    """The size of the cleaned photos the draft holds (photos stored before this was counted: 0)."""
+    return sum(int(p.get("bytes") or 0) for p in draft.photos or [])
+
+
+async def abandoned(session: AsyncSession, before: datetime, limit: int = 100) -> list[str]:
+    """Delete up to `limit` drafts nobody touched since `before`; the SHA-256 of their photos."""
+    query = select(ReportDraft).where(ReportDraft.updated_at < before).order_by(ReportDraft.updated_at).limit(limit)
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    old = list((await session.execute(query)).scalars())
+    if not old:
+        return []
+    await session.execute(delete(ReportDraft).where(ReportDraft.resident_id.in_([d.resident_id for d in old]),
+                                                    ReportDraft.updated_at < before))
+    return [sha for draft in old for sha in photo_hashes(draft.photos)]
 
 
 def go_to(draft: ReportDraft, step: str) -> None:

@@ -301,10 +301,9 @@ def allowed_actions(report: Report, actor: Actor) -> list[Action]:
     return found
 
 
-async def _check_actor(session: AsyncSession, report: Report, action: Action, actor: Actor, policy: Policy,
-                       last: EventInfo | None) -> None:
+async def _check_actor(session: AsyncSession, report: Report, action: Action, actor: Actor, policy: Policy) -> None:
     def refuse(code: str, message: str, params: dict | None = None) -> Refused:
-        return Refused(code, message, params, state=report.state, last_event=last)
+        return Refused(code, message, params)  # nothing of the report: see _vetted
 
     needed = WHO[action]
     if needed == ActorKind.SYSTEM:
@@ -321,9 +320,8 @@ async def _check_actor(session: AsyncSession, report: Report, action: Action, ac
                 else actor.telegram_id is not None and await _is_staff(session, actor.telegram_id, actor.agency_code)):
             raise refuse("not_agency_staff", N_("Only the staff of the agency handling this report can do this."))
         if report.agency_code != actor.agency_code:
-            agency = await session.get(Agency, report.agency_code) if report.agency_code else None
-            raise refuse("other_agency", N_("This report is handled by {agency}, not by your agency."),
-                         {"agency": agency_name(agency)})
+            # Not which agency has it: that is not theirs to learn.
+            raise refuse("other_agency", N_("Only the staff of the agency handling this report can do this."))
     elif needed == ActorKind.RESIDENT:
         resident = None
         if actor.kind == ActorKind.RESIDENT and actor.telegram_id is not None:
@@ -389,18 +387,20 @@ def _text(value: Any, required: tuple[str, str] | None, limit: int, report: Repo
 
 async def _vetted(session: AsyncSession, report: Report, action: Action | str, actor: Actor, policy: Policy,
                   expected_state: str | None, expected_event_id: int | None) -> tuple[Action, EventInfo | None]:
-    """The checks of `apply` and `check`: the action, the report as the actor saw it, who they
-    are, the state. Returns the action and the report's last event."""
+    """The checks of `apply` and `check`: the action, who they are, the report as the actor saw
+    it, the state. Returns the action and the report's last event."""
     last_row = await last_event(session, report.id)
     last = EventInfo.of(last_row) if last_row is not None else None
     try:
         action = Action(action)
     except ValueError:
         raise Refused("unknown_action", N_("Unknown action."), state=report.state, last_event=last) from None
+    # Who first: the answer to someone who may not act must not depend on the report (whether it
+    # changed, who did what, its state), or a forged button or request would learn it.
+    await _check_actor(session, report, action, actor, policy)
     if (expected_state is not None and report.state != expected_state) or \
             (expected_event_id is not None and (last is None or last.id != expected_event_id)):
         raise await _changed(session, report, last)
-    await _check_actor(session, report, action, actor, policy, last)
     if report.state not in FROM[action]:
         raise Refused("wrong_state", N_("This cannot be done to a report in the state “{state}”."),
                       {"state": Msg(STATE_LABELS[State(report.state)])}, state=report.state, last_event=last)
@@ -680,7 +680,7 @@ async def comment(session: AsyncSession, report_id: int, actor: Actor, text: str
              .order_by(ReportEvent.at.desc(), ReportEvent.id.desc()).limit(1))
     rating = (await session.execute(query)).scalar_one_or_none()
     last = EventInfo.of(rating) if rating is not None else None
-    await _check_actor(session, report, Action.RATE, actor, Policy(), last)
+    await _check_actor(session, report, Action.RATE, actor, Policy())
     if rating is None or rating.actor != ActorKind.RESIDENT or report.rating is None:
         raise Refused("not_rated", N_("This report has not been rated."), state=report.state, last_event=last)
     if rating.note:

@@ -16,7 +16,12 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "HEIF", "GIF", "BMP", "TIFF"}
-MAX_PIXELS = 40_000_000  # refuses decompression bombs long before they hurt
+# The most pixels an image may declare in its header, checked before anything is decoded. A JPEG
+# is decoded already shrunk by a power of two (Pillow's draft mode, from the DCT), so a 48-megapixel
+# camera's file costs what a 3-megapixel one does; any other format is decoded whole, at 4 bytes a
+# pixel and a copy or two: 16 million pixels (a 12-16 MP camera's PNG) stay under about 200 MB.
+MAX_PIXELS = 16_000_000
+MAX_JPEG_PIXELS = 64_000_000
 MAX_SIDE = 2560  # as Telegram keeps photos
 GPS_IFD = 0x8825
 
@@ -29,12 +34,17 @@ class TooLarge(ValueError):
     pass
 
 
+class TooManyPixels(TooLarge):
+    """The file is small but declares more pixels than Loa decodes."""
+
+
 @dataclass(frozen=True)
 class StoredImage:
     sha256: str
     width: int
     height: int
     path: Path
+    size: int
     # Where the original said it was taken, if it did. Never used without asking the resident.
     gps: tuple[float, float] | None
 
@@ -61,13 +71,19 @@ def clean(data: bytes, max_bytes: int) -> tuple[bytes, int, int, tuple[float, fl
         with Image.open(io.BytesIO(data)) as image:
             if image.format not in ACCEPTED_FORMATS:
                 raise NotAnImage(f"format {image.format}")
-            if image.width * image.height > MAX_PIXELS:
-                raise TooLarge(f"{image.width}x{image.height} pixels")
+            jpeg = image.format in ("JPEG", "MPO")
+            if image.width * image.height > (MAX_JPEG_PIXELS if jpeg else MAX_PIXELS):
+                raise TooManyPixels(f"{image.width}x{image.height} pixels")
             gps = _gps(image)
+            if jpeg:
+                image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at 1/2, 1/4 or 1/8 of the size
             image.load()
+            if image.mode in ("P", "1", "L", "LA", "PA"):
+                image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
+            # Shrunk first, in place: the copies below are of the smaller image.
+            image.thumbnail((MAX_SIDE, MAX_SIDE))
             upright = ImageOps.exif_transpose(image)
             upright = upright.convert("RGB")
-            upright.thumbnail((MAX_SIDE, MAX_SIDE))
             out = io.BytesIO()
             # A fresh image: no exif=, no icc_profile=, no comment= — nothing of the original goes along.
             Image.frombytes("RGB", upright.size, upright.tobytes()).save(out, "JPEG", quality=88, optimize=True)
@@ -95,4 +111,31 @@ class MediaStore:
             temporary = path.with_suffix(f".{os.getpid()}.tmp")
             temporary.write_bytes(cleaned)
             os.replace(temporary, path)
-        return StoredImage(digest, width, height, path, gps)
+        return StoredImage(digest, width, height, path, len(cleaned), gps)
+
+    def remove(self, sha256: str) -> bool:
+        try:
+            self.path_of(sha256).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+
+async def remove_unused(session, store: MediaStore, hashes: list[str]) -> int:
+    """Delete the stored photos among `hashes` that no report and no draft holds (the same photo
+    may serve several); returns how many files went. Call it after the commit that dropped them."""
+    from sqlalchemy import String, cast, select
+
+    from storage.models import ReportDraft, ReportPhoto
+
+    removed = 0
+    for sha in sorted(set(hashes)):
+        if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+            continue
+        if (await session.execute(select(ReportPhoto.sha256).where(ReportPhoto.sha256 == sha).limit(1))).first():
+            continue
+        if (await session.execute(select(ReportDraft.resident_id)
+                                  .where(cast(ReportDraft.photos, String).like(f"%{sha}%")).limit(1))).first():
+            continue
+        removed += store.remove(sha)
+    return removed

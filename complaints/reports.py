@@ -1,4 +1,5 @@
-"""Filing reports and finding them again: submit, the hourly limit, a resident's list, /status."""
+"""Filing reports and finding them again: submit, a resident's list, /status (the hourly limit:
+storage/abuse.py)."""
 
 from __future__ import annotations
 
@@ -19,25 +20,10 @@ from storage.models import Report, ReportDraft, ReportEvent, ReportPhoto
 from storage.types import utcnow
 
 CODE_ATTEMPTS = 10
-WINDOW = timedelta(hours=1)
 
 
 class CodeSpaceExhausted(RuntimeError):
     pass
-
-
-async def next_allowed_at(session: AsyncSession, resident_id: int, *, per_hour: int,
-                          now: datetime | None = None) -> datetime | None:
-    """None when the resident may file a report now; else the moment they may again."""
-    now = now or utcnow()
-    query = (select(Report.created_at)
-             .where(Report.resident_id == resident_id, Report.created_at > now - WINDOW)
-             .order_by(Report.created_at.desc()))
-    recent = list((await session.execute(query)).scalars())
-    if len(recent) < per_hour:
-        return None
-    # The oldest report that keeps the count at the limit must leave the window first.
-    return recent[per_hour - 1] + WINDOW
 
 
 async def submit(session: AsyncSession, draft: ReportDraft, *, reporter_name: str | None, tz: ZoneInfo,

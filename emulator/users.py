@@ -211,6 +211,12 @@ class SimUser(_Conversation):
         self._before_sending()
         return await self._press(self, text, message, location)
 
+    async def tap_data(self, data: str, message: BotMessage | int) -> Tap:
+        """A callback query with `data` from `message`, whatever its buttons carry: what a
+        modified client or a replayed old button sends. The bot must check it all."""
+        self._before_sending()
+        return self._callback(self.user, self._resolve(message), data)
+
     async def share_location(self, latitude: float, longitude: float, *, live_period: int | None = None
                              ) -> BotMessage:
         self._before_sending()
@@ -347,6 +353,12 @@ class SimGroup(_Conversation):
                   location: tuple[float, float] | None = None) -> Tap:
         self._member_check(user)
         return await self._press(user, text, message, location)
+
+    async def tap_data(self, user: SimUser, data: str, message: BotMessage | int) -> Tap:
+        """`user` sends a callback query with `data` from `message`, whatever its buttons carry:
+        what a modified client or a replayed old button sends. The bot must check it all."""
+        self._member_check(user)
+        return self._callback(user.user, self._resolve(message), data)
 
     def __repr__(self) -> str:
         return f"<SimGroup {self.chat.id} {self.chat.title!r}>"

@@ -9,6 +9,7 @@ from bot.context import LoaContext
 from bot.i18n import translator
 from handlers import prompts
 from handlers.onboarding import area_prompt, for_resident, next_step, stale_button
+from handlers import edits
 from handlers.replies import edit, send
 from storage import areas, residents
 from storage.models import Resident
@@ -32,19 +33,23 @@ async def _set_area(update: Update, context: LoaContext, code: str) -> bool:
         area = await areas.get(session, code)
         if resident is None or area is None:
             return False
+        # The same area tapped again once it was taken (the list's second tap): already done.
+        again = update.callback_query is not None and resident.awaiting != "area" and resident.area_code == area.code
         resident.area_code = area.code
         _ = translator(resident.language).gettext
         done = _("✅ Your area: {area}").format(area=prompts.area_name(area, resident.language))
         following = None
         if resident.onboarded:
             resident.awaiting = None
-        else:
+        elif not again:
             following = await next_step(session, resident, "area")
     if update.callback_query:
         # The list has served: its buttons go, the answer follows as a new message that also
         # takes away the location keyboard.
         await update.callback_query.answer()
-        await edit(update.callback_query, prompts.Prompt(update.callback_query.message.text))
+        await edits.query_markup(context.application, update.callback_query, None)
+    if again:
+        return True
     await send(update, prompts.Prompt(done, ReplyKeyboardRemove()))
     if following is not None:
         await send(update, following)
@@ -75,7 +80,7 @@ async def picker_page(update: Update, context: LoaContext) -> None:
             await stale_button(update, context)
         return
     await query.answer()
-    await edit(query, prompts.picker(resident, parent, children, int(page) if page.isdigit() else 0))
+    await edit(context, query, prompts.picker(resident, parent, children, int(page) if page.isdigit() else 0))
 
 
 async def pick(update: Update, context: LoaContext) -> None:
@@ -128,6 +133,6 @@ async def typed_name(update: Update, context: LoaContext, resident: Resident) ->
 
 HANDLERS = [
     CommandHandler("area", area_command, filters=PRIVATE),
-    CallbackQueryHandler(picker_page, pattern=r"^ap:[^:]+:\d+$"),
+    CallbackQueryHandler(picker_page, pattern=r"^ap:[^:]+:\d{1,18}$"),
     CallbackQueryHandler(pick, pattern=r"^as:"),
 ]

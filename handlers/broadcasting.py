@@ -34,6 +34,7 @@ from broadcasts import alerts, drafts, schedules
 from broadcasts.alerts import SENT, Kind, Status
 from broadcasts.render import render_alert
 from handlers import broadcast_prompts as cards
+from handlers import edits
 from handlers.broadcast_prompts import Card
 from storage import areas, residents, roles, topics
 from storage.models import Alert, Area, Delivery, Role, Topic
@@ -97,14 +98,9 @@ async def send_card(bot, chat_id: int, card: Card) -> Message:
                                   disable_web_page_preview=True if card.html else None)
 
 
-async def edit_card(query, card: Card) -> None:
-    message = query.message
+async def edit_card(context: LoaContext, query, card: Card) -> None:
     markup = card.markup if isinstance(card.markup, InlineKeyboardMarkup) else None
-    if isinstance(message, Message):
-        current = message.reply_markup if message.reply_markup and message.reply_markup.inline_keyboard else None
-        if message.text == card.text and current == markup:
-            return
-    await query.edit_message_text(card.text, reply_markup=markup)
+    await edits.query_text(context.application, query, card.text, reply_markup=markup)
 
 
 async def _carry_out(update: Update, context: LoaContext, outcome: Outcome) -> None:
@@ -112,9 +108,9 @@ async def _carry_out(update: Update, context: LoaContext, outcome: Outcome) -> N
     if query is not None:
         await query.answer(outcome.answer, show_alert=outcome.popup)
         if outcome.edit is not None:
-            await edit_card(query, outcome.edit)
-        elif outcome.close and isinstance(query.message, Message) and query.message.reply_markup:
-            await query.edit_message_reply_markup(None)
+            await edit_card(context, query, outcome.edit)
+        elif outcome.close:
+            await edits.query_markup(context.application, query, None)
     for card in outcome.send:
         await send_card(context.bot, update.effective_chat.id, card)
     for action in outcome.after:
@@ -308,7 +304,7 @@ async def on_button(update: Update, context: LoaContext) -> None:
     user = update.effective_user
     async with context.db.transaction() as session:
         language = await staff_language(session, update, context)
-        registered = ACTIONS.get(parts[2]) if len(parts) >= 3 and parts[1].isdigit() else None
+        registered = ACTIONS.get(parts[2]) if len(parts) >= 3 and parts[1].isdigit() and len(parts[1]) <= 18 else None
         if not await allowed(session, context, user.id):
             outcome = Outcome(answer=cards.refused(language), popup=True)
         else:
@@ -521,7 +517,7 @@ def _after_follow_up(context: LoaContext, original: Alert, follow: Alert) -> lis
         # The original's final report loses its Correct / Cancel buttons.
         if chat_id and message_id:
             try:
-                await application.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+                await edits.markup(application, chat_id, message_id, None)
             except TelegramError as error:
                 log.info("report_not_closed alert=%s error=%s", original.id, error)
 
@@ -683,8 +679,8 @@ async def follow_progress(application: Application) -> None:
                         await session.execute(sql_update(Alert).where(Alert.id == alert.id)
                                               .values(progress_message_id=message.message_id))
                 elif shown.get(alert.id) != seen:
-                    await application.bot.edit_message_text(card.text, alert.progress_chat_id,
-                                                            alert.progress_message_id, reply_markup=card.markup)
+                    await edits.text(application, alert.progress_chat_id, alert.progress_message_id, card.text,
+                                     reply_markup=card.markup)
             except BadRequest as error:
                 if "not modified" not in error.message.lower():
                     log.warning("progress_not_shown alert=%s error=%s", alert.id, error.message)
@@ -733,5 +729,5 @@ HANDLERS = [
     CommandHandler("broadcast", broadcast_command, filters=PRIVATE),
     CommandHandler("schedules", schedules_command, filters=PRIVATE),
     CallbackQueryHandler(on_button, pattern=r"^bc:"),
-    CallbackQueryHandler(stop_schedule, pattern=r"^bs:\d+$"),
+    CallbackQueryHandler(stop_schedule, pattern=r"^bs:\d{1,18}$"),
 ]

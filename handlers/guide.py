@@ -55,9 +55,11 @@ async def cancel(update: Update, context: LoaContext) -> None:
         return
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
-        had_draft = resident is not None and await drafts.discard(session, resident.id)
+        photos = await drafts.discard(session, resident.id) if resident is not None else None
+        had_draft = photos is not None
         if resident is not None and (resident.onboarded or resident.awaiting == "report"):
             resident.awaiting = None
+    await reporting.remove_photos(context, photos)
     _ = translator(language_of(update, context, resident)).gettext
     if had_draft:
         await send(update, Prompt(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))

@@ -7,6 +7,7 @@ from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler
 
 from bot.context import LoaContext
 from bot.i18n import translator
+from complaints import drafts, media
 from handlers.onboarding import language_of, stale_button
 from handlers.prompts import Prompt
 from handlers.replies import edit, send
@@ -45,20 +46,28 @@ async def forget(update: Update, context: LoaContext) -> None:
 async def confirm_forget(update: Update, context: LoaContext) -> None:
     query = update.callback_query
     user = update.effective_user
+    photos: list[str] = []
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, user.id)
         language = resident.language if resident else None
+        if query.data == "fg:yes" and resident is not None:
+            draft = await drafts.get(session, resident.id)
+            photos = drafts.photo_hashes(draft.photos) if draft is not None else []
         deleted = query.data == "fg:yes" and await residents.forget(session, user.id)
+    if deleted and photos:
+        # The photos of the report they were writing go with it (not those of reports they sent).
+        async with context.db.read() as session:
+            await media.remove_unused(session, media.MediaStore(context.settings.media_dir), photos)
     if language is None:
         await stale_button(update, context)
         return
     _ = translator(language).gettext
     await query.answer()
     if deleted:
-        await edit(query, Prompt(_("Your data has been deleted. Thank you for using Loa. "
+        await edit(context, query, Prompt(_("Your data has been deleted. Thank you for using Loa. "
                                    "If you send /start, you begin again as a new user.")))
     else:
-        await edit(query, Prompt(_("Nothing was deleted. Your settings are as they were.")))
+        await edit(context, query, Prompt(_("Nothing was deleted. Your settings are as they were.")))
 
 
 async def membership(update: Update, context: LoaContext) -> None:

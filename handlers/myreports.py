@@ -15,6 +15,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 from bot.context import LoaContext
 from complaints import codes, reports
 from complaints.lifecycle import EventInfo
+from handlers import edits
 from handlers import report_prompts as cards
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
@@ -56,7 +57,7 @@ async def page_button(update: Update, context: LoaContext) -> None:
         await stale(update, context)
         return
     await query.answer()
-    await query.edit_message_text(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+    await edits.query_text(context.application, query, card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
 
 
 # The events whose note the resident was told of (a rejection's reason, what was done) or wrote
@@ -120,6 +121,6 @@ async def status_button(update: Update, context: LoaContext) -> None:
 HANDLERS = [
     CommandHandler("myreports", myreports_command, filters=PRIVATE),
     CommandHandler("status", status_command, filters=PRIVATE),
-    CallbackQueryHandler(page_button, pattern=r"^mr:\d+$"),
+    CallbackQueryHandler(page_button, pattern=r"^mr:\d{1,18}$"),
     CallbackQueryHandler(status_button, pattern=r"^st:PA-\w{5}$"),
 ]

@@ -113,7 +113,7 @@ async def start(update: Update, context: LoaContext) -> None:
                     resident.alerts_enabled = True
                     title = _("Welcome back to Loa. Alerts are on again, with your old settings.")
                 prompt = await summary(session, resident, title)
-    await show(update, prompt)
+    await show(update, context, prompt)
 
 
 async def choose_language(update: Update, context: LoaContext) -> None:
@@ -124,17 +124,19 @@ async def choose_language(update: Update, context: LoaContext) -> None:
         if resident is None or code not in prompts.LANGUAGE_NAMES:
             resident = None
         else:
+            # A second tap of the same language once the next step is asked: nothing more to do.
+            again = resident.awaiting != "language" and code == resident.language
             resident.language = code
-            following = None if resident.onboarded else await next_step(session, resident, "language")
+            following = None if resident.onboarded or again else await next_step(session, resident, "language")
     if resident is None:
         await stale_button(update, context)
         return
     _ = translator(code).gettext
     chosen = _("Language: {value}").format(value=prompts.LANGUAGE_NAMES[code])
     await query.answer(chosen)
-    await edit(query, prompts.Prompt(chosen))
+    await edit(context, query, prompts.Prompt(chosen))
     if following is not None:
-        await show(update, following)
+        await show(update, context, following)
 
 
 async def for_resident(update: Update, context: LoaContext, build) -> None:
@@ -145,7 +147,7 @@ async def for_resident(update: Update, context: LoaContext, build) -> None:
     if prompt is None:
         await start(update, context)
         return
-    await show(update, prompt)
+    await show(update, context, prompt)
 
 
 async def language_command(update: Update, context: LoaContext) -> None:

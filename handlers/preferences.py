@@ -47,7 +47,7 @@ async def toggle_topic(update: Update, context: LoaContext) -> None:
         await stale_button(update, context)
         return
     await query.answer()
-    await edit(query, prompt)
+    await edit(context, query, prompt)
 
 
 async def quiet_command(update: Update, context: LoaContext) -> None:
@@ -85,7 +85,7 @@ async def choose_quiet(update: Update, context: LoaContext) -> None:
         await stale_button(update, context)
         return
     await query.answer()
-    await edit(query, prompt)
+    await edit(context, query, prompt)
 
 
 HANDLERS = [

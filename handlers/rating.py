@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
@@ -28,6 +28,7 @@ from bot.context import LoaContext
 from bot.i18n import translator
 from complaints import drafts, lifecycle
 from complaints.lifecycle import Action, Actor, ActorKind, Refused, State
+from handlers import edits
 from handlers.onboarding import language_of
 from storage import residents
 from storage.models import Report, Resident
@@ -91,10 +92,8 @@ async def _after_comment(session, resident: Resident) -> None:
     resident.awaiting = "report" if await drafts.get(session, resident.id) is not None else None
 
 
-async def _close_buttons(update: Update) -> None:
-    message = update.callback_query.message
-    if isinstance(message, Message) and message.reply_markup and message.reply_markup.inline_keyboard:
-        await update.callback_query.edit_message_reply_markup(None)
+async def _close_buttons(update: Update, context: LoaContext) -> None:
+    await edits.query_markup(context.application, update.callback_query, None)
 
 
 async def _refuse(update: Update, context: LoaContext, refusal: Refused, language: str) -> None:
@@ -137,7 +136,7 @@ async def rating_button(update: Update, context: LoaContext) -> None:
         context.sender.wake()  # the residents who follow the report (reporters of its duplicates)
     _ = translator(language).gettext
     await query.answer(_("Thank you for your rating!") if action == Action.RATE else None)
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     text, markup = done_text(action, result.code, language), None
     if offer:
         question, markup = comment_offer(report_id, language)
@@ -160,7 +159,7 @@ async def not_satisfied(update: Update, context: LoaContext, report_id: int) -> 
         await _refuse(update, context, refusal, language)
         return
     await update.callback_query.answer()
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     text, markup = reopen_question(report_id, code, language)
     await update.effective_chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
 
@@ -174,7 +173,7 @@ async def skip(update: Update, context: LoaContext, report_id: int) -> None:
                 and await lifecycle.last_rated(session, user.id) == report_id:
             await _after_comment(session, resident)
     await update.callback_query.answer()
-    await _close_buttons(update)
+    await _close_buttons(update, context)
 
 
 # ---------------------------------------------------------------- the typed comment
@@ -217,5 +216,5 @@ async def on_comment(update: Update, context: LoaContext, resident: Resident) ->
 
 
 HANDLERS = [
-    CallbackQueryHandler(rating_button, pattern=r"^rt:\d+:(satisfied|acceptable|not_satisfied|reopen|close|skip)$"),
+    CallbackQueryHandler(rating_button, pattern=r"^rt:\d{1,18}:(satisfied|acceptable|not_satisfied|reopen|close|skip)$"),
 ]

@@ -19,12 +19,13 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LoaContext
 from complaints import drafts, media, reports
+from handlers import edits
 from handlers import report_prompts as cards
 from handlers import staff_cards
 from handlers.area import area_locator
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
-from storage import areas, residents
+from storage import abuse, areas, residents
 from storage.models import Area, Category, Resident
 from storage.types import utcnow
 
@@ -53,11 +54,9 @@ async def send_all(update: Update, items: list[Card]) -> None:
         await send_card(update, card)
 
 
-async def _close_buttons(update: Update) -> None:
+async def _close_buttons(update: Update, context: LoaContext) -> None:
     """Take the buttons off the message whose button was tapped, so it cannot be tapped again."""
-    message = update.callback_query.message
-    if isinstance(message, Message) and message.reply_markup and message.reply_markup.inline_keyboard:
-        await update.callback_query.edit_message_reply_markup(None)
+    await edits.query_markup(context.application, update.callback_query, None)
 
 
 async def stale(update: Update, context: LoaContext, resident: Resident | None = None) -> None:
@@ -114,7 +113,7 @@ async def report_command(update: Update, context: LoaContext) -> None:
         out: list[Card]
         if resident is None or not resident.onboarded:
             out = [Card(_("First tell Loa your language and your area: send /start. Then /report."))]
-        elif resident.banned_at is not None:
+        elif await abuse.ban_of(session, context.settings.pseudonym_secret, user.id) is not None:
             out = [Card(_("Sorry, you can no longer send reports through Loa. "
                           "If you think this is a mistake, please contact your ward's office."))]
         else:
@@ -125,8 +124,8 @@ async def report_command(update: Update, context: LoaContext) -> None:
                                        intro=_("You were writing a report: let's carry on where you stopped. "
                                                "(To throw it away, send /cancel.)"))
             else:
-                again = await reports.next_allowed_at(session, resident.id, now=context.now(),
-                                                      per_hour=context.settings.reports_per_hour)
+                again = await abuse.next_report_at(session, context.settings.pseudonym_secret, user.id,
+                                                   now=context.now(), per_hour=context.settings.reports_per_hour)
                 if again is not None:
                     out = [Card(_limited(resident, again, context))]
                 else:
@@ -181,7 +180,7 @@ async def choose_category(update: Update, context: LoaContext) -> None:
         return
     name, following = result
     await update.callback_query.answer(name)
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, following)
 
 
@@ -189,8 +188,11 @@ async def photos_button(update: Update, context: LoaContext) -> None:
     """`rph:done`, `rph:none` (go on) and `rph:clear` (remove the photos)."""
     action = update.callback_query.data.split(":", 1)[1]
 
+    removed: list[str] = []
+
     async def work(session, resident, draft):
         if action == "clear":
+            removed.extend(drafts.photo_hashes(draft.photos))
             draft.photos = []
             draft.media_group_id = None
             draft.updated_at = utcnow()
@@ -198,14 +200,16 @@ async def photos_button(update: Update, context: LoaContext) -> None:
         return await _advance(session, resident, draft, "photos")
 
     following = await _with_draft(update, context, ("photos",), work)
+    await remove_photos(context, removed)
     if following is None:
         return
     await update.callback_query.answer()
     if action == "clear":
         card = following[0]
-        await update.callback_query.edit_message_text(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+        await edits.query_text(context.application, update.callback_query, card.text, parse_mode=ParseMode.HTML,
+                               reply_markup=card.markup)
         return
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, following)
 
 
@@ -224,7 +228,7 @@ async def _set_area(update: Update, context: LoaContext, code: str) -> None:
     if following is None:
         return
     await update.callback_query.answer()
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, following)
 
 
@@ -249,7 +253,7 @@ async def location_button(update: Update, context: LoaContext) -> None:
         return
     await query.answer()
     card = cards.area_picker(resident, parent, children, page)
-    await query.edit_message_text(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+    await edits.query_text(context.application, query, card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
 
 
 async def _photo_location(update: Update, context: LoaContext) -> None:
@@ -274,7 +278,7 @@ async def _photo_location(update: Update, context: LoaContext) -> None:
     if following is None:
         return
     await update.callback_query.answer()
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, following)
 
 
@@ -293,7 +297,7 @@ async def edit_button(update: Update, context: LoaContext) -> None:
     if following is None:
         return
     await update.callback_query.answer()
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, following)
 
 
@@ -311,10 +315,10 @@ async def submit(update: Update, context: LoaContext) -> None:
         answer, out = None, []
         if draft is None or draft.step != "review" or str(int(draft.created_at.timestamp())) != nonce:
             answer = _("This report has already been sent or cancelled. /myreports shows your reports.")
-        elif resident.banned_at is not None:
+        elif await abuse.ban_of(session, settings.pseudonym_secret, resident.telegram_id) is not None:
             answer = _("Sorry, you can no longer send reports through Loa.")
-        elif (again := await reports.next_allowed_at(session, resident.id, now=context.now(),
-                                                      per_hour=settings.reports_per_hour)) is not None:
+        elif (again := await abuse.next_report_at(session, settings.pseudonym_secret, resident.telegram_id,
+                                                  now=context.now(), per_hour=settings.reports_per_hour)) is not None:
             answer = _("Not sent yet: too many reports in the last hour.")
             out = [Card(_limited(resident, again, context))]
         elif (missing := drafts.missing(draft)) is not None:
@@ -325,6 +329,7 @@ async def submit(update: Update, context: LoaContext) -> None:
             name = " ".join(filter(None, [resident.first_name, f"@{resident.username}" if resident.username else None]))
             report = await reports.submit(session, draft, reporter_name=name or None, tz=settings.tz,
                                           now=context.now(), rules=settings.deadline_rules)
+            await abuse.count_report(session, settings.pseudonym_secret, resident.telegram_id, now=context.now())
             resident.awaiting = None
             out = [cards.submitted(resident, report, settings.tz)]
             log.info("report_submitted code=%s category=%s photos=%d", report.code, report.category_code,
@@ -334,7 +339,7 @@ async def submit(update: Update, context: LoaContext) -> None:
         await send_all(update, out)
         return
     await query.answer(_("Sent ✓"))
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_all(update, out)
     staff_cards.soon(context.application)
 
@@ -343,15 +348,17 @@ async def cancel_button(update: Update, context: LoaContext) -> None:
     """`rx` on the review card."""
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
-        discarded = resident is not None and await drafts.discard(session, resident.id)
+        photos = await drafts.discard(session, resident.id) if resident is not None else None
+        discarded = photos is not None
         if discarded and resident.awaiting == "report":
             resident.awaiting = None
+    await remove_photos(context, photos)
     if not discarded:
         await stale(update, context, resident)
         return
     _ = cards.texts(resident.language)
     await update.callback_query.answer()
-    await _close_buttons(update)
+    await _close_buttons(update, context)
     await send_card(update, Card(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))
 
 
@@ -511,6 +518,13 @@ async def _show_picker(update: Update, context: LoaContext, resident: Resident) 
     await send_card(update, cards.area_picker(resident, parent, children, 0))
 
 
+async def remove_photos(context: LoaContext, hashes: list[str] | None) -> None:
+    """Delete the files of photos a draft dropped, unless a report or another draft holds them."""
+    if hashes:
+        async with context.db.read() as session:
+            await media.remove_unused(session, media.MediaStore(context.settings.media_dir), hashes)
+
+
 async def _take_photo(update: Update, context: LoaContext, resident: Resident) -> None:
     message = update.effective_message
     settings = context.settings
@@ -531,11 +545,15 @@ async def _take_photo(update: Update, context: LoaContext, resident: Resident) -
         outcome = "big"
     elif len(draft.photos or []) >= drafts.MAX_PHOTOS and not known:
         outcome = "full"
+    elif drafts.photo_bytes(draft) >= settings.draft_media_bytes and not known:
+        outcome = "held"
     elif not known:
         try:
             telegram_file = await context.bot.get_file(file_id)
             data = bytes(await telegram_file.download_as_bytearray())
             stored = await asyncio.to_thread(media.MediaStore(settings.media_dir).put, data, settings.max_photo_bytes)
+        except media.TooManyPixels:
+            outcome = "pixels"
         except media.TooLarge:
             outcome = "big"
         except media.NotAnImage:
@@ -549,15 +567,20 @@ async def _take_photo(update: Update, context: LoaContext, resident: Resident) -
         if outcome == "ok" and not known:
             photo = {"file_id": file_id, "file_unique_id": unique, "kind": "photo" if message.photo else "document",
                      "sha256": stored.sha256 if stored else None,
-                     "width": stored.width if stored else None, "height": stored.height if stored else None}
+                     "width": stored.width if stored else None, "height": stored.height if stored else None,
+                     "bytes": stored.size if stored else 0}
             if stored is not None and stored.gps is not None:
                 photo["gps"] = list(stored.gps)
-            if not drafts.add_photo(draft, photo):
+            if drafts.photo_bytes(draft) + photo["bytes"] > settings.draft_media_bytes:
+                outcome = "held"
+            elif not drafts.add_photo(draft, photo):
                 outcome = "full"
         quiet = drafts.answered_before(draft, message.media_group_id, outcome)
         return quiet, len(draft.photos or []), draft.step
 
     result = await _message_work(update, context, PHOTO_STEPS, work)
+    if stored is not None and (result is None or outcome != "ok"):
+        await remove_photos(context, [stored.sha256])  # stored, then not taken
     if result is None:
         return
     quiet, count, step = result
@@ -575,6 +598,15 @@ async def _take_photo(update: Update, context: LoaContext, resident: Resident) -
     elif outcome == "big":
         card = Card(_("This photo is too large: the limit is {size} MB. Please send a smaller one.").format(
             size=_megabytes(settings.max_photo_bytes)))
+    elif outcome == "pixels":
+        card = Card(_("This image has too many pixels for Loa: at most {count} million. Please send it as a "
+                      "photo rather than as a file, or a smaller one.").format(count=media.MAX_PIXELS // 1_000_000))
+    elif outcome == "held":
+        card = Card(_("This report already holds {size} MB of photos, the most Loa keeps for a report not yet "
+                      "sent, so this one was not added. The photos you sent are kept.").format(
+            size=_megabytes(settings.draft_media_bytes)) + " " + _("Tap “Done” to go on."),
+            InlineKeyboardMarkup([[cards.InlineKeyboardButton(_("Done ✓"), callback_data="rph:done")]])
+            if step == "photos" else None)
     else:
         card = Card(_("This file is not a photo Loa can read. Please send a photo (JPEG or PNG)."))
     await send_card(update, card)
@@ -590,8 +622,8 @@ HANDLERS = [
     CallbackQueryHandler(report_command, pattern=r"^rp:new$"),
     CallbackQueryHandler(choose_category, pattern=r"^rc:[\w-]+$"),
     CallbackQueryHandler(photos_button, pattern=r"^rph:(done|none|clear)$"),
-    CallbackQueryHandler(location_button, pattern=r"^rl:(gps|[^:]+:\d+)$"),
+    CallbackQueryHandler(location_button, pattern=r"^rl:(gps|[^:]+:\d{1,18})$"),
     CallbackQueryHandler(edit_button, pattern=r"^re:\w+$"),
-    CallbackQueryHandler(submit, pattern=r"^rs:\d+$"),
+    CallbackQueryHandler(submit, pattern=r"^rs:\d{1,18}$"),
     CallbackQueryHandler(cancel_button, pattern=r"^rx$"),
 ]

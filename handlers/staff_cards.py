@@ -23,7 +23,7 @@ from sqlalchemy import or_
 from sqlmodel import select
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, RetryAfter, TelegramError
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.i18n import translator
@@ -31,7 +31,9 @@ from broadcasts import outbox
 from complaints import agencies, media
 from complaints.lifecycle import (FINAL, PRIORITY_LABELS, STATE_LABELS, Action, Actor, ActorKind, State,
                                   allowed_actions)
-from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto
+from handlers import edits
+from storage import abuse
+from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto, Resident
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +79,12 @@ class View:
     photo: Path | None
     photos: int
     original: str | None  # the code of the report this one duplicates
+    # Whether the reporter is banned; None when the report leads to nobody (forgotten).
+    reporter_banned: bool | None = None
 
 
-async def load_view(session, report: Report, media_dir: Path) -> View:
+async def load_view(session, report: Report, media_dir: Path, secret: str | None = None) -> View:
+    """`secret`: the settings' pseudonym_secret, to tell whether the reporter is banned."""
     area = await session.get(Area, report.area_code) if report.area_code else None
     province = area
     while province is not None and province.parent_code:
@@ -92,7 +97,15 @@ async def load_view(session, report: Report, media_dir: Path) -> View:
     return View(report, await session.get(Category, report.category_code), area,
                 province if province is not area else None,
                 await session.get(Agency, report.agency_code) if report.agency_code else None,
-                last, paths[0] if paths else None, len(paths), original.code if original else None)
+                last, paths[0] if paths else None, len(paths), original.code if original else None,
+                await _reporter_banned(session, report, secret))
+
+
+async def _reporter_banned(session, report: Report, secret: str | None) -> bool | None:
+    resident = await session.get(Resident, report.resident_id) if report.resident_id else None
+    if resident is None:
+        return None
+    return await abuse.ban_of(session, secret, resident.telegram_id) is not None
 
 
 async def photo_paths(session, report_id: int, media_dir: Path) -> list[Path]:
@@ -131,7 +144,8 @@ def card_text(view: View, language: str, tz, *, for_agency: bool, limit: int) ->
         url = f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
         lines.append(f'🗺 <a href="{url}">{_("Map")}</a> ({lat}, {lon})')
     if not for_agency:
-        lines.append("👤 " + html.escape(report.reporter_name or _("anonymous")))
+        lines.append("👤 " + html.escape(report.reporter_name or _("anonymous"))
+                     + (" · 🚫 " + _("banned from reporting") if view.reporter_banned else ""))
     if view.agency is not None and not for_agency:
         lines.append("🏢 " + html.escape(_name(view.agency, language)))
     if state not in FINAL and state != State.RESOLVED and report.due_at is not None:
@@ -206,6 +220,9 @@ def card_markup(view: View, language: str, *, for_agency: bool, routed: Agency |
         if Action.PRIORITY in actions:
             rows.append([button("⚪ " + _("Mark normal"), "pr", "normal") if report.priority == "urgent"
                          else button("🔴 " + _("Mark urgent"), "pr", "urgent")])
+        if view.reporter_banned is False and Action.REJECT in actions:
+            # While the report is with the moderators; the dashboard's page offers it at any time.
+            rows.append([button("🚫 " + _("Ban reporter…"), "bn")])
     if view.photos > 1:
         rows.append([button("🖼 " + _("All {count} photos").format(count=view.photos), "ph")])
     return InlineKeyboardMarkup(rows) if rows else None
@@ -233,7 +250,7 @@ async def sync(application: Application, report_ids: list[int] | None = None) ->
             reports = list((await session.execute(query.order_by(Report.updated_at, Report.id).limit(BATCH))).scalars())
             views = {}
             for report in reports:
-                views[report.id] = (await load_view(session, report, settings.media_dir),
+                views[report.id] = (await load_view(session, report, settings.media_dir, settings.pseudonym_secret),
                                     await agencies.route(session, report.category_code, report.area_code),
                                     await _new_events(session, report))
         done = 0
@@ -282,13 +299,13 @@ async def _sync_one(application: Application, view: View, routed: Agency | None,
             message = await _post(bot, settings.moderators_chat_id, view, language, settings.tz, False, markup)
             placed.update(mod_card_chat_id=message.chat_id, mod_card_message_id=message.message_id)
         else:
-            await _edit(bot, report.mod_card_chat_id, report.mod_card_message_id, view, language, settings.tz,
+            await _edit(application, report.mod_card_chat_id, report.mod_card_message_id, view, language, settings.tz,
                         False, markup)
     holder = view.agency if State(report.state) in WITH_AGENCY else None
     chat = holder.telegram_chat_id if holder is not None else None
     if report.agency_card_message_id is not None and report.agency_card_chat_id != chat:
         # The agency no longer holds it (sent back, reassigned, a duplicate): its card loses its buttons.
-        await _edit(bot, report.agency_card_chat_id, report.agency_card_message_id, view, language, settings.tz,
+        await _edit(application, report.agency_card_chat_id, report.agency_card_message_id, view, language, settings.tz,
                     True, None)
         placed.update(agency_card_chat_id=None, agency_card_message_id=None)
     if chat:
@@ -299,7 +316,7 @@ async def _sync_one(application: Application, view: View, routed: Agency | None,
             message = await _post(bot, chat, view, language, settings.tz, True, markup)
             placed.update(agency_card_chat_id=message.chat_id, agency_card_message_id=message.message_id)
         else:
-            await _edit(bot, chat, report.agency_card_message_id, view, language, settings.tz, True, markup)
+            await _edit(application, chat, report.agency_card_message_id, view, language, settings.tz, True, markup)
     return placed
 
 
@@ -313,19 +330,16 @@ async def _post(bot, chat_id: int, view: View, language: str, tz, for_agency: bo
                                   disable_web_page_preview=True)
 
 
-async def _edit(bot, chat_id: int, message_id: int, view: View, language: str, tz, for_agency: bool, markup) -> None:
-    try:
-        if view.photo is not None:
-            await bot.edit_message_caption(chat_id, message_id, caption=card_text(
-                view, language, tz, for_agency=for_agency, limit=CAPTION_LIMIT), parse_mode=ParseMode.HTML,
-                reply_markup=markup)
-        else:
-            await bot.edit_message_text(card_text(view, language, tz, for_agency=for_agency, limit=TEXT_LIMIT),
-                                        chat_id, message_id, parse_mode=ParseMode.HTML, reply_markup=markup,
-                                        disable_web_page_preview=True)
-    except BadRequest as error:
-        if "not modified" not in str(error).lower():
-            raise
+async def _edit(application: Application, chat_id: int, message_id: int, view: View, language: str, tz,
+                for_agency: bool, markup) -> None:
+    if view.photo is not None:
+        await edits.caption(application, chat_id, message_id, card_text(
+            view, language, tz, for_agency=for_agency, limit=CAPTION_LIMIT), parse_mode=ParseMode.HTML,
+            reply_markup=markup)
+    else:
+        await edits.text(application, chat_id, message_id, card_text(
+            view, language, tz, for_agency=for_agency, limit=TEXT_LIMIT), parse_mode=ParseMode.HTML,
+            reply_markup=markup, disable_web_page_preview=True)
 
 
 async def _notices(session, settings, view: View, placed: dict, events: list[ReportEvent]) -> None:

@@ -14,20 +14,22 @@ from __future__ import annotations
 import html
 import logging
 
+from sqlalchemy import update as sa_update
 from sqlmodel import delete, select
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import LoaContext
 from bot.i18n import translator
-from complaints import agencies, duplicates, lifecycle
+from complaints import agencies, bans, duplicates, lifecycle
 from complaints.lifecycle import Action, Refused
 from complaints.rejections import REJECT_REASONS
-from handlers import staff_cards
+from handlers import edits, staff_cards
 from handlers.onboarding import language_of
+from storage import abuse
 from storage.models import Report, Resident, StaffPrompt
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 GROUPS = filters.ChatType.GROUPS
@@ -60,6 +62,14 @@ async def _actor(session, update: Update, context: LoaContext):
                                      agency_code=agency.code if agency else None)
 
 
+# Refusals of who is pressing: answered the same whatever the report (its state, who has it,
+# whether it exists), so a forged button learns nothing; and nothing is redrawn.
+NOT_THEIRS = frozenset({"not_found", "not_moderator", "not_agency_staff", "other_agency"})
+WHO_MAY = {lifecycle.ActorKind.MODERATOR: N_("Only moderators can do this."),
+           lifecycle.ActorKind.AGENCY_STAFF: N_("Only the staff of the agency handling this report can do this.")}
+BIGGEST_ID = 2**63 - 1  # a BIGINT: a forged larger id is no report
+
+
 async def on_button(update: Update, context: LoaContext) -> None:
     query = update.callback_query
     parts = query.data.split(":", 4)
@@ -67,18 +77,22 @@ async def on_button(update: Update, context: LoaContext) -> None:
     arg = parts[4] if len(parts) > 4 else ""
     language = _staff_language(update, context)
     _ = translator(language).gettext
+    if op not in ACTIONS and op not in ("bk", "ph", "bn", "by"):
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    if report_id > BIGGEST_ID or (event_id or 0) > BIGGEST_ID:
+        report_id = 0  # no report has it: refused below as any other that does not exist
     if op == "bk":
-        await _redraw(update, context)
-        await query.answer()
+        await _redraw(update, context, report_id)
         return
     if op == "ph":
         await _photos(update, context, report_id)
         return
-    if op not in ACTIONS:
-        await query.answer(_("This button is no longer active."), show_alert=True)
+    if op in ("bn", "by"):
+        await _ban(update, context, report_id, event_id, confirmed=op == "by")
         return
     action = ACTIONS[op]
-    refused, menu, done = None, None, None
+    refused, menu, done, not_theirs = None, None, None, False
     async with context.db.transaction() as session:
         actor = await _actor(session, update, context)
         try:
@@ -94,10 +108,13 @@ async def on_button(update: Update, context: LoaContext) -> None:
                 else:
                     menu = await _menu(session, op, report, event_id, language, context)
         except Refused as refusal:
-            refused = refusal.render(_, language, context.settings.tz)
+            not_theirs = refusal.code in NOT_THEIRS
+            refused = (_(WHO_MAY[lifecycle.WHO[action]]) if not_theirs
+                       else refusal.render(_, language, context.settings.tz))
     if refused is not None:
         await query.answer(refused, show_alert=True)
-        await staff_cards.sync(context.application, [report_id])
+        if not not_theirs:  # the card may show an older state: bring it up to date
+            await staff_cards.sync(context.application, [report_id])
         return
     if done is not None:
         await query.answer(_("Done: {code} is now “{state}”.").format(
@@ -107,9 +124,15 @@ async def on_button(update: Update, context: LoaContext) -> None:
         return
     await query.answer()
     if menu is not None:
-        await query.edit_message_reply_markup(menu)
+        await edits.query_markup(context.application, query, menu)
         return
     await _ask(update, context, report_id, event_id, action, ask)
+
+
+def _may_see(actor: lifecycle.Actor, report: Report | None) -> bool:
+    """Moderators, and the staff of the agency handling the report."""
+    return report is not None and (actor.kind == lifecycle.ActorKind.MODERATOR or (
+        actor.kind == lifecycle.ActorKind.AGENCY_STAFF and actor.agency_code == report.agency_code))
 
 
 async def _photos(update: Update, context: LoaContext, report_id: int) -> None:
@@ -118,10 +141,9 @@ async def _photos(update: Update, context: LoaContext, report_id: int) -> None:
     _ = translator(_staff_language(update, context)).gettext
     async with context.db.read() as session:
         actor = await _actor(session, update, context)
-        report = await session.get(Report, report_id)
-        paths = await staff_cards.photo_paths(session, report_id, context.settings.media_dir) if report else []
-    allowed = report is not None and (actor.kind == lifecycle.ActorKind.MODERATOR or (
-        actor.kind == lifecycle.ActorKind.AGENCY_STAFF and actor.agency_code == report.agency_code))
+        report = await session.get(Report, report_id) if report_id else None
+        allowed = _may_see(actor, report)
+        paths = await staff_cards.photo_paths(session, report_id, context.settings.media_dir) if allowed else []
     if not allowed:
         await query.answer(_("Only moderators and the staff of the agency handling this report can see them."),
                            show_alert=True)
@@ -136,11 +158,54 @@ async def _photos(update: Update, context: LoaContext, report_id: int) -> None:
                                      reply_to_message_id=query.message.message_id)
 
 
+async def _ban(update: Update, context: LoaContext, report_id: int, event_id: int | None, *, confirmed: bool) -> None:
+    """"Ban reporter…" on the moderators' card (`bn`) asks to confirm (`by`). Only a moderator gets
+    past the first check, so nobody else learns anything of the report or its reporter."""
+    query = update.callback_query
+    _ = translator(_staff_language(update, context)).gettext
+    secret = context.settings.pseudonym_secret
+    answer, menu, banned = None, None, False
+    async with context.db.transaction() as session:
+        actor = await _actor(session, update, context)
+        report = await session.get(Report, report_id) if actor.kind == lifecycle.ActorKind.MODERATOR else None
+        resident = await bans.reporter(session, report) if report is not None else None
+        if actor.kind != lifecycle.ActorKind.MODERATOR:
+            answer = _("Only moderators can ban a reporter.")
+        elif resident is None:
+            answer = _("This report's reporter cannot be banned: they asked Loa to forget them.")
+        elif not confirmed:
+            if await abuse.ban_of(session, secret, resident.telegram_id) is not None:
+                answer = _("The reporter of {code} is banned already.").format(code=report.code)
+            else:
+                menu = InlineKeyboardMarkup([
+                    [InlineKeyboardButton("🚫 " + _("Yes, ban the reporter of {code}").format(code=report.code),
+                                          callback_data=staff_cards.callback(report, event_id, "by"))],
+                    [InlineKeyboardButton("« " + _("Back"), callback_data=staff_cards.callback(report, event_id, "bk"))]])
+        else:
+            banned = await bans.ban(session, secret, resident.telegram_id, by=update.effective_user.id,
+                                    report_code=report.code, gettext=context.policy.gettext)
+            if banned:
+                # Every card of theirs is drawn again, showing the ban.
+                await session.execute(sa_update(Report).where(Report.resident_id == resident.id)
+                                      .values(updated_at=utcnow()))
+            answer = (_("The reporter of {code} is banned: Loa refuses their reports from now on.") if banned
+                      else _("The reporter of {code} is banned already.")).format(code=report.code)
+    if menu is not None:
+        await query.answer()
+        await edits.query_markup(context.application, query, menu)
+        return
+    await query.answer(answer, show_alert=True)
+    if banned:
+        log.info("reporter_banned code=%s by=%s", report.code, update.effective_user.id)
+        context.sender.wake()
+        await staff_cards.sync(context.application)
+
+
 async def _args(session, op: str, arg: str, report_id: int) -> dict:
     if op == "as":
         return {"agency_code": arg}
     if op == "dp":
-        return {"original_id": int(arg)}
+        return {"original_id": int(arg) if arg.isdigit() and int(arg) <= BIGGEST_ID else 0}
     if op == "pr":
         return {"priority": arg}
     if op == "rr":
@@ -181,23 +246,30 @@ async def _menu(session, op: str, report: Report, event_id: int | None, language
     return InlineKeyboardMarkup(rows)
 
 
-async def _redraw(update: Update, context: LoaContext) -> None:
-    """Back from a choice: the card's own buttons again."""
-    report_id = int(update.callback_query.data.split(":")[1])
+async def _redraw(update: Update, context: LoaContext, report_id: int) -> None:
+    """Back from a choice: the card's own buttons again, on that report's card, for its staff."""
+    query = update.callback_query
     settings = context.settings
+    _ = translator(_staff_language(update, context)).gettext
     async with context.db.read() as session:
-        report = await session.get(Report, report_id)
-        if report is None:
-            return
-        view = await staff_cards.load_view(session, report, settings.media_dir)
-        for_agency = update.effective_chat.id == report.agency_card_chat_id
-        routed = None if for_agency else await agencies.route(session, report.category_code, report.area_code)
-    try:
-        await update.callback_query.edit_message_reply_markup(
-            staff_cards.card_markup(view, settings.default_language, for_agency=for_agency, routed=routed))
-    except BadRequest as error:
-        if "not modified" not in str(error).lower():
-            raise
+        actor = await _actor(session, update, context)
+        report = await session.get(Report, report_id) if report_id else None
+        tapped = (query.message.chat.id, query.message.message_id)
+        on_its_card = report is not None and tapped in ((report.mod_card_chat_id, report.mod_card_message_id),
+                                                        (report.agency_card_chat_id, report.agency_card_message_id))
+        if not (_may_see(actor, report) and on_its_card):
+            view = None
+        else:
+            view = await staff_cards.load_view(session, report, settings.media_dir, settings.pseudonym_secret)
+            for_agency = update.effective_chat.id == report.agency_card_chat_id
+            routed = None if for_agency else await agencies.route(session, report.category_code, report.area_code)
+    if view is None:
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    await query.answer()
+    await edits.query_markup(context.application, query,
+                             staff_cards.card_markup(view, settings.default_language, for_agency=for_agency,
+                                                     routed=routed))
 
 
 async def _ask(update: Update, context: LoaContext, report_id: int, event_id: int | None, action: Action,

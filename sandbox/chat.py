@@ -6,14 +6,19 @@ The page (web/templates/sandbox/, web/static/sandbox.js) asks `/sandbox/view` fo
 the seat list, which waits until something changes in the emulator; what the person does is a
 POST that becomes an update for the bot. POSTs must carry the header `X-Loa-Sandbox`, which a
 form on another site cannot send, so other pages cannot act in the sandbox through the browser.
+Every request must name the sandbox's own host (HTTP_HOST, DASHBOARD_URL's, or a loopback name)
+in its Host header: a page of another site whose name was made to resolve to 127.0.0.1 (DNS
+rebinding) is answered 421 and acts as nobody.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from aiohttp import web
 from markupsafe import Markup
+from yarl import URL
 
 from bot.i18n import translator
 from bot.settings import LANGUAGES
@@ -23,6 +28,7 @@ from sandbox.cast import PROVINCE
 from sandbox.render import message_html
 from sandbox.stage import Seat, Stage
 from web.dashboard.views import JINJA, SECURITY_HEADERS
+from web import inputs
 from web.keys import DB, SETTINGS
 
 STAGE = web.AppKey("sandbox_stage", Stage)
@@ -48,7 +54,56 @@ def setup_with(stage: Stage):
         app.router.add_post("/sandbox/seats/{seat}/location", send_location)
         app.on_response_prepare.append(_secure)
         app.on_shutdown.append(_release_waiters)
+        app.middlewares.append(_json_errors)
+        app.middlewares.insert(0, _own_host)
     return setup
+
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def own_hosts(settings) -> frozenset[str]:
+    """The names the sandbox answers to: loopback ones, HTTP_HOST and DASHBOARD_URL's host."""
+    return LOOPBACK | {settings.http_host.lower(), (URL(settings.dashboard_base).host or "").lower()}
+
+
+@web.middleware
+async def _own_host(request: web.Request, handler):
+    try:
+        host = URL.build(scheme="http", authority=request.host).host if "@" not in request.host else None
+    except ValueError:
+        host = None
+    if host is None or host.strip("[]").lower() not in own_hosts(request.app[SETTINGS]):
+        raise _failure(421, translator(_language(request)).gettext(
+            N_("This address is not the sandbox's: open it at the address the console shows.")))
+    return await handler(request)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler):
+    """The chat's routes answer errors as the page's script reads them: JSON with `error`."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if (exc.status < 400 or exc.content_type == "application/json"
+                or not request.path.startswith("/sandbox/")):
+            raise
+        raise _failure(exc.status, exc.text or exc.reason, exc.headers) from None
+
+
+def _failure(status: int, message: str, headers=None) -> web.HTTPException:
+    cls = _STATUSES.get(status) or type(f"HTTP{status}", (web.HTTPClientError,), {"status_code": status})
+    kept = {k: v for k, v in (headers or {}).items() if k == "Allow"}
+    if cls is web.HTTPMethodNotAllowed:
+        return cls("", kept.get("Allow", "").split(","), text=json.dumps({"error": message}),
+                   content_type="application/json")
+    if cls is web.HTTPRequestEntityTooLarge:
+        return cls(0, 0, text=json.dumps({"error": message}), content_type="application/json")
+    return cls(text=json.dumps({"error": message}), content_type="application/json", headers=kept)
+
+
+_STATUSES = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+             405: web.HTTPMethodNotAllowed, 408: web.HTTPRequestTimeout, 413: web.HTTPRequestEntityTooLarge, 421: web.HTTPMisdirectedRequest}
 
 
 async def _release_waiters(app: web.Application) -> None:
@@ -130,10 +185,9 @@ async def view(request: web.Request) -> web.Response:
     the version the page has (`v`), or after WAIT_SECONDS."""
     stage = request.app[STAGE]
     seat = _seat(request)
-    try:
-        version = int(request.query.get("v", "-1"))
-    except ValueError:
-        raise web.HTTPBadRequest(text="v must be a number") from None
+    version = inputs.number(request.query.get("v", "-1"), -1)
+    if version is None:
+        raise web.HTTPBadRequest(text="v must be a number")
     await stage.wait(version, WAIT_SECONDS)
     return web.json_response(_parts(request, seat, _language(request)))
 
@@ -171,12 +225,18 @@ def _problem(language: str, message: str, status: int = 400) -> web.Response:
 
 
 async def _posted(request: web.Request) -> dict:
+    """The fields the page posted, as JSON or a form; 400 for a body that is neither."""
     if HEADER not in request.headers:
         raise web.HTTPForbidden(text=f"the sandbox's own page sends {HEADER}")
-    if request.content_type == "application/json":
-        body = await request.json()
-        return body if isinstance(body, dict) else {}
-    return dict(await request.post())
+    try:
+        if request.content_type == "application/json":
+            body = await inputs.json_body(request)
+            if not isinstance(body, dict):
+                raise inputs.Unreadable("the body is not a JSON object")
+            return body
+        return dict(await inputs.form(request))
+    except inputs.Unreadable:
+        raise _failure(400, translator(_language(request)).gettext(N_("This request is not valid."))) from None
 
 
 async def send_text(request: web.Request) -> web.Response:
@@ -189,6 +249,9 @@ async def send_text(request: web.Request) -> web.Response:
         return _problem(language, N_("A message can be at most 4,096 characters."))
     try:
         reply_to = _message_id(data.get("reply_to"))
+    except ValueError:
+        return _problem(language, N_("This request is not valid."))
+    try:
         if seat.is_group:
             await seat.chat.send(seat.member, text, reply_to=reply_to)
         else:
@@ -200,7 +263,12 @@ async def send_text(request: web.Request) -> web.Response:
 
 def _message_id(value) -> int | None:
     """A message id the page sent, or None; ValueError when it is not one."""
-    return int(value) if value not in (None, "") else None
+    if value in (None, ""):
+        return None
+    message_id = inputs.number(value)
+    if message_id is None:
+        raise ValueError(f"not a message id: {str(value)[:20]!r}")
+    return message_id
 
 
 async def tap(request: web.Request) -> web.Response:
@@ -244,7 +312,7 @@ async def send_photo(request: web.Request) -> web.Response:
     try:
         reply_to = _message_id(data.get("reply_to"))
     except ValueError:
-        reply_to = None
+        return _problem(language, N_("This request is not valid."))
     try:
         if seat.is_group:
             await seat.chat.send_photo(seat.member, caption, image, reply_to=reply_to)
@@ -261,11 +329,8 @@ async def send_location(request: web.Request) -> web.Response:
     """A location: through the reply keyboard's button `text` when given, else sent as is."""
     data = await _posted(request)
     seat, language = _seat(request), _language(request)
-    try:
-        latitude, longitude = float(data["latitude"]), float(data["longitude"])
-    except (KeyError, TypeError, ValueError):
-        return _problem(language, N_("Pick a point on the map first."))
-    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+    latitude, longitude = inputs.coordinate(data.get("latitude"), 90), inputs.coordinate(data.get("longitude"), 180)
+    if latitude is None or longitude is None:
         return _problem(language, N_("Pick a point on the map first."))
     button = str(data.get("text") or "")
     if seat.is_group:

@@ -54,10 +54,43 @@ class Resident(SQLModel, table=True):
     quiet_start_minute: int | None = Field(default=22 * 60)
     quiet_end_minute: int | None = Field(default=6 * 60)
     blocked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
-    # Set by staff: a banned resident may not file reports.
-    banned_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class ServerSecret(SQLModel, table=True):
+    """A random key Loa made for itself when the configuration gives none (storage/abuse.py)."""
+
+    __tablename__ = "server_secrets"
+
+    name: str = Field(primary_key=True, max_length=32)
+    value: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+
+
+class Ban(SQLModel, table=True):
+    """A resident who may not file reports, known by a pseudonym of their Telegram id (an HMAC
+    with the server's key), so that the ban outlives /forget, which deletes the resident."""
+
+    __tablename__ = "bans"
+
+    pseudonym: str = Field(primary_key=True, max_length=64)
+    banned_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    reason: str | None = Field(default=None, sa_type=Text)
+    banned_by: int | None = Field(default=None, sa_type=BigInteger)
+    # The report a moderator banned its reporter from, if any (not the resident).
+    report_code: str | None = Field(default=None, max_length=16)
+
+
+class ReportQuota(SQLModel, table=True):
+    """When a resident filed a report, by pseudonym, for the hourly limit; kept one hour only."""
+
+    __tablename__ = "report_quota"
+    __table_args__ = (Index("ix_report_quota_pseudonym_at", "pseudonym", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pseudonym: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_utc_column(index=True))
 
 
 class Alert(SQLModel, table=True):
@@ -66,7 +99,7 @@ class Alert(SQLModel, table=True):
     an earlier one (CAP's msgType Update / Cancel with `references`)."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_source_identifier", "source", "identifier", unique=True),
+    __table_args__ = (Index("ix_alerts_source_owner_identifier", "source", "owner", "identifier", unique=True),
                       Index("ix_alerts_sender_step", "sender_telegram_id", "wizard_step"))
 
     id: int | None = Field(default=None, primary_key=True)
@@ -85,6 +118,9 @@ class Alert(SQLModel, table=True):
     # The agency that sent it through the API or CAP with its token (None: the city's own).
     agency_code: str | None = Field(default=None, foreign_key="agencies.code", index=True, max_length=32)
     identifier: str | None = Field(default=None, max_length=255)
+    # Whose identifier it is: identifiers are unique per source and owner, so two agencies (or an
+    # agency and the city's CAP feeds) never collide. The agency's code, "" for the city's own.
+    owner: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     sender_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
     sender_name: str | None = Field(default=None, max_length=128)
     paid_broadcast: bool = Field(default=False)

@@ -614,6 +614,14 @@ async def test_a_body_over_the_cap_malformed_json_and_other_media_are_refused(cl
     assert await counts(db) == before
 
 
+async def test_absurd_numbers_in_the_path_are_not_found(client, world):
+    token = auth(world.tokens["a1"])
+    for raw in ("9" * 5000, "9" * 19, str(2**31), "0", "-1", "١٢", "1e3"):
+        for path in (f"/api/v1/alerts/{raw}", f"/api/v1/alerts/{raw}/cancel", f"/api/v1/reports/PA-AAAAA/photos/{raw}"):
+            method = client.post if path.endswith("cancel") else client.get
+            await error_of(await method(path, headers=token), 404, "not_found")
+
+
 async def test_unknown_addresses_and_methods_answer_in_json(client, world):
     token = auth(world.tokens["a1"])
     await error_of(await client.get("/api/v1/nothing-here", headers=token), 404, "not_found")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import json
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,11 +17,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
 from bot.settings import Settings
-from broadcasts import alerts, cap, feeds
+from broadcasts import alerts, cap, cap_areas, feeds
 from broadcasts.alerts import CANCELLED, PENDING, SENT
 from broadcasts.render import render_alert
 from storage import tokens
-from storage.models import Agency, Alert, CapFeed, Delivery, Resident, Subscription, Topic
+from storage.models import Agency, Alert, Area, CapFeed, Delivery, Resident, Subscription, Topic
 from web import cap as cap_route
 from web.keys import DB, SETTINGS
 
@@ -212,16 +214,27 @@ def ring(*points) -> tuple:
 
 
 def test_polygon_and_circle_intersections_with_a_boundary():
-    boundary = cap.Boundary(SQUARE)
-    assert boundary.meets_polygon(ring((1, 1), (2, 1), (2, 2)))  # inside
-    assert boundary.meets_polygon(ring((-5, -5), (20, -5), (20, 20), (-5, 20)))  # around it
-    assert boundary.meets_polygon(ring((-1, 5), (11, 5), (11, 5.5), (-1, 5.5)))  # a band across: edges only
-    assert not boundary.meets_polygon(ring((4.5, 4.5), (5.5, 4.5), (5.5, 5.5)))  # in the hole
-    assert not boundary.meets_polygon(ring((11, 11), (12, 11), (12, 12)))  # outside
-    assert boundary.meets_circle(5, 1, 0)  # lat 5, lon 1: the centre inside
-    assert not boundary.meets_circle(5, 5, 10)  # in the hole, 10 km: far from every edge (~100 km)
-    assert boundary.meets_circle(5, 5, 120)  # reaches the hole's edge
-    assert boundary.meets_circle(5, -0.5, 60) and not boundary.meets_circle(5, -0.5, 50)  # ~55 km west
+    index = cap_areas.AreaIndex([("square", SQUARE)])
+
+    def meets_polygon(cap_ring) -> bool:
+        return index.meeting([cap_areas.polygon_shape(cap_ring)]) == {"square"}
+
+    def meets_circle(lat, lon, radius_km) -> bool:
+        return index.meeting([cap_areas.circle_shape(lat, lon, radius_km)]) == {"square"}
+
+    assert meets_polygon(ring((1, 1), (2, 1), (2, 2)))  # inside
+    assert meets_polygon(ring((-5, -5), (20, -5), (20, 20), (-5, 20)))  # around it
+    assert meets_polygon(ring((-1, 5), (11, 5), (11, 5.5), (-1, 5.5)))  # a band across: edges only
+    assert meets_polygon(ring((10, 10), (12, 10), (12, 12)))  # touching a corner counts
+    assert not meets_polygon(ring((4.5, 4.5), (5.5, 4.5), (5.5, 5.5)))  # in the hole
+    assert not meets_polygon(ring((11, 11), (12, 11), (12, 12)))  # outside
+    assert meets_polygon(ring((-1, -1), (1, 1), (1, -1), (-1, 1)))  # a bow-tie crossing itself: repaired
+    assert not meets_polygon(ring((11, 11), (12, 12), (12, 11), (11, 12)))  # the same, outside
+    assert meets_circle(5, 1, 0)  # lat 5, lon 1: the centre inside
+    assert not meets_circle(5, 5, 0)  # a point in the hole
+    assert not meets_circle(5, 5, 10)  # in the hole, 10 km: far from every edge (~100 km)
+    assert meets_circle(5, 5, 120)  # reaches the hole's edge
+    assert meets_circle(5, -0.5, 60) and not meets_circle(5, -0.5, 50)  # ~55 km west
 
 
 # ---------------------------------------------------------------- the HTTP API
@@ -247,9 +260,9 @@ class Api:
         return response.status, body
 
 
-@pytest.fixture
-async def api(db):
-    settings = Settings(_env_file=None, DATABASE_URL=db.url, LOA_MAX_BODY_BYTES=str(LIMIT))
+@asynccontextmanager
+async def api_for(db, limit: int):
+    settings = Settings(_env_file=None, DATABASE_URL=db.url, LOA_MAX_BODY_BYTES=str(limit))
     async with db.transaction() as session:
         session.add(Agency(code="kttv", name_vi="Đài KTTV", name_en="Hydro-Met"))
         await session.flush()
@@ -261,6 +274,19 @@ async def api(db):
     cap_route.setup(app)
     async with TestClient(TestServer(app)) as client:
         yield Api(client, db, settings, token, other)
+
+
+@pytest.fixture
+async def api(db):
+    async with api_for(db, LIMIT) as made:
+        yield made
+
+
+@pytest.fixture
+async def roomy_api(db):
+    """The API with the default body cap (1 MiB): room for detailed polygons."""
+    async with api_for(db, 1024 * 1024) as made:
+        yield made
 
 
 async def count_alerts(db) -> int:
@@ -399,8 +425,7 @@ async def test_shapes_meet_the_wards_they_touch(api, areas_loaded):
     async def areas_of(area_xml: str) -> list[str]:
         data = replace(sample(RAIN), "<geocode>\n        <valueName>VN-GSO</valueName>\n        <value>01</value>\n      </geocode>",
                        area_xml, -1)
-        async with api.db.read() as session:
-            return await cap.match_areas(session, cap.parse(data))
+        return await cap.match_areas(api.db, cap.parse(data))
 
     # Around the ward's bounding box: Hoàn Kiếm and its neighbours, never the whole city.
     around = await areas_of("<polygon>21.020,105.840 21.020,105.862 21.043,105.862 21.043,105.840 21.020,105.840</polygon>")
@@ -623,6 +648,7 @@ class FeedServer:
         self.requests: list[tuple[str, str, int]] = []  # (path, If-None-Match, status)
         self.fail_with: int | None = None
         self.body: bytes | None = None  # served instead of the feed
+        self.documents: dict[str, bytes] = {}  # served at /cap/{name} before the fixtures
 
     def feed(self) -> bytes:
         entries = "\n".join(ATOM_ENTRY.format(name=name, updated="2026-11-24T08:00:00Z") for name in self.entries)
@@ -640,6 +666,8 @@ class FeedServer:
         return self._log(request, web.Response(body=body, content_type="application/atom+xml", headers={"ETag": etag}))
 
     async def serve_cap(self, request: web.Request) -> web.Response:
+        if request.match_info["name"] in self.documents:
+            return self._log(request, web.Response(body=self.documents[request.match_info["name"]], content_type=XML))
         path = FIXTURES / request.match_info["name"]
         if not path.is_file():
             return self._log(request, web.Response(status=404))
@@ -783,3 +811,202 @@ def test_add_jobs_polls_the_configured_feeds():
     feeds.add_jobs(application)
     [job] = application.job_queue.get_jobs_by_name(feeds.JOB_NAME)
     assert job.job.trigger.interval.total_seconds() == 45
+
+
+# ---------------------------------------------------------------- bounded work: hostile input, big shapes
+
+
+ALERT_TAG = '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">'
+
+
+def with_attributes(count: int) -> bytes:
+    attributes = " ".join(f'a{n}="x"' for n in range(count))
+    return replace(sample(RAIN), ALERT_TAG, f'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2" {attributes}>')
+
+
+def with_geocodes(count: int, data: bytes | None = None, after: str = "</areaDesc>") -> bytes:
+    """The rain warning with `count` more geocodes in each of its two info blocks (3 elements each)."""
+    more = "".join(f"<geocode><valueName>x</valueName><value>9{n:05d}</value></geocode>" for n in range(count))
+    return replace(data or sample(RAIN), after, f"{after}{more}", -1)
+
+
+async def test_a_message_with_30000_attributes_is_refused_before_the_schema(roomy_api):
+    api = roomy_api
+    status, body = await api.post(with_attributes(30_000))  # about 300 KB
+    assert status == 400, body
+    assert body["error"]["code"] == "too_complex" and "30,000 attributes" in body["error"]["message"]
+    status, body = await api.post(with_attributes(cap.MAX_ATTRIBUTES + 1))
+    assert status == 400 and body["error"]["code"] == "too_complex"
+    # Too many elements (each allowed by the schema): refused the same way.
+    status, body = await api.post(with_geocodes(cap.MAX_ELEMENTS // 6 + 1))
+    assert status == 400 and body["error"]["code"] == "too_complex", body
+    assert f"more than {cap.MAX_ELEMENTS:,} elements" in body["error"]["message"]
+    # A few attributes (a signature has some) still meet the schema, which names them.
+    status, body = await api.post(with_attributes(3))
+    assert status == 400 and body["error"]["code"] == "invalid_cap" and "'a0' attribute" in body["error"]["message"]
+    assert await count_alerts(api.db) == 0
+
+
+@pytest.mark.parametrize("encoding", ["UTF-7", "x-no-such-encoding", "Big5"])
+async def test_an_encoding_expat_cannot_read_gets_400(api, encoding):
+    data = replace(sample(RAIN), 'encoding="UTF-8"', f'encoding="{encoding}"')
+    status, body = await api.post(data)
+    assert status == 400, body
+    assert body["error"]["code"] == "invalid_cap" and body["error"]["field"] == "/"
+    assert f"encoding {encoding!r}" in body["error"]["message"] and "send UTF-8" in body["error"]["message"]
+    assert await count_alerts(api.db) == 0
+
+
+async def test_detailed_polygons_are_matched_and_shapes_above_the_caps_refused(roomy_api, areas_loaded):
+    from tests.fixtures import cap_shapes
+
+    status, body = await roomy_api.post(cap_shapes.with_polygons(cap_shapes.disc(2400)))
+    assert status == 201, body
+    assert "00070" in body["alert"]["areas"] and 5 < len(body["alert"]["areas"]) < 30 and "01" not in body["alert"]["areas"]
+    # A band of the same size around the whole city, outside it: its bounding box covers every
+    # ward, it meets none.
+    status, body = await roomy_api.post(cap_shapes.with_polygons(cap_shapes.band(2400), identifier="band"))
+    assert status == 201 and body["alert"]["areas"] == [] and "no area" in body["warnings"][0]
+
+    status, body = await roomy_api.post(cap_shapes.with_polygons(cap_shapes.disc(cap.MAX_POLYGON_POINTS),
+                                                                 identifier="too-many-points"))
+    assert status == 400 and body["error"]["code"] == "too_complex", body
+    assert body["error"]["field"] == "/alert/info[1]/area[1]/polygon[1]"
+    assert f"at most {cap.MAX_POLYGON_POINTS:,} coordinate pairs" in body["error"]["message"]
+    circles = "".join("<circle>21.0287,105.8524 1</circle>" for _ in range(cap.MAX_SHAPES // 2 + 1))
+    status, body = await roomy_api.post(replace(sample(RAIN), "</areaDesc>", f"</areaDesc>{circles}", -1))
+    assert status == 400 and body["error"]["code"] == "too_complex"
+    assert f"at most {cap.MAX_SHAPES} polygons and circles" in body["error"]["message"]
+    assert await count_alerts(roomy_api.db) == 2
+
+
+async def test_a_message_over_its_time_budget_is_refused():
+    data = with_geocodes(1500)
+    with pytest.raises(cap.CapTooComplex) as refused:
+        await cap.parse_off_the_loop(data, budget=0)
+    assert "took more than 0 s" in str(refused.value)
+    assert (await cap.parse_off_the_loop(data)).identifier == "HN-KTTV-2026-0001"
+
+
+# ---------------------------------------------------------------- deduplication per agency
+
+
+async def add_agency(db, code: str) -> str:
+    async with db.transaction() as session:
+        session.add(Agency(code=code, name_vi=code, name_en=code))
+        await session.flush()
+        _, token = await tokens.create(session, name=f"{code} CAP", agency_code=code, scopes=["alerts"])
+    return token
+
+
+async def test_the_same_sender_and_identifier_from_another_agency_is_not_a_duplicate(api, areas_loaded):
+    reached = await residents(api.db, "00070", 1000)
+    other = await add_agency(api.db, "other")
+    test_message = replace(sample(RAIN), "<status>Actual</status>", "<status>Test</status>", -1)
+    status, first = await api.post(test_message)  # agency kttv: a Test, held
+    assert status == 201 and first["queued"] is False
+
+    status, body = await api.post(sample(RAIN), token=other)  # agency other: Actual, same sender and identifier
+    assert status == 201, body
+    assert body["duplicate"] is False and body["queued"] is True and body["recipients"] == len(reached)
+    mine = body["alert"]
+    assert mine["id"] != first["alert"]["id"] and mine["status"] == "sending"
+    assert (await get_alert(api.db, mine["id"])).agency_code == "other"
+    assert await deliveries(api.db, mine["id"]) == dict.fromkeys(reached, PENDING)
+
+    # Each agency's repeat finds its own alert, never the other's.
+    status, again = await api.post(sample(RAIN), token=other)
+    assert status == 200 and again["duplicate"] is True and again["alert"]["id"] == mine["id"]
+    status, again = await api.post(sample(RAIN))
+    assert status == 200 and again["alert"]["id"] == first["alert"]["id"] and again["alert"]["status"] == "done"
+    # The city's feeds are one more owner.
+    taken = await cap.take(api.db, cap.parse(sample(RAIN)), tz=api.settings.tz)
+    assert taken.created and taken.alert.agency_code is None
+    assert taken.alert.id not in (first["alert"]["id"], mine["id"])
+    again = await cap.take(api.db, cap.parse(sample(RAIN)), tz=api.settings.tz)
+    assert not again.created and again.alert.id == taken.alert.id
+    assert await count_alerts(api.db) == 3
+
+
+async def test_a_cancel_reaches_only_its_own_agencys_alert(api, areas_loaded):
+    await residents(api.db, "00070", 1000)
+    other = await add_agency(api.db, "other")
+    mine = (await api.post(sample(RAIN)))[1]["alert"]["id"]
+    theirs = (await api.post(sample(RAIN), token=other))[1]["alert"]["id"]
+    status, body = await api.post(sample("loa-hanoi-rain-cancel.cap"), token=other)
+    assert status == 201 and body["alert"]["replaces_id"] == theirs
+    assert (await get_alert(api.db, theirs)).status == alerts.Status.CANCELLED
+    assert (await get_alert(api.db, mine)).status == alerts.Status.SENDING
+
+
+# ---------------------------------------------------------------- the server keeps answering
+
+
+@pytest.fixture
+def settings(emulator, db, tmp_path):
+    from tests.fixtures.bot import settings_for
+
+    return settings_for(emulator, db, LOA_MEDIA_DIR=str(tmp_path / "media"), HTTP_HOST="127.0.0.1", HTTP_PORT="0")
+
+
+async def test_healthz_keeps_answering_while_cap_messages_are_processed(application, emulator, settings, db):
+    """Four messages at the element cap, each with a 2,400-point polygon: a second or more of
+    parsing, schema checks and geometry. /healthz, polled every 50 ms meanwhile, answers
+    throughout (on the event loop, the work would hold every answer until it is done)."""
+    from tests.fixtures import cap_shapes
+    from tests.fixtures.bot import served
+
+    token = await add_agency(db, "kttv")
+    heavy = [with_geocodes(cap.MAX_ELEMENTS // 6 - 60, cap_shapes.with_polygons(cap_shapes.disc(2400), identifier=f"heavy-{n}"),
+                            after="</polygon>")
+             for n in range(4)]
+    async with served(application, emulator, settings, db) as (base, session):
+        async def post(data: bytes):
+            async with session.post(base + cap_route.PATH, data=data, headers={
+                    "Authorization": f"Bearer {token}", "Content-Type": XML}) as response:
+                return response.status, await response.json()
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        posts = asyncio.gather(*(post(data) for data in heavy))
+        answered = 0
+        while not posts.done():
+            async with session.get(base + "/healthz") as response:
+                assert response.status == 200
+            if not posts.done():
+                answered += 1
+            await asyncio.sleep(0.05)
+        polls = (loop.time() - started) / 0.05  # the answers a poller every 50 ms could get at most
+        answers = await posts
+    assert [status for status, _ in answers] == [201] * 4, answers
+    assert all("00070" in body["alert"]["areas"] for _, body in answers)
+    assert answered >= 4 and answered >= 0.5 * polls, (answered, polls)
+
+
+async def test_feeds_take_the_same_bounded_path(db, areas_loaded, feed_server):
+    feed_server.documents = {"attributes.cap": with_attributes(5_000),
+                             "utf7.cap": replace(sample(RAIN), 'encoding="UTF-8"', 'encoding="UTF-7"')}
+    feed_server.entries = ["attributes.cap", "utf7.cap", "loa-hoan-kiem-closure.cap"]
+    [result] = await poller_for(db, feed_server.url).poll_all()
+    assert len(result.taken) == 1, result
+    error = (await stored_feed(db, feed_server.url)).last_error
+    assert "attributes.cap: the XML has 5,000 attributes" in error
+    assert "utf7.cap: the XML declares the encoding 'UTF-7'" in error
+    # A feed that is itself one hostile document: refused the same way.
+    feed_server.body = with_attributes(5_000)
+    [result] = await poller_for(db, feed_server.url).poll_all()
+    assert "5,000 attributes" in result.summary and not result.taken
+    assert await count_alerts(db) == 1
+
+
+async def test_the_area_index_follows_the_areas_as_they_change(db, areas_loaded):
+    far = replace(sample(RAIN), "<areaDesc>Thành phố Hà Nội</areaDesc>",
+                  "<areaDesc>x</areaDesc><polygon>10.0,100.0 10.0,100.1 10.1,100.1 10.0,100.0</polygon>", -1)
+    far = replace(far, "<value>01</value>", "<value>nothing</value>", -1)
+    assert await cap.match_areas(db, cap.parse(far)) == []
+    square = {"type": "Polygon", "coordinates": [[[100.0, 10.0], [100.2, 10.0], [100.2, 10.2], [100.0, 10.2], [100.0, 10.0]]]}
+    async with db.transaction() as session:  # as `loa areas import` would, from another process
+        session.add(Area(code="99999", level=0, kind="province", name_vi="Thử", name_en="Test", full_name_vi="Tỉnh Thử",
+                         full_name_en="Test Province", search_name="thu", min_lon=100.0, min_lat=10.0, max_lon=100.2,
+                         max_lat=10.2, boundary=json.dumps(square)))
+    assert await cap.match_areas(db, cap.parse(far)) == ["99999"]

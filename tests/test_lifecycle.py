@@ -153,12 +153,38 @@ async def test_only_the_right_people_may_act(db):
     await act(db, rid, Action.ASSIGN, Actor("moderator", ADMIN, "Admin"), agency_code="a1")  # an admin by settings
     error = await refused(db, rid, Action.START, OTHER_STAFF)
     assert error.code == "other_agency"
+    # Not which agency has it: another agency's staff have no business knowing.
     assert error.render(translator("en").gettext, "en", HANOI) == \
-        "This report is handled by Transport Department, not by your agency."
+        "Only the staff of the agency handling this report can do this."
     assert (await refused(db, rid, Action.START, Actor("agency_staff", STAFF_2, "Lan", "a1"))).code == "not_agency_staff"
     await act(db, rid, Action.RESOLVE, STAFF, note="Xong")
     assert (await refused(db, rid, Action.RATE, Actor("resident", OTHER), rating="satisfied")).code == "not_reporter"
     assert (await refused(db, rid, Action.RATE, RESIDENT, rating="great")).code == "bad_rating"
+
+
+async def test_who_is_checked_before_what_they_saw(db):
+    """Someone who may not act is refused for that, whatever they claim to have seen: not told
+    that the report changed, by whom, for which agency, nor its state."""
+    await setup(db)
+    rid = await new_report(db)
+    assigned = await act(db, rid, Action.ASSIGN, MOD, agency_code="a1")
+    outsiders = ((Action.ASSIGN, Actor("resident", OTHER, "Bình"), {"agency_code": "a2"}),
+                 (Action.START, OTHER_STAFF, {}), (Action.RESOLVE, OTHER_STAFF, {"note": "Xong"}))
+    for action, actor, args in outsiders:
+        answers = set()
+        for seen in ({"expected_event_id": assigned.event.id - 1}, {"expected_event_id": assigned.event.id},
+                     {"expected_state": "submitted"}, {}):
+            error = await refused(db, rid, action, actor, **seen, **args)
+            assert error.code in ("not_moderator", "other_agency")
+            assert (error.state, error.last_event) == (None, None)
+            answers.add(error.render(translator("en").gettext, "en", HANOI))
+        assert len(answers) == 1 and not {"Mai", "Transport", "assigned"} & set(answers.pop().split())
+    async with db.read() as session:
+        assert (await lifecycle.check(session, rid, Action.START, STAFF, policy=POLICY)).state == "assigned"
+        with pytest.raises(Refused) as error:
+            await lifecycle.check(session, rid, Action.START, OTHER_STAFF, policy=POLICY, expected_state="submitted")
+        assert error.value.code == "other_agency"
+    assert (await report_of(db, rid)).state == "assigned"
 
 
 async def test_reasons_and_notes_are_required(db):

@@ -13,8 +13,9 @@ from bot.app import build_application
 from tests.fixtures.bot import running
 from complaints import codes
 from emulator.images import sample_jpeg
-from storage import residents
-from storage.models import Report, ReportDraft, ReportEvent, ReportPhoto, Resident
+from complaints import bans
+from storage import abuse, residents
+from storage.models import Report, ReportDraft, ReportEvent, ReportPhoto, ReportQuota, Resident
 from storage.types import utcnow
 from tests.test_onboarding import HOAN_KIEM, LONG_BIEN, SAIGON, onboarded, tap
 
@@ -356,9 +357,14 @@ async def test_bad_input_is_answered_in_vietnamese(bot, emulator, db):
 
 
 async def _insert_reports(db, resident_id: int, ages: list[timedelta], **fields) -> list[Report]:
+    """Reports filed `ages` ago, counted for the hourly limit as the bot counts them."""
     now = utcnow()
     rows = []
     async with db.transaction() as session:
+        resident = await session.get(Resident, resident_id)
+        name = await abuse.pseudonym(session, None, resident.telegram_id)
+        for age in ages:
+            session.add(ReportQuota(pseudonym=name, at=now - age))
         for index, age in enumerate(ages):
             report = Report(code=codes.new_code(), resident_id=resident_id, category_code="roads",
                             description=f"Report number {index}", created_at=now - age, updated_at=now - age,
@@ -406,7 +412,7 @@ async def test_the_limit_also_holds_at_submit(bot, emulator, db):
 async def test_a_banned_resident_is_refused_politely(bot, emulator, db):
     lan = await onboarded(emulator, "en")
     async with db.transaction() as session:
-        (await residents.by_telegram_id(session, lan.id, for_update=True)).banned_at = utcnow()
+        await bans.ban(session, None, lan.id, gettext=lambda language: (lambda text: text))
     assert (await start_report(lan)).text.startswith("Sorry, you can no longer send reports through Loa.")
     assert await report_rows(db) == []
 

@@ -17,6 +17,7 @@ from emulator import Emulator
 from emulator.images import sample_jpeg
 from handlers.broadcast_prompts import severity_name
 from sandbox import cast
+from sandbox.chat import HEADER
 from sandbox.run import opened
 from sandbox.stage import Stage
 from storage.models import Resident
@@ -78,6 +79,45 @@ async def test_bad_input_gets_a_translated_answer(sandbox, chat_client):
     assert list(sandbox.stage.seats["lan"].member.chat.log) == []
     async with chat_client.http.get(sandbox.url + "sandbox/view", params={"seat": "nobody"}) as response:
         assert response.status == 404
+
+
+async def test_only_the_sandboxs_own_host_names_are_answered(sandbox, chat_client):
+    """DNS rebinding: a page of evil.example whose name resolves to 127.0.0.1 reaches the port,
+    but its requests name evil.example in Host and are refused."""
+    port = sandbox.url.rstrip("/").rsplit(":", 1)[1]
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "localhost.", "10.0.0.1",
+                 "[::2]", "x@127.0.0.1", "[", "%00"):
+        async with chat_client.http.post(sandbox.url + "sandbox/seats/lan/text?lang=en", json={"text": "hi"},
+                                         headers={HEADER: "1", "Host": host}) as response:
+            assert response.status == 421, host
+            assert (await response.json())["error"] == ("This address is not the sandbox's: open it at the address "
+                                                        "the console shows."), host
+        async with chat_client.http.get(sandbox.url + "dashboard/queue", headers={"Host": host},
+                                        allow_redirects=False) as response:
+            assert response.status == 421, host
+    lan = sandbox.stage.seats["lan"].member
+    assert [m.text for m in lan.chat.log if m.sender.id == lan.id] == []
+    for host in ("localhost", f"localhost:{port}", "127.0.0.1:1", f"[::1]:{port}", "LOCALHOST"):
+        async with chat_client.http.get(sandbox.url, headers={"Host": host}) as response:
+            assert response.status == 200, host
+    status, _ = await chat_client.post("/sandbox/seats/lan/text", {"text": "/help"})
+    assert status == 200
+
+
+async def test_a_malformed_body_or_reply_to_gets_400_and_sends_nothing(sandbox, chat_client):
+    headers = {HEADER: "1", "Content-Type": "application/json"}
+    for body in (b"{not json", b"[" * 100_000, b'["a list"]', b"\xff"):
+        async with chat_client.http.post(sandbox.url + "sandbox/seats/lan/text?lang=en", data=body,
+                                         headers=headers) as response:
+            assert response.status == 400 and (await response.json())["error"] == "This request is not valid."
+    for reply_to in ([1], {"id": 1}, "9" * 5000, -3, 2.5):
+        status, answer = await chat_client.post("/sandbox/seats/lan/text?lang=vi", {"text": "hi", "reply_to": reply_to})
+        assert status == 400 and answer["error"] == "Yêu cầu này không hợp lệ.", reply_to
+    status, answer = await chat_client.post("/sandbox/seats/lan/location?lang=en", {"latitude": 10**400 // 10**399,
+                                                                                    "longitude": "1e999"})
+    assert status == 400 and answer["error"] == "Pick a point on the map first."
+    lan = sandbox.stage.seats["lan"].member
+    assert [m.text for m in lan.chat.log if m.sender.id == lan.id] == []  # nothing of hers reached the bot
 
 
 async def test_a_photo_from_the_computer_is_shown_from_the_emulator(sandbox, chat_client):

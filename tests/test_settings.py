@@ -55,3 +55,16 @@ def test_bad_values_are_explained(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=message):
         Settings()
+
+
+def test_the_secret_key_is_optional_but_not_weak(monkeypatch):
+    monkeypatch.delenv("LOA_SECRET_KEY", raising=False)
+    assert Settings().pseudonym_secret is None
+    monkeypatch.setenv("LOA_SECRET_KEY", "  ")
+    assert Settings().pseudonym_secret is None
+    monkeypatch.setenv("LOA_SECRET_KEY", "short")
+    with pytest.raises(ValidationError, match="LOA_SECRET_KEY must have at least 16 characters"):
+        Settings()
+    monkeypatch.setenv("LOA_SECRET_KEY", "k" * 32)
+    settings = Settings()
+    assert settings.pseudonym_secret == "k" * 32 and "k" * 32 not in repr(settings)

@@ -126,9 +126,9 @@ async def test_a_report_from_the_moderators_to_the_agency_to_the_resident(bot, e
     assert "Lan" not in work.caption and "@lan" not in work.caption, "agencies do not see who reported"
     assert work.buttons == [["▶️ In progress", "✅ Resolve…"], ["↩️ Send back to moderators…"]]
 
-    # Staff of another agency cannot act on it, even from inside this group.
+    # Staff of another agency cannot act on it, even from inside this group, nor learn who has it.
     refusal = await (await staff.transport.tap(staff.thu, "▶️ In progress", message=work)).answer()
-    assert refusal.text == f"This report is handled by {TRANSPORT}, not by your agency."
+    assert refusal.text == "Only the staff of the agency handling this report can do this."
     refusal = await (await staff.transport.tap(staff.guest, "▶️ In progress", message=work)).answer()
     assert refusal.text == "Only the staff of the agency handling this report can do this."
 
@@ -318,3 +318,51 @@ async def test_a_reopened_report_goes_back_to_the_agency_flagged(bot, emulator, 
                                    timeout=15)
     await staff.transport.wait_for(lambda: "Still a hole <i>there</i>" in work.text, timeout=15)
     assert (report.state, report.reopened_count) == ("reopened", 1)
+
+
+OPS = ("as:hn-so-gtvt", "ag", "du", "dp:1", "dp:x", "dc", "rj", "rr:0", "ro", "pr:urgent", "st", "rs", "sb", "bk",
+       "ph")
+NOT_YOURS = {"Only moderators can do this.", "Only the staff of the agency handling this report can do this.",
+             "Only moderators and the staff of the agency handling this report can see them.",
+             "This button is no longer active."}
+
+
+async def everything_of(db) -> list:
+    """Every report, event, staff question and follower as plain values: what a press may change."""
+    from storage.models import ReportEvent
+    async with db.read() as session:
+        rows = []
+        for model in (Report, ReportEvent, StaffPrompt, ReportFollower):
+            rows += [sorted(row.model_dump().items()) for row in (await session.execute(select(model))).scalars()]
+        return rows
+
+
+async def test_forged_buttons_learn_nothing_and_change_nothing(bot, emulator, db, staff):
+    """Someone without the role in the moderators' group, and the staff of another agency in the
+    agency's group, press every kind of card button, with the event their card showed, an older
+    one, on a report in another state and on none: each op gets one neutral answer whatever the
+    report, and nothing changes, not even the card."""
+    _lan, card, work = await at_the_agency(emulator, staff)
+    await file_report(await onboarded(emulator, "vi"), language="vi", photos=0)
+    fresh_card = await staff.mods.next_message()
+    [assigned, fresh] = sorted(await report_rows(db), key=lambda report: report.id)
+    async with db.read() as session:
+        from complaints.lifecycle import last_event
+        current = (await last_event(session, assigned.id)).id
+    before = await everything_of(db)
+    edits = {message.message_id: message.message.edit_count for message in (card, fresh_card, work)}
+    presses = [(staff.mods, staff.guest, card), (staff.transport, staff.thu, work)]
+    for op in OPS:
+        answers = set()
+        for group, person, message in presses:
+            for report_id, event_id in ((assigned.id, current), (assigned.id, current - 1), (assigned.id, 0),
+                                        (fresh.id, 0), (999_999, 1), (int("9" * 40), 1)):
+                answer = await (await group.tap_data(person, f"tr:{report_id}:{event_id}:{op}", message)).answer()
+                assert answer.show_alert, (op, answer)
+                answers.add((group.chat.id, answer.text))
+        texts = {text for _chat, text in answers}
+        assert texts <= NOT_YOURS, (op, texts)
+        assert len(answers) == len(presses), f"{op}: the answer depends on the report: {answers}"
+    assert await everything_of(db) == before
+    assert {message.message_id: message.message.edit_count for message in (card, fresh_card, work)} == edits
+    assert staff.mods.last_message == fresh_card and staff.transport.last_message == work

@@ -152,6 +152,16 @@ async def test_malformed_json_and_non_updates_get_400(application, emulator, set
         assert handled(application) == 0
 
 
+async def test_a_deeply_nested_body_gets_400_and_the_server_keeps_answering(application, emulator, settings, db):
+    async with served(application, emulator, settings, db) as (base, session):
+        for body in (b"[" * 8000 + b"]" * 8000, b'{"a":' * 2500 + b"1" + b"}" * 2500, b"9" * 5000):
+            assert await post(session, base + PATH, body) == 400, body[:10]
+        async with session.get(base + "/healthz") as response:
+            assert response.status == 200
+        await settled(application)
+        assert handled(application) == 0
+
+
 async def test_a_body_over_the_cap_gets_413(application, emulator, settings, db):
     async with served(application, emulator, settings, db) as (base, session):
         body = json.dumps({"update_id": 1, "padding": "x" * MAX_BODY}).encode()

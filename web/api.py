@@ -39,13 +39,12 @@ from complaints.media import MediaStore
 from storage import areas, tokens, topics
 from storage.models import Alert, Area, BroadcastSchedule, Category, Delivery, Report, ReportPhoto
 from storage.types import utcnow
-from web import auth, context, openapi
+from web import auth, context, inputs, openapi
 from web.auth import error
 from web.keys import DB, SETTINGS
 
 PREFIX = "/api/v1"
 SOURCE = "api"
-MAX_ID = 2**31 - 1
 log = logging.getLogger("loa.api")
 
 
@@ -73,6 +72,7 @@ GENERIC = {
     400: ("bad_request", "The request is not valid."),
     404: ("not_found", "There is nothing at this address."),
     405: ("method_not_allowed", "This method is not allowed here."),
+    408: ("timeout", "The body did not arrive in time."),
     413: ("too_large", "The body is larger than the server accepts."),
 }
 
@@ -137,10 +137,9 @@ async def _body(request: web.Request, schema: str) -> dict:
     if not raw.strip():
         raise error(400, "invalid_json", "The body is empty: send a JSON object.")
     try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError) as problem:
-        detail = f": {problem}" if isinstance(problem, json.JSONDecodeError) else ""
-        raise error(400, "invalid_json", f"The body is not valid JSON{detail}.") from None
+        value = await inputs.parse_json(raw)
+    except inputs.Unreadable as problem:
+        raise error(400, "invalid_json", f"The body is not valid JSON: {problem}.") from None
     try:
         openapi.check(value, {"$ref": f"#/components/schemas/{schema}"})
     except openapi.Invalid as problem:
@@ -227,9 +226,10 @@ def _shown_identifier(alert: Alert) -> str | None:
 
 def _alert_id(request: web.Request) -> int:
     raw = request.match_info["alert_id"]
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
-        raise error(404, "not_found", f"There is no alert {raw}.")
-    return int(raw)
+    alert_id = inputs.number(raw)
+    if alert_id is None:
+        raise error(404, "not_found", f"There is no alert {raw[:20]}.")
+    return alert_id
 
 
 async def _alert_of(session, who: tokens.Caller, alert_id: int, *, lock: bool = False) -> Alert:
@@ -590,10 +590,9 @@ async def get_report_photo(request: web.Request) -> web.Response:
     raw = request.match_info["n"]
     async with request.config_dict[DB].read() as session:
         report = await _report_of(session, who, request.match_info["code"])
-        photo = None
-        if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 100:
-            photo = await session.get(ReportPhoto, (report.id, int(raw) - 1))
+        position = inputs.number(raw, 1, 100)
+        photo = await session.get(ReportPhoto, (report.id, position - 1)) if position is not None else None
     path = MediaStore(request.config_dict[SETTINGS].media_dir).path_of(photo.sha256) if photo and photo.sha256 else None
     if path is None or not path.is_file():
-        raise error(404, "not_found", f"Report {report.code} has no photo {raw}.")
+        raise error(404, "not_found", f"Report {report.code} has no photo {raw[:20]}.")
     return web.FileResponse(path, headers={"Content-Type": "image/jpeg"})

@@ -12,11 +12,19 @@ Answers, all JSON:
   to residents are in the outbox), "recipients" (how many), "warnings" (why it is held, if it
   is: a status other than Actual, a scope other than Public, no matching area, expired, an
   Update or Cancel of an alert not taken here)}.
-- 200 the same message again (same sender and identifier): the alert it made, "duplicate":
-  true; nothing new is stored or sent.
-- 400 `invalid_cap`: not well-formed, a DOCTYPE (hence any entity, internal or external),
-  against the schema or the rules; the message names the element (`/alert/info[1]/area[2]/polygon[1]: ...`)
+- 200 the same message again from the same agency (same sender and identifier): the alert it
+  made, "duplicate": true; nothing new is stored or sent. Deduplication is per agency: another
+  agency's message with the same sender and identifier is its own (and never answered with the
+  first agency's alert). A token may use any <sender>; Updates and Cancels reach only its own
+  agency's alerts of the same sender.
+- 400 `invalid_cap`: not well-formed, an encoding other than UTF-8 and those expat reads (UTF-7
+  and unknown ones are refused), a DOCTYPE (hence any entity, internal or external), against the
+  schema or the rules; the message names the element (`/alert/info[1]/area[2]/polygon[1]: ...`)
   and `field` holds its path.
+- 400 `too_complex`: more elements or attributes than a CAP message has (refused before the
+  schema), a polygon with more points or a message with more shapes than broadcasts/cap.py
+  accepts, or work beyond its time budget. Parsing, checking and matching areas run in a worker
+  thread, so the server keeps answering meanwhile.
 - 401 / 403: no, unknown or revoked token / a token without the `alerts` scope (web/auth.py).
 - 413 `too_large`: a body over LOA_MAX_BODY_BYTES (counted after any Content-Encoding).
 - 415 `unsupported_media_type`; 422 `unsupported_cap`: msgType Ack or Error.

@@ -4,7 +4,7 @@
     GET  services.{json,xml}             the report categories (service_code = category code)
     GET  services/{code}.{json,xml}      a service definition (no attributes: metadata is false)
     GET  requests.{json,xml}             reports by service_request_id, or service_code, status, dates
-    POST requests.{json,xml}             file a report (api_key: a token with the scope open311)
+    POST requests.{json,xml}             file a report (api_key in the body: a token with the scope open311)
     GET  requests/{id}.{json,xml}        one report
 
 Reports are filed exactly as the bot files them (complaints.reports.file, the same checks of the
@@ -41,6 +41,7 @@ from complaints import open311 as domain
 from storage import tokens
 from storage.areas import AreaLocator
 from storage.types import utcnow
+from web import inputs
 from web.keys import BOT, DB, SETTINGS
 
 log = logging.getLogger("loa.open311")
@@ -231,15 +232,24 @@ async def post_request(request: web.Request) -> web.Response:
     fmt = request.match_info["format"]
     settings = request.app[SETTINGS]
     db = request.app[DB]
+    if "api_key" in request.query:
+        # An address ends up in the logs of proxies and servers; a key there must be replaced.
+        return error(fmt, 400, "api_key must be sent in the POST body as a form field, never in the address, "
+                               "which proxies and servers log. Ask the city for a new api_key: this one may "
+                               "have been logged.")
     if request.body_exists and request.content_type not in FORM_TYPES:
         return error(fmt, 400, "Send the fields as application/x-www-form-urlencoded.")
     try:
-        form = await request.post()
+        form = await inputs.form(request)
     except web.HTTPRequestEntityTooLarge:
         return error(fmt, 413, "The request body is too large.")
-    except (UnicodeDecodeError, LookupError, ValueError):
+    except inputs.BodyTimeout:
+        response = error(fmt, 408, "The request body did not arrive in time.")
+        response.force_close()
+        return response
+    except inputs.Unreadable:
         return error(fmt, 400, "The request body could not be read: send UTF-8 form fields.")
-    key = form.get("api_key") or request.query.get("api_key") or ""
+    key = form.get("api_key") or ""
     if not isinstance(key, str) or not key.strip():
         return error(fmt, 403, "api_key is missing: posting a request needs the api_key the city issued.")
     async with db.read() as session:

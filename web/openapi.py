@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from broadcasts.alerts import Kind, Severity, Status, Urgency
+from broadcasts import cap
 from broadcasts.drafts import MAX_AREAS, TEXT_LIMIT
 from complaints.lifecycle import NOTE_MAX, State
 
@@ -326,7 +327,8 @@ SCHEMAS: dict[str, dict] = {
         "properties": {
             "alert": _ref("CapAlert"),
             "duplicate": {"type": "boolean", "description": "true: this message (same sender and identifier) was "
-                                                            "taken before; nothing new was stored or sent."},
+                                                            "taken before from the same agency; nothing new was "
+                                                            "stored or sent."},
             "queued": {"type": "boolean", "description": "Its messages to residents are in the outbox."},
             "recipients": {**COUNT, "description": "The residents it is sent to."},
             "warnings": {"type": "array", "items": STRING,
@@ -425,9 +427,12 @@ CAP_BODY = {"required": True, "content": {media: {
     "examples": {"hanoi_rain": {"summary": "Heavy rain in Hà Nội (area 01, by geocode)", "value": CAP_EXAMPLE}},
 } for media in CAP_MEDIA_TYPES}}
 CAP_ERRORS = {
-    400: "Not well-formed XML, a DOCTYPE, or not valid CAP 1.2 (the OASIS schema or CAP's rules): code invalid_cap; "
-         "the message names the element at fault and `error.field` is its path, e.g. "
-         "/alert/info[1]/area[2]/polygon[1].",
+    400: "Not well-formed XML, an encoding other than UTF-8 that cannot be read (UTF-7, unknown), a DOCTYPE, or not "
+         "valid CAP 1.2 (the OASIS schema or CAP's rules): code invalid_cap; the message names the element at fault "
+         "and `error.field` is its path, e.g. /alert/info[1]/area[2]/polygon[1]. Code too_complex, refused before the "
+         f"schema: more than {cap.MAX_ELEMENTS:,} elements or {cap.MAX_ATTRIBUTES} attributes; or a polygon of more "
+         f"than {cap.MAX_POLYGON_POINTS:,} points, more than {cap.MAX_SHAPES} polygons and circles in a message, or "
+         f"more than {cap.WORK_SECONDS:g} s of reading or area matching.",
     403: "The token lacks the alerts scope.",
     413: "The body is larger than the server accepts (counted after any Content-Encoding): code too_large.",
     415: "The Content-Type is not application/cap+xml, application/xml or text/xml.",
@@ -495,8 +500,9 @@ PATHS = {
                     "is not sent. 409 for an alert already cancelled, corrected or itself a cancellation.")},
     "/api/v1/cap": {"post": {
         **_op("Send a CAP 1.2 alert message", "alerts",
-              {"200": _json(_ref("CapTaken"), "This message (same sender and identifier) was taken before: the "
-                                              "alert it made; nothing new is stored or sent."),
+              {"200": _json(_ref("CapTaken"), "This message (same sender and identifier) was taken before from "
+                                              "the token's agency: the alert it made; nothing new is stored or "
+                                              "sent. Another agency's message never counts."),
                "201": _json(_ref("CapTaken"), "Taken: a new alert, correction or cancellation of the token's "
                                               "agency, being sent, or held (see `warnings`)."),
                **_errors(400, 401, 403, 413, 415, 422, described=CAP_ERRORS)},

@@ -2,7 +2,8 @@
 
 Each feature is a module with `setup(app)` that adds its routes; `SETUPS` lists them. The
 application carries the running PTB Application, the settings and the database (web/keys.py),
-and reads request bodies up to LOA_MAX_BODY_BYTES (a larger one is answered 413).
+and reads request bodies up to LOA_MAX_BODY_BYTES (a larger one is answered 413). Slow clients are
+cut off: headers within LOA_HTTP_HEADER_SECONDS, bodies within LOA_HTTP_BODY_SECONDS.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from telegram.ext import Application
 
 from bot.settings import Settings
 from storage.db import Database
-from web import api, cap, context, dashboard, health, metrics, open311, webhook
+from web import api, cap, context, dashboard, health, inputs, metrics, open311, webhook
 from web.keys import BOT, DB, SETTINGS
 
 # One module per feature, each with setup(app: web.Application) -> None.
@@ -33,12 +34,16 @@ def build(application: Application, settings: Settings, db: Database,
     app[DB] = db
     for setup in (*(module.setup for module in SETUPS), *extra):
         setup(app)
+    app.middlewares.append(inputs.body_deadline)  # the innermost: the others answer its 408 in their format
     return app
 
 
 async def start(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Serve `app` on host:port (port 0: any free one, see `address`)."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    # keepalive_timeout bounds the wait for a request's headers, on a new connection as between
+    # requests: a client that sends them too slowly is disconnected (inputs.body_deadline: bodies).
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT,
+                           keepalive_timeout=app[SETTINGS].http_header_seconds)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

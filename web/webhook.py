@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections import deque
@@ -27,6 +26,7 @@ from telegram import Update
 
 from bot.logs import fields
 from bot.settings import Settings
+from web import inputs
 from web.keys import BOT, SETTINGS
 
 log = logging.getLogger("loa.webhook")
@@ -109,9 +109,9 @@ async def receive(request: web.Request) -> web.Response:
         return web.json_response({"error": "not ready"}, status=503)
     body = await request.read()  # over client_max_size: 413
     try:
-        data = json.loads(body)
-    except ValueError:
-        return web.json_response({"error": "the body is not JSON"}, status=400)
+        data = await inputs.parse_json(body)
+    except inputs.Unreadable as problem:
+        return web.json_response({"error": str(problem)}, status=400)
     update_id = data.get("update_id") if isinstance(data, dict) else None
     if not isinstance(update_id, int) or isinstance(update_id, bool):
         return web.json_response({"error": "not a Telegram update: no update_id"}, status=400)

@@ -34,7 +34,7 @@ from broadcasts.progress import figures, number
 from broadcasts.render import MARKERS
 from storage import areas, topics
 from storage.models import Alert, Area, BroadcastSchedule
-from web import context
+from web import context, inputs
 from web.dashboard import views
 from web.dashboard.views import PREFIX, Staff
 from web.keys import DB, SETTINGS
@@ -125,7 +125,7 @@ def _done(alert: Alert) -> bool:
 async def history(request: web.Request) -> web.Response:
     staff = await broadcaster(request)
     raw = request.query.get("page", "1")
-    page = int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    page = inputs.number(raw, 1, 99_999) or 1
     listed = Alert.status != Status.DRAFT  # a draft is someone's wizard in progress
     async with request.app[DB].read() as session:
         total = (await session.execute(select(func.count()).select_from(Alert).where(listed))).scalar_one()

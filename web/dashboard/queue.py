@@ -50,6 +50,8 @@ DONE = {
     "start": N_("The report is now being handled. The resident is being told."),
     "resolve": N_("The report is resolved. The resident is being told and asked to rate it."),
     "send_back": N_("The report was sent back to the moderators."),
+    "ban": N_("The reporter is banned: Loa refuses their reports from now on. They are being told."),
+    "unban": N_("The ban was lifted: the reporter may send reports again. They are being told."),
 }
 
 

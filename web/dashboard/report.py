@@ -25,8 +25,8 @@ from complaints.media import MediaStore
 from complaints.rejections import REJECT_REASONS
 from storage import areas
 from storage.models import Agency, Category, Report, ReportPhoto, Resident
-from web import context
-from web.dashboard import svg, views
+from web import context, inputs
+from web.dashboard import bans, svg, views
 from web.dashboard.queue import DONE
 from web.dashboard.views import PREFIX, Staff
 from web.keys import BOT, DB, SETTINGS
@@ -171,6 +171,7 @@ async def _context(request: web.Request, staff: Staff, session, report: Report) 
         "history": await _history(session, report, staff, names, _),
         "allowed": allowed, "choices": choices, "expected_event_id": last.id if last else "",
         "rating": _(RATINGS[report.rating]) if report.rating in RATINGS else None,
+        "reporter_banned": await bans.banned(session, settings, report) if staff.moderator else None,
     }
 
 
@@ -210,11 +211,12 @@ async def _args(session, report: Report, action: str, data: dict[str, str], defa
         return {"original_code": original}
     if action == Action.REJECT:
         reason, template = data.get("reason", ""), data.get("reason_template", "")
-        if not reason.strip() and template.isascii() and template.isdigit() and int(template) < len(REJECT_REASONS):
+        chosen = inputs.number(template, 0, len(REJECT_REASONS) - 1)
+        if not reason.strip() and chosen is not None:
             # A template reaches the resident in their language, as from the bot's menu.
             resident = await session.get(Resident, report.resident_id) if report.resident_id else None
             language = resident.language if resident is not None else default_language
-            reason = translator(language).gettext(REJECT_REASONS[int(template)])
+            reason = translator(language).gettext(REJECT_REASONS[chosen])
         return {"reason": reason}
     if action == Action.PRIORITY:
         return {"priority": data.get("priority", "")}
@@ -229,9 +231,10 @@ def _expected(data: dict[str, str]) -> int | None:
     raw = data.get("expected_event_id", "").strip()
     if not raw:
         return None
-    if not (raw.isascii() and raw.isdigit() and len(raw) < 19):
+    expected = inputs.number(raw)
+    if expected is None:
         raise Refused("bad_request", N_("This request is not valid."))
-    return int(raw)
+    return expected
 
 
 async def act(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.i18n import translator
 from bot.settings import LANGUAGES
 from storage import logins
+from web import inputs
 from web.dashboard import views
 from web.dashboard.views import COOKIE, PREFIX
 from web.keys import DB, SETTINGS
@@ -51,7 +52,10 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    token = (await request.post()).get("t")
+    try:
+        token = (await inputs.form(request)).get("t")
+    except inputs.Unreadable:
+        return _bad_link(request)
     settings = request.app[SETTINGS]
     async with request.app[DB].transaction() as session:
         link = await logins.spend_link(session, _key(request), token if isinstance(token, str) else "")

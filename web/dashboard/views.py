@@ -21,6 +21,7 @@ from bot.settings import LANGUAGES
 from complaints.lifecycle import PRIORITY_LABELS, STATE_LABELS
 from storage import logins
 from storage.models import Role, StaffRole
+from web import inputs
 from web.keys import DB, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +71,23 @@ def setup(app: web.Application) -> None:
     app[JINJA] = environment()
     app.router.add_static(f"{PREFIX}/static", STATIC)
     app.on_response_prepare.append(_secure)
+    app.middlewares.append(_error_pages)
+
+
+@web.middleware
+async def _error_pages(request: web.Request, handler):
+    """Under /dashboard, aiohttp's own plain-text errors (no such page, wrong method, body too
+    large) are answered with the dashboard's error page, as the pages' own refusals are."""
+    if not request.path.startswith(PREFIX):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type != "text/plain":
+            raise
+        page = refusal(request, None, exc.status)
+        page.headers.update({k: v for k, v in exc.headers.items() if k == "Allow"})
+        raise page from None
 
 
 @cache
@@ -128,10 +146,16 @@ def refusal(request: web.Request, staff: Staff | None, status: int, message: str
     language = staff.language if staff else request.app[SETTINGS].default_language
     _ = translator(language).gettext
     default = {403: _("Your role does not allow this."), 404: _("There is nothing here."),
-               400: _("This request is not valid.")}
+               400: _("This request is not valid."), 405: _("This page cannot be used that way."),
+               408: _("What you sent took too long to arrive. Try again."),
+               413: _("What you sent is larger than the server accepts.")}
     text = render_text(request, staff, "dashboard/error.html", status=status,
                        message=message or default.get(status, _("Something went wrong.")))
-    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
+    if status == 405:
+        return web.HTTPMethodNotAllowed("", [], text=text, content_type="text/html")
+    if status == 413:
+        return web.HTTPRequestEntityTooLarge(0, 0, text=text, content_type="text/html")
+    cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 408: web.HTTPRequestTimeout,
            409: web.HTTPConflict}.get(status, web.HTTPBadRequest)
     return cls(text=text, content_type="text/html")
 
@@ -139,7 +163,10 @@ def refusal(request: web.Request, staff: Staff | None, status: int, message: str
 async def form(request: web.Request, staff: Staff) -> dict[str, str]:
     """The posted form, once its CSRF token (field `csrf`, or header X-CSRF-Token for scripts)
     matches the session's; otherwise 403 and nothing is done."""
-    data = await request.post()
+    try:
+        data = await inputs.form(request)
+    except inputs.Unreadable:
+        raise refusal(request, staff, 400) from None
     given = data.get("csrf") or request.headers.get("X-CSRF-Token")
     if not logins.same_token(staff.csrf_token, given if isinstance(given, str) else None):
         raise refusal(request, staff, 403, translator(staff.language).gettext(

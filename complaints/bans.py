@@ -1,0 +1,55 @@
+"""Banning a resident from filing reports, from the command line, a report's card or the
+dashboard; the resident is told, politely and in their language, through the outbox.
+
+The ban itself is kept by storage.abuse under a pseudonym that /forget does not erase. A report
+whose reporter asked to be forgotten no longer leads to anyone: it cannot get its reporter banned.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from broadcasts import outbox
+from storage import abuse, residents
+from storage.models import Report, Resident
+
+
+def N_(msgid: str) -> str:
+    return msgid
+
+
+BANNED = N_("Loa will no longer accept reports from you: the city's moderators found that your reports "
+            "broke its rules. Alerts still reach you as before. If you think this is a mistake, please "
+            "contact your ward's office.")
+UNBANNED = N_("You can send reports through Loa again. Thank you for your patience.")
+
+
+async def reporter(session, report: Report) -> Resident | None:
+    return await session.get(Resident, report.resident_id) if report.resident_id else None
+
+
+async def ban(session, secret: str | None, telegram_id: int, *, gettext: Callable[[str], Callable[[str], str]],
+              reason: str | None = None, by: int | None = None, report_code: str | None = None) -> bool:
+    """Ban `telegram_id` and tell them; False when already banned (nothing changes, nothing is sent).
+    `gettext(language)` gives the function translating into that language."""
+    if not await abuse.ban(session, secret, telegram_id, reason=reason, by=by, report_code=report_code):
+        return False
+    await _tell(session, telegram_id, BANNED, "ban", gettext)
+    return True
+
+
+async def unban(session, secret: str | None, telegram_id: int, *,
+                gettext: Callable[[str], Callable[[str], str]]) -> bool:
+    if not await abuse.unban(session, secret, telegram_id):
+        return False
+    await _tell(session, telegram_id, UNBANNED, "unban", gettext)
+    return True
+
+
+async def _tell(session, telegram_id: int, text: str, kind: str, gettext) -> None:
+    resident = await residents.by_telegram_id(session, telegram_id)
+    if resident is None or resident.blocked_at is not None:
+        return  # not in touch with the bot (or forgotten): nobody to tell
+    await outbox.enqueue(session, telegram_id, "sendMessage", {"text": gettext(resident.language)(text)},
+                         key=f"{kind}:{resident.id}:{time.time_ns()}", resident_id=resident.id)

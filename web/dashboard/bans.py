@@ -1,0 +1,92 @@
+"""Banning a report's reporter from the report's page, and lifting the ban: moderators only.
+
+POST /dashboard/reports/{code}/ban (a `confirm=yes` box and an optional reason) and
+/dashboard/reports/{code}/unban, each with the session's CSRF token. The reporter stays as
+anonymous as on the page; a report whose reporter asked to be forgotten leads to nobody (409).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from sqlalchemy import update
+
+from bot.i18n import translator
+from complaints import bans
+from storage import abuse
+from storage.models import Report
+from storage.types import utcnow
+from web import context
+from web.dashboard import views
+from web.dashboard.views import PREFIX
+from web.keys import BOT, DB, SETTINGS
+
+log = logging.getLogger("loa.dashboard")
+MAX_REASON = 500
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post(f"{PREFIX}/reports/{{code}}/ban", ban)
+    app.router.add_post(f"{PREFIX}/reports/{{code}}/unban", unban)
+
+
+async def banned(session, settings, report: Report) -> bool | None:
+    """Whether the report's reporter is banned; None when it leads to nobody."""
+    resident = await bans.reporter(session, report)
+    if resident is None:
+        return None
+    return await abuse.ban_of(session, settings.pseudonym_secret, resident.telegram_id) is not None
+
+
+async def ban(request: web.Request) -> web.Response:
+    return await _change(request, lift=False)
+
+
+async def unban(request: web.Request) -> web.Response:
+    return await _change(request, lift=True)
+
+
+async def _change(request: web.Request, *, lift: bool) -> web.Response:
+    from web.dashboard import report as page  # the page imports this module
+
+    staff = await views.signed_in(request)
+    data = await views.form(request, staff)
+    if not staff.moderator:  # before anything about the report, which others must not learn
+        raise views.refusal(request, staff, 403)
+    settings = request.app[SETTINGS]
+    _ = translator(staff.language).gettext
+    reason = data.get("reason", "").strip()
+    if not lift and data.get("confirm") != "yes":
+        return await page.show(request, staff, request.match_info["code"], status=400, typed=data,
+                               error=_("Tick the box to confirm the ban."))
+    if len(reason) > MAX_REASON:
+        return await page.show(request, staff, request.match_info["code"], status=400, typed=data,
+                               error=_("Too long: at most {limit} characters.").format(limit=MAX_REASON))
+    gettext = context.policy(request).gettext
+    async with request.app[DB].transaction() as session:
+        report = await page.visible(request, staff, session, request.match_info["code"])
+        resident = await bans.reporter(session, report)
+        if resident is None:
+            changed = None
+        elif lift:
+            changed = await bans.unban(session, settings.pseudonym_secret, resident.telegram_id, gettext=gettext)
+        else:
+            changed = await bans.ban(session, settings.pseudonym_secret, resident.telegram_id, reason=reason,
+                                     by=staff.telegram_id, report_code=report.code, gettext=gettext)
+        if changed:
+            # Their cards in Telegram are drawn again, with or without the ban.
+            await session.execute(update(Report).where(Report.resident_id == resident.id).values(updated_at=utcnow()))
+    if changed is None:
+        return await page.show(request, staff, report.code, status=409,
+                               error=_("This report's reporter cannot be banned: they asked Loa to forget them."))
+    if changed:
+        log.info("dashboard_reporter_%s code=%s by=%s", "unbanned" if lift else "banned", report.code,
+                 staff.telegram_id)
+        context.wake_sender(request)
+        application = request.config_dict.get(BOT)
+        if application is not None:
+            from handlers import staff_cards  # here: the handlers import the bot's modules
+
+            staff_cards.soon(application)
+    raise web.HTTPSeeOther(f"{PREFIX}/reports/{report.code}?done={'unban' if lift else 'ban'}")
