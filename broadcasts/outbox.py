@@ -151,6 +151,12 @@ async def release_leases(session: AsyncSession) -> int:
     return result.rowcount or 0
 
 
+async def done_since(session: AsyncSession, since: int) -> int:
+    """Deliveries whose outcome was written at `since` (Unix seconds) or later: what a sender
+    starting now must count as sent in Telegram's last second (one scan of the outbox, at start)."""
+    return (await session.execute(select(func.count()).where(Delivery.done_at >= since))).scalar_one()
+
+
 async def pending_count(session: AsyncSession) -> int:
     return (await session.execute(select(func.count()).where(Delivery.state == PENDING))).scalar_one()
 
@@ -161,4 +167,4 @@ async def next_due(session: AsyncSession) -> int | None:
 
 
 __all__ = ["BLOCKED", "CANCELLED", "EXPIRED", "FAILED", "PENDING", "SENT", "Claimed", "Outcome",
-           "claim", "enqueue", "mark_blocked", "next_due", "pending_count", "record", "release_leases"]
+           "claim", "done_since", "enqueue", "mark_blocked", "next_due", "pending_count", "record", "release_leases"]

@@ -1,12 +1,14 @@
 """The sender: takes due deliveries from the outbox and sends them at Telegram's pace.
 
-One loop claims batches under a lease, a dispatcher spends tokens of one global bucket (30 a
-second by default) and keeps a second between two messages to the same chat, and each message
-goes out as one pre-encoded POST on the aiohttp transport; outcomes are written back in batches.
+One loop claims batches under a lease, a dispatcher keeps to the pace (at most 30 messages in any
+sliding second by default, see `broadcasts.pacing`) and a second between two messages to the
+same chat, and each message goes out as one pre-encoded POST on the aiohttp transport; outcomes
+are written back in batches. A delivery held back past its lease is not sent: a later claim may
+have taken it again. A stop writes every outcome before it returns.
 PTB's Bot and RequestData are skipped on purpose: their per-call work costs more than the whole
 send here (see docs/BENCHMARKS.md).
 
-Telegram's answers: 429 pauses the whole bucket for retry_after and the message is tried again
+Telegram's answers: 429 pauses all sending for retry_after and the message is tried again
 (the try not counted); 403 marks the resident blocked and drops their other deliveries; other
 4xx fail the delivery with Telegram's reason; 5xx and timeouts are retried with exponential
 backoff, `max_attempts` tries in all.
@@ -33,6 +35,7 @@ from bot.transport import AiohttpRequest
 from broadcasts import outbox
 from broadcasts.alerts import BLOCKED, CANCELLED, EXPIRED, FAILED, PENDING, SENT, Status
 from broadcasts.outbox import Claimed, Outcome
+from broadcasts.pacing import Pace
 from broadcasts.render import render_alert
 from storage.db import Database
 from storage.models import Alert, Delivery, Topic
@@ -47,6 +50,11 @@ MAX_BACKOFF = 300
 # duplicates (see tests/test_resilience.py).
 FLUSH_SECONDS = 0.25
 FLUSH_BATCH = 100
+# The part of a lease kept for the answer of the last message sent under it and the write of
+# its outcome (15 s of the default 60: the transport's read timeout is 10 s).
+LEASE_MARGIN = 0.25
+# A stop tries this long to write the last outcomes (a database that went away for a moment).
+FINAL_FLUSH_TRIES = (0.5, 1, 2, 4)
 
 
 @dataclass
@@ -57,38 +65,10 @@ class Counters:
     expired: int = 0
     retried: int = 0
     throttled: int = 0  # 429 answers
+    lease_expired: int = 0  # claimed but held back past their lease: left to a later claim
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-class TokenBucket:
-    """`rate` tokens a second, at most `burst` saved up; `pause` stops it for a while (429)."""
-
-    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic) -> None:
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate / 20)
-        self.tokens = 1.0
-        self.clock = clock
-        self.updated = clock()
-        self.paused_until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        self.paused_until = max(self.paused_until, self.clock() + seconds)
-        self.tokens = 0.0
-
-    async def take(self) -> None:
-        while True:
-            now = self.clock()
-            if now < self.paused_until:
-                await asyncio.sleep(self.paused_until - now)
-                continue
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
-                return
-            await asyncio.sleep((1.0 - self.tokens) / self.rate)
 
 
 @dataclass
@@ -135,10 +115,11 @@ class Sender:
         self.db = db
         self.tz = tz
         self.base = f"{api_url}/bot{token}/"
-        self.bucket = TokenBucket(rate) if rate != float("inf") else None
+        self.pace = Pace(rate) if rate != float("inf") else None
         self.paid_broadcast = paid_broadcast
         self.concurrency = concurrency
-        self.batch_size = batch_size or int(min(max(2 * rate, 100), 2000))
+        # A batch goes out well within its lease (at a slow rate too).
+        self.batch_size = batch_size or max(1, int(min(max(2 * rate, 100), 2000, rate * lease_seconds / 3)))
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.retry_base = retry_base  # seconds before the first retry, doubled for each next one
@@ -165,14 +146,19 @@ class Sender:
         await self.request.initialize()
         async with self.db.transaction() as session:
             released = await outbox.release_leases(session)
+            # The sender before this one (a restart, a failover) may have sent up to the limit
+            # in the last second; Telegram still counts those.
+            if self.pace is not None:
+                self.pace.assume_sent(await outbox.done_since(session, int(time.time()) - 1))
         if released:
             log.info("took over %s", fields(leased_deliveries=released))
-        flusher = asyncio.create_task(self._flush_every(FLUSH_SECONDS, stop))
+        closing = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_every(FLUSH_SECONDS, closing))
         self.wake.clear()
         claiming = asyncio.create_task(self._claim())
         try:
             while not stop.is_set():
-                batch = await claiming
+                usable_until, batch = await claiming
                 if not batch:
                     await self._finish_alerts()
                     await self._idle(stop)
@@ -180,20 +166,24 @@ class Sender:
                     claiming = asyncio.create_task(self._claim())
                     continue
                 # The next batch is claimed while this one goes out, so a slow claim never
-                # leaves the bucket idle.
+                # leaves the pace idle.
                 claiming = asyncio.create_task(self._claim())
                 for prepared in await self._prepare(batch):
                     if stop.is_set():
                         self._release(prepared.delivery)
                         continue
-                    await self._dispatch(prepared)
+                    await self._dispatch(prepared, usable_until)
         finally:
             for delivery in await _claimed_or_nothing(claiming):
                 self._release(delivery)
             if self._in_flight:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
-            flusher.cancel()
-            await self._flush()
+            # The flusher finishes the write it may be in the middle of: cancelled there, it
+            # would lose the outcomes it holds, and those messages would be sent again.
+            closing.set()
+            self._flush_soon.set()
+            await flusher
+            await self._flush_before_stop()
             await self._finish_alerts()
             await self.request.shutdown()
 
@@ -223,9 +213,13 @@ class Sender:
         for task in pending:
             task.cancel()
 
-    async def _claim(self) -> list[Claimed]:
+    async def _claim(self) -> tuple[float, list[Claimed]]:
+        """A batch, and until when (monotonic) its deliveries may still be sent: the lease, less
+        the time an answer and the write of its outcome may take. After that a claim (the
+        next one of this sender) may take them again: they are left to it, untouched."""
+        usable_until = time.monotonic() + self.lease_seconds * (1 - LEASE_MARGIN)
         async with self.db.transaction() as session:
-            return await outbox.claim(session, self.batch_size, self.lease_seconds)
+            return usable_until, await outbox.claim(session, self.batch_size, self.lease_seconds)
 
     # ------------------------------------------------------------------ rendering
 
@@ -285,19 +279,28 @@ class Sender:
 
     # ------------------------------------------------------------------ sending
 
-    async def _dispatch(self, prepared: _Prepared) -> None:
+    async def _dispatch(self, prepared: _Prepared, usable_until: float) -> None:
         chat = prepared.delivery.chat_id
         now = time.monotonic()
+        if now >= usable_until:
+            self.counters.lease_expired += 1
+            return
         last = self._last_sent.get(chat)
         if last is not None and now - last < PER_CHAT_INTERVAL:
             # Too soon for this chat: give it back to the outbox, due in a second.
             self._outcomes.append(Outcome(prepared.delivery.id, PENDING, retry_at=int(time.time()) + 1,
                                           refund_attempt=True))
             return
-        if self.bucket is not None:
-            await self.bucket.take()
+        if self.pace is not None:
+            await self.pace.take()
         await self._slots.acquire()
         now = time.monotonic()
+        if now >= usable_until:  # the pace held it back (a 429's pause) past its lease
+            self._slots.release()
+            if self.pace is not None:
+                self.pace.give_back()
+            self.counters.lease_expired += 1
+            return
         self._last_sent[chat] = now
         self._recent.append((now, chat))
         while self._recent and now - self._recent[0][0] > PER_CHAT_INTERVAL:
@@ -316,6 +319,9 @@ class Sender:
             except (TimedOut, NetworkError) as error:
                 self._outcomes.append(self._retry(delivery, f"network: {type(error).__name__}"))
                 return
+            finally:
+                if self.pace is not None:
+                    self.pace.done()
             self._outcomes.append(self._outcome(delivery, status, raw))
             if len(self._outcomes) >= FLUSH_BATCH:
                 self._flush_soon.set()
@@ -335,8 +341,8 @@ class Sender:
         if status == 429:
             retry_after = float((answer.get("parameters") or {}).get("retry_after") or 1)
             self.counters.throttled += 1
-            if self.bucket is not None:
-                self.bucket.pause(retry_after)
+            if self.pace is not None:
+                self.pace.pause(retry_after)
             return Outcome(delivery.id, PENDING, error=description, refund_attempt=True,
                            retry_at=int(time.time() + retry_after))
         if status == 403:
@@ -360,8 +366,8 @@ class Sender:
 
     # ------------------------------------------------------------------ writing outcomes
 
-    async def _flush_every(self, seconds: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+    async def _flush_every(self, seconds: float, closing: asyncio.Event) -> None:
+        while not closing.is_set():
             try:
                 await asyncio.wait_for(self._flush_soon.wait(), seconds)
             except TimeoutError:
@@ -379,9 +385,22 @@ class Sender:
         try:
             async with self.db.transaction() as session:
                 await outbox.record(session, outcomes)
-        except Exception:
+        except BaseException:
             self._outcomes[:0] = outcomes  # try again at the next flush; the leases hold meanwhile
             raise
+
+    async def _flush_before_stop(self) -> None:
+        """The last outcomes, written before a stop returns: a few tries if the database fails."""
+        for delay in (*FINAL_FLUSH_TRIES, None):
+            try:
+                await self._flush()
+                return
+            except Exception:
+                if delay is None:
+                    log.exception("outcomes_lost %s", fields(outcomes=len(self._outcomes)))
+                    return
+                log.warning("final_flush_failed %s", fields(retry_in=delay), exc_info=True)
+                await asyncio.sleep(delay)
 
     async def _finish_alerts(self) -> None:
         """Alerts being sent that have nothing left to send are done."""
@@ -401,7 +420,7 @@ class Sender:
 async def _claimed_or_nothing(claiming: asyncio.Task) -> list[Claimed]:
     """The batch a claim in progress got (to hand back at a stop), or nothing if it failed."""
     try:
-        return await claiming
+        return (await claiming)[1]
     except Exception:
         return []
 
@@ -411,4 +430,4 @@ def from_settings(db: Database, settings, **overrides) -> Sender:
                   rate=settings.send_rate, paid_broadcast=settings.paid_broadcast, **overrides)
 
 
-__all__ = ["Counters", "Sender", "TokenBucket", "from_settings", "BLOCKED", "FAILED", "SENT"]
+__all__ = ["Counters", "Sender", "from_settings", "BLOCKED", "FAILED", "SENT"]

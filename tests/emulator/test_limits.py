@@ -18,23 +18,45 @@ async def started_users(emu, count):
     return users
 
 
-async def test_about_30_messages_a_second_across_chats():
+async def test_at_most_30_messages_in_any_sliding_second_across_chats():
+    """As a strict server counts: 15 at 0 s and 15 at 0.5 s fill the second; at 1.1 s the first
+    15 have left the window and 15 more go, but not a 16th (a token bucket would let 60 through
+    in that second: its 30 saved up and 30 more earned)."""
     clock = FakeClock()
     async with running(Emulator(limits=Limits(clock=clock))) as emu, ptb_bot(emu) as bot:
-        users = await started_users(emu, 32)
-        for user in users[:30]:
+        users = await started_users(emu, 47)
+        for user in users[:15]:
+            await bot.send_message(user.id, "Cảnh báo bão")
+        clock.advance(0.5)
+        for user in users[15:30]:
             await bot.send_message(user.id, "Cảnh báo bão")
         emu.expect_error(429)
         with pytest.raises(RetryAfter, match="Retry in 1 seconds"):
             await bot.send_message(users[30].id, "Cảnh báo bão")
         assert emu.errors[-1].description == "Too Many Requests: retry after 1"
-        clock.advance(1 / 30)
-        await bot.send_message(users[30].id, "Cảnh báo bão")
-        with pytest.raises(RetryAfter):
-            await bot.send_message(users[31].id, "Cảnh báo bão")
-        clock.advance(1)
-        await bot.send_message(users[31].id, "Cảnh báo bão")
-        assert sum(len(u.messages) for u in users) == 32
+        clock.advance(0.499)
+        with pytest.raises(RetryAfter):  # the first 15 are still within the last second
+            await bot.send_message(users[30].id, "Cảnh báo bão")
+        clock.advance(0.101)
+        for user in users[30:45]:
+            await bot.send_message(user.id, "Cảnh báo bão")
+        with pytest.raises(RetryAfter, match="Retry in 1 seconds"):
+            await bot.send_message(users[45].id, "Cảnh báo bão")
+        clock.advance(0.4)  # 1.5 s: the 15 of 0.5 s leave the window
+        await bot.send_message(users[45].id, "Cảnh báo bão")
+        assert sum(len(u.messages) for u in users) == 46
+
+
+def test_the_global_window_counts_every_send_of_the_second():
+    """Sends paced at 29.9 a second all pass; at 30.1 a second the 31st within a second is refused."""
+    for rate, refused in ((29.9, 0), (30.1, 1)):
+        clock = FakeClock()
+        limits = Limits(clock=clock)
+        answers = []
+        for n in range(31):
+            answers.append(limits.retry_after("t", 1000 + n, private=True))
+            clock.advance(1 / rate)
+        assert sum(1 for a in answers if a) == refused
 
 
 async def test_one_message_a_second_per_private_chat_with_short_bursts():
