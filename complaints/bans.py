@@ -29,6 +29,14 @@ async def reporter(session, report: Report) -> Resident | None:
     return await session.get(Resident, report.resident_id) if report.resident_id else None
 
 
+async def reporter_banned(session, secret: str | None, report: Report) -> bool | None:
+    """Whether the report's reporter is banned; None when it leads to nobody (they sent /forget)."""
+    resident = await reporter(session, report)
+    if resident is None:
+        return None
+    return await abuse.ban_of(session, secret, resident.telegram_id) is not None
+
+
 async def ban(session, secret: str | None, telegram_id: int, *, gettext: Callable[[str], Callable[[str], str]],
               reason: str | None = None, by: int | None = None, report_code: str | None = None) -> bool:
     """Ban `telegram_id` and tell them; False when already banned (nothing changes, nothing is sent).

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import String, cast, select
+
+from storage.models import ReportDraft, ReportPhoto
 
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "HEIF", "GIF", "BMP", "TIFF"}
 # The most pixels an image may declare in its header, checked before anything is decoded. A JPEG
@@ -124,10 +127,6 @@ class MediaStore:
 async def remove_unused(session, store: MediaStore, hashes: list[str]) -> int:
     """Delete the stored photos among `hashes` that no report and no draft holds (the same photo
     may serve several); returns how many files went. Call it after the commit that dropped them."""
-    from sqlalchemy import String, cast, select
-
-    from storage.models import ReportDraft, ReportPhoto
-
     removed = 0
     for sha in sorted(set(hashes)):
         if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):

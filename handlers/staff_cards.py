@@ -28,12 +28,11 @@ from telegram.ext import Application, ContextTypes
 
 from bot.i18n import translator
 from broadcasts import outbox
-from complaints import agencies, media
+from complaints import agencies, bans, media
 from complaints.lifecycle import (FINAL, PRIORITY_LABELS, STATE_LABELS, Action, Actor, ActorKind, State,
                                   allowed_actions)
 from handlers import edits
-from storage import abuse
-from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto, Resident
+from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +97,7 @@ async def load_view(session, report: Report, media_dir: Path, secret: str | None
                 province if province is not area else None,
                 await session.get(Agency, report.agency_code) if report.agency_code else None,
                 last, paths[0] if paths else None, len(paths), original.code if original else None,
-                await _reporter_banned(session, report, secret))
-
-
-async def _reporter_banned(session, report: Report, secret: str | None) -> bool | None:
-    resident = await session.get(Resident, report.resident_id) if report.resident_id else None
-    if resident is None:
-        return None
-    return await abuse.ban_of(session, secret, resident.telegram_id) is not None
+                await bans.reporter_banned(session, secret, report))
 
 
 async def photo_paths(session, report_id: int, media_dir: Path) -> list[Path]:

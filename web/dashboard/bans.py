@@ -14,10 +14,10 @@ from sqlalchemy import update
 
 from bot.i18n import translator
 from complaints import bans
-from storage import abuse
 from storage.models import Report
 from storage.types import utcnow
 from web import context
+from web.dashboard import report as page
 from web.dashboard import views
 from web.dashboard.views import PREFIX
 from web.keys import BOT, DB, SETTINGS
@@ -31,14 +31,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/reports/{{code}}/unban", unban)
 
 
-async def banned(session, settings, report: Report) -> bool | None:
-    """Whether the report's reporter is banned; None when it leads to nobody."""
-    resident = await bans.reporter(session, report)
-    if resident is None:
-        return None
-    return await abuse.ban_of(session, settings.pseudonym_secret, resident.telegram_id) is not None
-
-
 async def ban(request: web.Request) -> web.Response:
     return await _change(request, lift=False)
 
@@ -48,8 +40,6 @@ async def unban(request: web.Request) -> web.Response:
 
 
 async def _change(request: web.Request, *, lift: bool) -> web.Response:
-    from web.dashboard import report as page  # the page imports this module
-
     staff = await views.signed_in(request)
     data = await views.form(request, staff)
     if not staff.moderator:  # before anything about the report, which others must not learn

@@ -18,7 +18,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.i18n import translator
-from complaints import agencies, codes, duplicates, lifecycle
+from complaints import agencies, bans, codes, duplicates, lifecycle
 from complaints import reports as report_queries
 from complaints.lifecycle import Action, ActorKind, Refused
 from complaints.media import MediaStore
@@ -26,7 +26,7 @@ from complaints.rejections import REJECT_REASONS
 from storage import areas
 from storage.models import Agency, Category, Report, ReportPhoto, Resident
 from web import context, inputs
-from web.dashboard import bans, svg, views
+from web.dashboard import svg, views
 from web.dashboard.queue import DONE
 from web.dashboard.views import PREFIX, Staff
 from web.keys import BOT, DB, SETTINGS
@@ -171,7 +171,8 @@ async def _context(request: web.Request, staff: Staff, session, report: Report) 
         "history": await _history(session, report, staff, names, _),
         "allowed": allowed, "choices": choices, "expected_event_id": last.id if last else "",
         "rating": _(RATINGS[report.rating]) if report.rating in RATINGS else None,
-        "reporter_banned": await bans.banned(session, settings, report) if staff.moderator else None,
+        "reporter_banned": (await bans.reporter_banned(session, settings.pseudonym_secret, report)
+                            if staff.moderator else None),
     }
 
 
