@@ -103,7 +103,8 @@ def _failure(status: int, message: str, headers=None) -> web.HTTPException:
 
 
 _STATUSES = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-             405: web.HTTPMethodNotAllowed, 408: web.HTTPRequestTimeout, 413: web.HTTPRequestEntityTooLarge, 421: web.HTTPMisdirectedRequest}
+             405: web.HTTPMethodNotAllowed, 408: web.HTTPRequestTimeout, 413: web.HTTPRequestEntityTooLarge,
+             421: web.HTTPMisdirectedRequest}
 
 
 async def _release_waiters(app: web.Application) -> None:
