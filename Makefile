@@ -42,8 +42,8 @@ migrate: setup
 
 # After changing user-facing strings: refresh the template and both catalogs, then translate.
 messages: setup
-	$(BIN)/pybabel extract -F babel.cfg --no-location --omit-header -o bot/locales/messages.pot .
-	$(BIN)/pybabel update -i bot/locales/messages.pot -d bot/locales --ignore-obsolete --no-fuzzy-matching --width 100
+	$(BIN)/pybabel extract -F babel.cfg --no-location --omit-header -o kernel/locales/messages.pot .
+	$(BIN)/pybabel update -i kernel/locales/messages.pot -d kernel/locales --ignore-obsolete --no-fuzzy-matching --width 100
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

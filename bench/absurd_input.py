@@ -89,7 +89,7 @@ async def window(base: str, seconds: float, concurrency: int, request: tuple | N
 async def main(args) -> None:
     from bot.app import build_application
     from bot.runner import serving
-    from bot.settings import Settings
+    from kernel.settings import Settings
     from emulator import Emulator, Limits
     from storage import migrate, tokens
     from storage.db import Database

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bot.settings import Settings  # noqa: E402
+from kernel.settings import Settings  # noqa: E402
 from broadcasts import cap  # noqa: E402
 from storage import areas, migrate, tokens  # noqa: E402
 from storage.db import Database  # noqa: E402

@@ -256,7 +256,7 @@ async def time_pages(db, combos: list, runs: int, warmup: int) -> list[tuple[str
     import aiohttp
     from aiohttp import web
 
-    from bot.settings import Settings
+    from kernel.settings import Settings
     from storage import logins, roles
     from web import context, dashboard
     from web.keys import DB, SETTINGS

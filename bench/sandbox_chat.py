@@ -33,7 +33,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.settings import Settings
+from kernel.settings import Settings
 from sandbox import chat
 from sandbox.run import opened
 

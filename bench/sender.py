@@ -201,7 +201,7 @@ async def ptb_rate_limiter(base: str, chats: list[int], chunk: int, transport: s
     from telegram.ext import AIORateLimiter, ExtBot
     from telegram.request import HTTPXRequest
 
-    from bot.transport import AiohttpRequest
+    from kernel.transport import AiohttpRequest
 
     request = (HTTPXRequest if transport == "httpx" else AiohttpRequest)(connection_pool_size=chunk)
     limiter = AIORateLimiter(overall_max_rate=0, max_retries=0)

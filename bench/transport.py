@@ -1,4 +1,4 @@
-"""Benchmark: sendMessage throughput of PTB's HTTPXRequest vs bot.transport.AiohttpRequest.
+"""Benchmark: sendMessage throughput of PTB's HTTPXRequest vs kernel.transport.AiohttpRequest.
 
 Both go through PTB's real ``telegram.Bot`` against the project's Bot API emulator, started here
 as a separate process with rate limits off.  The variants alternate for ``--rounds`` rounds, each
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from telegram import Bot  # noqa: E402
 from telegram.request import BaseRequest, HTTPXRequest  # noqa: E402
 
-from bot.transport import AiohttpRequest  # noqa: E402
+from kernel.transport import AiohttpRequest  # noqa: E402
 
 TOKEN = "123456789:BENCHxTransportxTokenxxxxxxxxxxxxxx"
 VARIANTS = {"httpx": HTTPXRequest, "aiohttp": AiohttpRequest}

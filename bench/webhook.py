@@ -402,7 +402,8 @@ class Trace:
         from sqlalchemy.pool import QueuePool
         from telegram import Update
 
-        from bot import ordering, transport
+        from bot import ordering
+        from kernel import transport
 
         self.samples: dict[str, list[float]] = {"webhook to turn": [], "handling": [], "pool checkout": [],
                                                 "Bot API call": []}
@@ -509,9 +510,9 @@ async def run_one(kind: str, args, pins) -> dict:
     import aiohttp
 
     from bot.app import build_application
-    from bot.logs import setup_logging
+    from kernel.logs import setup_logging
     from bot.runner import serving
-    from bot.settings import Settings
+    from kernel.settings import Settings
 
     folder = Path(tempfile.mkdtemp(prefix="loa-bench-webhook-"))
     emulator = EmulatorProcess(pins.get("emulator"))
@@ -645,7 +646,7 @@ PY_SPY_RULES = [
     ("intake: web/webhook.receive (json, Update.de_json)", ("receive (web/webhook.py",)),
     ("intake: aiohttp server (HTTP, middlewares, response)", ("aiohttp/web", "web_protocol.py", "http_parser")),
     ("aiohttp client (reading the sendMessage answers)", ("aiohttp/client",)),
-    ("logging", ("logging/__init__", "bot/logs.py")),
+    ("logging", ("logging/__init__", "kernel/logs.py")),
     ("handlers' own code (prompts, cards, i18n)", ("handlers/",)),
     ("PTB dispatch (Application, check_update, processor)", ("telegram/ext", "bot/ordering.py")),
     ("event loop, sockets, selectors, the rest", ("",)),

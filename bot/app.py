@@ -11,10 +11,11 @@ import handlers
 from broadcasts import feeds
 from handlers import broadcasting, deadline_job, draft_job, staff_cards
 from bot.context import LoaContext, attach
-from bot.logs import fields
+from bot.effects import EffectRunner
+from kernel.logs import fields
 from bot.ordering import PerChatUpdateProcessor, update_kind
-from bot.settings import Settings
-from bot.transport import AiohttpRequest
+from kernel.settings import Settings
+from kernel.transport import AiohttpRequest
 from storage.db import Database
 
 log = logging.getLogger("loa.updates")
@@ -54,6 +55,8 @@ def build_application(settings: Settings, db: Database) -> Application:
         .build()
     )
     attach(application, settings, db)
+    application.bot_data["effects"] = EffectRunner(db, settings, wake=application.bot_data["sender"].wake,
+                                                   sync_cards=lambda: staff_cards.soon(application))
     application.add_handler(TypeHandler(Update, _log_update), group=-1)
     handlers.register(application)
     broadcasting.add_jobs(application)

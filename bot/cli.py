@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from bot.logs import setup_logging
-from bot.settings import Settings
+from kernel.logs import setup_logging
+from kernel.settings import Settings
 
 NO_TOKEN = """\
 Loa needs a Telegram bot token, and TELEGRAM_BOT_TOKEN is not set.
@@ -712,7 +712,7 @@ def residents_group() -> None:
 @click.argument("telegram_id", type=int)
 @click.option("--reason", default=None, help="why, for the staff's records (the resident is not shown it)")
 def residents_ban(telegram_id: int, reason: str | None) -> None:
-    from bot.i18n import translator
+    from kernel.i18n import translator
     from complaints import bans
 
     settings = load_settings()
@@ -732,7 +732,7 @@ def residents_ban(telegram_id: int, reason: str | None) -> None:
 @residents_group.command("unban", help="Let TELEGRAM_ID file reports again; they are told by the running bot.")
 @click.argument("telegram_id", type=int)
 def residents_unban(telegram_id: int) -> None:
-    from bot.i18n import translator
+    from kernel.i18n import translator
     from complaints import bans
 
     settings = load_settings()

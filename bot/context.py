@@ -7,8 +7,9 @@ from datetime import datetime
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from bot.i18n import translator
-from bot.settings import Settings
+from kernel.effects import Effects
+from kernel.i18n import translator
+from kernel.settings import Settings
 from broadcasts.service import SenderService
 from complaints.lifecycle import Policy
 from storage.db import Database
@@ -46,6 +47,10 @@ class LoaContext(CallbackContext[ExtBot, dict, dict, dict]):
     @property
     def sender(self) -> SenderService:
         return self.application.bot_data["sender"]
+
+    def carry_out(self, effects: Effects) -> None:
+        """What a write left to do after its commit, done by the composition root (bot/effects.py)."""
+        self.application.bot_data["effects"].carry_out(effects)
 
 
 def attach(application: Application, settings: Settings, db: Database) -> None:

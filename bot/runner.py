@@ -16,9 +16,9 @@ from telegram.error import BadRequest
 from telegram.ext import Application
 
 from bot.app import POLL_TIMEOUT, build_application
-from bot.i18n import translator
-from bot.logs import fields
-from bot.settings import LANGUAGES, Settings
+from kernel.i18n import translator
+from kernel.logs import fields
+from kernel.settings import LANGUAGES, Settings
 from storage import migrate
 from storage.db import Database
 from web import server, webhook

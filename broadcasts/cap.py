@@ -66,7 +66,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.logs import fields
+from kernel.logs import fields
 from broadcasts import alerts
 from broadcasts import cap_areas as cap_areas_index
 from broadcasts.alerts import Kind, Severity, Status, Urgency

@@ -35,8 +35,8 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 from telegram.ext import Application, CallbackContext
 
-from bot.logs import fields
-from bot.settings import Settings
+from kernel.logs import fields
+from kernel.settings import Settings
 from broadcasts import cap
 from storage.db import Database
 from storage.models import CapFeed

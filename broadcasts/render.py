@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from storage.models import Alert, Topic
 
 TEXT_LIMIT = 4096

@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, select, update
 from telegram.error import NetworkError, TimedOut
 
-from bot.logs import fields
-from bot.transport import AiohttpRequest
+from kernel.logs import fields
+from kernel.transport import AiohttpRequest
 from broadcasts import outbox
 from broadcasts.alerts import BLOCKED, CANCELLED, EXPIRED, FAILED, PENDING, SENT, Status
 from broadcasts.outbox import Claimed, Outcome

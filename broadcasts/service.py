@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.logs import fields
+from kernel.logs import fields
 from broadcasts import alerts
 from broadcasts import sender as sending
 from broadcasts.leadership import leadership, sleep_or_stop
-from bot.settings import Settings
+from kernel.settings import Settings
 from storage.db import Database
 
 log = logging.getLogger("loa.sender")

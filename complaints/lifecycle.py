@@ -255,7 +255,7 @@ class Policy:
     rules: DeadlineRules = field(default_factory=DeadlineRules)
     admin_ids: frozenset[int] = frozenset()
     autoclose_days: int = 7
-    # language -> catalog; bot.i18n.translator in the bot. None: the English msgids.
+    # language -> catalog; kernel.i18n.translator in the bot. None: the English msgids.
     translator: Callable[[str], _gettext.NullTranslations] | None = None
     # (report, language) -> the reply_markup of the resolution message to the reporter (rating buttons).
     rating_markup: Callable[[Report, str], dict | None] | None = None

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from broadcasts import drafts
 from broadcasts.alerts import Kind, Progress, Status
 from broadcasts.progress import figures, number

@@ -29,7 +29,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LoaContext
-from bot.i18n import pick_language
+from kernel.i18n import pick_language
 from broadcasts import alerts, drafts, schedules
 from broadcasts.alerts import SENT, Kind, Status
 from broadcasts.render import render_alert

@@ -9,7 +9,7 @@ from telegram import LinkPreviewOptions, Update
 from telegram.ext import CommandHandler, filters
 
 from bot.context import LoaContext
-from bot.i18n import translator
+from kernel.i18n import translator
 from handlers.broadcasting import staff_language
 from storage import logins, roles
 

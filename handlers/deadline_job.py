@@ -30,8 +30,8 @@ from sqlmodel import select
 from telegram.ext import Application, CallbackContext
 
 from bot.context import LoaContext
-from bot.i18n import translator
-from bot.logs import fields
+from kernel.i18n import translator
+from kernel.logs import fields
 from broadcasts import outbox
 from complaints import deadlines, lifecycle
 from complaints.lifecycle import N_

@@ -7,7 +7,7 @@ from telegram import ReplyKeyboardRemove, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import LoaContext
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import drafts
 from handlers import area, broadcasting, rating, reporting
 from handlers.onboarding import language_of, stale_button

@@ -6,7 +6,7 @@ from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Upd
 from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, filters
 
 from bot.context import LoaContext
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import drafts, media
 from handlers.onboarding import language_of, stale_button
 from handlers.prompts import Prompt

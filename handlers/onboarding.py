@@ -12,7 +12,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LoaContext
-from bot.i18n import pick_language, translator
+from kernel.i18n import pick_language, translator
 from handlers import prompts
 from handlers.replies import edit, show
 from storage import residents, topics

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.context import LoaContext
-from bot.i18n import translator
+from kernel.i18n import translator
 from handlers import prompts
 from handlers.onboarding import for_resident, next_step, stale_button, summary
 from handlers.replies import edit

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from storage.areas import full_name
 from storage.models import Area, Resident, Topic
 

@@ -25,7 +25,7 @@ from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
 from bot.context import LoaContext
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import drafts, lifecycle
 from complaints.lifecycle import Action, Actor, ActorKind, Refused, State
 from handlers import edits

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from telegram import (InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
                       ReplyKeyboardRemove)
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import drafts
 from storage.areas import full_name
 from storage.models import Area, Category, Report, ReportDraft, ReportEvent, Resident

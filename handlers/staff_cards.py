@@ -26,7 +26,7 @@ from telegram.constants import ParseMode
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from broadcasts import outbox
 from complaints import agencies, bans, media
 from complaints.lifecycle import (FINAL, PRIORITY_LABELS, STATE_LABELS, Action, Actor, ActorKind, State,

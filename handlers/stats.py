@@ -16,7 +16,7 @@ from telegram import Update
 from telegram.ext import CommandHandler, filters
 
 from bot.context import LoaContext
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import stats
 from complaints.stats import AgencyStats
 from handlers.onboarding import language_of

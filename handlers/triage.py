@@ -21,7 +21,7 @@ from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import LoaContext
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import agencies, bans, duplicates, lifecycle
 from complaints.lifecycle import Action, Refused
 from complaints.rejections import REJECT_REASONS

@@ -20,8 +20,8 @@ from aiohttp import web
 from markupsafe import Markup
 from yarl import URL
 
-from bot.i18n import translator
-from bot.settings import LANGUAGES
+from kernel.i18n import translator
+from kernel.settings import LANGUAGES
 from emulator.markup import button_rows
 from sandbox import map as city_map
 from sandbox.cast import PROVINCE

@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import pick_language, translator
-from bot.settings import Settings
+from kernel.i18n import pick_language, translator
+from kernel.settings import Settings
 from broadcasts import alerts, outbox
 from complaints import agencies, deadlines, lifecycle, reports
 from complaints.lifecycle import Action, Actor, ActorKind, FINAL, Policy, State

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from bot.app import build_application
 from bot.runner import CannotStart, serving
-from bot.settings import Settings
+from kernel.settings import Settings
 from emulator import Emulator, Limits
 from sandbox import cast, chat, demo, stage as stages
 from storage import areas, migrate

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import build_application
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import bans
 from storage import abuse
 from storage.models import Ban, Delivery, Report, ReportQuota, Resident

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import build_application
-from bot.settings import Settings
+from kernel.settings import Settings
 from broadcasts import schedules
 from complaints import lifecycle
 from complaints.lifecycle import Action, Actor, Refused

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import Settings
+from kernel.settings import Settings
 from complaints.calendar import WorkingCalendar, parse_days, parse_holidays, parse_hours
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
-from bot.settings import Settings
+from kernel.settings import Settings
 from broadcasts import alerts, cap, cap_areas, feeds
 from broadcasts.alerts import CANCELLED, PENDING, SENT
 from broadcasts.render import render_alert

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build_application
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import deadlines, lifecycle
 from complaints.lifecycle import Action, Actor
 from handlers import deadline_job

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import deadlines, lifecycle, stats
 from complaints.calendar import WorkingCalendar
 from complaints.deadlines import DeadlineRules

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.logs import OneLineFormatter, RedactSecrets, fields, setup_logging
+from kernel.logs import OneLineFormatter, RedactSecrets, fields, setup_logging
 from tests.fixtures.bot import served
 from tests.fixtures.dashboard import browser_at, sign_in_link, web_settings
 from tests.test_dashboard_signin import grant

@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from bot.app import build_application
-from bot.settings import Settings
+from kernel.settings import Settings
 from complaints import codes, lifecycle, media, reports
 from complaints.lifecycle import Action, Actor, Policy
 from storage import tokens

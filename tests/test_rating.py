@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import lifecycle
 from complaints.lifecycle import Action, Actor, Policy
 from handlers.rating import rating_markup

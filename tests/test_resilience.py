@@ -7,7 +7,7 @@ import signal
 
 from sqlalchemy import insert
 
-from bot.transport import AiohttpRequest
+from kernel.transport import AiohttpRequest
 from broadcasts import alerts
 from broadcasts.sender import FLUSH_BATCH, FLUSH_SECONDS
 from emulator.faults import Faults

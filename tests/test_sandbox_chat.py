@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from sqlmodel import select
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from bot.runner import CannotStart, serving
-from bot.settings import Settings
+from kernel.settings import Settings
 from emulator import Emulator
 from emulator.images import sample_jpeg
 from handlers.broadcast_prompts import severity_name

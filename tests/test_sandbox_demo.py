@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, insert, select
 
-from bot.settings import Settings
+from kernel.settings import Settings
 from broadcasts import alerts
 from complaints import deadlines, lifecycle, queue, stats
 from complaints.lifecycle import Action, FINAL, State

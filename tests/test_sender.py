@@ -6,7 +6,7 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from bot.transport import AiohttpRequest
+from kernel.transport import AiohttpRequest
 from broadcasts import alerts, outbox
 from broadcasts.sender import Sender
 from emulator.faults import Faults

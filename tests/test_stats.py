@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from handlers import stats as stats_handler
 from storage.models import Agency, Report, Resident
 

@@ -11,8 +11,8 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from bot.i18n import LOCALES
-from bot.settings import LANGUAGES
+from kernel.i18n import LOCALES
+from kernel.settings import LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")

@@ -1,4 +1,4 @@
-"""AiohttpRequest (bot/transport.py) driven by PTB's real Bot against a small fake Bot API."""
+"""AiohttpRequest (kernel/transport.py) driven by PTB's real Bot against a small fake Bot API."""
 
 import asyncio
 import json
@@ -11,7 +11,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.transport import AiohttpRequest
+from kernel.transport import AiohttpRequest
 
 TOKEN = "123456:TEST-token-secret"
 ME = {"id": 123456, "is_bot": True, "first_name": "Loa", "username": "loa_bot"}

@@ -572,7 +572,7 @@ async def act_on_report(request: web.Request) -> web.Response:
             result = await lifecycle.apply(session, report_id, action, _actor(who), policy=context.policy(request),
                                            expected_state=body.get("expected_state"), now=context.now(request), **args)
     except Refused as refusal:
-        from bot.i18n import translator
+        from kernel.i18n import translator
 
         message = refusal.render(translator("en").gettext, "en", None)
         if refusal.code in VALIDATION_REFUSALS:

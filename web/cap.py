@@ -37,7 +37,7 @@ import logging
 
 from aiohttp import web
 
-from bot.logs import fields
+from kernel.logs import fields
 from broadcasts import cap
 from web import auth, context
 from web.keys import DB, SETTINGS

@@ -10,6 +10,7 @@ from datetime import datetime
 from aiohttp import web
 
 from complaints.lifecycle import Policy
+from kernel.effects import Effects
 from storage.types import utcnow
 from web.keys import BOT, SETTINGS
 
@@ -34,6 +35,11 @@ def wake_sender(request: web.Request) -> None:
         wake()
 
 
+def carry_out(request: web.Request, effects: Effects) -> None:
+    """What a write left to do after its commit, done by the composition root (bot/effects.py)."""
+    request.config_dict[BOT].bot_data["effects"].carry_out(effects)
+
+
 def now(request: web.Request) -> datetime:
     application = request.config_dict.get(BOT)
     clock = application.bot_data.get("clock") if application is not None else None
@@ -47,7 +53,7 @@ def policy(request: web.Request) -> Policy:
         return application.bot_data["policy"]
     built = request.config_dict[_POLICY]
     if "policy" not in built:
-        from bot.i18n import translator
+        from kernel.i18n import translator
         from handlers.rating import rating_markup  # here: the handlers import the bot's modules
 
         built["policy"] = Policy.from_settings(request.config_dict[SETTINGS], translator=translator,

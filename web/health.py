@@ -18,7 +18,7 @@ import logging
 from aiohttp import web
 from sqlalchemy import text
 
-from bot.logs import fields
+from kernel.logs import fields
 from storage.db import Database
 from web.keys import BOT, DB
 

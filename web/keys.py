@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from telegram.ext import Application
 
-from bot.settings import Settings
+from kernel.settings import Settings
 from storage.db import Database
 
 BOT = web.AppKey("bot", Application)  # the running PTB Application (its bot, bot_data, update queue)

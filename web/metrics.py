@@ -27,7 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from bot.logs import fields
+from kernel.logs import fields
 from storage.db import Database
 from storage.models import Delivery, Report
 from web.keys import BOT, DB

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from aiohttp import web
 from telegram.ext import Application
 
-from bot.settings import Settings
+from kernel.settings import Settings
 from storage.db import Database
 from web import api, cap, context, dashboard, health, inputs, metrics, open311, webhook
 from web.keys import BOT, DB, SETTINGS

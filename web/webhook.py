@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from telegram import Update
 
-from bot.logs import fields
-from bot.settings import Settings
+from kernel.logs import fields
+from kernel.settings import Settings
 from web import inputs
 from web.keys import BOT, SETTINGS
 

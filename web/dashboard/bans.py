@@ -12,7 +12,7 @@ import logging
 from aiohttp import web
 from sqlalchemy import update
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import bans
 from storage.models import Report
 from storage.types import utcnow

@@ -27,7 +27,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy import func, select
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from broadcasts import alerts, drafts, schedules
 from broadcasts.alerts import Kind, Progress, Status
 from broadcasts.progress import figures, number

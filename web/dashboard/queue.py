@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import queue
 from complaints.lifecycle import State
 from storage.models import Agency, Area, Category, Report

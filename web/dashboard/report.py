@@ -17,7 +17,7 @@ import logging
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import agencies, bans, codes, duplicates, lifecycle
 from complaints import reports as report_queries
 from complaints.lifecycle import Action, ActorKind, Refused

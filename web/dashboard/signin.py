@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.i18n import translator
-from bot.settings import LANGUAGES
+from kernel.i18n import translator
+from kernel.settings import LANGUAGES
 from storage import logins
 from web import inputs
 from web.dashboard import views

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from bot.i18n import translator
+from kernel.i18n import translator
 from complaints import stats
 from complaints.stats import Performance
 from web import context

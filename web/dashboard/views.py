@@ -16,8 +16,8 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import select
 
-from bot.i18n import translator
-from bot.settings import LANGUAGES
+from kernel.i18n import translator
+from kernel.settings import LANGUAGES
 from complaints.lifecycle import PRIORITY_LABELS, STATE_LABELS
 from storage import logins
 from storage.models import Role, StaffRole

@@ -11,7 +11,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-from bot.settings import LANGUAGES
+from kernel.settings import LANGUAGES
 
 LOCALES = Path(__file__).with_name("locales")
 DOMAIN = "messages"
