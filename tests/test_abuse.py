@@ -5,23 +5,20 @@ politely, once."""
 
 from __future__ import annotations
 
-import re
-
-import pytest
 from sqlalchemy import func, select
 
 from bot.app import build_application
-from kernel.i18n import translator
 from complaints import bans
+from kernel.i18n import translator
 from storage import abuse
-from storage.models import Ban, Delivery, Report, ReportQuota, Resident
+from storage.models import Ban, Delivery, ReportQuota, Resident
 from tests.fixtures.bot import served
+from tests.fixtures.city import grant
+from tests.fixtures.cli import loa
 from tests.fixtures.dashboard import browser_at, web_settings
-from tests.test_cli import loa
-from tests.test_dashboard_queue import city, grant  # noqa: F401
-from tests.test_onboarding import LONG_BIEN, onboarded, tap, until
-from tests.test_reports import report_rows, resident_of, start_report
-from tests.test_triage import file_report, settings, staff  # noqa: F401
+from tests.fixtures.reports import report_rows, resident_of, start_report
+from tests.fixtures.residents import LONG_BIEN, onboarded, tap, until
+from tests.fixtures.triage import file_report, settings, staff  # noqa: F401 (fixtures)
 
 REFUSED = "Sorry, you can no longer send reports through Loa."
 TOLD = "Loa will no longer accept reports from you"

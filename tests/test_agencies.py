@@ -11,7 +11,7 @@ from sqlalchemy import insert
 from complaints import agencies
 from storage.db import Database
 from storage.models import Agency, Area, Report, RoutingRule
-from tests.test_cli import loa
+from tests.fixtures.cli import loa
 
 ROOT = Path(__file__).resolve().parents[1]
 HANOI_FILE = ROOT / "storage" / "seed" / "agencies-hanoi.toml"

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from broadcasts import alerts, outbox
 from broadcasts.alerts import Kind, Severity
-from storage import areas
 from storage.models import Delivery, Resident, Subscription
-
-TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from tests.fixtures.alerts import TZ, deliveries, wards_of
 
 
 def local(hour: int, minute: int = 0, second: int = 0) -> datetime:
     """A moment at this local time in Hanoi (UTC+7), as UTC."""
     return datetime(2026, 11, 24, hour, minute, second, tzinfo=TZ).astimezone(timezone.utc)
-
-
-async def wards_of(db, province: str, count: int = 2) -> list[str]:
-    async with db.read() as session:
-        return [a.code for a in (await areas.children(session, province))[:count]]
 
 
 async def add_residents(db, area_code: str, count: int, *, start_id: int, topics=("weather",), **fields) -> list[int]:
@@ -49,12 +41,6 @@ async def compose(db, alert, now):
     async with db.transaction() as session:
         alert = await session.merge(alert)
         return await alerts.compose(session, alert, tz=TZ, now=now)
-
-
-async def deliveries(db, alert_id: int) -> list[Delivery]:
-    async with db.read() as session:
-        query = select(Delivery).where(Delivery.alert_id == alert_id).order_by(Delivery.chat_id)
-        return list((await session.execute(query)).scalars())
 
 
 async def test_a_province_alert_reaches_its_wards_subscribers_only(areas_loaded):

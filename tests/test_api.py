@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
@@ -16,99 +15,27 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import build_application
-from kernel.settings import Settings
 from broadcasts import schedules
 from complaints import lifecycle
 from complaints.lifecycle import Action, Actor, Refused
-from storage import tokens
-from storage.models import (Agency, Alert, Area, BroadcastSchedule, Delivery, Report, ReportEvent, ReportPhoto,
-                            Resident, StaffRole, Subscription)
+from kernel.settings import Settings
+from storage.models import Alert, BroadcastSchedule, Delivery, ReportEvent, ReportPhoto, Resident
 from storage.types import utcnow
+from tests.fixtures.api import REPORTER, REPORTER_NAME, World, api_settings, make_world
 from web import server
 
 MAX_BODY = 4096
-MODERATOR = 500
-REPORTER = 7001
-REPORTER_NAME = "Nguyễn Văn Bình"
 SQL = "'; DROP TABLE alerts; -- \" OR 1=1"
 HTML = "<script>alert('x')</script> <b>bold</b> &amp; 😀"
-
-
-@dataclass
-class World:
-    tokens: dict[str, str] = field(default_factory=dict)
-    token_ids: dict[str, int] = field(default_factory=dict)
-    reports: dict[str, int] = field(default_factory=dict)
 
 
 def auth(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def make_world(db) -> World:
-    world = World()
-    async with db.transaction() as session:
-        session.add(Area(code="01", level=1, kind="province", name_vi="Hà Nội", name_en="Ha Noi",
-                         full_name_vi="Thành phố Hà Nội", full_name_en="Ha Noi City", search_name="ha noi"))
-        session.add(Area(code="79", level=1, kind="province", name_vi="Hồ Chí Minh", name_en="Ho Chi Minh",
-                         full_name_vi="Thành phố Hồ Chí Minh", full_name_en="Ho Chi Minh City",
-                         search_name="ho chi minh"))
-        await session.flush()
-        session.add(Area(code="00004", parent_code="01", level=2, kind="ward", name_vi="Ba Đình", name_en="Ba Dinh",
-                         full_name_vi="Phường Ba Đình", full_name_en="Ba Dinh Ward", search_name="ba dinh",
-                         min_lon=105.8, min_lat=21.0, max_lon=105.9, max_lat=21.1))
-        session.add(Area(code="00008", parent_code="01", level=2, kind="ward", name_vi="Long Biên",
-                         name_en="Long Bien", full_name_vi="Phường Long Biên", full_name_en="Long Bien Ward",
-                         search_name="long bien"))
-        session.add(Agency(code="a1", name_vi="Sở Giao thông", name_en="Transport Department"))
-        session.add(Agency(code="a2", name_vi="URENCO Hà Nội", name_en="URENCO Hanoi"))
-        session.add(StaffRole(telegram_id=MODERATOR, role="moderator"))
-        await session.flush()
-        for n, area in enumerate(["00004", "00004", "00008", "79"]):
-            resident = Resident(telegram_id=REPORTER + n, area_code=area, onboarded=True, language="vi")
-            session.add(resident)
-            await session.flush()
-            resident.quiet_start_minute = resident.quiet_end_minute = None  # after the insert: no default
-            session.add(Subscription(resident_id=resident.id, topic_code="weather"))
-        for name, agency, scopes in [("a1", "a1", ["alerts", "reports"]), ("a2", "a2", ["alerts", "reports"]),
-                                     ("a1_reports", "a1", ["reports"]), ("a1_alerts", "a1", ["alerts"]),
-                                     ("open311", None, ["open311"]), ("revoked", "a1", ["alerts", "reports"])]:
-            row, token = await tokens.create(session, name=f"{name} dispatch", scopes=scopes, agency_code=agency)
-            world.tokens[name], world.token_ids[name] = token, row.id
-        await tokens.revoke(session, world.token_ids["revoked"])
-    for code, agency in [("PA-AAAAA", "a1"), ("PA-BBBBB", "a1"), ("PA-CCCCC", "a2"), ("PA-DDDDD", None)]:
-        world.reports[code] = await new_report(db, code, agency)
-    return world
-
-
-async def new_report(db, code: str, agency: str | None) -> int:
-    async with db.transaction() as session:
-        resident = (await session.execute(select(Resident).where(Resident.telegram_id == REPORTER))).scalar_one()
-        report = Report(code=code, resident_id=resident.id, reporter_name=REPORTER_NAME, category_code="roads",
-                        description="Ổ gà lớn trước số 12", area_code="00004", address_text="12 Phố Huế",
-                        latitude=21.02, longitude=105.85)
-        session.add(report)
-        await session.flush()
-        session.add(ReportEvent(report_id=report.id, at=report.created_at, state="submitted", action="submit",
-                                actor="resident", actor_telegram_id=REPORTER, actor_name=REPORTER_NAME))
-        report_id = report.id
-    if agency is not None:
-        async with db.transaction() as session:
-            await lifecycle.apply(session, report_id, Action.ASSIGN, Actor("moderator", MODERATOR, "Mai"),
-                                  agency_code=agency)
-    return report_id
-
-
 @pytest.fixture
 async def world(db) -> World:
     return await make_world(db)
-
-
-def api_settings(db, tmp_path, **overrides) -> Settings:
-    """Settings of a bot that is built but not started: nothing here talks to Telegram."""
-    values = {"TELEGRAM_BOT_TOKEN": "123456:TEST-token", "TELEGRAM_API_URL": "http://127.0.0.1:9",
-              "DATABASE_URL": db.url, "LOA_MEDIA_DIR": str(tmp_path / "media"), **overrides}
-    return Settings(_env_file=None, **values)
 
 
 def api_app(db, settings: Settings) -> web.Application:

@@ -35,7 +35,7 @@ from broadcasts import alerts
 from storage import tokens
 from storage.db import Database
 from storage.models import ApiToken, ReportEvent
-from tests.test_api import api_settings, make_world, new_report
+from tests.fixtures.api import api_settings, make_world, new_report
 from web import openapi, server
 
 MAX_EXAMPLES = 12  # fuzzing cases per operation: modest, the coverage phase adds the edge cases

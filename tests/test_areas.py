@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from storage import areas
 from storage.areas import AreaLocator, normalize
 from storage.models import Area
-from tests.test_cli import loa
+from tests.fixtures.cli import loa
 
 HOAN_KIEM_LAKE = (21.0287, 105.8524)
 LONG_BIEN = (21.0400, 105.8900)

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from broadcasts.leadership import leadership
 from broadcasts.sender import Sender
 from storage.models import Alert, Area, Delivery, Resident, Subscription
-from tests.test_cli import loa
+from tests.fixtures.cli import loa
 
 TZ = "Asia/Ho_Chi_Minh"
 
@@ -54,7 +54,8 @@ async def hanoi_wards(db, count: int) -> list[str]:
 
 
 def counts(summary_line: str) -> dict[str, int]:
-    return {name: int(number.replace(",", "")) for number, name in re.findall(r"([\d,]+) (sent|failed|blocked)", summary_line)}
+    found = re.findall(r"([\d,]+) (sent|failed|blocked)", summary_line)
+    return {name: int(number.replace(",", "")) for number, name in found}
 
 
 async def test_send_reaches_the_subscribers_prints_progress_and_a_summary(city, emulator, tmp_path):

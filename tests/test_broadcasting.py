@@ -3,105 +3,26 @@ receive the alert; progress, cancel, corrections and cancellations; refusals and
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import func, select
 
-from storage import residents, roles
-from storage.models import Alert, Delivery, Subscription
-from storage.types import utcnow
-
-LONG_BIEN = "00145"
-HOAN_KIEM = "00070"
-HANOI = "01"
-TEXT = "Mưa lớn từ 14:00 <b>hôm nay</b>; tránh đi qua hầm chui."
-
-
-async def eventually(check, timeout: float = 10.0):
-    """Wait until the coroutine function `check()` returns something true (for database state the
-    bot writes after its last Telegram call)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (result := await check()):
-        assert loop.time() < deadline, "the condition was not met in time"
-        await asyncio.sleep(0.05)
-    return result
+from storage import roles
+from storage.models import Alert, Delivery
+from tests.fixtures.broadcasts import (
+    HOAN_KIEM,
+    LONG_BIEN,
+    TEXT,
+    broadcaster,
+    eventually,
+    quiet_now,
+    resident_in,
+    walk_to_preview,
+)
+from tests.fixtures.residents import tap
 
 
 async def only_alert(db) -> Alert:
     async with db.read() as session:
         return (await session.execute(select(Alert).order_by(Alert.id))).scalars().first()
-
-
-async def tap(user, text: str, **kw):
-    return await (await user.tap(text, **kw)).answer()
-
-
-async def resident_in(db, emulator, area_code: str | None, *, language: str = "vi", quiet: tuple | None = None,
-                      topics: tuple[str, ...] | None = None, name: str = "R"):
-    """A resident who sent /start and whose settings are then set directly: area, quiet hours,
-    topics (all by default)."""
-    user = emulator.user(first_name=name, language_code=language)
-    await user.send("/start")
-    await user.next_message()
-    async with db.transaction() as session:
-        resident = await residents.by_telegram_id(session, user.id)
-        resident.area_code = area_code
-        resident.onboarded = True
-        resident.awaiting = None
-        resident.quiet_start_minute, resident.quiet_end_minute = quiet or (None, None)
-        if topics is not None:
-            for row in (await session.execute(select(Subscription).where(
-                    Subscription.resident_id == resident.id))).scalars():
-                if row.topic_code not in topics:
-                    await session.delete(row)
-    return user
-
-
-async def broadcaster(db, emulator, *, language: str = "en", role: str = "broadcaster", name: str = "Hà"):
-    user = emulator.user(first_name=name, language_code=language)
-    async with db.transaction() as session:
-        await roles.grant(session, user.id, role)
-    return user
-
-
-def quiet_now(tz) -> tuple[int, int]:
-    """Quiet hours that contain the present moment in the city (an hour before to two hours after)."""
-    now = utcnow().astimezone(tz)
-    minute = now.hour * 60 + now.minute
-    return (minute - 60) % 1440, (minute + 120) % 1440
-
-
-async def walk_to_preview(boss, *, topic="Weather and disasters", area_name="Long Biên", severity="🟠 Severe",
-                          text=TEXT, english: str | None = None):
-    """The wizard up to the preview; returns (preview messages, controls message)."""
-    await boss.send("/broadcast")
-    topics_message = await boss.next_message()
-    assert topics_message.text.startswith("New alert. Step 1")
-    await tap(boss, topic)
-    areas_message = await boss.next_message()
-    assert areas_message.text.startswith("Step 2: which areas?")
-    await boss.send(area_name)
-    picker = await boss.next_message()
-    assert picker.text.startswith("Added: ")
-    await tap(boss, "Done ✓", message=picker)
-    assert (await boss.next_message()).text.startswith("Step 3")
-    await tap(boss, severity)
-    assert (await boss.next_message()).text.startswith("Step 4")
-    await boss.send(text)
-    assert (await boss.next_message()).text.startswith("Step 5")
-    if english:
-        await boss.send(english)
-    else:
-        await tap(boss, "Skip ›")
-    assert (await boss.next_message()).text.startswith("Step 6")
-    await tap(boss, "No photo ›")
-    shown = [await boss.next_message()]
-    if english:
-        shown.append(await boss.next_message())
-    controls = await boss.next_message()
-    assert controls.text.startswith("This is the alert as residents will see it.")
-    return shown, controls
 
 
 async def test_a_broadcaster_reaches_the_residents_of_the_area_and_gets_a_final_report(bot, emulator, db):
@@ -280,7 +201,8 @@ async def test_bad_input_is_explained_and_keeps_what_was_entered(bot, emulator, 
 
     await tap(boss, "🕒 Send at a time", message=controls)
     await boss.wait_for(lambda: controls.text.startswith("When should it be sent?"))
-    for typed, answer in (("tomorrow", "I could not read that time."), ("2020-01-01 08:00", "That time has already passed."),
+    for typed, answer in (("tomorrow", "I could not read that time."),
+                          ("2020-01-01 08:00", "That time has already passed."),
                           ("31/02/2030 08:00", "I could not read that time.")):
         await boss.send(typed)
         assert (await boss.next_message()).text.startswith(answer)

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from kernel.settings import Settings
 from complaints.calendar import WorkingCalendar, parse_days, parse_holidays, parse_hours
+from kernel.settings import Settings
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 CAL = WorkingCalendar(HANOI, holidays={date(2026, 9, 2)})  # Wednesday: National Day

@@ -16,12 +16,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
-from kernel.settings import Settings
 from broadcasts import alerts, cap, cap_areas, feeds
 from broadcasts.alerts import CANCELLED, PENDING, SENT
 from broadcasts.render import render_alert
+from kernel.settings import Settings
 from storage import tokens
 from storage.models import Agency, Alert, Area, CapFeed, Delivery, Resident, Subscription, Topic
+from tests.fixtures import cap_shapes
+from tests.fixtures.bot import served, settings_for
 from web import cap as cap_route
 from web.keys import DB, SETTINGS
 
@@ -161,7 +163,8 @@ BOMB = b"""<?xml version="1.0"?>
 def with_doctype(doctype: str, entity_in: str = "identifier") -> bytes:
     """The Hanoi sample with a DOCTYPE and `&xxe;` in one of its elements."""
     text = sample(RAIN).decode()
-    text = text.replace('<?xml version="1.0" encoding="UTF-8"?>\n', f'<?xml version="1.0" encoding="UTF-8"?>\n{doctype}\n')
+    declaration = '<?xml version="1.0" encoding="UTF-8"?>\n'
+    text = text.replace(declaration, f"{declaration}{doctype}\n")
     return text.replace("<identifier>HN-KTTV-2026-0001</identifier>", "<identifier>&xxe;</identifier>").encode()
 
 
@@ -339,7 +342,8 @@ async def test_the_oasis_amber_alert_in_two_languages(api):
     assert status == 201, body
     made = body["alert"]
     assert made["identifier"] == "KARO@CLETS.DOJ.CA.GOV,KAR0-0306112239-SW" and made["source"] == "cap"
-    assert (made["kind"], made["topic"], made["severity"], made["urgency"]) == ("alert", "security", "severe", "immediate")
+    assert (made["kind"], made["topic"], made["severity"], made["urgency"]) == \
+        ("alert", "security", "severe", "immediate")
     assert made["languages"] == ["en", "es"]
     # Its SAME code names no area here: recorded, sent to nobody.
     assert made["areas"] == [] and made["status"] == "done"
@@ -390,7 +394,8 @@ async def test_hanoi_by_geocode_reaches_the_subscribed_residents(api, areas_load
     status, body = await api.post(sample(RAIN))
     assert status == 201, body
     made = body["alert"]
-    assert (made["topic"], made["severity"], made["urgency"], made["areas"]) == ("weather", "severe", "expected", ["01"])
+    assert (made["topic"], made["severity"], made["urgency"], made["areas"]) == \
+        ("weather", "severe", "expected", ["01"])
     assert made["languages"] == ["en", "vi"] and made["expires_at"].startswith("2037-11-25T01:00:00")
     assert body["queued"] is True and body["recipients"] == 4 and body["warnings"] == []
     assert await deliveries(db, made["id"]) == dict.fromkeys(reached, PENDING)
@@ -423,18 +428,20 @@ async def test_a_polygon_around_hoan_kiem_reaches_that_ward_only(api, areas_load
 
 async def test_shapes_meet_the_wards_they_touch(api, areas_loaded):
     async def areas_of(area_xml: str) -> list[str]:
-        data = replace(sample(RAIN), "<geocode>\n        <valueName>VN-GSO</valueName>\n        <value>01</value>\n      </geocode>",
-                       area_xml, -1)
+        geocode = "<geocode>\n        <valueName>VN-GSO</valueName>\n        <value>01</value>\n      </geocode>"
+        data = replace(sample(RAIN), geocode, area_xml, -1)
         return await cap.match_areas(api.db, cap.parse(data))
 
     # Around the ward's bounding box: Hoàn Kiếm and its neighbours, never the whole city.
-    around = await areas_of("<polygon>21.020,105.840 21.020,105.862 21.043,105.862 21.043,105.840 21.020,105.840</polygon>")
+    around = await areas_of(
+        "<polygon>21.020,105.840 21.020,105.862 21.043,105.862 21.043,105.840 21.020,105.840</polygon>")
     assert "00070" in around and "00082" in around and "01" not in around and len(around) < 10
     assert await areas_of("<circle>21.0287,105.8524 0</circle>") == ["00070"]  # a point by the lake
     wide = await areas_of("<circle>21.0287,105.8524 60</circle>")  # all of Hà Nội, ward by ward
     assert len(wide) == 126 and "01" not in wide
     # A geocode for the city and a shape in it: the city (its wards are in it).
-    both = await areas_of("<circle>21.0287,105.8524 1</circle><geocode><valueName>x</valueName><value>01</value></geocode>")
+    both = await areas_of(
+        "<circle>21.0287,105.8524 1</circle><geocode><valueName>x</valueName><value>01</value></geocode>")
     assert both == ["01"]
     assert await areas_of("<polygon>0,0 0,1 1,1 0,0</polygon>") == []
 
@@ -448,7 +455,8 @@ async def test_update_and_cancel_follow_the_bots_correct_and_cancel(api, areas_l
     status, body = await api.post(sample("loa-hanoi-rain-update.cap"))
     assert status == 201, body
     correction = body["alert"]
-    assert (correction["kind"], correction["replaces_id"], correction["severity"]) == ("correction", original, "extreme")
+    assert (correction["kind"], correction["replaces_id"], correction["severity"]) == \
+        ("correction", original, "extreme")
     # Those who received it and the one still waiting get the correction; the original stops.
     assert await deliveries(db, correction["id"]) == dict.fromkeys(hoan_kiem, PENDING)
     assert await deliveries(db, original) == {hoan_kiem[0]: SENT, hoan_kiem[1]: SENT, hoan_kiem[2]: CANCELLED}
@@ -858,11 +866,10 @@ async def test_an_encoding_expat_cannot_read_gets_400(api, encoding):
 
 
 async def test_detailed_polygons_are_matched_and_shapes_above_the_caps_refused(roomy_api, areas_loaded):
-    from tests.fixtures import cap_shapes
-
     status, body = await roomy_api.post(cap_shapes.with_polygons(cap_shapes.disc(2400)))
     assert status == 201, body
-    assert "00070" in body["alert"]["areas"] and 5 < len(body["alert"]["areas"]) < 30 and "01" not in body["alert"]["areas"]
+    matched = body["alert"]["areas"]
+    assert "00070" in matched and 5 < len(matched) < 30 and "01" not in matched
     # A band of the same size around the whole city, outside it: its bounding box covers every
     # ward, it meets none.
     status, body = await roomy_api.post(cap_shapes.with_polygons(cap_shapes.band(2400), identifier="band"))
@@ -944,8 +951,6 @@ async def test_a_cancel_reaches_only_its_own_agencys_alert(api, areas_loaded):
 
 @pytest.fixture
 def settings(emulator, db, tmp_path):
-    from tests.fixtures.bot import settings_for
-
     return settings_for(emulator, db, LOA_MEDIA_DIR=str(tmp_path / "media"), HTTP_HOST="127.0.0.1", HTTP_PORT="0")
 
 
@@ -953,12 +958,10 @@ async def test_healthz_keeps_answering_while_cap_messages_are_processed(applicat
     """Four messages at the element cap, each with a 2,400-point polygon: a second or more of
     parsing, schema checks and geometry. /healthz, polled every 50 ms meanwhile, answers
     throughout (on the event loop, the work would hold every answer until it is done)."""
-    from tests.fixtures import cap_shapes
-    from tests.fixtures.bot import served
-
     token = await add_agency(db, "kttv")
-    heavy = [with_geocodes(cap.MAX_ELEMENTS // 6 - 60, cap_shapes.with_polygons(cap_shapes.disc(2400), identifier=f"heavy-{n}"),
-                            after="</polygon>")
+    heavy = [with_geocodes(cap.MAX_ELEMENTS // 6 - 60,
+                           cap_shapes.with_polygons(cap_shapes.disc(2400), identifier=f"heavy-{n}"),
+                           after="</polygon>")
              for n in range(4)]
     async with served(application, emulator, settings, db) as (base, session):
         async def post(data: bytes):
@@ -1004,7 +1007,8 @@ async def test_the_area_index_follows_the_areas_as_they_change(db, areas_loaded)
                   "<areaDesc>x</areaDesc><polygon>10.0,100.0 10.0,100.1 10.1,100.1 10.0,100.0</polygon>", -1)
     far = replace(far, "<value>01</value>", "<value>nothing</value>", -1)
     assert await cap.match_areas(db, cap.parse(far)) == []
-    square = {"type": "Polygon", "coordinates": [[[100.0, 10.0], [100.2, 10.0], [100.2, 10.2], [100.0, 10.2], [100.0, 10.0]]]}
+    square = {"type": "Polygon",
+              "coordinates": [[[100.0, 10.0], [100.2, 10.0], [100.2, 10.2], [100.0, 10.2], [100.0, 10.0]]]}
     async with db.transaction() as session:  # as `loa areas import` would, from another process
         session.add(Area(code="99999", level=0, kind="province", name_vi="Thử", name_en="Test", full_name_vi="Tỉnh Thử",
                          full_name_en="Test Province", search_name="thu", min_lon=100.0, min_lat=10.0, max_lon=100.2,

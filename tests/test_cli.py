@@ -3,33 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-from pathlib import Path
 
 import aiohttp
 
-
-# The console script pip installed, as an operator calls it.
-LOA = [str(Path(sys.executable).with_name("loa"))]
-LOA_VARIABLES = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "DATABASE_URL", "LOA_ADMIN_IDS",
-                 "LOA_TIMEZONE", "LOA_DEFAULT_LANGUAGE", "LOA_LOG_LEVEL")
-
-
-def environment(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in LOA_VARIABLES}
-    env["HTTP_PORT"] = "0"  # any free port: test runs side by side do not clash on 8080
-    env.update(values)
-    return env
-
-
-async def loa(*args: str, cwd: Path, **env: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        *LOA, *args, cwd=cwd, env=environment(**env),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode, out.decode(), err.decode()
+from tests.fixtures.cli import LOA, environment, loa
 
 
 async def test_run_without_a_token_starts_the_sandbox_and_says_where_to_open_it(tmp_path):

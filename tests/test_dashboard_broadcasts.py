@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from storage.models import Alert, BroadcastSchedule, Delivery
 from storage.types import utcnow
 from tests.fixtures.bot import served
+from tests.fixtures.broadcasts import broadcaster, quiet_now, resident_in
 from tests.fixtures.dashboard import browser_at, web_settings
-from tests.test_broadcasting import broadcaster, quiet_now, resident_in
 
 LONG_BIEN = "00145"
 HOAN_KIEM = "00070"

@@ -10,10 +10,10 @@ import pytest
 
 from tests.fixtures.bot import served
 from tests.fixtures.browser import screenshot
+from tests.fixtures.city import grant
 from tests.fixtures.dashboard import sign_in_link, web_settings
-from tests.test_dashboard_queue import city, grant  # noqa: F401  (fixture)
-from tests.test_onboarding import onboarded
-from tests.test_triage import file_report
+from tests.fixtures.residents import onboarded
+from tests.fixtures.triage import file_report
 
 # Written by a resident: if the page ran it, window.__xss would be set.
 XSS = ('<script>window.__xss = 1</script><img src="x" onerror="window.__xss = 2"> '

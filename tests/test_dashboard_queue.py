@@ -8,53 +8,18 @@ import io
 import json
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from complaints import agencies, reports
-from storage import roles
-from storage.types import utcnow
-from tests.fixtures.bot import served
-from tests.fixtures.dashboard import browser_at, web_settings
-from tests.test_onboarding import HOAN_KIEM
 
-SEED = Path(__file__).resolve().parents[1] / "storage" / "seed" / "agencies-hanoi.toml"
-HOAN_KIEM_WARD, BA_DINH_WARD = "00070", "00004"
-BA_DINH = (21.0341, 105.8372)
-REPORTER = "Nguyễn Thị Phản Ánh"
-TRANSPORT = "Hanoi Department of Transport"
+from tests.fixtures.bot import served
+from tests.fixtures.city import BA_DINH, BA_DINH_WARD, HOAN_KIEM_WARD, REPORTER, add_report, grant
+from tests.fixtures.dashboard import browser_at, web_settings
+from tests.fixtures.residents import HOAN_KIEM
 
 
 @pytest.fixture
 def settings(emulator, db, tmp_path):
     return web_settings(emulator, db, tmp_path, LOA_DEFAULT_LANGUAGE="en")
-
-
-@pytest.fixture
-async def city(areas_loaded):
-    """The demo agencies of Hà Nội and their routing rules."""
-    async with areas_loaded.transaction() as session:
-        await agencies.load(session, agencies.read_config(SEED))
-    return areas_loaded
-
-
-async def grant(db, user, role, agency=None):
-    async with db.transaction() as session:
-        await roles.grant(session, user.id, role, agency_code=agency)
-
-
-async def add_report(db, *, category="roads", area=HOAN_KIEM_WARD, point=HOAN_KIEM, state="submitted", agency=None,
-                     priority="normal", overdue=False, description="A deep pothole in front of number 25.",
-                     address=None, reporter=REPORTER, age=timedelta(0), resident_id=None) -> str:
-    """A report filed as the bot files one, then moved by hand to the state the test needs."""
-    now = utcnow() - age
-    async with db.transaction() as session:
-        report = await reports.file(session, category_code=category, description=description, area_code=area,
-                                    latitude=point[0] if point else None, longitude=point[1] if point else None,
-                                    address_text=address, reporter_name=reporter, resident_id=resident_id, now=now)
-        report.state, report.agency_code, report.priority = state, agency, priority
-        report.overdue_at = now if overdue else None
-        return report.code
 
 
 def codes_on(page: str) -> list[str]:

@@ -10,17 +10,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.app import build_application
 from complaints import lifecycle
 from complaints.lifecycle import Action, Actor, ActorKind
 from complaints.media import MediaStore
 from storage.models import Report, ReportEvent, ReportPhoto
-from bot.app import build_application
 from tests.fixtures.bot import served
+from tests.fixtures.city import BA_DINH, BA_DINH_WARD, TRANSPORT, add_report, grant
 from tests.fixtures.dashboard import browser_at, web_settings
-from tests.test_dashboard_queue import BA_DINH, BA_DINH_WARD, TRANSPORT, add_report, city, grant  # noqa: F401
-from tests.test_onboarding import HOAN_KIEM, onboarded
-from tests.test_reports import report_rows
-from tests.test_triage import file_report
+from tests.fixtures.reports import report_rows
+from tests.fixtures.residents import HOAN_KIEM, onboarded
+from tests.fixtures.triage import file_report
 
 WARD = "Hoan Kiem Ward People's Committee"
 

@@ -11,17 +11,13 @@ from storage import logins, roles
 from storage.models import DashboardLogin, DashboardSession
 from storage.types import utcnow
 from tests.fixtures.bot import served
+from tests.fixtures.city import grant
 from tests.fixtures.dashboard import browser_at, sign_in_link, web_settings
 
 
 @pytest.fixture
 def settings(emulator, db, tmp_path):
     return web_settings(emulator, db, tmp_path, LOA_DEFAULT_LANGUAGE="en")
-
-
-async def grant(db, user, role, agency=None):
-    async with db.transaction() as session:
-        await roles.grant(session, user.id, role, agency_code=agency)
 
 
 async def test_staff_sign_in_once_with_the_link_and_land_on_their_page(application, emulator, settings, db):
@@ -51,7 +47,8 @@ async def test_staff_sign_in_once_with_the_link_and_land_on_their_page(applicati
         stored = (await session.execute(select(DashboardLogin))).scalars().all()
         sessions = (await session.execute(select(DashboardSession))).scalars().all()
     assert len(stored) == 1 and stored[0].used_at is not None and token.split(".")[0] not in stored[0].token_hash
-    assert len(sessions) == 1 and sessions[0].telegram_id == mai.id and sessions[0].name == "Mai" and sessions[0].language == "vi"
+    assert len(sessions) == 1
+    assert (sessions[0].telegram_id, sessions[0].name, sessions[0].language) == (mai.id, "Mai", "vi")
 
 
 async def test_residents_get_no_link(application, emulator, settings, db):

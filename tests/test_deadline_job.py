@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build_application
-from kernel.i18n import translator
 from complaints import deadlines, lifecycle
 from complaints.lifecycle import Action, Actor
 from handlers import deadline_job
+from kernel.i18n import translator
 from storage.models import Agency, Delivery, Report, ReportEvent, Resident, StaffRole
 from tests.fixtures.bot import running, settings_for
-from tests.test_onboarding import onboarded
+from tests.fixtures.residents import onboarded
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
 CODE = "PA-7K3Q9"

@@ -16,9 +16,9 @@ from emulator.images import sample_jpeg
 from handlers import draft_job
 from storage.models import ReportDraft
 from storage.types import utcnow
-from tests.test_onboarding import onboarded, tap, until
-from tests.test_reports import to_photos
-from tests.test_triage import file_report
+from tests.fixtures.reports import to_photos
+from tests.fixtures.residents import onboarded, tap, until
+from tests.fixtures.triage import file_report
 
 
 def stored_files(bot) -> set[str]:

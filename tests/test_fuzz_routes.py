@@ -14,7 +14,6 @@ import re
 from urllib.parse import quote
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from bot.app import build_application
@@ -22,15 +21,16 @@ from bot.runner import serving
 from sandbox import chat
 from storage import tokens
 from tests.fixtures.bot import at_a_persons_pace, settings_for
+from tests.fixtures.city import add_report, grant
 from tests.fixtures.dashboard import browser_at, free_port
-from tests.test_dashboard_queue import add_report, city, grant  # noqa: F401
-from web import server, webhook
+from web import webhook
 
 SECRET = "fuzz-webhook-secret_0123456789"
 HUGE = "9" * 5000
 # Path and query values: numbers too large for int(), for a 64-bit and for a 32-bit column, negative, zero,
 # not numbers, other scripts' digits, control characters, long text.
-VALUES = [HUGE, "99999999999999999999", "999999999999999999", "2147483648", "-1", "0", "1.5e9", "abc", "١٢٣", "%00\x01", "😀" * 50, "x" * 3000]
+VALUES = [HUGE, "99999999999999999999", "999999999999999999", "2147483648", "-1", "0", "1.5e9", "abc", "١٢٣",
+          "%00\x01", "😀" * 50, "x" * 3000]
 # Every query parameter some route reads.
 QUERY_NAMES = ["page", "per_page", "limit", "v", "days", "seat", "lang", "t", "done", "code", "parent", "q",
                "state", "updated_since", "sort", "category", "area", "areas", "agency", "priority", "topic",

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from kernel.i18n import translator
 from complaints import deadlines, lifecycle, stats
 from complaints.calendar import WorkingCalendar
 from complaints.deadlines import DeadlineRules
 from complaints.lifecycle import FROM, Action, Actor, Policy, Refused
+from kernel.i18n import translator
 from storage.models import Agency, Delivery, Report, ReportEvent, ReportFollower, Resident, StaffRole
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -79,7 +79,8 @@ async def test_a_report_from_assignment_to_rating(db):
     await setup(db)
     rid = await new_report(db)
     result = await act(db, rid, Action.ASSIGN, MOD, agency_code="a1", expected_state="submitted")
-    assert (result.from_state, result.to_state, result.agency_code, result.notified) == ("submitted", "assigned", "a1", 1)
+    assert (result.from_state, result.to_state, result.agency_code, result.notified) == \
+        ("submitted", "assigned", "a1", 1)
     await act(db, rid, Action.START, STAFF, expected_state="assigned")
     await act(db, rid, Action.RESOLVE, STAFF, note="Đã vá <ổ gà> & dọn dẹp", photo_file_id="PHOTO-1",
               now=T0 + timedelta(days=1))
@@ -87,7 +88,8 @@ async def test_a_report_from_assignment_to_rating(db):
     assert result.to_state == "closed" and result.notified == 0  # the reporter is answered on the spot
 
     report = await report_of(db, rid)
-    assert (report.state, report.rating, report.rating_comment, report.agency_code) == ("closed", "satisfied", "Nhanh", "a1")
+    assert (report.state, report.rating, report.rating_comment, report.agency_code) == \
+        ("closed", "satisfied", "Nhanh", "a1")
     assert report.resolved_at == T0 + timedelta(days=1) and report.closed_at == T0 + timedelta(days=2)
     async with db.read() as session:
         events = list((await session.execute(select(ReportEvent).where(ReportEvent.report_id == rid)
@@ -138,7 +140,8 @@ async def test_every_action_in_every_state_is_done_or_refused_with_its_reason(db
                 error = await refused(db, rid, action, actor, **_args(action, original))
                 assert error.code == "wrong_state", (state, action)
                 label = lifecycle.STATE_LABELS[state]
-                assert error.render(lambda m: m, "en", HANOI) == f"This cannot be done to a report in the state “{label}”."
+                assert error.render(lambda m: m, "en", HANOI) == \
+                    f"This cannot be done to a report in the state “{label}”."
                 assert error.state == state.value and error.last_event.action == "submit"
                 assert (await report_of(db, rid)).state == state.value
     assert n == 80
@@ -156,7 +159,8 @@ async def test_only_the_right_people_may_act(db):
     # Not which agency has it: another agency's staff have no business knowing.
     assert error.render(translator("en").gettext, "en", HANOI) == \
         "Only the staff of the agency handling this report can do this."
-    assert (await refused(db, rid, Action.START, Actor("agency_staff", STAFF_2, "Lan", "a1"))).code == "not_agency_staff"
+    other_staff = Actor("agency_staff", STAFF_2, "Lan", "a1")
+    assert (await refused(db, rid, Action.START, other_staff)).code == "not_agency_staff"
     await act(db, rid, Action.RESOLVE, STAFF, note="Xong")
     assert (await refused(db, rid, Action.RATE, Actor("resident", OTHER), rating="satisfied")).code == "not_reporter"
     assert (await refused(db, rid, Action.RATE, RESIDENT, rating="great")).code == "bad_rating"

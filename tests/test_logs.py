@@ -9,8 +9,8 @@ import pytest
 
 from kernel.logs import OneLineFormatter, RedactSecrets, fields, setup_logging
 from tests.fixtures.bot import served
+from tests.fixtures.city import grant
 from tests.fixtures.dashboard import browser_at, sign_in_link, web_settings
-from tests.test_dashboard_signin import grant
 
 TOKEN = "123456789:AAE-example-token-that-must-not-leak_x"
 
@@ -70,7 +70,8 @@ def test_fields_quote_values_with_spaces_and_skip_none():
 def debug_log(settings):
     """Every logger at DEBUG, as `loa run` sets it up with LOA_LOG_LEVEL=DEBUG, into a buffer."""
     root = logging.getLogger()
-    kept = root.handlers[:], root.level, {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    kept = root.handlers[:], root.level, levels
     stream = io.StringIO()
     setup_logging("DEBUG", secrets=(settings.token,), stream=stream)
     yield stream

@@ -6,31 +6,18 @@ import asyncio
 
 from sqlalchemy import select
 
-from storage import residents, topics
 from storage.models import Subscription
-
-LONG_BIEN = (21.02968, 105.89981)
-HOAN_KIEM = (21.03254, 105.85077)
-SAIGON = (10.776, 106.700)
-ALL_TOPICS = {"weather", "traffic", "health", "food_safety", "security", "utilities", "general"}
-
-
-async def until(user, message, starts: str):
-    """Wait until `message` (a live view of a bot message) has been edited to start with `starts`."""
-    await user.wait_for(lambda: (message.text or "").startswith(starts))
-    return message
-
-
-async def tap(user, text: str, **kw):
-    answer = await (await user.tap(text, **kw)).answer()
-    return answer
-
-
-async def stored(db, user):
-    async with db.read() as session:
-        resident = await residents.by_telegram_id(session, user.id)
-        chosen = await topics.subscribed(session, resident.id) if resident else set()
-    return resident, chosen
+from tests.fixtures.residents import (
+    ALL_TOPICS,
+    HOAN_KIEM,
+    LONG_BIEN,
+    SAIGON,
+    at_area_step,
+    onboarded,
+    stored,
+    tap,
+    until,
+)
 
 
 async def test_defaults_take_four_taps_in_vietnamese(bot, emulator, db):
@@ -270,28 +257,6 @@ async def test_forget_deletes_the_personal_data(bot, emulator, db):
         assert (await session.execute(select(Subscription))).all() == []
     await lan.send("/start")
     assert "Chọn ngôn ngữ" in (await lan.next_message()).text
-
-
-async def at_area_step(emulator, language: str):
-    """A new resident who has chosen `language` and is asked for their area."""
-    user = emulator.user(first_name="Lan", language_code=language, username="lan")
-    await user.send("/start")
-    await user.next_message()
-    await tap(user, "Tiếng Việt ✓" if language == "vi" else "English ✓")
-    await user.next_message()
-    return user
-
-
-async def onboarded(emulator, language: str):
-    user = await at_area_step(emulator, language)
-    await user.share_location(*LONG_BIEN)
-    await user.next_message()
-    summary = await user.next_message()
-    await tap(user, "Xong ✓" if language == "vi" else "Done ✓")
-    await until(user, summary, "Giờ yên lặng" if language == "vi" else "Quiet hours")
-    await tap(user, "Giữ 22:00–06:00" if language == "vi" else "Keep 22:00–06:00")
-    await until(user, summary, "Hoàn tất!" if language == "vi" else "All set!")
-    return user
 
 
 async def test_unexpected_input_in_english_at_the_quiet_hours_step(bot, emulator, db):

@@ -16,9 +16,9 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from bot.app import build_application
-from kernel.settings import Settings
 from complaints import codes, lifecycle, media, reports
 from complaints.lifecycle import Action, Actor, Policy
+from kernel.settings import Settings
 from storage import tokens
 from storage.models import Agency, ApiToken, Area, Category, Report, ReportEvent, ReportPhoto, Resident, StaffRole
 from storage.types import utcnow

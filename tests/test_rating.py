@@ -6,73 +6,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from complaints.lifecycle import Action
 from kernel.i18n import translator
-from complaints import lifecycle
-from complaints.lifecycle import Action, Actor, Policy
-from handlers.rating import rating_markup
-from storage import roles
-from storage.models import Agency, Report, ReportEvent, Resident
-from tests.test_onboarding import onboarded, tap
-from tests.test_reports import report_rows, resident_of, review_card, to_photos
-
-MODERATOR, STAFF = 7001, 7002
-MOD = Actor("moderator", MODERATOR, "Mai")
-WORKER = Actor("agency_staff", STAFF, "Hùng", "a1")
-RESOLVED = "Transport Department has resolved report"
-
-
-async def staff(db) -> None:
-    async with db.transaction() as session:
-        if await session.get(Agency, "a1") is None:
-            session.add(Agency(code="a1", name_vi="Sở Giao thông", name_en="Transport Department"))
-            await session.flush()
-        await roles.grant(session, MODERATOR, "moderator")
-        await roles.grant(session, STAFF, "agency_staff", agency_code="a1")
-
-
-def policy_of(bot) -> Policy:
-    return Policy.from_settings(bot.bot_data["settings"], translator=translator, rating_markup=rating_markup)
-
-
-async def act(bot, db, report_id: int, *steps) -> None:
-    """Staff steps done directly on the database, as the staff's cards do."""
-    async with db.transaction() as session:
-        for action, actor, args in steps:
-            await lifecycle.apply(session, report_id, action, actor, policy=policy_of(bot), **args)
-    bot.bot_data["sender"].wake()
-
-
-async def file_report(user, db) -> Report:
-    """`user` files a report through the bot; returns it."""
-    before = {r.id for r in await report_rows(db)}
-    await to_photos(user)
-    card = await review_card(user)
-    await tap(user, "✅ Submit", message=card)
-    assert (await user.next_message()).text.startswith("✅ Thank you!")
-    [report] = [r for r in await report_rows(db) if r.id not in before]
-    return report
-
-
-async def resolution(user, code: str):
-    """The resolution message with the rating buttons, once the outbox has delivered it."""
-    while True:
-        message = await user.next_message(timeout=15)
-        if (message.text or "").startswith(RESOLVED):
-            assert code in message.text and "Are you satisfied with how it was handled?" in message.text
-            assert message.buttons == [["😊 Satisfied"], ["😐 Acceptable"], ["😞 Not satisfied"]]
-            return message
-
-
-async def resolved_report(bot, emulator, db, user=None):
-    """A resident and their report, assigned, taken up and resolved; the resolution message."""
-    user = user or await onboarded(emulator, "en")
-    report = await file_report(user, db)
-    await staff(db)
-    await act(bot, db, report.id, (Action.ASSIGN, MOD, {"agency_code": "a1"}), (Action.START, WORKER, {}),
-              (Action.RESOLVE, WORKER, {"note": "The pothole was filled & the <road> repaired."}))
-    message = await resolution(user, report.code)
-    assert "filled &amp; the &lt;road&gt; repaired" in message.html
-    return user, report, message
+from storage.models import Report, ReportEvent, Resident
+from tests.fixtures.rating import MOD, WORKER, act, file_report, resolution, resolved_report, staff
+from tests.fixtures.reports import resident_of
+from tests.fixtures.residents import onboarded, tap
 
 
 async def report_of(db, report_id: int) -> Report:

@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from broadcasts.render import (
-    CAPTION_LIMIT, MARKERS, TEXT_LIMIT, Rendered, environment, render_alert, shorten, template_for,
+    CAPTION_LIMIT,
+    MARKERS,
+    TEXT_LIMIT,
+    Rendered,
+    environment,
+    render_alert,
+    shorten,
+    template_for,
     visible_length,
 )
 from emulator.entities import utf16_len
@@ -263,7 +270,8 @@ def test_a_correction_says_so_first_and_shows_the_new_text():
 
 
 def test_a_cancellation_names_the_earlier_alert_and_shows_its_own_text():
-    original = alert(severity="extreme", texts={"vi": "Bão số 3 đổ bộ\nSơ tán ngay.", "en": "Typhoon landfall\nEvacuate now."},
+    original = alert(severity="extreme",
+                     texts={"vi": "Bão số 3 đổ bộ\nSơ tán ngay.", "en": "Typhoon landfall\nEvacuate now."},
                      expires_at=EXPIRES)
     cancel = alert(severity="extreme", kind="cancellation", texts={"en": "The typhoon changed course."},
                    expires_at=EXPIRES)
@@ -293,7 +301,8 @@ def test_the_expiry_is_shown_in_the_citys_time_zone():
     assert lines(message)[-1] == "⏳ Expires: 18:00, 25 Nov 2026"
     utc = render_alert(alert(expires_at=EXPIRES), topic(), "vi", tz=ZoneInfo("UTC"))
     assert lines(utc)[-1] == "⏳ Hiệu lực đến: 11:00 ngày 25/11/2026"
-    midnight = render_alert(alert(expires_at=datetime(2026, 12, 31, 17, 30, tzinfo=timezone.utc)), topic(), "vi", tz=HCM)
+    new_year = datetime(2026, 12, 31, 17, 30, tzinfo=timezone.utc)
+    midnight = render_alert(alert(expires_at=new_year), topic(), "vi", tz=HCM)
     assert lines(midnight)[-1] == "⏳ Hiệu lực đến: 00:30 ngày 01/01/2027"
 
 

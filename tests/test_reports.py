@@ -10,43 +10,14 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from bot.app import build_application
-from tests.fixtures.bot import running
-from complaints import codes
+from complaints import bans, codes
 from emulator.images import sample_jpeg
-from complaints import bans
-from storage import abuse, residents
+from storage import abuse
 from storage.models import Report, ReportDraft, ReportEvent, ReportPhoto, ReportQuota, Resident
 from storage.types import utcnow
-from tests.test_onboarding import HOAN_KIEM, LONG_BIEN, SAIGON, onboarded, tap
-
-DESCRIPTION = "A deep pothole in front of number 25, near the bus stop, since last week."
-
-
-async def start_report(user, language: str = "en"):
-    await user.send("/report")
-    return await user.next_message()
-
-
-async def to_photos(user, category: str = "Traffic and roads", description: str = DESCRIPTION):
-    """From /report to the photos step; returns the photos prompt."""
-    await start_report(user)
-    await tap(user, category)
-    assert (await user.next_message()).text.startswith("Describe the problem")
-    await user.send(description)
-    return await user.next_message()
-
-
-async def report_rows(db, **where):
-    async with db.read() as session:
-        query = select(Report)
-        for key, value in where.items():
-            query = query.where(getattr(Report, key) == value)
-        return list((await session.execute(query.order_by(Report.id))).scalars())
-
-
-async def resident_of(db, user) -> Resident:
-    async with db.read() as session:
-        return await residents.by_telegram_id(session, user.id)
+from tests.fixtures.bot import running
+from tests.fixtures.reports import DESCRIPTION, report_rows, resident_of, review_card, start_report, to_photos
+from tests.fixtures.residents import HOAN_KIEM, LONG_BIEN, SAIGON, onboarded, tap
 
 
 async def test_a_whole_report_without_photos_by_shared_location(bot, emulator, db):
@@ -127,18 +98,6 @@ async def test_photos_one_by_one_and_the_area_picked_from_the_list(bot, emulator
     assert [p.position for p in photos] == [0, 1]
     assert photos[0].telegram_file_id == card.photo
     assert all(p.sha256 and p.width for p in photos)
-
-
-async def review_card(user, *, photos: int = 0):
-    """From a resident at the photos step: `photos` photos, location by sharing, to the review card."""
-    for _ in range(photos):
-        await user.send_photo()
-        await user.next_message()
-    await tap(user, "Done ✓" if photos else "No photo")
-    await user.next_message()
-    await user.share_location(*LONG_BIEN)
-    await user.next_message()
-    return await user.next_message()
 
 
 async def test_an_album_of_three_gets_one_answer_and_the_review_shows_the_first_photo(bot, emulator, db):

@@ -7,15 +7,14 @@ import signal
 
 from sqlalchemy import insert
 
-from kernel.transport import AiohttpRequest
 from broadcasts import alerts
 from broadcasts.sender import FLUSH_BATCH, FLUSH_SECONDS
 from emulator.faults import Faults
+from kernel.transport import AiohttpRequest
 from storage.models import Area, Resident, Subscription
 from storage.types import utcnow
-
-from tests.test_cli import LOA, environment
-from tests.test_sender import progress_of, received, send_alert, sender_for
+from tests.fixtures.alerts import progress_of, received, send_alert, sender_for
+from tests.fixtures.cli import LOA, environment
 
 PROVINCE, WARD = "01", "01001"
 

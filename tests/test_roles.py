@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from click.testing import CliRunner
-
-from bot.cli import main
 from storage import roles
-
-
-def invoke(tmp_path, *args: str, **env: str):
-    return CliRunner().invoke(main, list(args), env={"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'loa.db'}",
-                                                    "LOA_ADMIN_IDS": "", **env})
+from tests.fixtures.cli import invoke
 
 
 def test_grant_list_and_revoke(sqlite_template, tmp_path, monkeypatch):

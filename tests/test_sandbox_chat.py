@@ -10,12 +10,12 @@ import aiohttp
 import pytest
 from sqlmodel import select
 
-from kernel.i18n import translator
 from bot.runner import CannotStart, serving
-from kernel.settings import Settings
 from emulator import Emulator
 from emulator.images import sample_jpeg
 from handlers.broadcast_prompts import severity_name
+from kernel.i18n import translator
+from kernel.settings import Settings
 from sandbox import cast
 from sandbox.chat import HEADER
 from sandbox.run import opened

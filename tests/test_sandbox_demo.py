@@ -11,15 +11,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, insert, select
 
-from kernel.settings import Settings
 from broadcasts import alerts
 from complaints import deadlines, lifecycle, queue, stats
-from complaints.lifecycle import Action, FINAL, State
+from complaints.lifecycle import FINAL, Action, State
+from kernel.settings import Settings
 from sandbox import cast, demo
 from storage import roles, topics
 from storage.db import Database
-from storage.models import (Agency, Alert, Area, Delivery, Report, ReportEvent, ReportFollower, Resident,
-                            Subscription)
+from storage.models import Agency, Alert, Area, Delivery, Report, ReportEvent, ReportFollower, Resident, Subscription
 
 # A Wednesday, 10:00 in Hà Nội.
 NOW = datetime(2026, 3, 18, 3, 0, tzinfo=timezone.utc)

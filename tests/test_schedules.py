@@ -15,7 +15,8 @@ from broadcasts.alerts import Status
 from storage.models import Alert, BroadcastSchedule, Resident
 from storage.types import utcnow
 from tests.fixtures.bot import running
-from tests.test_broadcasting import LONG_BIEN, TEXT, broadcaster, eventually, resident_in, tap, walk_to_preview
+from tests.fixtures.broadcasts import LONG_BIEN, TEXT, broadcaster, eventually, resident_in, walk_to_preview
+from tests.fixtures.residents import tap
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -171,7 +172,8 @@ async def test_a_missed_run_runs_once_at_start_and_an_expired_one_does_not(appli
             rows = await schedule_rows(db)
             return rows if not rows[1].active else None
         first_daily, first_expired = await eventually(both_looked_at, timeout=15)
-    assert [m.text for m in user.messages].count(next(m.text for m in user.messages if "Bản tin" in (m.text or ""))) == 1
+    daily = next(m.text for m in user.messages if "Bản tin" in (m.text or ""))
+    assert [m.text for m in user.messages].count(daily) == 1
     assert not any("Đã hết hạn." in (m.text or "") for m in user.messages)
     sent = [a for a in await alert_rows(db) if a.source == "schedule"]
     assert len(sent) == 1 and sent[0].texts == {"vi": "Bản tin thời tiết buổi sáng."}

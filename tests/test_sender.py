@@ -6,58 +6,11 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from kernel.transport import AiohttpRequest
 from broadcasts import alerts, outbox
-from broadcasts.sender import Sender
 from emulator.faults import Faults
+from kernel.transport import AiohttpRequest
 from storage.models import Alert, Resident
-from tests.test_alerts import TZ, deliveries, wards_of
-
-
-def received(emulator, sims) -> Counter:
-    """Messages each simulated user got from the bot, by user id."""
-    return Counter({sim.user.id: len(sim.all_messages) for sim in sims})
-
-
-async def residents_in_emulator(emulator, db, count: int, **fields) -> list:
-    sims = [emulator.user(f"R{n}") for n in range(count)]
-    for sim in sims:
-        sim.chat.started = True  # they pressed Start some time ago
-    ward = (await wards_of(db, "01", 1))[0]
-    async with db.transaction() as session:
-        for sim in sims:
-            resident = Resident(telegram_id=sim.user.id, area_code=ward, onboarded=True)
-            session.add(resident)
-            await session.flush()
-            for name, value in fields.items():
-                setattr(resident, name, value)
-            session.add(alerts_subscription(resident.id))
-    return sims
-
-
-def alerts_subscription(resident_id: int):
-    from storage.models import Subscription
-
-    return Subscription(resident_id=resident_id, topic_code="weather")
-
-
-async def send_alert(db, **fields) -> Alert:
-    values = dict(topic_code="weather", severity="severe", area_codes=["01"], texts={"vi": "Mưa lớn <b>"})
-    values.update(fields)
-    async with db.transaction() as session:
-        alert = await alerts.create(session, **values)
-        await alerts.compose(session, alert, tz=TZ)
-    return alert
-
-
-def sender_for(emulator, db, **options) -> Sender:
-    options.setdefault("rate", float("inf"))
-    return Sender(db, token=emulator.token, api_url=emulator.url, tz=TZ, **options)
-
-
-async def progress_of(db, alert_id: int) -> alerts.Progress:
-    async with db.read() as session:
-        return await alerts.progress(session, alert_id)
+from tests.fixtures.alerts import deliveries, progress_of, received, residents_in_emulator, send_alert, sender_for
 
 
 async def test_every_resident_receives_the_alert_once_and_the_alert_is_done(emulator, areas_loaded):

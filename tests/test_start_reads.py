@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.test_onboarding import ALL_TOPICS, onboarded, stored
+from tests.fixtures.residents import ALL_TOPICS, onboarded, stored
 
 
 async def test_a_start_that_changes_nothing_writes_nothing(bot, emulator, db):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from kernel.i18n import translator
 from handlers import stats as stats_handler
+from kernel.i18n import translator
 from storage.models import Agency, Report, Resident
 
 NOW = datetime(2026, 12, 31, tzinfo=timezone.utc)

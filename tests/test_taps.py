@@ -8,11 +8,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from storage.models import Alert, Delivery, Report, ReportEvent
-from tests.test_broadcasting import broadcaster, resident_in
-from tests.test_onboarding import LONG_BIEN, stored, until
-from tests.test_rating import resolved_report
-from tests.test_reports import report_rows
-from tests.test_triage import TRANSPORT, file_report, settings, staff  # noqa: F401 (fixtures)
+from tests.fixtures.broadcasts import broadcaster, resident_in
+from tests.fixtures.city import TRANSPORT
+from tests.fixtures.rating import resolved_report
+from tests.fixtures.reports import report_rows
+from tests.fixtures.residents import LONG_BIEN, onboarded, stored, until
+from tests.fixtures.triage import file_report, settings, staff  # noqa: F401 (fixtures)
 
 
 async def twice(user, text: str, message=None, *, group=None):
@@ -101,7 +102,6 @@ async def test_onboarding_and_settings_buttons_tapped_twice(bot, emulator, db):
 
 
 async def test_report_wizard_and_my_reports_buttons_tapped_twice(bot, emulator, db):
-    from tests.test_onboarding import onboarded
     lan = await onboarded(emulator, "en")
     summary = lan.last_message
     await twice(lan, "📝 Report a problem", summary)
@@ -169,7 +169,6 @@ async def test_staff_card_buttons_tapped_twice(bot, emulator, db, staff):  # noq
 
 
 async def onboarded_in(emulator):
-    from tests.test_onboarding import onboarded
     return await onboarded(emulator, "en")
 
 
@@ -212,7 +211,6 @@ HUGE = "9" * 40  # no id: larger than any integer column
 async def test_forged_buttons_with_absurd_ids_are_answered_and_change_nothing(bot, emulator, db):
     """Callback data no button carries, with ids no column can hold: each press is answered like
     an old button, and no handler fails."""
-    from tests.test_onboarding import onboarded
     lan = await onboarded(emulator, "en")
     boss = await broadcaster(db, emulator)
     await boss.send("/help")

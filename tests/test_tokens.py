@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from storage import tokens
 from storage.models import Agency, ApiToken
-from tests.test_roles import invoke
+from tests.fixtures.cli import invoke
 
 
 def test_create_list_and_revoke(sqlite_template, tmp_path, monkeypatch):

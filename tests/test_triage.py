@@ -4,74 +4,13 @@ duplicates, rejection, sending back."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from types import SimpleNamespace
-
-import pytest
 from sqlalchemy import select
 
-from complaints import agencies
-from storage import roles
 from storage.models import Report, ReportFollower, ReportPhoto, StaffPrompt
-from tests.fixtures.bot import settings_for
-from tests.test_onboarding import HOAN_KIEM, onboarded, tap
-from tests.test_reports import DESCRIPTION, report_rows, resident_of
-
-SEED = Path(__file__).resolve().parents[1] / "storage" / "seed" / "agencies-hanoi.toml"
-TRANSPORT = "Hanoi Department of Transport"
-
-
-@pytest.fixture
-async def staff(emulator, areas_loaded):
-    """Two moderators, staff of the transport department and of Hoàn Kiếm ward, someone without a
-    role; the moderators' group and the two agencies' groups."""
-    people = SimpleNamespace(
-        mai=emulator.user("Mai", username="mai"), minh=emulator.user("Minh"),
-        hung=emulator.user("Hùng"), thu=emulator.user("Thu"), guest=emulator.user("Khách"))
-    people.mods = emulator.group("Kiểm duyệt", members=[people.mai, people.minh, people.guest])
-    people.transport = emulator.group("Sở GTVT", members=[people.hung, people.thu, people.guest])
-    people.ward = emulator.group("UBND Hoàn Kiếm", members=[people.thu])
-    async with areas_loaded.transaction() as session:
-        await agencies.load(session, agencies.read_config(SEED))
-        await agencies.set_chat(session, "hn-so-gtvt", people.transport.chat.id)
-        await agencies.set_chat(session, "hn-ubnd-hoan-kiem", people.ward.chat.id)
-        await roles.grant(session, people.mai.id, "moderator")
-        await roles.grant(session, people.minh.id, "moderator")
-        await roles.grant(session, people.hung.id, "agency_staff", agency_code="hn-so-gtvt")
-        await roles.grant(session, people.thu.id, "agency_staff", agency_code="hn-ubnd-hoan-kiem")
-    return people
-
-
-@pytest.fixture
-def settings(emulator, db, tmp_path, staff):
-    return settings_for(emulator, db, LOA_MEDIA_DIR=str(tmp_path / "media"), LOA_DEFAULT_LANGUAGE="en",
-                        LOA_MODERATORS_CHAT_ID=str(staff.mods.chat.id))
-
-
-BUTTONS = {"en": ("Done ✓", "No photo", "📍 Share the location", "✅ Submit"),
-           "vi": ("Xong ✓", "Không có ảnh", "📍 Gửi vị trí", "✅ Gửi")}
-
-
-async def file_report(user, *, language: str = "en", photos: int = 1, location=HOAN_KIEM,
-                      description: str = DESCRIPTION):
-    """From /report to the confirmation: the first category (roads), `photos` photos, the
-    location shared."""
-    done, no_photo, share, submit = BUTTONS[language]
-    await user.send("/report")
-    await tap(user, (await user.next_message()).buttons[0][0])
-    await user.next_message()
-    await user.send(description)
-    await user.next_message()
-    for _ in range(photos):
-        await user.send_photo()
-        await user.next_message()
-    await tap(user, done if photos else no_photo)
-    await user.next_message()
-    await user.tap(share, location=location)
-    await user.next_message()
-    card = await user.next_message()
-    await tap(user, submit, message=card)
-    return await user.next_message()
+from tests.fixtures.city import TRANSPORT
+from tests.fixtures.reports import report_rows, resident_of
+from tests.fixtures.residents import HOAN_KIEM, onboarded, tap
+from tests.fixtures.triage import file_report, settings, staff  # noqa: F401 (fixtures)
 
 
 async def at_the_agency(emulator, staff):
@@ -142,12 +81,14 @@ async def test_a_report_from_the_moderators_to_the_agency_to_the_resident(bot, e
     assert question.text.startswith("Hùng, Reply to this message with what was done about")
     assert question.message.reply_markup["force_reply"] is True
     await staff.transport.send_photo(staff.hung, image=None, reply_to=question)
-    assert (await staff.transport.next_message()).text == "Write what was done.\nReply to my question again with the corrected text."
+    assert (await staff.transport.next_message()).text == \
+        "Write what was done.\nReply to my question again with the corrected text."
     await staff.transport.send_photo(staff.hung, caption="Filled the pothole <b>today</b>", reply_to=question)
     assert (await staff.transport.next_message()).text == f"Done: {report.code} is now “Resolved”."
     resolved = await lan.next_message()
     assert resolved.photo is not None
-    assert resolved.caption.startswith(f"{TRANSPORT} has resolved report {report.code}: Filled the pothole <b>today</b>")
+    assert resolved.caption.startswith(
+        f"{TRANSPORT} has resolved report {report.code}: Filled the pothole <b>today</b>")
     assert resolved.buttons == [["😊 Satisfied"], ["😐 Acceptable"], ["😞 Not satisfied"]]
     await staff.transport.wait_for(lambda: "✅ " + report.code in work.caption and work.buttons == [])
     await staff.mods.wait_for(lambda: "resolved: Filled the pothole <b>today</b>" in card.caption)

@@ -13,7 +13,7 @@ import pytest
 from bot.app import build_application
 from storage import residents
 from tests.fixtures.bot import served, settings_for
-from tests.test_cli import LOA, environment, loa
+from tests.fixtures.cli import LOA, environment, loa
 
 SECRET = "test-webhook-secret_0123456789"
 PATH = "/telegram/" + hashlib.sha256(SECRET.encode()).hexdigest()[:32]

@@ -6,7 +6,7 @@ import pytest
 from telegram.error import NetworkError, RetryAfter, TimedOut
 
 from emulator import Emulator, Faults, Limits
-from tests.emulator.conftest import ptb_bot, running
+from tests.fixtures.ptb import ptb_bot, running
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 

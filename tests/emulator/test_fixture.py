@@ -10,8 +10,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest
 
 from emulator import Emulator
-from tests.emulator.conftest import ptb_bot
 from tests.fixtures.emulator import emulator_problems
+from tests.fixtures.ptb import ptb_bot
 
 ROOT = Path(__file__).resolve().parents[2]
 

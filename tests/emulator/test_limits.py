@@ -6,7 +6,7 @@ from telegram.error import RetryAfter
 
 from emulator import Emulator, Limits
 from emulator.images import sample_jpeg
-from tests.emulator.conftest import FakeClock, ptb_bot, running
+from tests.fixtures.ptb import FakeClock, ptb_bot, running
 
 # PTB warns whenever RetryAfter's retry_after is read; the tests check the message instead.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

@@ -4,13 +4,19 @@ import json
 
 import pytest
 from telegram import (
-    ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, LinkPreviewOptions, ReplyKeyboardMarkup,
-    ReplyKeyboardRemove, ReplyParameters,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    LinkPreviewOptions,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    ReplyParameters,
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken
 
-from tests.emulator.conftest import ptb_bot
+from tests.fixtures.ptb import ptb_bot
 
 
 def keyboard(*labels):

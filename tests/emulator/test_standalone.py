@@ -7,7 +7,7 @@ import sys
 import aiohttp
 
 from emulator import Emulator, Limits
-from tests.emulator.conftest import ptb_bot, running
+from tests.fixtures.ptb import ptb_bot, running
 
 
 async def test_python_m_emulator_serves_the_bot_api():

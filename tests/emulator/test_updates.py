@@ -1,7 +1,6 @@
 """Getting updates: long polling and webhooks."""
 
 import asyncio
-import contextlib
 
 import pytest
 from aiohttp import web
@@ -9,21 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import Conflict
 
 from emulator.webhook import SECRET_HEADER
-
-
-@contextlib.asynccontextmanager
-async def receiver(handler):
-    """A small webhook receiver on 127.0.0.1; yields its URL."""
-    app = web.Application()
-    app.router.add_post("/hook", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"
-    finally:
-        await runner.cleanup()
+from tests.fixtures.ptb import receiver
 
 
 async def test_updates_are_confirmed_by_offset(tg, emulator, lan):

@@ -3,9 +3,7 @@
 import asyncio
 
 import pytest
-from telegram import (
-    InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, ReplyParameters,
-)
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, Forbidden
 
 

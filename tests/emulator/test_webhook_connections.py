@@ -10,7 +10,7 @@ from collections import defaultdict
 from aiohttp import web
 
 from emulator.webhook import order_key
-from tests.emulator.test_updates import receiver
+from tests.fixtures.ptb import receiver
 
 
 class Receiver:
