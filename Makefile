@@ -10,7 +10,9 @@ PG_TEST_URL := postgresql+asyncpg://postgres@127.0.0.1:5432/test
 run: migrate
 	$(BIN)/loa run
 
+# The linter first (its rules are in pyproject.toml), then the suite.
 test: migrate browser
+	$(BIN)/ruff check .
 	@if [ -z "$$TEST_DATABASE_URL" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 		echo "PostgreSQL answers on 127.0.0.1:5432: the suite runs on SQLite and PostgreSQL"; \
 		export TEST_DATABASE_URL=$(PG_TEST_URL); \

@@ -89,8 +89,8 @@ async def window(base: str, seconds: float, concurrency: int, request: tuple | N
 async def main(args) -> None:
     from bot.app import build_application
     from bot.runner import serving
-    from kernel.settings import Settings
     from emulator import Emulator, Limits
+    from kernel.settings import Settings
     from storage import migrate, tokens
     from storage.db import Database
     from storage.models import Agency

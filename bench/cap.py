@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from kernel.settings import Settings  # noqa: E402
 from broadcasts import cap  # noqa: E402
+from kernel.settings import Settings  # noqa: E402
 from storage import areas, migrate, tokens  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import Agency  # noqa: E402

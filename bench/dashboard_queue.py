@@ -53,9 +53,9 @@ from sqlalchemy import event, insert, select, text  # noqa: E402
 from bench.triage import code_of  # noqa: E402
 from bench.webhook import open_database  # noqa: E402
 from complaints import agencies, queue  # noqa: E402
-from complaints.reports import searchable  # noqa: E402
 from complaints.deadlines import OPEN  # noqa: E402
 from complaints.queue import QueueFilter  # noqa: E402
+from complaints.reports import searchable  # noqa: E402
 from storage.models import Agency, Area, Category, Report, ReportPhoto  # noqa: E402
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -279,7 +279,7 @@ async def time_pages(db, combos: list, runs: int, warmup: int) -> list[tuple[str
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    base = "http://127.0.0.1:%d/dashboard/queue" % runner.addresses[0][1]
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}/dashboard/queue"
     async with db.transaction() as session:
         await roles.grant(session, 1, "moderator")
         opened = await logins.open_session(session, 1, name="Bench", language="vi")

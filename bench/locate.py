@@ -39,7 +39,7 @@ class Scan:
 
     def __init__(self, rows: list[tuple[str, int, dict]]) -> None:
         self.areas = []
-        for code, level, geometry in sorted(rows, key=lambda row: -row[1]):
+        for code, _level, geometry in sorted(rows, key=lambda row: -row[1]):
             polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
             rings = [ring for polygon in polygons for ring in polygon]
             xs = [p[0] for ring in rings for p in ring]

@@ -1,7 +1,7 @@
 """Peak memory of cleaning one report photo (complaints.media.clean), per kind of image.
 
-The images are made first, each by a process of its own, and written to a temporary folder. Each case then runs in a fresh
-child process (so one case's allocations do not hide another's) that reads the file, records its
+The images are made first, each by a process of its own, and written to a temporary folder. Each case then runs in a
+fresh child process (so one case's allocations do not hide another's) that reads the file, records its
 peak resident set size (ru_maxrss), cleans the image and records the peak again: the difference
 is what cleaning cost at most. `--module FILE` cleans
 with another copy of complaints/media.py, e.g. the one before the pixel cap was lowered:

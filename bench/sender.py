@@ -274,7 +274,8 @@ async def throughput(args, pins) -> dict:
                 result["cpu_s_per_1000"] = result["cpu"] / result["sent"] * 1000
                 rounds[name].append(result)
                 print(f"  round {number + 1} {name:<16} {result['messages_per_s']:>8,.0f} msg/s  "
-                      f"{result['cpu_s_per_1000']:.3f} CPU s/1000  emulator busy {result['emulator_busy']:.0%}", file=sys.stderr, flush=True)
+                      f"{result['cpu_s_per_1000']:.3f} CPU s/1000  emulator busy {result['emulator_busy']:.0%}",
+                      file=sys.stderr, flush=True)
         profile_text = None
         if args.profile:
             import cProfile
@@ -471,7 +472,8 @@ def print_throughput(result: dict, args) -> None:
               f"{median['emulator_busy']:>15.0%}")
     if "sender" in result["median"]:
         m = result["median"]["sender"]
-        span = f"{args.n / m['span']:,.0f} msg/s between first and last message at the emulator" if m.get("span") else ""
+        span = (f"{args.n / m['span']:,.0f} msg/s between first and last message at the emulator"
+                if m.get("span") else "")
         print(f"  (c) of which compose {m['compose_wall']:.2f} s wall / {m['compose_cpu']:.2f} s CPU; {span}")
     print("\nmedians of the rounds; per round (messages/s):")
     for name, rounds in result["rounds"].items():
@@ -489,7 +491,8 @@ def print_adherence(r: dict) -> None:
     print(f"  steady rate (first-last)   {r['steady_per_s']:.2f}/s ({r['steady_percent']:.1f}%); "
           f"first message {r['first_after_s']:.2f} s after start")
     print(f"  most in a sliding second   {r['most_in_a_second']}")
-    print(f"  429 answers                emulator {r['emulator_429']}, sender counted {r['sender_counters']['throttled']}")
+    print(f"  429 answers                emulator {r['emulator_429']}, "
+          f"sender counted {r['sender_counters']['throttled']}")
     print(f"  other errors               emulator {r['emulator_other_errors']}; sender counters {r['sender_counters']}")
 
 
@@ -556,7 +559,8 @@ def main() -> None:
         print(json.dumps(results, indent=2, default=str))
         return
     setup = results["setup"]
-    print(f"Python {setup['python']}, {setup['cpus']} CPUs; " + ", ".join(f"{p} {v}" for p, v in setup["versions"].items()))
+    versions = ", ".join(f"{p} {v}" for p, v in setup["versions"].items())
+    print(f"Python {setup['python']}, {setup['cpus']} CPUs; {versions}")
     print(f"Pinned: emulator on CPU {pins['emulator']}, benchmark on CPU {pins['client']}" if pins else "Not pinned")
     if "throughput" in results:
         print_throughput(results["throughput"], args)

@@ -510,8 +510,8 @@ async def run_one(kind: str, args, pins) -> dict:
     import aiohttp
 
     from bot.app import build_application
-    from kernel.logs import setup_logging
     from bot.runner import serving
+    from kernel.logs import setup_logging
     from kernel.settings import Settings
 
     folder = Path(tempfile.mkdtemp(prefix="loa-bench-webhook-"))
@@ -527,7 +527,8 @@ async def run_one(kind: str, args, pins) -> dict:
             settings = Settings(_env_file=None, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=emulator.url,
                                 DATABASE_URL=db.url, HTTP_HOST="127.0.0.1", HTTP_PORT=str(port),
                                 WEBHOOK_URL=f"http://127.0.0.1:{port}", WEBHOOK_SECRET=SECRET,
-                                WEBHOOK_MAX_CONNECTIONS=str(args.max_connections), LOA_MEDIA_DIR=str(folder / "media"), LOA_LOG_LEVEL=args.log_level)
+                                WEBHOOK_MAX_CONNECTIONS=str(args.max_connections), LOA_MEDIA_DIR=str(folder / "media"),
+                                LOA_LOG_LEVEL=args.log_level)
             setup_logging(settings.log_level, secrets=(TOKEN, SECRET))
             root = logging.getLogger()
             log_file = open(folder / "bot.log", "w", encoding="utf-8")  # noqa: SIM115

@@ -23,9 +23,9 @@ from emulator.errors import ApiError
 from emulator.faults import Faults
 from emulator.files import FileStore
 from emulator.limits import Limits
+from emulator.model import BotAccount, CallbackQuery, Chat, Message, User
 from emulator.params import Params
 from emulator.server import build_app
-from emulator.model import BotAccount, CallbackQuery, Chat, Message, User
 from emulator.state import State
 from emulator.users import SimGroup, SimUser
 from emulator.webhook import WebhookSender

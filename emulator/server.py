@@ -112,7 +112,8 @@ class BotApi:
             self.emulator.record_call(entry.name, params)
         status, body = await self._run(bot, entry, params)
         if status != 200:
-            self.emulator.record_error(entry.name, params, ApiError(status, body["description"], body.get("parameters")))
+            error = ApiError(status, body["description"], body.get("parameters"))
+            self.emulator.record_error(entry.name, params, error)
         return body
 
     async def _fault(self, fault: str) -> web.Response:

@@ -158,7 +158,7 @@ class WebhookSender:
                 if not 200 <= response.status < 300:
                     return f"Wrong response from the webhook: {response.status} {response.reason}"
                 content_type = response.content_type
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return "Read timeout expired"
         except aiohttp.ClientConnectorError as error:
             if isinstance(error.os_error, ConnectionRefusedError):

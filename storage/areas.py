@@ -478,7 +478,7 @@ class AreaLocator:
         self.cell_h = (self.max_y - self.min_y) / side or 1.0
         cells: list[list] = [[] for _ in range(side * side)]
         entries.sort(key=lambda entry: (-entry[0], entry[1]))  # deepest first
-        for level, code, polygons in entries:
+        for _level, code, polygons in entries:
             for polygon in polygons:
                 x0, x1 = self._column(polygon.min_x), self._column(polygon.max_x)
                 y0, y1 = self._row(polygon.min_y), self._row(polygon.max_y)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy import bindparam, delete, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from storage.models import Area, Delivery, Report, ReportDraft, ReportEvent, Resident, Subscription
 from storage.types import utcnow
-
 
 # The look-ups every update makes, built once: SQLAlchemy then reuses their compiled form
 # without rebuilding and re-analysing the statement on each call.

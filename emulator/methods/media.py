@@ -49,7 +49,7 @@ async def _fetch(ctx: Context, url: str, max_size: int) -> tuple[bytes, str | No
             if len(data) > max_size:
                 raise bad_request("failed to get HTTP URL content")
             return data, response.content_type
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+    except (TimeoutError, aiohttp.ClientError, ValueError):
         raise bad_request("failed to get HTTP URL content") from None
 
 

@@ -1,16 +1,16 @@
 """residents, areas and staff roles
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 06:40:01.375105
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import storage.types
+from alembic import op
 
+import storage.types
 
 revision = '0001'
 down_revision = None

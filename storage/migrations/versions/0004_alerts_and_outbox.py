@@ -6,11 +6,11 @@ Create Date: 2026-11-24 11:00:35.938660
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import storage.types
+from alembic import op
 
+import storage.types
 
 revision = '0004'
 down_revision = '0003'

@@ -6,10 +6,9 @@ Create Date: 2026-11-24 11:30:00.000000
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision = '0005'
 down_revision = '0004'

@@ -7,11 +7,11 @@ Create Date: 2026-12-01 15:00:00
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import storage.types
+from alembic import op
 
+import storage.types
 
 revision = '0007'
 down_revision = '0006'

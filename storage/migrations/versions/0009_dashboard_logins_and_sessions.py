@@ -6,11 +6,11 @@ Create Date: 2026-12-01 18:30:00
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import storage.types
+from alembic import op
 
+import storage.types
 
 revision = '0009'
 down_revision = '0008'

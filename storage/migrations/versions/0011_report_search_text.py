@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0011'
 down_revision = '0010'

@@ -9,9 +9,8 @@ Create Date: 2026-12-07 03:30:00
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0012'
 down_revision = '0011'

@@ -6,11 +6,11 @@ Create Date: 2026-12-07 03:30:00
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import storage.types
+from alembic import op
 
+import storage.types
 
 revision = '0013'
 down_revision = '0012'
