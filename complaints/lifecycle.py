@@ -1,4 +1,4 @@
-"""The report life cycle of PRODUCT.md: every transition validated, recorded, and told.
+"""The report life cycle: every transition validated, recorded, and told.
 
     submitted --assign--> assigned --start--> in_progress --resolve--> resolved --rate--> closed
     side exits: reject (submitted), duplicate (submitted, assigned), send back to the moderators

@@ -6,18 +6,16 @@ Create Date: 2026-11-22 07:42:03.564851
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import storage.types
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
 depends_on = None
 
-# The default topics of PRODUCT.md; a city edits the table to change them.
+# The default alert topics, seeded once; a city edits the `topics` table to change them (README, "Agencies and areas").
 DEFAULT_TOPICS = [
     ("weather", "Thời tiết và thiên tai", "Weather and disasters"),
     ("traffic", "Giao thông", "Traffic"),

@@ -6,19 +6,19 @@ Create Date: 2026-11-24 11:10:00
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import storage.types
+from alembic import op
 
+import storage.types
 
 revision = '0003'
 down_revision = '0002'
 branch_labels = None
 depends_on = None
 
-# The default report categories of PRODUCT.md: (code, name vi, name en, description vi, description en,
-# working days to resolve). A city edits the table to change them.
+# The eight default report categories (README, "For residents"): (code, name vi, name en, description vi,
+# description en, working days to resolve). A city edits the table to change them.
 DEFAULT_CATEGORIES = [
     ("roads", "Giao thông, đường sá", "Traffic and roads",
      "Ổ gà, đường hỏng, đèn tín hiệu, biển báo, ùn tắc", "Potholes, broken roads, traffic lights, signs, jams", 10),
