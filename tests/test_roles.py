@@ -6,7 +6,7 @@ import shutil
 
 from click.testing import CliRunner
 
-from bot.cli import main
+from cli.main import main
 from storage import roles
 
 
