@@ -1,10 +1,12 @@
 """The import rule of docs/ARCHITECTURE.md: each layer imports only the layers below it (import-linter,
 with the contracts of pyproject.toml's [tool.importlinter]), and no module imports one of Loa's
-inside a function, where a circle could hide, except the few of ALLOWED_INSIDE_FUNCTIONS."""
+inside a function, where a circle could hide, except the few of ALLOWED_INSIDE_FUNCTIONS; the
+services are reached through handlers/context.py and web/context.py only."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from importlinter.api import read_configuration  # (importing it configures import-linter)
@@ -114,3 +116,21 @@ def test_imports_keep_to_the_layers():
     assert not report.contains_failures, (
         "An import breaks the layers of docs/ARCHITECTURE.md (pyproject.toml's [tool.importlinter]):\n"
         + captured.get())
+
+
+SERVICE_BY_NAME = re.compile(r"""bot_data\s*(\[|\.get\(|\.setdefault\(|\.pop\()\s*["'](sender|db|settings|policy|effects|clock)["']""")
+
+
+def test_services_are_reached_typed():
+    """Only handlers/context.py (LoaContext, services(application)) and web/context.py know where the
+    root put the services; everyone else asks them."""
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.relative_to(ROOT).as_posix() in ("handlers/context.py", "web/context.py"):
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if SERVICE_BY_NAME.search(line):
+                    found.append(f"  {path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not found, ("A service is read from bot_data by its name; use handlers.context (LoaContext, "
+                       "services(application)) or web.context instead:\n" + "\n".join(found))
