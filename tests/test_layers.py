@@ -14,6 +14,9 @@ from importlinter.application.output import console
 from importlinter.application.use_cases import _register_built_in_contract_types, create_report
 from importlinter.application.user_options import UserOptions
 
+from handlers import context as handlers_context
+from web import context as web_context
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("cli", "sandbox", "bot", "handlers", "web", "complaints", "broadcasts", "storage", "kernel", "emulator")
 
@@ -134,3 +137,9 @@ def test_services_are_reached_typed():
                     found.append(f"  {path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not found, ("A service is read from bot_data by its name; use handlers.context (LoaContext, "
                        "services(application)) or web.context instead:\n" + "\n".join(found))
+
+
+def test_the_web_finds_the_services_where_the_root_put_them():
+    """web/context.py cannot import handlers/context.py (siblings): the bot_data keys agree."""
+    assert (web_context._SENDER, web_context._EFFECTS, web_context._POLICY_OF, web_context._CLOCK) == (
+        handlers_context.SENDER, handlers_context.EFFECTS, handlers_context.POLICY, handlers_context.CLOCK)
