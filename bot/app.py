@@ -1,19 +1,24 @@
-"""Building the PTB Application: transport, context type, handlers, update logging."""
+"""Building the PTB Application: transport, context type, the services the handlers and the web
+routes reach (handlers/context.py, web/context.py), handlers, jobs, update logging."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 import handlers
-from broadcasts import feeds
-from handlers import broadcasting, deadline_job, draft_job, staff_cards
-from bot.context import LoaContext, attach
 from bot.effects import EffectRunner
-from kernel.logs import fields
 from bot.ordering import PerChatUpdateProcessor, update_kind
+from broadcasts.service import SenderService
+from complaints.lifecycle import Policy
+from handlers import broadcasting, deadline_job, draft_job, feed_job, staff_cards
+from handlers.context import LoaContext, attach, services
+from handlers.rating import rating_markup
+from kernel.i18n import translator
+from kernel.logs import fields
 from kernel.settings import Settings
 from kernel.transport import AiohttpRequest
 from storage.db import Database
@@ -41,6 +46,21 @@ async def _log_error(update: object, context: LoaContext) -> None:
               exc_info=context.error)
 
 
+def policy_of(application: Application) -> Callable[[], Policy]:
+    """The life cycle's policy of the application's current settings (made again when a test
+    replaces them), with the bot's translations and rating buttons."""
+    made: dict = {}
+
+    def policy() -> Policy:
+        settings = services(application).settings
+        if made.get("settings") is not settings:
+            made.update(settings=settings, policy=Policy.from_settings(settings, translator=translator,
+                                                                       rating_markup=rating_markup))
+        return made["policy"]
+
+    return policy
+
+
 def build_application(settings: Settings, db: Database) -> Application:
     api = settings.telegram_api_url
     application = (
@@ -54,15 +74,16 @@ def build_application(settings: Settings, db: Database) -> Application:
         .concurrent_updates(PerChatUpdateProcessor())
         .build()
     )
-    attach(application, settings, db)
-    application.bot_data["effects"] = EffectRunner(db, settings, wake=application.bot_data["sender"].wake,
-                                                   sync_cards=lambda: staff_cards.soon(application))
+    sender = SenderService(db, settings)
+    runner = EffectRunner(db, settings, wake=sender.wake, sync_cards=lambda: staff_cards.soon(application))
+    attach(application, settings=settings, db=db, sender=sender, policy=policy_of(application),
+           carry_out=runner.carry_out)
     application.add_handler(TypeHandler(Update, _log_update), group=-1)
     handlers.register(application)
     broadcasting.add_jobs(application)
     staff_cards.add_jobs(application)
     deadline_job.add_jobs(application)
     draft_job.add_jobs(application)
-    feeds.add_jobs(application)
+    feed_job.add_jobs(application)
     application.add_error_handler(_log_error)
     return application

@@ -16,6 +16,7 @@ from telegram.error import BadRequest
 from telegram.ext import Application
 
 from bot.app import POLL_TIMEOUT, build_application
+from handlers.context import services
 from kernel.i18n import translator
 from kernel.logs import fields
 from kernel.settings import LANGUAGES, Settings
@@ -81,7 +82,7 @@ async def serving(application: Application, settings: Settings, db: Database,
         await _publish_commands(application)
         await application.start()
         stack.push_async_callback(application.stop)
-        sender = application.bot_data["sender"]
+        sender = services(application).sender
         sender.start()
         stack.push_async_callback(sender.stop)
         try:

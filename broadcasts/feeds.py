@@ -1,4 +1,5 @@
-"""Polling CAP feeds: the URLs of LOA_CAP_FEEDS, every LOA_CAP_FEED_SECONDS, with aiohttp.
+"""Polling CAP feeds: the URLs of LOA_CAP_FEEDS, every LOA_CAP_FEED_SECONDS (the bot's job,
+handlers/feed_job.py), with aiohttp.
 
 A feed is an Atom feed (or RSS 2.0) whose entries link to CAP documents, or carry one in their
 content, or a single CAP document. Each poll is a conditional GET: the ETag and Last-Modified the
@@ -33,7 +34,6 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-from telegram.ext import Application, CallbackContext
 
 from kernel.logs import fields
 from kernel.settings import Settings
@@ -53,9 +53,6 @@ MAX_REDIRECTS = 5
 USER_AGENT = "Loa CAP poller"
 ACCEPT = "application/atom+xml, application/cap+xml, application/rss+xml, application/xml;q=0.9, */*;q=0.1"
 ERROR_LENGTH = 500  # cap_feeds.last_error
-JOB_NAME = "cap-feeds"
-FIRST_RUN = 10.0  # seconds after the start before the first poll (at most the interval)
-POLLER = "cap_feed_poller"  # bot_data key
 
 
 def feed_urls(settings: Settings) -> list[str]:
@@ -161,7 +158,7 @@ def entries(root: ET.Element, base: str) -> list[Entry] | None:
 
 
 class FeedPoller:
-    """Polls the configured feeds; one per running bot (see `feeds_job`)."""
+    """Polls the configured feeds; one per running bot (handlers/feed_job.py runs it)."""
 
     def __init__(self, db: Database, settings: Settings, *, on_queued=None,
                  timeout: aiohttp.ClientTimeout = TIMEOUT) -> None:
@@ -308,30 +305,3 @@ class FeedPoller:
                     self.on_queued()
             else:
                 result.duplicates += 1
-
-
-async def feeds_job(context: CallbackContext) -> None:
-    """The job: poll every configured feed (one poller per Application, made on first use)."""
-    application = context.application
-    poller = application.bot_data.get(POLLER)
-    if poller is None:
-        sender = application.bot_data.get("sender")
-        poller = application.bot_data[POLLER] = FeedPoller(
-            application.bot_data["db"], application.bot_data["settings"],
-            on_queued=sender.wake if sender is not None else None)
-    await poller.poll_all()
-
-
-def add_jobs(application: Application) -> None:
-    """The feed job, every LOA_CAP_FEED_SECONDS, when LOA_CAP_FEEDS lists any feed."""
-    settings: Settings = application.bot_data["settings"]
-    urls = feed_urls(settings)
-    if not urls:
-        return
-    queue = application.job_queue
-    if queue is None:  # python-telegram-bot without its job-queue extra
-        raise RuntimeError("python-telegram-bot's job queue is missing: install python-telegram-bot[job-queue]")
-    interval = settings.cap_feed_seconds
-    queue.run_repeating(feeds_job, interval=interval, first=min(FIRST_RUN, interval), name=JOB_NAME,
-                        job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
-    log.info("cap_feeds %s", fields(feeds=len(urls), every=interval))

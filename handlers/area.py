@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import ReplyKeyboardRemove, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.context import LoaContext
+from handlers.context import LoaContext
 from kernel.i18n import translator
 from handlers import prompts
 from handlers.onboarding import area_prompt, for_resident, next_step, stale_button

@@ -28,7 +28,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from bot.context import LoaContext
+from handlers.context import LoaContext, services
 from kernel.i18n import pick_language
 from broadcasts import alerts, drafts, schedules
 from broadcasts.alerts import SENT, Kind, Status
@@ -645,13 +645,13 @@ async def _typed_area(session, alert: Alert, text: str, language: str) -> Outcom
 
 
 async def _wake(application: Application) -> None:
-    application.bot_data["sender"].wake()
+    services(application).sender.wake()
 
 
 async def _compose(application: Application, alert_id: int) -> None:
     """Write the alert's deliveries, waking the sender after each slice."""
-    await alerts.compose_all(application.bot_data["db"], alert_id, tz=application.bot_data["settings"].tz,
-                             on_slice=application.bot_data["sender"].wake)
+    found = services(application)
+    await alerts.compose_all(found.db, alert_id, tz=found.settings.tz, on_slice=found.sender.wake)
 
 
 async def follow_progress(application: Application) -> None:
@@ -659,7 +659,7 @@ async def follow_progress(application: Application) -> None:
     alert is done or stopped, is its final report, after which the alert is no longer followed."""
     lock = application.bot_data.setdefault("progress_lock", asyncio.Lock())
     async with lock:
-        db, settings = application.bot_data["db"], application.bot_data["settings"]
+        db, settings = services(application).db, services(application).settings
         async with db.read() as session:
             followed = (await session.execute(
                 select(Alert).where(Alert.wizard_step == drafts.FOLLOW, Alert.progress_chat_id.is_not(None))

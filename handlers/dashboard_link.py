@@ -8,7 +8,7 @@ import html
 from telegram import LinkPreviewOptions, Update
 from telegram.ext import CommandHandler, filters
 
-from bot.context import LoaContext
+from handlers.context import LoaContext
 from kernel.i18n import translator
 from handlers.broadcasting import staff_language
 from storage import logins, roles

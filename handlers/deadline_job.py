@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 from telegram.ext import Application, CallbackContext
 
-from bot.context import LoaContext
+from handlers.context import LoaContext, services
 from kernel.i18n import translator
 from kernel.logs import fields
 from broadcasts import outbox
@@ -256,7 +256,7 @@ async def check(target: Application | CallbackContext, now: datetime | None = No
             queued = result.queued
             await step(context, now, result)
             if result.queued > queued:
-                context.application.bot_data["sender"].wake()
+                context.sender.wake()
     if result:
         log.info("deadlines_checked %s", fields(reminded=len(result.reminded), overdue=len(result.overdue),
                                                 escalated=len(result.escalated), closed=len(result.closed)))
@@ -272,6 +272,6 @@ def add_jobs(application: Application) -> None:
     queue = application.job_queue
     if queue is None:  # python-telegram-bot without its job-queue extra
         raise RuntimeError("python-telegram-bot's job queue is missing: install python-telegram-bot[job-queue]")
-    interval = application.bot_data["settings"].deadline_check_seconds
+    interval = services(application).settings.deadline_check_seconds
     queue.run_repeating(deadline_job, interval=interval, first=min(FIRST_RUN, interval), name=JOB_NAME,
                         job_kwargs={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from telegram.ext import Application, CallbackContext
 
 from complaints import drafts, media
-from storage.types import utcnow
+from handlers.context import services
 
 log = logging.getLogger("loa.reports")
 JOB_NAME = "abandoned-drafts"
@@ -24,8 +24,9 @@ BATCH = 100
 async def sweep(application: Application, now: datetime | None = None) -> int:
     """One pass: delete the drafts untouched for LOA_DRAFT_DAYS days before `now` and their photos'
     files; returns how many files went."""
-    settings, db = application.bot_data["settings"], application.bot_data["db"]
-    now = now or application.bot_data.get("clock", utcnow)()
+    found = services(application)
+    settings, db = found.settings, found.db
+    now = now or found.now()
     async with db.transaction() as session:
         hashes = await drafts.abandoned(session, now - timedelta(days=settings.draft_days), limit=BATCH)
     if not hashes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from telegram import ReplyKeyboardRemove, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.context import LoaContext
+from handlers.context import LoaContext
 from kernel.i18n import translator
 from complaints import drafts
 from handlers import area, broadcasting, rating, reporting

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, filters
 
-from bot.context import LoaContext
+from handlers.context import LoaContext
 from kernel.i18n import translator
 from complaints import drafts, media
 from handlers.onboarding import language_of, stale_button

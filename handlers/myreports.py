@@ -12,7 +12,7 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.context import LoaContext
+from handlers.context import LoaContext
 from complaints import codes, reports
 from complaints.lifecycle import EventInfo
 from handlers import edits

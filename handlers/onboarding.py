@@ -11,7 +11,7 @@ from sqlmodel import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.context import LoaContext
+from handlers.context import LoaContext
 from kernel.i18n import pick_language, translator
 from handlers import prompts
 from handlers.replies import edit, show

@@ -24,7 +24,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
-from bot.context import LoaContext
+from handlers.context import LoaContext
 from kernel.i18n import translator
 from complaints import drafts, lifecycle
 from complaints.lifecycle import Action, Actor, ActorKind, Refused, State

@@ -17,7 +17,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.context import LoaContext
+from handlers.context import LoaContext
 from complaints import drafts, media, reports
 from handlers import edits
 from handlers import report_prompts as cards
@@ -328,7 +328,7 @@ async def submit(update: Update, context: LoaContext) -> None:
         else:
             name = " ".join(filter(None, [resident.first_name, f"@{resident.username}" if resident.username else None]))
             report = await reports.submit(session, draft, reporter_name=name or None, tz=settings.tz,
-                                          now=context.now(), rules=settings.deadline_rules)
+                                          now=context.now(), rules=context.policy.rules)
             await abuse.count_report(session, settings.pseudonym_secret, resident.telegram_id, now=context.now())
             resident.awaiting = None
             out = [cards.submitted(resident, report, settings.tz)]

@@ -32,6 +32,7 @@ from complaints import agencies, bans, media
 from complaints.lifecycle import (FINAL, PRIORITY_LABELS, STATE_LABELS, Action, Actor, ActorKind, State,
                                   allowed_actions)
 from handlers import edits
+from handlers.context import services
 from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto
 
 log = logging.getLogger(__name__)
@@ -231,9 +232,8 @@ async def sync(application: Application, report_ids: list[int] | None = None) ->
     """Bring the cards of changed reports (or of `report_ids`) up to date; returns how many
     reports it handled. Only the instance that runs the sender posts new cards, so that two
     instances do not both post one; the others edit the cards that exist and leave the rest."""
-    settings, db = application.bot_data["settings"], application.bot_data["db"]
-    sender = application.bot_data.get("sender")
-    post = sender is None or sender.leading
+    settings, db, sender = services(application).settings, services(application).db, services(application).sender
+    post = sender.leading
     async with _lock(application):
         async with db.read() as session:
             query = select(Report).where(or_(Report.cards_synced_at.is_(None), Report.cards_synced_at < Report.updated_at))
@@ -267,7 +267,7 @@ async def sync(application: Application, report_ids: list[int] | None = None) ->
                 await _notices(session, settings, view, placed, events)
             done += 1
         if done:
-            application.bot_data["sender"].wake()
+            sender.wake()
         return done
 
 
@@ -280,7 +280,7 @@ async def _new_events(session, report: Report) -> list[ReportEvent]:
 
 async def _sync_one(application: Application, view: View, routed: Agency | None, *, post: bool) -> dict | None:
     """Post or edit both cards; the card columns to write, or None when a card could not be posted."""
-    settings = application.bot_data["settings"]
+    settings = services(application).settings
     bot, report, language = application.bot, view.report, settings.default_language
     placed: dict = {}
     if settings.moderators_chat_id:

@@ -15,7 +15,7 @@ from babel.numbers import format_decimal
 from telegram import Update
 from telegram.ext import CommandHandler, filters
 
-from bot.context import LoaContext
+from handlers.context import LoaContext
 from kernel.i18n import translator
 from complaints import stats
 from complaints.stats import AgencyStats

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from kernel.calendar_text import parse_days, parse_holidays, parse_hours
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/loa.db"
 LANGUAGES = ("vi", "en")
 FREE_SEND_RATE = 30
@@ -140,24 +142,18 @@ class Settings(BaseSettings):
     @field_validator("working_days")
     @classmethod
     def _working_days(cls, value: str) -> str:
-        from complaints.calendar import parse_days
-
         parse_days(value)
         return value
 
     @field_validator("working_hours")
     @classmethod
     def _working_hours(cls, value: str) -> str:
-        from complaints.calendar import parse_hours
-
         parse_hours(value)
         return value
 
     @field_validator("holidays")
     @classmethod
     def _holidays(cls, value: str) -> str:
-        from complaints.calendar import parse_holidays
-
         parse_holidays(value)
         return value
 
@@ -179,20 +175,6 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-    @property
-    def calendar(self):
-        """The working-hours calendar (complaints.calendar.WorkingCalendar) deadlines count on."""
-        from complaints.calendar import WorkingCalendar
-
-        return WorkingCalendar.from_settings(self)
-
-    @property
-    def deadline_rules(self):
-        """The calendar and the take-up and urgent hours (complaints.deadlines.DeadlineRules)."""
-        from complaints.deadlines import DeadlineRules
-
-        return DeadlineRules.from_settings(self)
 
     def sqlite_path(self) -> Path | None:
         """The file behind an SQLite URL, or None for other databases and in-memory SQLite."""

@@ -196,7 +196,7 @@ async def onboard(session: AsyncSession, settings: Settings, telegram_id: int, f
 async def create_reports(session: AsyncSession, settings: Settings, clock: Clock, rng: random.Random,
                          people: dict) -> dict[str, Report]:
     """The stories of `stories`, each filed and then moved step by step at its past moments."""
-    # As the bot's own (bot/context.py): notices in each resident's language, and the rating
+    # As the bot's own (bot/app.py, policy_of): notices in each resident's language, and the rating
     # buttons on the resolution message.
     policy = Policy.from_settings(settings, translator=translator, rating_markup=rating_markup)
     places = await WardPlaces.load(session)
@@ -216,7 +216,7 @@ async def create_reports(session: AsyncSession, settings: Settings, clock: Clock
                                     latitude=latitude, longitude=longitude, area_code=story.ward,
                                     address_text=story.address, resident_id=reporter.resident_id,
                                     reporter_name=reporter.name, tz=settings.tz, now=story.filed,
-                                    rules=settings.deadline_rules)
+                                    rules=policy.rules)
         for step in story.steps:
             await take(session, report, step, policy, staff, by_agency, reporter, filed)
         filed[story.key] = report

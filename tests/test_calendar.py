@@ -81,6 +81,6 @@ def test_the_calendar_comes_from_the_settings(monkeypatch):
     monkeypatch.setenv("LOA_WORKING_DAYS", "mon-sat")
     monkeypatch.setenv("LOA_WORKING_HOURS", "07:00-11:00")
     monkeypatch.setenv("LOA_HOLIDAYS", "2026-11-30")
-    calendar = Settings(_env_file=None).calendar
+    calendar = WorkingCalendar.from_settings(Settings(_env_file=None))
     assert calendar.day_hours == 4
     assert local(calendar.add_hours(at(28, 10), 2)) == "Tue 01/12 08:00"  # Saturday works, Monday is off

@@ -20,6 +20,7 @@ from broadcasts import alerts, cap, cap_areas, feeds
 from broadcasts.alerts import CANCELLED, PENDING, SENT
 from broadcasts.render import render_alert
 from kernel.settings import Settings
+from handlers import feed_job
 from storage import tokens
 from storage.models import Agency, Alert, Area, CapFeed, Delivery, Resident, Subscription, Topic
 from tests.fixtures import cap_shapes
@@ -810,14 +811,14 @@ def test_add_jobs_polls_the_configured_feeds():
 
     application = ApplicationBuilder().token("123456:TEST-token").build()
     application.bot_data["settings"] = Settings(_env_file=None, LOA_CAP_FEEDS="")
-    feeds.add_jobs(application)
-    assert not application.job_queue.get_jobs_by_name(feeds.JOB_NAME)
+    feed_job.add_jobs(application)
+    assert not application.job_queue.get_jobs_by_name(feed_job.JOB_NAME)
     application.bot_data["settings"] = Settings(
         _env_file=None, LOA_CAP_FEEDS="https://a.example/cap.atom, ftp://no, https://a.example/cap.atom,https://b.example/x.xml",
         LOA_CAP_FEED_SECONDS="45")
     assert feeds.feed_urls(application.bot_data["settings"]) == ["https://a.example/cap.atom", "https://b.example/x.xml"]
-    feeds.add_jobs(application)
-    [job] = application.job_queue.get_jobs_by_name(feeds.JOB_NAME)
+    feed_job.add_jobs(application)
+    [job] = application.job_queue.get_jobs_by_name(feed_job.JOB_NAME)
     assert job.job.trigger.interval.total_seconds() == 45
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from bot.app import build_application
 from complaints import codes, lifecycle, media, reports
+from complaints.deadlines import DeadlineRules
 from complaints.lifecycle import Action, Actor, Policy
 from kernel.settings import Settings
 from storage import tokens
@@ -252,7 +253,7 @@ async def test_a_request_is_filed_as_the_bot_files_a_report(api):
     assert report.address_text is None
     assert report.resident_id is None and report.reporter_name == "Lan"
     assert before <= report.created_at <= utcnow()
-    rules = api.settings.deadline_rules
+    rules = DeadlineRules.from_settings(api.settings)
     assert report.due_at == rules.resolve_due(report.created_at, resolve_days=10)
     assert report.take_up_due_at == rules.take_up_due(report.created_at)
     async with api.db.read() as session:
@@ -529,7 +530,7 @@ async def test_a_request_shows_its_progress_and_never_its_reporter(api):
     assert xml_item["status_notes"] is None and xml_item["lat"] == str(HOAN_KIEM[0])
     assert await record(code=report.code.lower().replace("-", "")) == item
 
-    policy = Policy(rules=api.settings.deadline_rules)
+    policy = Policy(rules=DeadlineRules.from_settings(api.settings))
 
     async def act(action, actor, **args):
         async with api.db.transaction() as session:
@@ -577,7 +578,7 @@ async def test_duplicates_and_rejections(api):
     original = await file_report(api.db, now=now)
     duplicate = await file_report(api.db, now=now)
     spam = await file_report(api.db, now=now, description="Offensive words about my neighbour Mr. Tuấn, call him")
-    policy = Policy(rules=api.settings.deadline_rules)
+    policy = Policy(rules=DeadlineRules.from_settings(api.settings))
     async with api.db.transaction() as session:
         await lifecycle.apply(session, duplicate.id, Action.DUPLICATE, MOD, policy=policy, original_id=original.id)
         await lifecycle.apply(session, spam.id, Action.REJECT, MOD, policy=policy,
@@ -629,6 +630,6 @@ async def test_an_open311_report_reaches_the_moderators_like_any_other(api):
         session.add(Agency(code="a1", name_vi="Sở Giao thông", name_en="Transport Department"))
     async with api.db.transaction() as session:
         result = await lifecycle.apply(session, report.id, Action.ASSIGN, MOD, agency_code="a1",
-                                       policy=Policy(rules=api.settings.deadline_rules))
+                                       policy=Policy(rules=DeadlineRules.from_settings(api.settings)))
     assert result.to_state == "assigned" and result.notified == 0  # no resident to tell
     assert datetime.now(timezone.utc) < report.due_at

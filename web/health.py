@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from kernel.logs import fields
 from storage.db import Database
+from web import context
 from web.keys import BOT, DB
 
 log = logging.getLogger("loa.health")
@@ -38,8 +39,8 @@ async def database_reachable(db: Database, timeout: float = DB_TIMEOUT) -> bool:
         return False
 
 
-def sender_state(application) -> dict:
-    service = application.bot_data.get("sender")
+def sender_state(app: web.Application) -> dict:
+    service = context.sender(app)
     return {"running": bool(service is not None and service.running),
             "leading": bool(service is not None and service.leading)}
 
@@ -53,7 +54,7 @@ def last_update_age(application) -> float | None:
 async def healthz(request: web.Request) -> web.Response:
     application = request.app[BOT]
     database = await database_reachable(request.app[DB])
-    sender = sender_state(application)
+    sender = sender_state(request.app)
     ok = database and sender["running"]
     body = {"status": "ok" if ok else "degraded", "database": database, "sender": sender,
             "last_update_age_seconds": last_update_age(application)}

@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from kernel.logs import fields
 from storage.db import Database
 from storage.models import Delivery, Report
+from web import context
 from web.keys import BOT, DB
 
 log = logging.getLogger("loa.metrics")
@@ -55,8 +56,8 @@ class DatabaseCollector(Collector):
     """The gauges counted in the database. `collect` cannot wait for the database, so the
     handler reads the counts first (`counts`), then renders the registry."""
 
-    def __init__(self, application) -> None:
-        self.application = application
+    def __init__(self, app: web.Application) -> None:
+        self.app, self.application = app, app[BOT]
         self.counts: dict[str, dict[str, int]] | None = None
 
     def collect(self):
@@ -76,7 +77,7 @@ class DatabaseCollector(Collector):
             for state, count in sorted(reports.items()):
                 family.add_metric([state], count)
             yield family
-        sender = self.application.bot_data.get("sender")
+        sender = context.sender(self.app)
         yield GaugeMetricFamily("loa_sender_leading", "1 when this instance sends the outbox",
                                 value=1 if sender is not None and sender.leading else 0)
         stats = getattr(self.application.update_processor, "stats", None)
@@ -111,7 +112,7 @@ def setup(app: web.Application) -> None:
     if stats is not None:
         registry.register(stats.handled)
         registry.register(stats.latency)
-    collector = DatabaseCollector(application)
+    collector = DatabaseCollector(app)
     registry.register(collector)
     app[REGISTRY] = registry
     app[COLLECTOR] = collector

@@ -38,6 +38,7 @@ from yarl import URL
 
 from complaints import media, reports
 from complaints import open311 as domain
+from complaints.deadlines import DeadlineRules
 from storage import tokens
 from storage.areas import AreaLocator
 from storage.types import utcnow
@@ -287,7 +288,7 @@ async def post_request(request: web.Request) -> web.Response:
             session, category_code=new.service_code, description=new.description, latitude=new.latitude,
             longitude=new.longitude, area_code=new.area_code, address_text=new.address_text,
             reporter_name=new.reporter_name, photos=photos, tz=settings.tz, now=now,
-            rules=settings.deadline_rules, actor="open311", actor_name=caller.name)
+            rules=DeadlineRules.from_settings(settings), actor="open311", actor_name=caller.name)
         code, due = report.code, report.due_at
     log.info("open311_report_filed code=%s category=%s client=%s photos=%d", code, new.service_code,
              caller.token_id, len(photos))

@@ -1,17 +1,33 @@
-"""The `loa` command line."""
+"""The `loa` command line: on top of every layer (docs/ARCHITECTURE.md), since `loa run` starts
+either the bot (bot/runner.py) or, without a token, the sandbox (sandbox/run.py), and the
+operator's commands (db, areas, broadcast, roles, agencies, tokens, residents) call the domain
+and storage directly."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
 from pydantic import ValidationError
+from sqlalchemy import select
 
+from broadcasts import alerts
+from broadcasts.alerts import Severity, Urgency
+from broadcasts.drafts import unknown_choices
+from broadcasts.service import SenderService
+from complaints import agencies, bans
+from kernel.i18n import translator
 from kernel.logs import setup_logging
 from kernel.settings import Settings
+from storage import areas, migrate, roles, tokens
+from storage.db import Database
+from storage.models import Alert, Area, Category
 
 NO_TOKEN = """\
 Loa needs a Telegram bot token, and TELEGRAM_BOT_TOKEN is not set.
@@ -51,9 +67,13 @@ def run(webhook: bool) -> None:
                                        "(https://t.me/BotFather, /newbot)")
         _run_sandbox(settings)
         return
+    # Here, not at the top: the bot, its web server and the sandbox cost about 2 s of CPU to import
+    # (4.5 s against 2.5 s for the rest, `python -X importtime`), which every other `loa` command
+    # (db upgrade, roles, broadcast...) would pay. No circle: nothing imports this module.
     from telegram.error import InvalidToken, NetworkError
 
-    from bot.runner import CannotStart, run as run_bot
+    from bot.runner import CannotStart
+    from bot.runner import run as run_bot
     from web import webhook as hooks
 
     if webhook or settings.webhook_url:
@@ -77,6 +97,7 @@ def run(webhook: bool) -> None:
 
 
 def _run_sandbox(settings: Settings) -> None:
+    # Here, not at the top: see `run`.
     from bot.runner import CannotStart, stop_on_signals
     from sandbox import run as sandbox
 
@@ -97,8 +118,6 @@ def db() -> None:
 
 
 def _with_db(action):
-    from storage.db import Database
-
     async def go():
         database = Database(load_settings().database_url)
         try:
@@ -112,8 +131,6 @@ def _with_db(action):
 @db.command(help="Bring the database up to the newest schema (or to REVISION).")
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
-    from storage import migrate
-
     _with_db(lambda d: migrate.upgrade(d, revision))
     click.echo(f"database at {_with_db(migrate.current_revision)}")
 
@@ -121,16 +138,12 @@ def upgrade(revision: str) -> None:
 @db.command(help="Step the schema back to REVISION (e.g. -1, or base).")
 @click.argument("revision")
 def downgrade(revision: str) -> None:
-    from storage import migrate
-
     _with_db(lambda d: migrate.downgrade(d, revision))
     click.echo(f"database at {_with_db(migrate.current_revision) or 'base (empty)'}")
 
 
 @db.command(help="Show the schema revision of the database.")
 def current() -> None:
-    from storage import migrate
-
     current_rev = _with_db(migrate.current_revision)
     head = migrate.head_revision()
     state = "up to date" if current_rev == head else f"behind the code's {head}: run `loa db upgrade`"
@@ -140,8 +153,6 @@ def current() -> None:
 @db.command(help="Write a new migration from the difference between the models and the database.")
 @click.option("-m", "--message", required=True)
 def revision(message: str) -> None:
-    from storage import migrate
-
     migrate.new_revision(load_settings().database_url, message)
 
 
@@ -151,8 +162,6 @@ def areas_group() -> None:
 
 
 async def _require_migrated(database) -> None:
-    from storage import migrate
-
     if await migrate.current_revision(database) != migrate.head_revision():
         raise click.ClickException("the database is not up to date: run `loa db upgrade` first")
 
@@ -162,8 +171,6 @@ async def _require_migrated(database) -> None:
                      "data); running it again changes nothing.")
 @click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 def import_areas(path: Path | None) -> None:
-    from storage import areas
-
     path = path or areas.SHIPPED
 
     async def action(database):
@@ -185,8 +192,6 @@ def import_areas(path: Path | None) -> None:
 @areas_group.command("show", help="Show a unit: its names, where it sits in the tree, its children.")
 @click.argument("code")
 def show_area(code: str) -> None:
-    from storage import areas
-
     async def action(database):
         await _require_migrated(database)
         async with database.read() as session:
@@ -227,9 +232,6 @@ def broadcast_group() -> None:
 
 def _parse_expires(value: str | None, tz):
     """"2h", "30m", "1d", "90s" from now, or an ISO time (the city's time zone if it has none)."""
-    import re
-    from datetime import datetime, timedelta, timezone
-
     if value is None:
         return None
     now = datetime.now(timezone.utc)
@@ -251,10 +253,6 @@ def _parse_expires(value: str | None, tz):
 
 
 async def _check_choices(session, topic: str, area_codes: list[str]) -> None:
-    from sqlalchemy import select
-
-    from broadcasts.drafts import unknown_choices
-    from storage.models import Area
 
     unknown = await unknown_choices(session, topic, area_codes)
     if unknown.topic:
@@ -292,11 +290,6 @@ async def _follow(database, settings, alert_id: int, interval: float) -> int:
     Returns the exit code: 0 when everything due was handled, 1 if the alert was cancelled
     meanwhile or following was interrupted.
     """
-    import signal
-
-    from broadcasts import alerts
-    from broadcasts.service import SenderService
-    from storage.models import Alert
 
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -361,9 +354,6 @@ async def _follow(database, settings, alert_id: int, interval: float) -> int:
 def broadcast_send(topic: str, area_codes: tuple[str, ...], severity: str, urgency: str, text: str,
                    text_en: str | None, link: str | None, expires: str | None, paid: bool, no_wait: bool,
                    interval: float) -> None:
-    from broadcasts import alerts
-    from broadcasts.alerts import Severity, Urgency
-
     settings = load_settings()
     severities = [s.value for s in Severity]
     if severity.lower() not in severities:
@@ -407,9 +397,6 @@ def broadcast_send(topic: str, area_codes: tuple[str, ...], severity: str, urgen
 @broadcast_group.command("status", help="Show an alert and how far its sending got.")
 @click.argument("alert_id", type=int)
 def broadcast_status(alert_id: int) -> None:
-    from broadcasts import alerts
-    from storage.models import Alert
-
     tz = load_settings().tz
 
     async def action(database):
@@ -435,9 +422,6 @@ def broadcast_status(alert_id: int) -> None:
 @broadcast_group.command("cancel", help="Stop an alert: its messages not yet sent are dropped.")
 @click.argument("alert_id", type=int)
 def broadcast_cancel(alert_id: int) -> None:
-    from broadcasts import alerts
-    from storage.models import Alert
-
     async def action(database):
         await _require_migrated(database)
         async with database.transaction() as session:
@@ -469,8 +453,6 @@ def roles_group() -> None:
 @click.argument("role", type=click.Choice(ROLE_NAMES))
 @click.option("--agency", "agency", default=None, help="The agency's code (required for agency_staff).")
 def roles_grant(telegram_id: int, role: str, agency: str | None) -> None:
-    from storage import roles
-
     if role == "agency_staff" and not agency:
         raise click.UsageError("the agency_staff role needs --agency CODE")
 
@@ -488,8 +470,6 @@ def roles_grant(telegram_id: int, role: str, agency: str | None) -> None:
 @click.argument("telegram_id", type=int)
 @click.argument("role", type=click.Choice(ROLE_NAMES))
 def roles_revoke(telegram_id: int, role: str) -> None:
-    from storage import roles
-
     async def action(database):
         await _require_migrated(database)
         async with database.transaction() as session:
@@ -501,8 +481,6 @@ def roles_revoke(telegram_id: int, role: str) -> None:
 
 @roles_group.command("list", help="Show every role granted (admins of LOA_ADMIN_IDS too).")
 def roles_list() -> None:
-    from storage import roles
-
     async def action(database):
         await _require_migrated(database)
         async with database.read() as session:
@@ -532,8 +510,6 @@ def agencies_group() -> None:
                         "reference names itself and nothing is written.")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def agencies_load(path: Path) -> None:
-    from complaints import agencies
-
     async def action(database):
         await _require_migrated(database)
         async with database.transaction() as session:
@@ -555,8 +531,6 @@ def _scope(rule) -> str:
 
 @agencies_group.command("list", help="The agencies: code, name, group, what they serve.")
 def agencies_list() -> None:
-    from complaints import agencies
-
     async def action(database):
         await _require_migrated(database)
         async with database.read() as session:
@@ -579,8 +553,6 @@ def agencies_list() -> None:
 @agencies_group.command("show", help="One agency: its names, group, areas, categories and routes.")
 @click.argument("code")
 def agencies_show(code: str) -> None:
-    from complaints import agencies
-
     async def action(database):
         await _require_migrated(database)
         async with database.read() as session:
@@ -600,9 +572,6 @@ def agencies_show(code: str) -> None:
 @click.argument("category")
 @click.argument("area")
 def agencies_route(category: str, area: str) -> None:
-    from complaints import agencies
-    from storage.models import Area, Category
-
     async def action(database):
         await _require_migrated(database)
         async with database.read() as session:
@@ -625,8 +594,6 @@ def agencies_route(category: str, area: str) -> None:
 @click.argument("code")
 @click.argument("chat_id", type=int)
 def agencies_chat(code: str, chat_id: int) -> None:
-    from complaints import agencies
-
     async def action(database):
         await _require_migrated(database)
         async with database.transaction() as session:
@@ -650,8 +617,6 @@ def tokens_group() -> None:
 @click.option("--agency", "agency", default=None, help="The agency it acts for (needed for alerts and reports).")
 @click.option("--scopes", required=True, help="Comma-separated: alerts, reports, open311.")
 def tokens_create(name: str, agency: str | None, scopes: str) -> None:
-    from storage import tokens
-
     async def action(database):
         await _require_migrated(database)
         async with database.transaction() as session:
@@ -670,8 +635,6 @@ def tokens_create(name: str, agency: str | None, scopes: str) -> None:
 
 @tokens_group.command("list", help="Every token: id, name, agency, scopes, when last used, revoked.")
 def tokens_list() -> None:
-    from storage import tokens
-
     async def action(database):
         await _require_migrated(database)
         async with database.read() as session:
@@ -690,8 +653,6 @@ def tokens_list() -> None:
 @tokens_group.command("revoke", help="Revoke token TOKEN_ID: it is refused from now on.")
 @click.argument("token_id", type=int)
 def tokens_revoke(token_id: int) -> None:
-    from storage import tokens
-
     async def action(database):
         await _require_migrated(database)
         async with database.transaction() as session:
@@ -712,9 +673,6 @@ def residents_group() -> None:
 @click.argument("telegram_id", type=int)
 @click.option("--reason", default=None, help="why, for the staff's records (the resident is not shown it)")
 def residents_ban(telegram_id: int, reason: str | None) -> None:
-    from kernel.i18n import translator
-    from complaints import bans
-
     settings = load_settings()
 
     async def action(database):
@@ -732,9 +690,6 @@ def residents_ban(telegram_id: int, reason: str | None) -> None:
 @residents_group.command("unban", help="Let TELEGRAM_ID file reports again; they are told by the running bot.")
 @click.argument("telegram_id", type=int)
 def residents_unban(telegram_id: int) -> None:
-    from kernel.i18n import translator
-    from complaints import bans
-
     settings = load_settings()
 
     async def action(database):
