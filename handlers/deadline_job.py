@@ -242,6 +242,7 @@ async def _auto_close(context: LoaContext, now: datetime, result: CheckResult) -
         closed = await lifecycle.auto_close(session, now, context.policy)
         result.closed += [c.code for c in closed]
         result.queued += sum(c.notified for c in closed)
+    context.carry_out(lifecycle.effects_of(closed))  # the residents told, the cards redrawn
 
 
 async def check(target: Application | CallbackContext, now: datetime | None = None) -> CheckResult:
