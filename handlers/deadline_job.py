@@ -30,6 +30,7 @@ from sqlmodel import select
 from telegram.ext import Application, CallbackContext
 
 from bot.context import LoaContext
+from kernel.effects import Effects
 from kernel.i18n import translator
 from kernel.logs import fields
 from broadcasts import outbox
@@ -257,7 +258,7 @@ async def check(target: Application | CallbackContext, now: datetime | None = No
             queued = result.queued
             await step(context, now, result)
             if result.queued > queued:
-                context.application.bot_data["sender"].wake()
+                context.carry_out(Effects(wake_sender=True))
     if result:
         log.info("deadlines_checked %s", fields(reminded=len(result.reminded), overdue=len(result.overdue),
                                                 escalated=len(result.escalated), closed=len(result.closed)))

@@ -3,12 +3,12 @@ or a note.
 
 Callback data: `tr:<report>:<event seen>:<op>[:<arg>]`. Ops that change the report go through
 `complaints.lifecycle.apply` with the event the card showed, so of two people pressing at once
-the second is told what the first did; what the change leaves to do (kernel/effects.py) goes to
-`context.carry_out`, and the report's cards are redrawn before the handler returns. The
-arguments come from complaints.actions, as on the dashboard. Ops that open a choice (another agency, a duplicate, a
-reason) or ask a question check the same permission first: the role is checked on every press,
-not only when the buttons are drawn. A question is a ForceReply message remembered in
-`staff_prompts`; the answer is the reply to it, even after a restart.
+the second is told what the first did; their arguments come from complaints.actions, as on the
+dashboard, and what the change leaves to do (kernel/effects.py) goes to `context.carry_out`, the
+report's cards being redrawn before the handler returns. Ops that open a choice (another agency,
+a duplicate, a reason) or ask a question check the same permission first: the role is checked
+on every press, not only when the buttons are drawn. A question is a ForceReply message
+remembered in `staff_prompts`; the answer is the reply to it, even after a restart.
 """
 
 from __future__ import annotations
@@ -198,8 +198,8 @@ async def _ban(update: Update, context: LoaContext, report_id: int, event_id: in
 
 
 async def _carry_out(context: LoaContext, effects: Effects, report_ids: list[int] | None = None) -> None:
-    """What a change left to do, by the composition root; the cards it changed are redrawn before
-    the handler answers on (the staff see the result of their tap at once)."""
+    """What a change left to do, by the composition root; when it changed cards, they are also
+    redrawn here, awaited, so that the staff see the result of their tap before the handler ends."""
     context.carry_out(effects)
     if effects.cards:
         await staff_cards.sync(context.application, report_ids)
