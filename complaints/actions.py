@@ -7,7 +7,8 @@ for the bot's buttons and replies, the dashboard's forms, the API and the sandbo
 - A rejection by one of the reasons of complaints/rejections.py (`template_reason`), by its index:
   the reason reaches the resident, so it is written in the reporter's language, else (a report
   that leads to nobody) in the default language, as the staff's cards are. An index that is not
-  one of the reasons is refused.
+  one of the reasons is refused. On a form, a reason written wins over one chosen (`reject`).
+- `RETYPE`: `apply`'s refusals of what was typed, which the person corrects and sends again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from storage.models import Report, Resident
 # The argument of `apply` that takes what the staff member typed, by action.
 TYPED = {Action.REJECT: "reason", Action.SEND_BACK: "reason", Action.RESOLVE: "note",
          Action.DUPLICATE: "original_code"}
+# `apply`'s refusals of what was typed (missing, too long, no such report to duplicate): the person
+# corrects it and sends it again (the bot keeps its question; the dashboard answers 400, the API 422).
+RETYPE = frozenset({"missing_reason", "missing_note", "too_long", "original_not_found", "self_duplicate",
+                    "original_not_open"})
 
 
 def typed(action: Action | str, text: str | None, photo_file_id: str | None = None) -> dict:

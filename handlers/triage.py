@@ -316,8 +316,7 @@ async def on_reply(update: Update, context: LoaContext) -> None:
                                                      **args)
                 except Refused as refusal:
                     answer = refusal.render(_, language, context.settings.tz)
-                    if refusal.code in ("missing_reason", "missing_note", "too_long", "original_not_found",
-                                        "self_duplicate", "original_not_open"):
+                    if refusal.code in actions.RETYPE:
                         answer += "\n" + _("Reply to my question again with the corrected text.")
                         prompt = None  # kept: they can answer again
                 if prompt is not None:

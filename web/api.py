@@ -556,9 +556,6 @@ async def get_report(request: web.Request) -> web.Response:
     return await _report_response(request, who, report.id)
 
 
-VALIDATION_REFUSALS = {"missing_note": "note", "missing_reason": "reason", "too_long": None}
-
-
 async def act_on_report(request: web.Request) -> web.Response:
     who = await auth.caller(request, "reports")
     db = request.config_dict[DB]
@@ -573,8 +570,8 @@ async def act_on_report(request: web.Request) -> web.Response:
                                            expected_state=body.get("expected_state"), now=context.now(request), **args)
     except Refused as refusal:
         message = refusal.render(translator("en").gettext, "en", None)
-        if refusal.code in VALIDATION_REFUSALS:
-            field = VALIDATION_REFUSALS[refusal.code] or ("note" if action == Action.RESOLVE else "reason")
+        if refusal.code in actions.RETYPE:  # the note or the reason: what the action takes typed
+            field = actions.TYPED[action]
             raise error(422, refusal.code, f"{field}: {message}", field=field) from None
         raise error(409, refusal.code, message) from None
     log.info("api_report_action report=%s action=%s token=%s agency=%s", result.code, action.value, who.token_id,

@@ -43,9 +43,8 @@ def N_(msgid: str) -> str:
 
 # Refusals that are the form's fault (400); those of the role are 403, anything else (the report
 # changed, or is in another state) 409.
-BAD_INPUT = {"bad_request", "unknown_action", "missing_reason", "missing_note", "too_long", "unknown_agency",
-             "missing_agency", "missing_original", "original_not_found", "self_duplicate", "original_not_open",
-             "bad_priority", "unknown_reason"}
+BAD_INPUT = actions.RETYPE | {"bad_request", "unknown_action", "unknown_agency", "missing_agency", "missing_original",
+                              "bad_priority", "unknown_reason"}
 NOT_ALLOWED = {"not_moderator", "not_agency_staff", "other_agency"}
 HISTORY = {
     None: N_("Filed"),
