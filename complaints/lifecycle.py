@@ -15,6 +15,10 @@ of two people pressing buttons at once the second is told what the first did), w
 reporter and of the residents who follow the report (the reporters of its duplicates) in the
 outbox, each in their language.
 
+What the transition leaves to do once the caller's transaction has committed comes back with it
+(`TransitionResult.effects`, kernel/effects.py): the sender to wake when notifications were
+queued, the staff's cards to redraw. The adapter hands it to the composition root's runner.
+
 A refusal is `Refused`: a machine `code`, an English gettext msgid `message` and its `params`
 (plain values, `Localized` names and `Msg` msgids, rendered by `Refused.render` in the user's
 language), and the report's last event, so the caller can say what happened.
@@ -36,6 +40,7 @@ from sqlmodel import select
 from broadcasts import outbox
 from complaints import codes, deadlines
 from complaints.deadlines import DeadlineRules
+from kernel.effects import Effects
 from storage import roles
 from storage.models import Agency, ApiToken, Report, ReportEvent, ReportFollower, Resident, Role, StaffRole
 from storage.types import utcnow
@@ -246,6 +251,8 @@ class TransitionResult:
     priority: str
     due_at: datetime | None
     notified: int  # outbox rows queued for residents
+    # What is left to do after the commit: wake the sender for the notifications, redraw the cards.
+    effects: Effects = field(default_factory=Effects)
 
 
 @dataclass(frozen=True)
@@ -503,7 +510,8 @@ async def apply(session: AsyncSession, report_id: int, action: Action | str, act
     info = EventInfo.of(event)
     notified = await _notify(session, report, event, actor, policy, extra) if event.visible else 0
     return TransitionResult(report.id, report.code, action.value, from_state, report.state, info, report.agency_code,
-                            report.priority, report.due_at, notified)
+                            report.priority, report.due_at, notified,
+                            Effects(wake_sender=notified > 0, cards=True))
 
 
 async def _original(session: AsyncSession, args: dict, report: Report, refuse) -> Report:
@@ -630,7 +638,8 @@ async def _notify(session: AsyncSession, report: Report, event: ReportEvent, act
 
 
 async def auto_close(session: AsyncSession, now: datetime, policy: Policy | None = None) -> list[TransitionResult]:
-    """Close the resolved reports nobody rated within `policy.autoclose_days` days."""
+    """Close the resolved reports nobody rated within `policy.autoclose_days` days (what is left
+    to do: `effects_of` the results)."""
     policy = policy or Policy()
     closed = []
     for report_id in await deadlines.to_autoclose(session, now, policy.autoclose_days):
@@ -639,6 +648,14 @@ async def auto_close(session: AsyncSession, now: datetime, policy: Policy | None
         except Refused:
             continue  # rated meanwhile
     return closed
+
+
+def effects_of(results: list[TransitionResult]) -> Effects:
+    """What several transitions leave to do, together."""
+    effects = Effects()
+    for result in results:
+        effects |= result.effects
+    return effects
 
 
 # ---------------------------------------------------------------- the reporter's rating
@@ -666,11 +683,18 @@ async def last_rated(session: AsyncSession, telegram_id: int) -> int | None:
     return (await session.execute(query)).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class Commented:
+    event: EventInfo  # the rating, with the comment as its note
+    effects: Effects  # the staff's cards show the comment
+
+
 async def comment(session: AsyncSession, report_id: int, actor: Actor, text: str, *,
-                  now: datetime | None = None) -> EventInfo:
+                  now: datetime | None = None) -> Commented:
     """The reporter's comment on their last rating (RATE or REOPEN) of the report, in the caller's
     transaction: saved as `rating_comment` and as the note of that event. Only the reporter, only
-    a report they rated, only once per rating; 1 to COMMENT_MAX characters. Returns the event."""
+    a report they rated, only once per rating; 1 to COMMENT_MAX characters. Returns the event and
+    what is left to do (the cards to redraw)."""
     now = now or utcnow()
     report = await _locked(session, report_id)
     if report is None:
@@ -688,6 +712,6 @@ async def comment(session: AsyncSession, report_id: int, actor: Actor, text: str
                       state=report.state, last_event=last)
     text = _text(text, ("missing_comment", N_("Write a comment.")), COMMENT_MAX, report, last)
     rating.note = report.rating_comment = text
-    report.updated_at = now  # the staff's cards show the comment when they are next brought up to date
+    report.updated_at = now  # the staff's cards show the comment
     await session.flush()
-    return EventInfo.of(rating)
+    return Commented(EventInfo.of(rating), Effects(cards=True))

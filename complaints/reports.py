@@ -1,5 +1,8 @@
 """Filing reports and finding them again: submit, a resident's list, /status (the hourly limit:
-storage/abuse.py)."""
+storage/abuse.py).
+
+A report filed (`submit`, `file`) always leaves the same to do after the commit: `FILED`, its
+cards to post in the staff's groups; the adapter hands it to the composition root's runner."""
 
 from __future__ import annotations
 
@@ -16,10 +19,12 @@ from sqlmodel import select
 
 from complaints import codes, deadlines
 from complaints.calendar import WorkingCalendar
+from kernel.effects import Effects
 from storage.models import Report, ReportDraft, ReportEvent, ReportPhoto
 from storage.types import utcnow
 
 CODE_ATTEMPTS = 10
+FILED = Effects(cards=True)  # what filing a report leaves to do: post its staff cards
 
 
 class CodeSpaceExhausted(RuntimeError):

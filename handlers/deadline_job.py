@@ -30,6 +30,7 @@ from sqlmodel import select
 from telegram.ext import Application, CallbackContext
 
 from handlers.context import LoaContext, services
+from kernel.effects import Effects
 from kernel.i18n import translator
 from kernel.logs import fields
 from broadcasts import outbox
@@ -242,6 +243,7 @@ async def _auto_close(context: LoaContext, now: datetime, result: CheckResult) -
         closed = await lifecycle.auto_close(session, now, context.policy)
         result.closed += [c.code for c in closed]
         result.queued += sum(c.notified for c in closed)
+    context.carry_out(lifecycle.effects_of(closed))  # the residents told, the cards redrawn
 
 
 async def check(target: Application | CallbackContext, now: datetime | None = None) -> CheckResult:
@@ -256,7 +258,7 @@ async def check(target: Application | CallbackContext, now: datetime | None = No
             queued = result.queued
             await step(context, now, result)
             if result.queued > queued:
-                context.sender.wake()
+                context.carry_out(Effects(wake_sender=True))
     if result:
         log.info("deadlines_checked %s", fields(reminded=len(result.reminded), overdue=len(result.overdue),
                                                 escalated=len(result.escalated), closed=len(result.closed)))

@@ -132,8 +132,7 @@ async def rating_button(update: Update, context: LoaContext) -> None:
     except Refused as refusal:
         await _refuse(update, context, refusal, language)
         return
-    if result.notified:
-        context.sender.wake()  # the residents who follow the report (reporters of its duplicates)
+    context.carry_out(result.effects)  # the residents who follow the report, the staff's cards
     _ = translator(language).gettext
     await query.answer(_("Thank you for your rating!") if action == Action.RATE else None)
     await _close_buttons(update, context)
@@ -186,7 +185,7 @@ async def on_comment(update: Update, context: LoaContext, resident: Resident) ->
     if not message.text or message.text.startswith("/"):
         return False
     user = update.effective_user
-    refusal = None
+    refusal, commented = None, None
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, user.id, for_update=True)
         if resident is None or resident.awaiting != "comment":
@@ -197,12 +196,15 @@ async def on_comment(update: Update, context: LoaContext, resident: Resident) ->
             await _after_comment(session, resident)
             return False
         try:
-            await lifecycle.comment(session, report_id, _resident_actor(user.id), message.text, now=context.now())
+            commented = await lifecycle.comment(session, report_id, _resident_actor(user.id), message.text,
+                                                now=context.now())
         except Refused as error:
             refusal = error
         if refusal is None or refusal.code != "too_long":  # too long: they shorten it and send it again
             await _after_comment(session, resident)
         code = (await session.get(Report, report_id)).code
+    if commented is not None:
+        context.carry_out(commented.effects)
     _ = translator(language).gettext
     if refusal is None:
         text = _("Thank you: your comment on report {code} was saved.").format(code=_code(code))

@@ -21,7 +21,6 @@ from handlers.context import LoaContext
 from complaints import drafts, media, reports
 from handlers import edits
 from handlers import report_prompts as cards
-from handlers import staff_cards
 from handlers.area import area_locator
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
@@ -341,7 +340,7 @@ async def submit(update: Update, context: LoaContext) -> None:
     await query.answer(_("Sent ✓"))
     await _close_buttons(update, context)
     await send_all(update, out)
-    staff_cards.soon(context.application)
+    context.carry_out(reports.FILED)
 
 
 async def cancel_button(update: Update, context: LoaContext) -> None:

@@ -3,10 +3,12 @@ or a note.
 
 Callback data: `tr:<report>:<event seen>:<op>[:<arg>]`. Ops that change the report go through
 `complaints.lifecycle.apply` with the event the card showed, so of two people pressing at once
-the second is told what the first did. Ops that open a choice (another agency, a duplicate, a
-reason) or ask a question check the same permission first: the role is checked on every press,
-not only when the buttons are drawn. A question is a ForceReply message remembered in
-`staff_prompts`; the answer is the reply to it, even after a restart.
+the second is told what the first did; their arguments come from complaints.actions, as on the
+dashboard, and what the change leaves to do (kernel/effects.py) goes to `context.carry_out`, the
+report's cards being redrawn before the handler returns. Ops that open a choice (another agency,
+a duplicate, a reason) or ask a question check the same permission first: the role is checked
+on every press, not only when the buttons are drawn. A question is a ForceReply message
+remembered in `staff_prompts`; the answer is the reply to it, even after a restart.
 """
 
 from __future__ import annotations
@@ -14,22 +16,21 @@ from __future__ import annotations
 import html
 import logging
 
-from sqlalchemy import update as sa_update
 from sqlmodel import delete, select
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from handlers.context import LoaContext
+from kernel.effects import NOTHING, Effects
 from kernel.i18n import translator
-from complaints import agencies, bans, duplicates, lifecycle
+from complaints import actions, agencies, bans, duplicates, lifecycle
 from complaints.lifecycle import Action, Refused
 from complaints.rejections import REJECT_REASONS
 from handlers import edits, staff_cards
 from handlers.onboarding import language_of
 from storage import abuse
-from storage.models import Report, Resident, StaffPrompt
-from storage.types import utcnow
+from storage.models import Report, StaffPrompt
 
 log = logging.getLogger(__name__)
 GROUPS = filters.ChatType.GROUPS
@@ -97,7 +98,7 @@ async def on_button(update: Update, context: LoaContext) -> None:
         actor = await _actor(session, update, context)
         try:
             if op in APPLY:
-                args = await _args(session, op, arg, report_id)
+                args = await _args(session, op, arg, report_id, context)
                 done = await lifecycle.apply(session, report_id, action, actor, policy=context.policy,
                                              expected_event_id=event_id, now=context.now(), **args)
             else:
@@ -120,7 +121,7 @@ async def on_button(update: Update, context: LoaContext) -> None:
         await query.answer(_("Done: {code} is now “{state}”.").format(
             code=done.code, state=_(lifecycle.STATE_LABELS[lifecycle.State(done.to_state)])))
         log.info("report_%s code=%s by=%s", done.action, done.code, update.effective_user.id)
-        await staff_cards.sync(context.application, [report_id])
+        await _carry_out(context, done.effects, [report_id])
         return
     await query.answer()
     if menu is not None:
@@ -164,7 +165,7 @@ async def _ban(update: Update, context: LoaContext, report_id: int, event_id: in
     query = update.callback_query
     _ = translator(_staff_language(update, context)).gettext
     secret = context.settings.pseudonym_secret
-    answer, menu, banned = None, None, False
+    answer, menu, banned = None, None, NOTHING
     async with context.db.transaction() as session:
         actor = await _actor(session, update, context)
         report = await session.get(Report, report_id) if actor.kind == lifecycle.ActorKind.MODERATOR else None
@@ -184,10 +185,6 @@ async def _ban(update: Update, context: LoaContext, report_id: int, event_id: in
         else:
             banned = await bans.ban(session, secret, resident.telegram_id, by=update.effective_user.id,
                                     report_code=report.code, gettext=context.policy.gettext)
-            if banned:
-                # Every card of theirs is drawn again, showing the ban.
-                await session.execute(sa_update(Report).where(Report.resident_id == resident.id)
-                                      .values(updated_at=utcnow()))
             answer = (_("The reporter of {code} is banned: Loa refuses their reports from now on.") if banned
                       else _("The reporter of {code} is banned already.")).format(code=report.code)
     if menu is not None:
@@ -197,11 +194,18 @@ async def _ban(update: Update, context: LoaContext, report_id: int, event_id: in
     await query.answer(answer, show_alert=True)
     if banned:
         log.info("reporter_banned code=%s by=%s", report.code, update.effective_user.id)
-        context.sender.wake()
-        await staff_cards.sync(context.application)
+        await _carry_out(context, banned)  # every card of theirs is drawn again, showing the ban
 
 
-async def _args(session, op: str, arg: str, report_id: int) -> dict:
+async def _carry_out(context: LoaContext, effects: Effects, report_ids: list[int] | None = None) -> None:
+    """What a change left to do, by the composition root; when it changed cards, they are also
+    redrawn here, awaited, so that the staff see the result of their tap before the handler ends."""
+    context.carry_out(effects)
+    if effects.cards:
+        await staff_cards.sync(context.application, report_ids)
+
+
+async def _args(session, op: str, arg: str, report_id: int, context: LoaContext) -> dict:
     if op == "as":
         return {"agency_code": arg}
     if op == "dp":
@@ -209,11 +213,8 @@ async def _args(session, op: str, arg: str, report_id: int) -> dict:
     if op == "pr":
         return {"priority": arg}
     if op == "rr":
-        # The reason goes to the reporter: in their language.
-        report = await session.get(Report, report_id)
-        resident = await session.get(Resident, report.resident_id) if report and report.resident_id else None
-        index = int(arg) if arg.isdigit() and int(arg) < len(REJECT_REASONS) else 0
-        return {"reason": translator(resident.language if resident else "vi").gettext(REJECT_REASONS[index])}
+        return {"reason": await actions.template_reason(session, report_id, arg,
+                                                        default_language=context.settings.default_language)}
     return {}
 
 
@@ -301,23 +302,21 @@ async def on_reply(update: Update, context: LoaContext) -> None:
         else:
             text = (message.text or message.caption or "").strip()
             photo = message.photo[-1].file_id if message.photo else None
-            action = Action(prompt.action)
-            args = {Action.REJECT: {"reason": text}, Action.SEND_BACK: {"reason": text},
-                    Action.DUPLICATE: {"original_code": text},
-                    Action.RESOLVE: {"note": text, "photo_file_id": photo}}[action]
-            if photo and action != Action.RESOLVE:
-                answer = _("Please answer with text.")
+            try:
+                args = actions.typed(prompt.action, text, photo)
+            except Refused as refusal:  # a photo where a text was asked for: the question stays
+                answer = refusal.render(_, language, context.settings.tz)
             else:
                 try:
                     actor = await _actor(session, update, context)
                     async with session.begin_nested():
-                        done = await lifecycle.apply(session, prompt.report_id, action, actor, policy=context.policy,
+                        done = await lifecycle.apply(session, prompt.report_id, prompt.action, actor,
+                                                     policy=context.policy,
                                                      expected_event_id=prompt.expected_event_id, now=context.now(),
                                                      **args)
                 except Refused as refusal:
                     answer = refusal.render(_, language, context.settings.tz)
-                    if refusal.code in ("missing_reason", "missing_note", "too_long", "original_not_found",
-                                        "self_duplicate", "original_not_open"):
+                    if refusal.code in actions.RETYPE:
                         answer += "\n" + _("Reply to my question again with the corrected text.")
                         prompt = None  # kept: they can answer again
                 if prompt is not None:
@@ -325,7 +324,7 @@ async def on_reply(update: Update, context: LoaContext) -> None:
     if done is not None:
         await message.reply_text(_("Done: {code} is now “{state}”.").format(
             code=done.code, state=_(lifecycle.STATE_LABELS[lifecycle.State(done.to_state)])))
-        await staff_cards.sync(context.application, [done.report_id])
+        await _carry_out(context, done.effects, [done.report_id])
     elif answer is not None:
         await message.reply_text(answer)
 

@@ -40,9 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.i18n import pick_language, translator
 from kernel.settings import Settings
 from broadcasts import alerts, outbox
-from complaints import agencies, deadlines, lifecycle, reports
+from complaints import actions, agencies, deadlines, lifecycle, reports
 from complaints.lifecycle import Action, Actor, ActorKind, FINAL, Policy, State
-from complaints.rejections import REJECT_REASONS
 from handlers.rating import rating_markup
 from sandbox import cast
 from storage import areas, residents, roles, topics
@@ -218,13 +217,15 @@ async def create_reports(session: AsyncSession, settings: Settings, clock: Clock
                                     reporter_name=reporter.name, tz=settings.tz, now=story.filed,
                                     rules=policy.rules)
         for step in story.steps:
-            await take(session, report, step, policy, staff, by_agency, reporter, filed)
+            await take(session, report, step, policy, staff, by_agency, reporter, filed,
+                       default_language=settings.default_language)
         filed[story.key] = report
     return filed
 
 
 async def take(session: AsyncSession, report: Report, step: Step, policy: Policy, staff: dict[str, Actor],
-               by_agency: dict[str, Actor], reporter: Person, filed: dict[str, Report]) -> None:
+               by_agency: dict[str, Actor], reporter: Person, filed: dict[str, Report], *,
+               default_language: str) -> None:
     """One step of a story, by whoever does it in the bot: a moderator, the staff of the agency
     holding the report, its reporter, or Loa itself."""
     if step.action == "flag_overdue":
@@ -245,8 +246,9 @@ async def take(session: AsyncSession, report: Report, step: Step, policy: Policy
     if action == Action.DUPLICATE:
         args["original_id"] = filed[args.pop("original")].id
     if action == Action.REJECT and "template" in args:
-        # As the "Reject…" menu does: the template in the reporter's language (handlers/triage.py).
-        args["reason"] = translator(reporter.language).gettext(REJECT_REASONS[args.pop("template")])
+        # As the "Reject…" menu does: the template in the reporter's language.
+        args["reason"] = await actions.template_reason(session, report.id, args.pop("template"),
+                                                       default_language=default_language)
     await lifecycle.apply(session, report.id, action, actor, policy=policy, now=step.at, **args)
 
 

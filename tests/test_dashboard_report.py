@@ -270,6 +270,7 @@ async def test_bad_input_is_refused_with_the_form_and_changes_nothing(applicatio
                 ({"action": "duplicate", "original_code": code}, "A report cannot be a duplicate of itself."),
                 ({"action": "duplicate"}, "Choose one of the suggested reports or type a report's code."),
                 ({"action": "reject", "reason": " "}, "Give a reason."),
+                ({"action": "reject", "reason": "", "reason_template": "9"}, "Unknown reason."),
                 ({"action": "priority", "priority": "very"}, "Unknown priority."),
                 ({"action": "fly"}, "Unknown action."),
                 ({"action": "start"}, "Only the staff of the agency handling this report can do this."),

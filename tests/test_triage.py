@@ -151,6 +151,13 @@ async def test_a_template_reason_reaches_the_resident_in_their_language(bot, emu
     binh = await onboarded(emulator, "vi")
     await file_report(binh, language="vi", photos=0)
     card = await staff.mods.next_message()
+    # A reason that is not one of the templates (a forged button) is refused, not taken for the first.
+    [report] = await report_rows(db)
+    async with db.read() as session:
+        from complaints.lifecycle import last_event
+        seen = (await last_event(session, report.id)).id
+    answer = await (await staff.mods.tap_data(staff.mai, f"tr:{report.id}:{seen}:rr:9", card)).answer()
+    assert answer.text == "Unknown reason." and (await report_rows(db))[0].state == "submitted"
     await (await staff.mods.tap(staff.mai, "❌ Reject…", message=card)).answer()
     await staff.mods.wait_for(lambda: ["✏️ Another reason…"] in card.buttons)
     await (await staff.mods.tap(staff.mai, "There is not enough information to act on it.", message=card)).answer()

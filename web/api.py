@@ -32,10 +32,11 @@ from sqlalchemy.exc import IntegrityError
 from broadcasts import alerts, drafts, schedules
 from broadcasts.alerts import SENT, Kind, NoFollowUp, Status
 from broadcasts.drafts import MAX_AHEAD
-from complaints import codes, lifecycle
+from complaints import actions, codes, lifecycle
 from complaints import reports as report_queries
 from complaints.lifecycle import Action, Actor, ActorKind, Refused
 from complaints.media import MediaStore
+from kernel.i18n import translator
 from storage import areas, tokens, topics
 from storage.models import Alert, Area, BroadcastSchedule, Category, Delivery, Report, ReportPhoto
 from storage.types import utcnow
@@ -555,9 +556,6 @@ async def get_report(request: web.Request) -> web.Response:
     return await _report_response(request, who, report.id)
 
 
-VALIDATION_REFUSALS = {"missing_note": "note", "missing_reason": "reason", "too_long": None}
-
-
 async def act_on_report(request: web.Request) -> web.Response:
     who = await auth.caller(request, "reports")
     db = request.config_dict[DB]
@@ -565,23 +563,20 @@ async def act_on_report(request: web.Request) -> web.Response:
         report_id = (await _report_of(session, who, request.match_info["code"])).id
     body = await _body(request, "ReportAction")
     action = Action(body["action"])
-    args = {"note": body.get("note")} if action == Action.RESOLVE else (
-        {"reason": body.get("reason")} if action == Action.SEND_BACK else {})
     try:
+        args = actions.typed(action, body.get(actions.TYPED.get(action, "")))  # fields named as the arguments
         async with db.transaction() as session:
             result = await lifecycle.apply(session, report_id, action, _actor(who), policy=context.policy(request),
                                            expected_state=body.get("expected_state"), now=context.now(request), **args)
     except Refused as refusal:
-        from kernel.i18n import translator
-
         message = refusal.render(translator("en").gettext, "en", None)
-        if refusal.code in VALIDATION_REFUSALS:
-            field = VALIDATION_REFUSALS[refusal.code] or ("note" if action == Action.RESOLVE else "reason")
+        if refusal.code in actions.RETYPE:  # the note or the reason: what the action takes typed
+            field = actions.TYPED[action]
             raise error(422, refusal.code, f"{field}: {message}", field=field) from None
         raise error(409, refusal.code, message) from None
     log.info("api_report_action report=%s action=%s token=%s agency=%s", result.code, action.value, who.token_id,
              who.agency_code)
-    context.wake_sender(request)
+    context.carry_out(request, result.effects)
     return await _report_response(request, who, report_id)
 
 

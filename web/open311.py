@@ -42,7 +42,7 @@ from complaints.deadlines import DeadlineRules
 from storage import tokens
 from storage.areas import AreaLocator
 from storage.types import utcnow
-from web import inputs
+from web import context, inputs
 from web.keys import BOT, DB, SETTINGS
 
 log = logging.getLogger("loa.open311")
@@ -292,7 +292,7 @@ async def post_request(request: web.Request) -> web.Response:
         code, due = report.code, report.due_at
     log.info("open311_report_filed code=%s category=%s client=%s photos=%d", code, new.service_code,
              caller.token_id, len(photos))
-    _tell_staff(request.app)
+    context.carry_out(request, reports.FILED)  # the moderators' card of the new report, at once
 
     notice = f"Received as {code}."
     if due is not None:
@@ -311,18 +311,6 @@ async def _locator(app: web.Application, session) -> AreaLocator:
         locator = await AreaLocator.load(session)
         cache["area_locator"] = locator
     return locator
-
-
-def _tell_staff(app: web.Application) -> None:
-    """The moderators' card of the new report, at once, when the bot runs beside us."""
-    if BOT not in app:
-        return
-    try:
-        from handlers import staff_cards
-
-        staff_cards.soon(app[BOT])
-    except Exception:  # the periodic sync posts it anyway
-        log.exception("open311_staff_cards_failed")
 
 
 # ---------------------------------------------------------------- media_url

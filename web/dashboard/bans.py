@@ -10,17 +10,14 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from sqlalchemy import update
 
 from kernel.i18n import translator
 from complaints import bans
-from storage.models import Report
-from storage.types import utcnow
 from web import context
 from web.dashboard import report as page
 from web.dashboard import views
 from web.dashboard.views import PREFIX
-from web.keys import BOT, DB, SETTINGS
+from web.keys import DB, SETTINGS
 
 log = logging.getLogger("loa.dashboard")
 MAX_REASON = 500
@@ -64,19 +61,11 @@ async def _change(request: web.Request, *, lift: bool) -> web.Response:
         else:
             changed = await bans.ban(session, settings.pseudonym_secret, resident.telegram_id, reason=reason,
                                      by=staff.telegram_id, report_code=report.code, gettext=gettext)
-        if changed:
-            # Their cards in Telegram are drawn again, with or without the ban.
-            await session.execute(update(Report).where(Report.resident_id == resident.id).values(updated_at=utcnow()))
     if changed is None:
         return await page.show(request, staff, report.code, status=409,
                                error=_("This report's reporter cannot be banned: they asked Loa to forget them."))
     if changed:
         log.info("dashboard_reporter_%s code=%s by=%s", "unbanned" if lift else "banned", report.code,
                  staff.telegram_id)
-        context.wake_sender(request)
-        application = request.config_dict.get(BOT)
-        if application is not None:
-            from handlers import staff_cards  # here: the handlers import the bot's modules
-
-            staff_cards.soon(application)
+        context.carry_out(request, changed)  # they are told; their cards in Telegram are drawn again
     raise web.HTTPSeeOther(f"{PREFIX}/reports/{report.code}?done={'unban' if lift else 'ban'}")

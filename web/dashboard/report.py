@@ -7,7 +7,10 @@ reporter's name is for moderators only, as on the bot's cards.
 Actions are POSTed to /dashboard/reports/{code}/act with the id of the last event the page showed:
 `complaints.lifecycle.apply` refuses a report that changed meanwhile, naming who did what. Bad
 input is answered 400 and a refusal 409 (403 when the role does not allow it), each with the page
-and what was typed; a change redirects back to the page (303) with `?done=<action>`.
+and what was typed; a change redirects back to the page (303) with `?done=<action>`, once what it
+left to do (the residents' notifications, the staff's cards) is handed to `web.context.carry_out`.
+The form's reason, note and reject template become `apply`'s arguments as the bot's buttons do
+(complaints.actions).
 """
 
 from __future__ import annotations
@@ -18,18 +21,18 @@ from aiohttp import web
 from sqlalchemy import select
 
 from kernel.i18n import translator
-from complaints import agencies, bans, codes, duplicates, lifecycle
+from complaints import actions, agencies, bans, codes, duplicates, lifecycle
 from complaints import reports as report_queries
 from complaints.lifecycle import Action, ActorKind, Refused
 from complaints.media import MediaStore
 from complaints.rejections import REJECT_REASONS
 from storage import areas
-from storage.models import Agency, Category, Report, ReportPhoto, Resident
+from storage.models import Agency, Category, Report, ReportPhoto
 from web import context, inputs
 from web.dashboard import svg, views
 from web.dashboard.queue import DONE
 from web.dashboard.views import PREFIX, Staff
-from web.keys import BOT, DB, SETTINGS
+from web.keys import DB, SETTINGS
 
 log = logging.getLogger("loa.dashboard")
 
@@ -40,9 +43,8 @@ def N_(msgid: str) -> str:
 
 # Refusals that are the form's fault (400); those of the role are 403, anything else (the report
 # changed, or is in another state) 409.
-BAD_INPUT = {"bad_request", "unknown_action", "missing_reason", "missing_note", "too_long", "unknown_agency",
-             "missing_agency", "missing_original", "original_not_found", "self_duplicate", "original_not_open",
-             "bad_priority"}
+BAD_INPUT = actions.RETYPE | {"bad_request", "unknown_action", "unknown_agency", "missing_agency", "missing_original",
+                              "bad_priority", "unknown_reason"}
 NOT_ALLOWED = {"not_moderator", "not_agency_staff", "other_agency"}
 HISTORY = {
     None: N_("Filed"),
@@ -211,20 +213,12 @@ async def _args(session, report: Report, action: str, data: dict[str, str], defa
             raise refuse("missing_original", N_("Choose one of the suggested reports or type a report's code."))
         return {"original_code": original}
     if action == Action.REJECT:
-        reason, template = data.get("reason", ""), data.get("reason_template", "")
-        chosen = inputs.number(template, 0, len(REJECT_REASONS) - 1)
-        if not reason.strip() and chosen is not None:
-            # A template reaches the resident in their language, as from the bot's menu.
-            resident = await session.get(Resident, report.resident_id) if report.resident_id else None
-            language = resident.language if resident is not None else default_language
-            reason = translator(language).gettext(REJECT_REASONS[chosen])
-        return {"reason": reason}
+        return await actions.reject(session, report.id, reason=data.get("reason", ""),
+                                    template=data.get("reason_template", ""), default_language=default_language)
     if action == Action.PRIORITY:
         return {"priority": data.get("priority", "")}
-    if action == Action.RESOLVE:
-        return {"note": data.get("note", "")}
-    if action == Action.SEND_BACK:
-        return {"reason": data.get("reason", "")}
+    if action in (Action.RESOLVE, Action.SEND_BACK):
+        return actions.typed(action, data.get(actions.TYPED[action], ""))  # fields named as the arguments
     return {}
 
 
@@ -263,12 +257,7 @@ async def act(request: web.Request) -> web.Response:
         kept = {key: value for key, value in data.items() if key != "csrf"}
         return await show(request, staff, report.code, status=status, error=message, typed=kept)
     log.info("dashboard_report_%s code=%s by=%s", done.action, done.code, staff.telegram_id)
-    context.wake_sender(request)  # the residents' notifications
-    application = request.config_dict.get(BOT)
-    if application is not None:
-        from handlers import staff_cards  # here: the handlers import the bot's modules
-
-        staff_cards.soon(application)
+    context.carry_out(request, done.effects)
     if may_see(staff, done.agency_code):
         raise web.HTTPSeeOther(f"{PREFIX}/reports/{done.code}?done={done.action}")
     # Sent back or passed on: no longer the viewer's agency's report.
