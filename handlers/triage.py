@@ -25,7 +25,7 @@ from kernel.i18n import translator
 from complaints import agencies, bans, duplicates, lifecycle
 from complaints.lifecycle import Action, Refused
 from complaints.rejections import REJECT_REASONS
-from handlers import edits, staff_cards
+from handlers import callbacks, edits, staff_cards
 from handlers.onboarding import language_of
 from storage import abuse
 from storage.models import Report, Resident, StaffPrompt
@@ -72,9 +72,8 @@ BIGGEST_ID = 2**63 - 1  # a BIGINT: a forged larger id is no report
 
 async def on_button(update: Update, context: LoaContext) -> None:
     query = update.callback_query
-    parts = query.data.split(":", 4)
-    report_id, event_id, op = int(parts[1]), int(parts[2]) or None, parts[3]
-    arg = parts[4] if len(parts) > 4 else ""
+    tap = callbacks.triage_tap(query.data)
+    report_id, event_id, op, arg = tap.report_id, tap.event_id, tap.op, tap.arg
     language = _staff_language(update, context)
     _ = translator(language).gettext
     if op not in ACTIONS and op not in ("bk", "ph", "bn", "by"):
@@ -341,6 +340,6 @@ async def chat_id(update: Update, context: LoaContext) -> None:
 
 HANDLERS = [
     CommandHandler("chatid", chat_id, filters=GROUPS),
-    CallbackQueryHandler(on_button, pattern=r"^tr:\d+:\d+:[a-z]{2}(:.+)?$"),
+    CallbackQueryHandler(on_button, pattern=callbacks.TRIAGE.pattern),
     MessageHandler(GROUPS & filters.REPLY & (filters.TEXT | filters.PHOTO) & ~filters.COMMAND, on_reply),
 ]
