@@ -14,6 +14,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot.context import LoaContext
 from kernel.i18n import translator
 from complaints import drafts
+from complaints.lifecycle import N_
 from handlers.awaiting import Awaiting
 from handlers import area, broadcasting, rating, reporting
 from handlers.onboarding import language_of, stale_button
@@ -70,10 +71,6 @@ async def cancel(update: Update, context: LoaContext) -> None:
         await reply(update, Card(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))
         return
     await reply(update, Card(_("Cancelled. Nothing was changed.")))
-
-
-def N_(msgid: str) -> str:
-    return msgid
 
 
 def _typed(message: Message) -> bool:

@@ -24,7 +24,7 @@ async def stop(update: Update, context: LoaContext) -> None:
             resident.awaiting = None
     _ = translator(language_of(update, context, resident)).gettext
     await reply(update, Card(_("Done: you will receive no more alerts. Reports you sent, and their "
-                                "updates, still reach you. To receive alerts again, send /start.")))
+                               "updates, still reach you. To receive alerts again, send /start.")))
 
 
 async def forget(update: Update, context: LoaContext) -> None:
@@ -39,21 +39,22 @@ async def forget(update: Update, context: LoaContext) -> None:
         InlineKeyboardButton(_("No, keep it"), callback_data=callbacks.FORGET.build("no")),
     ]])
     await reply(update, Card(_("Delete your data? Your name, username, language, area, alert topics "
-                                "and quiet hours will be deleted, and you will receive no more alerts. "
-                                "Reports you sent stay with the city, without your name."), buttons))
+                               "and quiet hours will be deleted, and you will receive no more alerts. "
+                               "Reports you sent stay with the city, without your name."), buttons))
 
 
 async def confirm_forget(update: Update, context: LoaContext) -> None:
     query = update.callback_query
     user = update.effective_user
     photos: list[str] = []
+    confirmed = callbacks.FORGET.args(query.data) == ["yes"]
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, user.id)
         language = resident.language if resident else None
-        if callbacks.FORGET.args(query.data) == ["yes"] and resident is not None:
+        if confirmed and resident is not None:
             draft = await drafts.get(session, resident.id)
             photos = drafts.photo_hashes(draft.photos) if draft is not None else []
-        deleted = callbacks.FORGET.args(query.data) == ["yes"] and await residents.forget(session, user.id)
+        deleted = confirmed and await residents.forget(session, user.id)
     if deleted and photos:
         # The photos of the report they were writing go with it (not those of reports they sent).
         async with context.db.read() as session:
@@ -65,7 +66,7 @@ async def confirm_forget(update: Update, context: LoaContext) -> None:
     await query.answer()
     if deleted:
         await edit(context.application, query, Card(_("Your data has been deleted. Thank you for using Loa. "
-                                   "If you send /start, you begin again as a new user.")))
+                                                      "If you send /start, you begin again as a new user.")))
     else:
         await edit(context.application, query, Card(_("Nothing was deleted. Your settings are as they were.")))
 

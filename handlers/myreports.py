@@ -106,7 +106,7 @@ async def status_command(update: Update, context: LoaContext) -> None:
             resident = await residents.by_telegram_id(session, update.effective_user.id)
         _ = cards.texts(language_of(update, context, resident))
         await reply(update, Card(_("Send /status followed by the reference code, for example: "
-                                       "/status PA-7K3Q9. /myreports lists your reports.")))
+                                   "/status PA-7K3Q9. /myreports lists your reports.")))
         return
     await reply(update, await _status_card(update, context, typed))
 

@@ -471,7 +471,7 @@ async def _take_location(update: Update, context: LoaContext, resident: Resident
     code = (await area_locator(context)).locate(lat, lon)
     if code is None:
         await reply(update, Card(_("This location is outside every area Loa serves. Share another "
-                                       "location, pick the area, or type the address.")))
+                                   "location, pick the area, or type the address.")))
         return
 
     async def work(session, resident, draft):
