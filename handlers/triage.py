@@ -44,6 +44,8 @@ ACTIONS = {"as": Action.ASSIGN, "ag": Action.ASSIGN, "du": Action.DUPLICATE, "dp
            "dc": Action.DUPLICATE, "rj": Action.REJECT, "rr": Action.REJECT, "ro": Action.REJECT,
            "pr": Action.PRIORITY, "st": Action.START, "rs": Action.RESOLVE, "sb": Action.SEND_BACK}
 APPLY = {"as", "dp", "rr", "pr", "st"}
+# The ops that lead to no action: « Back, the photos, and banning the reporter (asked, then confirmed).
+OTHER_OPS = ("bk", "ph", "bn", "by")
 ASK = {"dc": N_("Reply to this message with the code of the report that {code} duplicates (like PA-7K3Q9)."),
        "ro": N_("Reply to this message with the reason for rejecting {code}. The resident will read it."),
        "rs": N_("Reply to this message with what was done about {code}. You can send a photo with the note as "
@@ -76,7 +78,7 @@ async def on_button(update: Update, context: LoaContext) -> None:
     report_id, event_id, op, arg = tap.report_id, tap.event_id, tap.op, tap.arg
     language = _staff_language(update, context)
     _ = translator(language).gettext
-    if op not in ACTIONS and op not in ("bk", "ph", "bn", "by"):
+    if op not in ACTIONS and op not in OTHER_OPS:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     if report_id > BIGGEST_ID or (event_id or 0) > BIGGEST_ID:

@@ -17,7 +17,7 @@ import handlers
 from broadcasts.alerts import Kind as AlertKind
 from broadcasts.alerts import Progress, Status
 from complaints.lifecycle import Action, ActorKind
-from handlers import broadcast_prompts, callbacks, prompts, rating, report_prompts, staff_cards
+from handlers import broadcast_prompts, broadcasting, callbacks, prompts, rating, report_prompts, staff_cards, triage
 from handlers.cards import Card
 from storage.models import Alert, Area, BroadcastSchedule, Category, Report, ReportDraft, ReportEvent, Resident, Topic
 
@@ -212,5 +212,10 @@ def test_every_button_the_builders_draw_parses_to_a_known_kind(language):
         assert kind is not None, data
         assert re.match(kind.pattern, data)
         seen.add(kind)
+        if kind is callbacks.BROADCAST:  # and the wizard has a handler for its action
+            assert callbacks.broadcast_tap(data).action in broadcasting.ACTIONS, data
+        if kind is callbacks.TRIAGE:
+            op = callbacks.triage_tap(data).op
+            assert op in triage.ACTIONS or op in triage.OTHER_OPS, data
     # The builders draw every kind but the ones written by handlers themselves (/forget's question).
     assert seen == set(callbacks.KINDS) - {callbacks.FORGET}, set(callbacks.KINDS) - seen
