@@ -120,10 +120,8 @@ async def _picker(session, alert: Alert, language: str, parent_code: str | None,
                   *, around: str | None = None, intro: str = "") -> Card:
     parent = await areas.get(session, parent_code) if parent_code else None
     children = await areas.children(session, parent.code if parent else None)
-    if around is not None:
-        codes = [a.code for a in children]
-        if around in codes:
-            page = page_of(parent, children, around)
+    if around is not None and any(a.code == around for a in children):
+        page = page_of(parent, children, around)
     return cards.area_picker(alert, await _chosen_areas(session, alert), parent, children, page, language,
                              intro=intro)
 
