@@ -349,7 +349,7 @@ def add_bare_handler(application) -> None:
     from telegram.ext import CommandHandler
 
     from handlers import prompts
-    from handlers.replies import show
+    from handlers.cards import show
 
     async def bare(update, context) -> None:
         await show(update, context, prompts.language("vi"))

@@ -7,9 +7,14 @@ Two deadlines run from the moment a report is filed (or reopened):
   the calendar's working hours; 10 by default), or, once marked urgent, within `urgent_hours`
   working hours (4 by default) of that moment.
 
-The scheduled job (Telegram side) asks `due_for_reminder` and `overdue`, tells the agency or the
-moderators, and records that with `mark_reminded`, `mark_overdue` and `mark_escalated`, so each
-report is reminded and escalated once per deadline (reopening or marking urgent starts again).
+What the deadline job does about them is decided here: `reminders` (a deadline within the
+reminder window: the agency's group is told, or the moderators' when it has none), `newly_overdue`
+(a deadline passed: the agency's group is told; without one the moderators hear of it in the
+escalation) and `escalation` (the overdue reports the moderators have not heard of: their group
+is told, once it is set). Each names the deadline (`deadline_of`: take-up or resolution) and the
+group to tell. The job (handlers/deadline_job.py) renders and queues the messages and records
+them with `mark_reminded`, `mark_overdue` and `mark_escalated`, so each report is reminded and
+escalated once per deadline (reopening or marking urgent starts again).
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from complaints.calendar import WorkingCalendar
-from storage.models import Category, Report
+from storage.models import Agency, Category, Report
 
 # States in which the agency still has to take the report up, and in which it still has to resolve it.
 AWAITING_TAKE_UP = ("submitted", "assigned", "reopened")
 OPEN = ("submitted", "assigned", "in_progress", "reopened")
 DEFAULT_RESOLVE_DAYS = 10
+# The two deadlines of a report.
+TAKE_UP, RESOLVE = "take_up", "resolve"
 
 
 @dataclass(frozen=True)
@@ -126,3 +133,83 @@ async def to_autoclose(session: AsyncSession, now: datetime, days: int) -> list[
     query = (select(Report.id).where(Report.state == "resolved", Report.resolved_at <= now - timedelta(days=days))
              .order_by(Report.resolved_at, Report.id))
     return list((await session.execute(query)).scalars())
+
+
+# ---------------------------------------------------------------- what the deadline job does
+
+
+def deadline_of(report: Report, until: datetime) -> tuple[str, datetime] | None:
+    """The report's earliest deadline at or before `until` that still applies: take-up while the
+    agency has not taken it up, resolution while it is open. None if there is none."""
+    found = []
+    if report.state in AWAITING_TAKE_UP and report.take_up_due_at is not None and report.take_up_due_at <= until:
+        found.append((report.take_up_due_at, TAKE_UP))
+    if report.state in OPEN and report.due_at is not None and report.due_at <= until:
+        found.append((report.due_at, RESOLVE))
+    if not found:
+        return None
+    at, kind = min(found)
+    return kind, at
+
+
+@dataclass(frozen=True)
+class Due:
+    """A deadline to tell staff about: which (`kind`, TAKE_UP or RESOLVE), when (`at`), and the
+    staff group to tell (`chat_id`; None: no group is told now)."""
+
+    report: Report
+    kind: str
+    at: datetime
+    chat_id: int | None
+
+
+async def _agency_chats(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Agency.code, Agency.telegram_chat_id)
+                                 .where(Agency.telegram_chat_id.is_not(None)))
+    return {code: chat_id for code, chat_id in rows if chat_id}
+
+
+async def reminders(session: AsyncSession, now: datetime, before: timedelta,
+                    moderators_chat_id: int | None) -> list[Due]:
+    """The reminders due at `now` (`due_for_reminder`): each to the agency's group, or the
+    moderators' when the report has no agency or its agency no group."""
+    reports = await due_for_reminder(session, now, before=before)
+    chats = await _agency_chats(session) if reports else {}
+    found = []
+    for report in reports:
+        due = deadline_of(report, now + before)
+        if due is not None:
+            found.append(Due(report, *due, chats.get(report.agency_code or "") or moderators_chat_id or None))
+    return found
+
+
+async def newly_overdue(session: AsyncSession, now: datetime) -> list[Due]:
+    """The reports past a deadline not yet flagged (`overdue`), each to its agency's group (None
+    without one: the moderators hear of it in the escalation)."""
+    reports = await overdue(session, now)
+    chats = await _agency_chats(session) if reports else {}
+    return [Due(report, *(deadline_of(report, now) or (RESOLVE, now)), chats.get(report.agency_code or ""))
+            for report in reports]
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """The overdue reports the moderators have not heard of (`reports`, all marked escalated),
+    and the deadlines to tell them of (`due`: those still late), to `chat_id`."""
+
+    reports: list[Report]
+    due: list[Due]
+    chat_id: int
+
+
+async def escalation(session: AsyncSession, now: datetime, moderators_chat_id: int | None) -> Escalation | None:
+    """What to escalate at `now`; None when there is nothing, or nobody to tell (the reports stay
+    not escalated until a moderators' group is set)."""
+    if not moderators_chat_id:
+        return None
+    reports = await not_escalated(session)
+    if not reports:
+        return None
+    due = [Due(report, *late, moderators_chat_id) for report in reports
+           if (late := deadline_of(report, now)) is not None]  # else no longer late (taken up meanwhile)
+    return Escalation(reports, due, moderators_chat_id)

@@ -4,7 +4,6 @@ Builders only. Plain text, except the preview, which is the alert exactly as res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,22 +15,12 @@ from broadcasts import drafts
 from broadcasts.alerts import Kind, Progress, Status
 from broadcasts.progress import figures, number
 from broadcasts.render import MARKERS
+from handlers import callbacks
+from handlers.cards import Card, area_page
 from storage.areas import full_name
 from storage.models import Alert, Area, BroadcastSchedule, Topic
 
-PROVINCES_PER_PAGE = 10
-WARDS_PER_PAGE = 12
 _DATE_PATTERNS = {"vi": "HH:mm 'ngày' dd/MM/yyyy", "en": "HH:mm, EEE d MMM yyyy"}
-
-
-@dataclass
-class Card:
-    """One message: plain text, or HTML (`html`), or a photo with the text as its caption."""
-
-    text: str
-    markup: InlineKeyboardMarkup | None = None
-    photo: str | None = None
-    html: bool = False
 
 
 def texts(language: str):
@@ -39,10 +28,8 @@ def texts(language: str):
 
 
 def button(label: str, alert_id: int, *parts) -> InlineKeyboardButton:
-    """A button of the wizard about alert `alert_id`: callback data `bc:<id>:<part>:...` (≤ 64 bytes)."""
-    data = ":".join(["bc", str(alert_id), *map(str, parts)])
-    assert len(data.encode()) <= 64, data
-    return InlineKeyboardButton(label, callback_data=data)
+    """A button of the wizard about alert `alert_id` (callbacks.BROADCAST)."""
+    return InlineKeyboardButton(label, callback_data=callbacks.broadcast(alert_id, *parts))
 
 
 def local_time(moment: datetime, language: str, tz: ZoneInfo) -> str:
@@ -96,30 +83,16 @@ def area_picker(alert: Alert, chosen: list[Area], parent: Area | None, children:
                 language: str, *, intro: str = "") -> Card:
     """The areas step: the chosen areas, then one page of provinces (or of the wards of `parent`)."""
     _ = texts(language)
-    per_page = WARDS_PER_PAGE if parent is not None else PROVINCES_PER_PAGE
-    pages = max(1, -(-len(children) // per_page))
-    page = min(max(page, 0), pages - 1)
-    shown = children[page * per_page:(page + 1) * per_page]
-    picked = set(alert.area_codes or [])
     name = (lambda a: a.name_en) if language == "en" else (lambda a: a.name_vi)
+    picked = set(alert.area_codes or [])
+    shown = area_page(parent, children, page, language,
+                      browse=lambda code, at: callbacks.broadcast(alert.id, "ap", code, at),
+                      choose=lambda code: callbacks.broadcast(alert.id, "ax", code), chosen=picked, back_to_top=True)
     rows = []
     if parent is not None:
         mark = "✅ " if parent.code in picked else "➕ "
         rows.append([button(mark + _("All of {place}").format(place=name(parent)), alert.id, "ax", parent.code)])
-        buttons = [button(("✅ " if a.code in picked else "") + name(a), alert.id, "ax", a.code) for a in shown]
-    else:
-        buttons = [button(("✅ " if a.code in picked else "") + name(a), alert.id, "ap", a.code, 0) for a in shown]
-    rows += [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
-    key = parent.code if parent is not None else "-"
-    nav = []
-    if page > 0:
-        nav.append(button(_("‹ Previous"), alert.id, "ap", key, page - 1))
-    if page < pages - 1:
-        nav.append(button(_("Next ›"), alert.id, "ap", key, page + 1))
-    if nav:
-        rows.append(nav)
-    if parent is not None:
-        rows.append([button(_("‹ All provinces"), alert.id, "ap", "-", 0)])
+    rows += shown.rows
     rows.append([button(_("Done ✓"), alert.id, "ad"), button(_("✖ Cancel"), alert.id, "x")])
     lines = [_("Step 2: which areas? An alert to a province reaches every ward in it. "
                "Tap to add or remove an area, or type a name; then tap “Done”."),
@@ -128,8 +101,7 @@ def area_picker(alert: Alert, chosen: list[Area], parent: Area | None, children:
         lines.append(_("Provinces and cities:"))
     else:
         lines.append(_("Wards and communes of {place}:").format(place=full_name(parent, language)))
-    if pages > 1:
-        lines[-1] += " " + _("(page {page} of {pages})").format(page=page + 1, pages=pages)
+    lines[-1] += shown.note
     text = "\n".join(lines)
     return Card((intro + "\n\n" + text) if intro else text, InlineKeyboardMarkup(rows))
 
@@ -335,5 +307,5 @@ def schedules(items: list[tuple[BroadcastSchedule, Alert]], topics_by_code: dict
             f"{topic_name(topics_by_code.get(alert.topic_code), language)} · "
             f"{severity_name(alert.severity, language)}: {first}"]
         rows.append([InlineKeyboardButton(_("⏹ Stop #{id}").format(id=schedule.id),
-                                          callback_data=f"bs:{schedule.id}")])
+                                          callback_data=callbacks.SCHEDULE_STOP.build(schedule.id))])
     return Card("\n".join(lines), InlineKeyboardMarkup(rows))

@@ -23,8 +23,7 @@ from typing import Awaitable, Callable
 
 from sqlalchemy import case, delete, func, select
 from sqlalchemy import update as sql_update
-from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
+from telegram import Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
@@ -33,9 +32,10 @@ from kernel.i18n import pick_language
 from broadcasts import alerts, drafts, schedules
 from broadcasts.alerts import SENT, Kind, Status
 from broadcasts.render import render_alert
+from handlers.awaiting import Awaiting
 from handlers import broadcast_prompts as cards
-from handlers import edits
-from handlers.broadcast_prompts import Card
+from handlers import callbacks, edits
+from handlers.cards import Card, edit, page_of, send
 from storage import areas, residents, roles, topics
 from storage.models import Alert, Area, Delivery, Role, Topic
 from storage.types import utcnow
@@ -90,29 +90,16 @@ class Outcome:
     after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
-async def send_card(bot, chat_id: int, card: Card) -> Message:
-    mode = ParseMode.HTML if card.html else None
-    if card.photo:
-        return await bot.send_photo(chat_id, card.photo, caption=card.text, parse_mode=mode, reply_markup=card.markup)
-    return await bot.send_message(chat_id, card.text, parse_mode=mode, reply_markup=card.markup,
-                                  disable_web_page_preview=True if card.html else None)
-
-
-async def edit_card(context: LoaContext, query, card: Card) -> None:
-    markup = card.markup if isinstance(card.markup, InlineKeyboardMarkup) else None
-    await edits.query_text(context.application, query, card.text, reply_markup=markup)
-
-
 async def _carry_out(update: Update, context: LoaContext, outcome: Outcome) -> None:
     query = update.callback_query
     if query is not None:
         await query.answer(outcome.answer, show_alert=outcome.popup)
         if outcome.edit is not None:
-            await edit_card(context, query, outcome.edit)
+            await edit(context.application, query, outcome.edit)
         elif outcome.close:
             await edits.query_markup(context.application, query, None)
     for card in outcome.send:
-        await send_card(context.bot, update.effective_chat.id, card)
+        await send(context.bot, update.effective_chat.id, card)
     for action in outcome.after:
         await action()
 
@@ -133,11 +120,8 @@ async def _picker(session, alert: Alert, language: str, parent_code: str | None,
                   *, around: str | None = None, intro: str = "") -> Card:
     parent = await areas.get(session, parent_code) if parent_code else None
     children = await areas.children(session, parent.code if parent else None)
-    if around is not None:
-        codes = [a.code for a in children]
-        if around in codes:
-            per_page = cards.WARDS_PER_PAGE if parent else cards.PROVINCES_PER_PAGE
-            page = codes.index(around) // per_page
+    if around is not None and any(a.code == around for a in children):
+        page = page_of(parent, children, around)
     return cards.area_picker(alert, await _chosen_areas(session, alert), parent, children, page, language,
                              intro=intro)
 
@@ -149,7 +133,7 @@ async def preview(session, context: LoaContext, alert: Alert, language: str) -> 
     out = []
     for reader in ("vi", "en") if (alert.texts or {}).get("en") else ("vi",):
         rendered = render_alert(alert, topic, reader, tz=context.settings.tz)
-        out.append(Card(rendered.text, photo=rendered.photo, html=True))
+        out.append(Card(rendered.text, photo=rendered.photo, html=True, link_preview=False))
     count = await alerts.count_recipients(session, alert.topic_code, alert.area_codes)
     out.append(cards.preview_controls(alert, topic, await _chosen_areas(session, alert), count, language))
     return out
@@ -192,7 +176,7 @@ async def broadcast_command(update: Update, context: LoaContext) -> None:
             out = [Card(cards.refused(language))]
         else:
             resident = await residents.by_telegram_id(session, user.id, for_update=True)
-            if resident is not None and resident.onboarded and resident.awaiting in ("report", "area"):
+            if resident is not None and resident.onboarded and resident.awaiting in (Awaiting.REPORT, Awaiting.AREA):
                 resident.awaiting = None  # the last command wins: typed messages now go to the wizard
             await session.execute(update_fix_steps(user.id))
             alert = await _draft(session, user.id)
@@ -213,7 +197,7 @@ async def broadcast_command(update: Update, context: LoaContext) -> None:
                         sender_language=language, wizard_step="topic")
                     out = await step_cards(session, context, alert, language)
     for card in out:
-        await send_card(context.bot, update.effective_chat.id, card)
+        await send(context.bot, update.effective_chat.id, card)
 
 
 def update_fix_steps(telegram_id: int):
@@ -228,7 +212,7 @@ async def cancel(update: Update, context: LoaContext) -> bool:
     user = update.effective_user
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, user.id)
-        if resident is not None and resident.awaiting == "report":
+        if resident is not None and resident.awaiting == Awaiting.REPORT:
             return False
         fixing = (await session.execute(update_fix_steps(user.id))).rowcount or 0
         dropped = (await session.execute(delete(Alert).where(
@@ -238,7 +222,7 @@ async def cancel(update: Update, context: LoaContext) -> bool:
         language = await staff_language(session, update, context)
     _ = cards.texts(language)
     text = _("The alert draft was deleted; nothing was sent.") if dropped else _("The correction was abandoned.")
-    await send_card(context.bot, update.effective_chat.id, Card(text))
+    await send(context.bot, update.effective_chat.id, Card(text))
     return True
 
 
@@ -249,7 +233,7 @@ async def schedules_command(update: Update, context: LoaContext) -> None:
             card = Card(cards.refused(language))
         else:
             card = await _schedule_list(session, context, update.effective_user.id, language)
-    await send_card(context.bot, update.effective_chat.id, card)
+    await send(context.bot, update.effective_chat.id, card)
 
 
 async def _schedule_list(session, context: LoaContext, telegram_id: int, language: str) -> Card:
@@ -261,7 +245,7 @@ async def _schedule_list(session, context: LoaContext, telegram_id: int, languag
 async def stop_schedule(update: Update, context: LoaContext) -> None:
     """`bs:<schedule id>`."""
     query = update.callback_query
-    schedule_id = int(query.data.split(":")[1])
+    schedule_id = int(callbacks.SCHEDULE_STOP.args(query.data)[0])
     user = update.effective_user
     async with context.db.transaction() as session:
         language = await staff_language(session, update, context)
@@ -300,22 +284,22 @@ def _at(alert: Alert, steps: tuple[str, ...]) -> bool:
 
 async def on_button(update: Update, context: LoaContext) -> None:
     query = update.callback_query
-    parts = query.data.split(":")
+    tap = callbacks.broadcast_tap(query.data)
     user = update.effective_user
     async with context.db.transaction() as session:
         language = await staff_language(session, update, context)
-        registered = ACTIONS.get(parts[2]) if len(parts) >= 3 and parts[1].isdigit() and len(parts[1]) <= 18 else None
+        registered = ACTIONS.get(tap.action) if tap.alert_id is not None else None
         if not await allowed(session, context, user.id):
             outcome = Outcome(answer=cards.refused(language), popup=True)
         else:
             alert = None
             if registered is not None:
                 alert = (await session.execute(
-                    select(Alert).where(Alert.id == int(parts[1]), Alert.sender_telegram_id == user.id)
+                    select(Alert).where(Alert.id == tap.alert_id, Alert.sender_telegram_id == user.id)
                     .with_for_update())).scalar_one_or_none()
             outcome = None
             if alert is not None and _at(alert, registered[0]):
-                outcome = await registered[1](session, context, alert, language, parts[3:], update)
+                outcome = await registered[1](session, context, alert, language, tap.args, update)
             if outcome is None:
                 outcome = Outcome(answer=cards.stale(language), popup=True)
     await _carry_out(update, context, outcome)
@@ -674,7 +658,7 @@ async def follow_progress(application: Application) -> None:
             keep_following = True
             try:
                 if alert.progress_message_id is None:
-                    message = await send_card(application.bot, alert.progress_chat_id, card)
+                    message = await send(application.bot, alert.progress_chat_id, card)
                     async with db.transaction() as session:
                         await session.execute(sql_update(Alert).where(Alert.id == alert.id)
                                               .values(progress_message_id=message.message_id))
@@ -728,6 +712,6 @@ def add_jobs(application: Application) -> None:
 HANDLERS = [
     CommandHandler("broadcast", broadcast_command, filters=PRIVATE),
     CommandHandler("schedules", schedules_command, filters=PRIVATE),
-    CallbackQueryHandler(on_button, pattern=r"^bc:"),
-    CallbackQueryHandler(stop_schedule, pattern=r"^bs:\d{1,18}$"),
+    CallbackQueryHandler(on_button, pattern=callbacks.BROADCAST.pattern),
+    CallbackQueryHandler(stop_schedule, pattern=callbacks.SCHEDULE_STOP.pattern),
 ]

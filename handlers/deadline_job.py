@@ -1,5 +1,6 @@
 """The deadline job: reminders before a deadline, overdue flags, escalation to the moderators,
-and the automatic closing of resolved reports nobody rated.
+and the automatic closing of resolved reports nobody rated. What is due when, and which group
+hears of it, is complaints.deadlines' decision; the job renders the messages and queues them.
 
 Every `LOA_DEADLINE_CHECK_SECONDS` (and soon after the bot starts) `check` makes one pass:
 
@@ -46,7 +47,7 @@ MESSAGE_LIMIT = 4096
 EXCERPT = 120  # characters of the description shown in the agency's messages
 TIME_FORMAT = "%H:%M %d/%m/%Y"
 
-TAKE_UP, RESOLVE = "take_up", "resolve"
+TAKE_UP, RESOLVE = deadlines.TAKE_UP, deadlines.RESOLVE
 REMINDERS = {
     TAKE_UP: N_("⏰ Reminder: report {code} ({category}) must be taken up by {time}."),
     RESOLVE: N_("⏰ Reminder: report {code} ({category}) must be resolved by {time}."),
@@ -82,21 +83,6 @@ def _context(target: Application | CallbackContext) -> LoaContext:
         return target
     application = target.application if isinstance(target, CallbackContext) else target
     return LoaContext(application)
-
-
-def deadline_of(report: Report, until: datetime) -> tuple[str, datetime] | None:
-    """The report's earliest deadline at or before `until` that still applies: take-up while the
-    agency has not taken it up, resolution while it is open. None if there is none."""
-    found = []
-    if report.state in deadlines.AWAITING_TAKE_UP and report.take_up_due_at is not None \
-            and report.take_up_due_at <= until:
-        found.append((report.take_up_due_at, TAKE_UP))
-    if report.state in deadlines.OPEN and report.due_at is not None and report.due_at <= until:
-        found.append((report.due_at, RESOLVE))
-    if not found:
-        return None
-    at, kind = min(found)
-    return kind, at
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -144,11 +130,6 @@ async def _names(session) -> tuple[dict[str, Agency], dict[str, Category]]:
     return agencies, categories
 
 
-def _agency_chat(report: Report, agencies: dict[str, Agency]) -> int | None:
-    agency = agencies.get(report.agency_code) if report.agency_code else None
-    return agency.telegram_chat_id if agency is not None and agency.telegram_chat_id else None
-
-
 async def _send(session, chat_id: int, text: str, key: str) -> int:
     params = {"text": text, "parse_mode": "HTML", "disable_web_page_preview": True}
     return int(await outbox.enqueue(session, chat_id, "sendMessage", params, key=key))
@@ -157,39 +138,30 @@ async def _send(session, chat_id: int, text: str, key: str) -> int:
 async def _remind(context: LoaContext, now: datetime, result: CheckResult) -> None:
     before = timedelta(hours=context.settings.reminder_hours)
     async with context.db.transaction() as session:
-        reports = await deadlines.due_for_reminder(session, now, before=before)
-        if not reports:
+        due = await deadlines.reminders(session, now, before, context.settings.moderators_chat_id)
+        if not due:
             return
         texts = _Texts(context, *await _names(session))
-        marked = []
-        for report in reports:
-            due = deadline_of(report, now + before)
-            if due is None:
-                continue
-            kind, at = due
-            chat_id = _agency_chat(report, texts.agencies) or context.settings.moderators_chat_id
-            if chat_id:
-                result.queued += await _send(session, chat_id, texts.about(REMINDERS[kind], report, at),
-                                             f"deadline:remind:{report.id}:{at.isoformat()}")
-            marked.append(report)
-        await deadlines.mark_reminded(session, [r.id for r in marked], now)
-        result.reminded += [r.code for r in marked]
+        for d in due:
+            if d.chat_id:
+                result.queued += await _send(session, d.chat_id, texts.about(REMINDERS[d.kind], d.report, d.at),
+                                             f"deadline:remind:{d.report.id}:{d.at.isoformat()}")
+        await deadlines.mark_reminded(session, [d.report.id for d in due], now)
+        result.reminded += [d.report.code for d in due]
 
 
 async def _flag_overdue(context: LoaContext, now: datetime, result: CheckResult) -> None:
     async with context.db.transaction() as session:
-        reports = await deadlines.overdue(session, now)
-        if not reports:
+        due = await deadlines.newly_overdue(session, now)
+        if not due:
             return
         texts = _Texts(context, *await _names(session))
-        for report in reports:
-            kind, at = deadline_of(report, now) or (RESOLVE, now)
-            chat_id = _agency_chat(report, texts.agencies)
-            if chat_id:  # else the moderators hear of it in the escalation
-                result.queued += await _send(session, chat_id, texts.about(OVERDUE[kind], report, at),
-                                             f"deadline:overdue:{report.id}:{at.isoformat()}")
-        await deadlines.mark_overdue(session, [r.id for r in reports], now)
-        result.overdue += [r.code for r in reports]
+        for d in due:
+            if d.chat_id:  # else the moderators hear of it in the escalation
+                result.queued += await _send(session, d.chat_id, texts.about(OVERDUE[d.kind], d.report, d.at),
+                                             f"deadline:overdue:{d.report.id}:{d.at.isoformat()}")
+        await deadlines.mark_overdue(session, [d.report.id for d in due], now)
+        result.overdue += [d.report.code for d in due]
 
 
 def _digests(title: str, lines: list[tuple[int, str]]) -> list[tuple[list[int], str]]:
@@ -210,32 +182,25 @@ def _digests(title: str, lines: list[tuple[int, str]]) -> list[tuple[list[int], 
 
 
 async def _escalate(context: LoaContext, now: datetime, result: CheckResult) -> None:
-    chat_id = context.settings.moderators_chat_id
-    if not chat_id:
-        return  # nobody to tell: they stay not escalated until a moderators' group is set
+    if not context.settings.moderators_chat_id:
+        return  # nobody to tell (see deadlines.escalation): no need to lock anything
     async with context.db.transaction() as session:
-        reports = await deadlines.not_escalated(session)
-        if not reports:
+        escalation = await deadlines.escalation(session, now, context.settings.moderators_chat_id)
+        if escalation is None:
             return
         texts = _Texts(context, *await _names(session))
-        lines = []
-        for report in reports:
-            due = deadline_of(report, now)
-            if due is None:
-                continue  # no longer late (taken up meanwhile)
-            kind, at = due
-            lines.append((report.id, texts.gettext(ESCALATION_LINES[kind]).format(
-                code=f"<b>{html.escape(report.code)}</b>", category=texts.category(report),
-                agency=texts.agency(report), time=texts.time(at))))
+        lines = [(d.report.id, texts.gettext(ESCALATION_LINES[d.kind]).format(
+            code=f"<b>{html.escape(d.report.code)}</b>", category=texts.category(d.report),
+            agency=texts.agency(d.report), time=texts.time(d.at))) for d in escalation.due]
         title = texts.gettext(ESCALATION_TITLE).format(count=len(lines))
-        by_id = {r.id: r for r in reports}
+        by_id = {r.id: r for r in escalation.reports}
         for ids, text in _digests(title, lines):
             # The key names the reports and the moment each was flagged: the same digest is queued once.
             seen = ",".join(f"{i}@{by_id[i].overdue_at.isoformat()}" for i in ids)
             digest = hashlib.sha256(seen.encode()).hexdigest()[:40]
-            result.queued += await _send(session, chat_id, text, f"deadline:escalate:{digest}")
-        await deadlines.mark_escalated(session, [r.id for r in reports], now)
-        result.escalated += [r.code for r in reports]
+            result.queued += await _send(session, escalation.chat_id, text, f"deadline:escalate:{digest}")
+        await deadlines.mark_escalated(session, [r.id for r in escalation.reports], now)
+        result.escalated += [r.code for r in escalation.reports]
 
 
 async def _auto_close(context: LoaContext, now: datetime, result: CheckResult) -> None:

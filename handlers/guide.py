@@ -1,18 +1,24 @@
-"""/help, /cancel, and a helpful answer to anything the bot did not ask for; messages for the
-area step and the report wizard are passed on to them."""
+"""/help, /cancel, and a helpful answer to anything the bot did not ask for. A message goes to the
+step the resident's `awaiting` names when it takes it (`STEPS`, the one routing table: the area
+step, the report wizard, the comment on a rating), else to the broadcaster's wizard when no step
+waits, else it gets a short reminder of where the resident is."""
 
 from __future__ import annotations
 
-from telegram import ReplyKeyboardRemove, Update
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from handlers.context import LoaContext
 from kernel.i18n import translator
 from complaints import drafts
+from complaints.lifecycle import N_
+from handlers.awaiting import Awaiting
 from handlers import area, broadcasting, rating, reporting
 from handlers.onboarding import language_of, stale_button
-from handlers.prompts import Prompt
-from handlers.replies import send
+from handlers.cards import Card, reply
 from storage import residents
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -47,7 +53,7 @@ async def _resident(update: Update, context: LoaContext):
 
 
 async def help_command(update: Update, context: LoaContext) -> None:
-    await send(update, Prompt(help_text(language_of(update, context, await _resident(update, context)))))
+    await reply(update, Card(help_text(language_of(update, context, await _resident(update, context)))))
 
 
 async def cancel(update: Update, context: LoaContext) -> None:
@@ -57,58 +63,76 @@ async def cancel(update: Update, context: LoaContext) -> None:
         resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
         photos = await drafts.discard(session, resident.id) if resident is not None else None
         had_draft = photos is not None
-        if resident is not None and (resident.onboarded or resident.awaiting == "report"):
+        if resident is not None and (resident.onboarded or resident.awaiting == Awaiting.REPORT):
             resident.awaiting = None
     await reporting.remove_photos(context, photos)
     _ = translator(language_of(update, context, resident)).gettext
     if had_draft:
-        await send(update, Prompt(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))
+        await reply(update, Card(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))
         return
-    await send(update, Prompt(_("Cancelled. Nothing was changed.")))
+    await reply(update, Card(_("Cancelled. Nothing was changed.")))
+
+
+def _typed(message: Message) -> bool:
+    """Text that is not a command."""
+    return bool(message.text) and not message.text.startswith("/")
+
+
+def _not_command(message: Message) -> bool:
+    return not (message.text or "").startswith("/")
+
+
+def _area_answer(message: Message) -> bool:
+    return bool(message.location) or _typed(message)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a resident awaiting this step is reminded of, and, for a step that takes typed
+    messages, which ones (`takes`) and who handles them (`handle`: False when there is nothing
+    to answer after all, and the message is treated as unexpected)."""
+
+    reminder: str
+    takes: Callable[[Message], bool] | None = None
+    handle: Callable[[Update, LoaContext, object], Awaitable[bool]] | None = None
+
+
+STEPS: dict[Awaiting, Step] = {
+    Awaiting.LANGUAGE: Step(N_("Please choose your language with the buttons above, or send /start.")),
+    Awaiting.AREA: Step(N_("I am waiting for your area: share your location, tap “📋 Pick from the list”, "
+                           "or type the name of your ward."), _area_answer, area.on_message),
+    Awaiting.TOPICS: Step(N_("Please use the buttons above to continue, or send /start.")),
+    Awaiting.QUIET: Step(N_("Please use the buttons above to continue, or send /start.")),
+    Awaiting.REPORT: Step(N_("You are writing a report: answer the last question, or send /cancel to abandon it."),
+                          _not_command, reporting.on_message),
+    Awaiting.COMMENT: Step(N_("Type a comment on how your report was handled, or tap Skip."),
+                           _typed, rating.on_comment),
+}
 
 
 def _reminder(resident, _) -> str:
     """What the resident was in the middle of, so they can carry on."""
     if resident is None:
         return _("Send /start to begin.")
-    if resident.awaiting == "area":
-        return _("I am waiting for your area: share your location, tap “📋 Pick from the list”, "
-                 "or type the name of your ward.")
-    if resident.awaiting == "language":
-        return _("Please choose your language with the buttons above, or send /start.")
-    if resident.awaiting == "report":
-        return _("You are writing a report: answer the last question, or send /cancel to abandon it.")
-    if resident.awaiting == "comment":
-        return _("Type a comment on how your report was handled, or tap Skip.")
-    if resident.awaiting in ("topics", "quiet"):
-        return _("Please use the buttons above to continue, or send /start.")
+    step = STEPS.get(resident.awaiting) if resident.awaiting else None
+    if step is not None:
+        return _(step.reminder)
     return _("Send /help to see what I can do.")
 
 
 async def unexpected(update: Update, context: LoaContext) -> None:
-    """Anything that is not a known command: typed area names and shared locations go to the
-    area step when it waits for them; everything else gets a short reminder of where they are."""
+    """Anything that is not a known command: to the step that waits for it (`STEPS`), or to the
+    broadcaster's wizard; everything else gets a short reminder of where the resident is."""
     resident = await _resident(update, context)
     message = update.effective_message
-    if (resident is None or resident.awaiting not in ("report", "area", "comment")) \
-            and not (message.text or "").startswith("/"):
+    step = STEPS.get(resident.awaiting) if resident is not None and resident.awaiting else None
+    if (step is None or step.handle is None) and _not_command(message):
         if await broadcasting.on_message(update, context):
             return
-    if resident is not None and resident.awaiting == "report" and not (message.text or "").startswith("/"):
-        if await reporting.on_message(update, context, resident):
+    if step is not None and step.handle is not None and step.takes(message):
+        if await step.handle(update, context, resident):
             return
         resident.awaiting = None
-    if resident is not None and resident.awaiting == "comment" and message.text and not message.text.startswith("/"):
-        if await rating.on_comment(update, context, resident):
-            return
-        resident.awaiting = None
-    if resident is not None and resident.awaiting == "area":
-        if message.location:
-            await area.shared_location(update, context, resident)
-            return
-        if message.text and not message.text.startswith("/"):
-            await area.typed_name(update, context, resident)
-            return
     _ = translator(language_of(update, context, resident)).gettext
     if message.text and message.text.startswith("/"):
         opening = _("I don't know that command.")
@@ -116,7 +140,7 @@ async def unexpected(update: Update, context: LoaContext) -> None:
         opening = _("I didn't understand that.")
     else:
         opening = _("I can't use this kind of message here.")
-    await send(update, Prompt(opening + " " + _reminder(resident, _)))
+    await reply(update, Card(opening + " " + _reminder(resident, _)))
 
 
 HANDLERS = [

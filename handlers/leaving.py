@@ -9,8 +9,8 @@ from handlers.context import LoaContext
 from kernel.i18n import translator
 from complaints import drafts, media
 from handlers.onboarding import language_of, stale_button
-from handlers.prompts import Prompt
-from handlers.replies import edit, send
+from handlers import callbacks
+from handlers.cards import Card, edit, reply
 from storage import residents
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -23,8 +23,8 @@ async def stop(update: Update, context: LoaContext) -> None:
             resident.alerts_enabled = False
             resident.awaiting = None
     _ = translator(language_of(update, context, resident)).gettext
-    await send(update, Prompt(_("Done: you will receive no more alerts. Reports you sent, and their "
-                                "updates, still reach you. To receive alerts again, send /start.")))
+    await reply(update, Card(_("Done: you will receive no more alerts. Reports you sent, and their "
+                               "updates, still reach you. To receive alerts again, send /start.")))
 
 
 async def forget(update: Update, context: LoaContext) -> None:
@@ -32,28 +32,29 @@ async def forget(update: Update, context: LoaContext) -> None:
         resident = await residents.by_telegram_id(session, update.effective_user.id)
     _ = translator(language_of(update, context, resident)).gettext
     if resident is None:
-        await send(update, Prompt(_("Loa keeps no personal data about you.")))
+        await reply(update, Card(_("Loa keeps no personal data about you.")))
         return
     buttons = InlineKeyboardMarkup([[
-        InlineKeyboardButton(_("Yes, delete my data"), callback_data="fg:yes"),
-        InlineKeyboardButton(_("No, keep it"), callback_data="fg:no"),
+        InlineKeyboardButton(_("Yes, delete my data"), callback_data=callbacks.FORGET.build("yes")),
+        InlineKeyboardButton(_("No, keep it"), callback_data=callbacks.FORGET.build("no")),
     ]])
-    await send(update, Prompt(_("Delete your data? Your name, username, language, area, alert topics "
-                                "and quiet hours will be deleted, and you will receive no more alerts. "
-                                "Reports you sent stay with the city, without your name."), buttons))
+    await reply(update, Card(_("Delete your data? Your name, username, language, area, alert topics "
+                               "and quiet hours will be deleted, and you will receive no more alerts. "
+                               "Reports you sent stay with the city, without your name."), buttons))
 
 
 async def confirm_forget(update: Update, context: LoaContext) -> None:
     query = update.callback_query
     user = update.effective_user
     photos: list[str] = []
+    confirmed = callbacks.FORGET.args(query.data) == ["yes"]
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, user.id)
         language = resident.language if resident else None
-        if query.data == "fg:yes" and resident is not None:
+        if confirmed and resident is not None:
             draft = await drafts.get(session, resident.id)
             photos = drafts.photo_hashes(draft.photos) if draft is not None else []
-        deleted = query.data == "fg:yes" and await residents.forget(session, user.id)
+        deleted = confirmed and await residents.forget(session, user.id)
     if deleted and photos:
         # The photos of the report they were writing go with it (not those of reports they sent).
         async with context.db.read() as session:
@@ -64,10 +65,10 @@ async def confirm_forget(update: Update, context: LoaContext) -> None:
     _ = translator(language).gettext
     await query.answer()
     if deleted:
-        await edit(context, query, Prompt(_("Your data has been deleted. Thank you for using Loa. "
-                                   "If you send /start, you begin again as a new user.")))
+        await edit(context.application, query, Card(_("Your data has been deleted. Thank you for using Loa. "
+                                                      "If you send /start, you begin again as a new user.")))
     else:
-        await edit(context, query, Prompt(_("Nothing was deleted. Your settings are as they were.")))
+        await edit(context.application, query, Card(_("Nothing was deleted. Your settings are as they were.")))
 
 
 async def membership(update: Update, context: LoaContext) -> None:
@@ -83,6 +84,6 @@ async def membership(update: Update, context: LoaContext) -> None:
 HANDLERS = [
     CommandHandler("stop", stop, filters=PRIVATE),
     CommandHandler("forget", forget, filters=PRIVATE),
-    CallbackQueryHandler(confirm_forget, pattern=r"^fg:(yes|no)$"),
+    CallbackQueryHandler(confirm_forget, pattern=callbacks.FORGET.pattern),
     ChatMemberHandler(membership, ChatMemberHandler.MY_CHAT_MEMBER),
 ]

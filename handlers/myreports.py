@@ -9,17 +9,17 @@ from dataclasses import replace
 from sqlalchemy import bindparam, func
 from sqlmodel import select
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from handlers.context import LoaContext
 from complaints import codes, reports
 from complaints.lifecycle import EventInfo
-from handlers import edits
+from handlers import callbacks
 from handlers import report_prompts as cards
+from handlers.cards import edit, reply
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
-from handlers.reporting import send_card, stale
+from handlers.reporting import stale
 from storage import residents
 from storage.models import Area, Category, Report, ReportEvent, ReportPhoto, Resident
 
@@ -46,18 +46,18 @@ async def myreports_command(update: Update, context: LoaContext) -> None:
     if card is None:
         _ = cards.texts(language_of(update, context, None))
         card = Card(_("You have not reported any problem yet. To report one, send /report."))
-    await send_card(update, card)
+    await reply(update, card)
 
 
 async def page_button(update: Update, context: LoaContext) -> None:
     """`mr:<page>`."""
     query = update.callback_query
-    resident, card = await _page(context, update.effective_user.id, int(query.data.split(":", 1)[1]))
+    resident, card = await _page(context, update.effective_user.id, int(callbacks.MY_REPORTS.args(query.data)[0]))
     if card is None:
         await stale(update, context)
         return
     await query.answer()
-    await edits.query_text(context.application, query, card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+    await edit(context.application, query, card)
 
 
 # The events whose note the resident was told of (a rejection's reason, what was done) or wrote
@@ -105,22 +105,22 @@ async def status_command(update: Update, context: LoaContext) -> None:
         async with context.db.lookup() as session:
             resident = await residents.by_telegram_id(session, update.effective_user.id)
         _ = cards.texts(language_of(update, context, resident))
-        await send_card(update, Card(_("Send /status followed by the reference code, for example: "
-                                       "/status PA-7K3Q9. /myreports lists your reports.")))
+        await reply(update, Card(_("Send /status followed by the reference code, for example: "
+                                   "/status PA-7K3Q9. /myreports lists your reports.")))
         return
-    await send_card(update, await _status_card(update, context, typed))
+    await reply(update, await _status_card(update, context, typed))
 
 
 async def status_button(update: Update, context: LoaContext) -> None:
     """`st:<code>` on the /myreports list."""
-    card = await _status_card(update, context, update.callback_query.data.split(":", 1)[1])
+    card = await _status_card(update, context, callbacks.STATUS.args(update.callback_query.data)[0])
     await update.callback_query.answer()
-    await send_card(update, card)
+    await reply(update, card)
 
 
 HANDLERS = [
     CommandHandler("myreports", myreports_command, filters=PRIVATE),
     CommandHandler("status", status_command, filters=PRIVATE),
-    CallbackQueryHandler(page_button, pattern=r"^mr:\d{1,18}$"),
-    CallbackQueryHandler(status_button, pattern=r"^st:PA-\w{5}$"),
+    CallbackQueryHandler(page_button, pattern=callbacks.MY_REPORTS.pattern),
+    CallbackQueryHandler(status_button, pattern=callbacks.STATUS.pattern),
 ]

@@ -13,32 +13,33 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from handlers.context import LoaContext
 from kernel.i18n import pick_language, translator
-from handlers import prompts
-from handlers.replies import edit, show
+from handlers import callbacks, prompts
+from handlers.awaiting import ONBOARDING, Awaiting
+from handlers.cards import Card, edit, show
 from storage import residents, topics
 from storage.models import Area, Resident, Subscription, Topic
 
 PRIVATE = filters.ChatType.PRIVATE
 
 
-async def next_step(session, resident: Resident, done: str) -> prompts.Prompt:
+async def next_step(session, resident: Resident, done: Awaiting) -> Card:
     """After onboarding step `done`, the prompt of the next one, or the summary after the last."""
-    following = prompts.ONBOARDING[prompts.ONBOARDING.index(done) + 1:]
+    following = ONBOARDING[ONBOARDING.index(done) + 1:]
     if not following:
         resident.onboarded = True
         resident.awaiting = None
         _ = translator(resident.language).gettext
         return await summary(session, resident, _("All set! You will receive alerts for your area."))
     resident.awaiting = following[0]
-    if resident.awaiting == "area":
+    if resident.awaiting == Awaiting.AREA:
         return await area_prompt(session, resident)
-    if resident.awaiting == "topics":
+    if resident.awaiting == Awaiting.TOPICS:
         chosen = await topics.subscribed(session, resident.id)
         return prompts.topics(resident, await topics.all_topics(session), chosen)
     return prompts.quiet(resident)
 
 
-async def area_prompt(session, resident: Resident) -> prompts.Prompt:
+async def area_prompt(session, resident: Resident) -> Card:
     """The area question, saying which area the resident has now, if any."""
     prompt = prompts.area(resident)
     area = await session.get(Area, resident.area_code) if resident.area_code else None
@@ -62,7 +63,7 @@ async def topics_and_chosen(session, resident_id: int) -> tuple[list[Topic], set
     return [topic for topic, _code in rows], {code for _topic, code in rows if code is not None}
 
 
-async def summary(session, resident: Resident, title: str) -> prompts.Prompt:
+async def summary(session, resident: Resident, title: str) -> Card:
     area = await session.get(Area, resident.area_code) if resident.area_code else None
     all_topics, chosen = await topics_and_chosen(session, resident.id)
     return prompts.summary(resident, area, all_topics, chosen, title=title)
@@ -77,7 +78,7 @@ def _start_changes_nothing(resident: Resident, user) -> bool:
         return False
     if resident.onboarded:
         return resident.awaiting is None and resident.alerts_enabled
-    return resident.awaiting == "language"
+    return resident.awaiting == Awaiting.LANGUAGE
 
 
 async def start(update: Update, context: LoaContext) -> None:
@@ -103,7 +104,7 @@ async def start(update: Update, context: LoaContext) -> None:
             if created:
                 await topics.subscribe_defaults(session, resident.id)
             if not resident.onboarded:
-                resident.awaiting = "language"
+                resident.awaiting = Awaiting.LANGUAGE
                 prompt = prompts.language(resident.language)
             else:
                 _ = translator(resident.language).gettext
@@ -118,23 +119,24 @@ async def start(update: Update, context: LoaContext) -> None:
 
 async def choose_language(update: Update, context: LoaContext) -> None:
     query = update.callback_query
-    code = query.data.split(":", 1)[1]
+    [code] = callbacks.LANGUAGE.args(query.data)
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
         if resident is None or code not in prompts.LANGUAGE_NAMES:
             resident = None
         else:
             # A second tap of the same language once the next step is asked: nothing more to do.
-            again = resident.awaiting != "language" and code == resident.language
+            again = resident.awaiting != Awaiting.LANGUAGE and code == resident.language
             resident.language = code
-            following = None if resident.onboarded or again else await next_step(session, resident, "language")
+            following = (None if resident.onboarded or again
+                         else await next_step(session, resident, Awaiting.LANGUAGE))
     if resident is None:
         await stale_button(update, context)
         return
     _ = translator(code).gettext
     chosen = _("Language: {value}").format(value=prompts.LANGUAGE_NAMES[code])
     await query.answer(chosen)
-    await edit(context, query, prompts.Prompt(chosen))
+    await edit(context.application, query, Card(chosen))
     if following is not None:
         await show(update, context, following)
 
@@ -151,7 +153,7 @@ async def for_resident(update: Update, context: LoaContext, build) -> None:
 
 
 async def language_command(update: Update, context: LoaContext) -> None:
-    async def build(_session, resident: Resident) -> prompts.Prompt:
+    async def build(_session, resident: Resident) -> Card:
         return prompts.language(resident.language)
 
     await for_resident(update, context, build)
@@ -176,5 +178,5 @@ async def stale_button(update: Update, context: LoaContext) -> None:
 HANDLERS = [
     CommandHandler("start", start, filters=PRIVATE),
     CommandHandler("language", language_command, filters=PRIVATE),
-    CallbackQueryHandler(choose_language, pattern=r"^lang:"),
+    CallbackQueryHandler(choose_language, pattern=callbacks.LANGUAGE.pattern),
 ]

@@ -1,12 +1,12 @@
 """The resident's rating of a resolved report: satisfied / acceptable / not satisfied.
 
 The resolution message (complaints.lifecycle._notify) carries the buttons of `rating_markup`,
-callback data `rt:<report id>:<choice>`:
+callback data `rt:<report id>:<choice>` (callbacks.RATING):
 
 - satisfied, acceptable: rated and closed at once;
 - not_satisfied: a question, reopen or close, whose buttons are `rt:<id>:reopen` and
   `rt:<id>:close` (closed with the rating "not satisfied");
-- after each of them the resident may type a comment (`awaiting == "comment"`, typed text comes
+- after each of them the resident may type a comment (`awaiting` is `Awaiting.COMMENT`, typed text comes
   here through guide.unexpected) or tap Skip (`rt:<id>:skip`). The comment goes to the report the
   resident rated last (complaints.lifecycle.comment).
 
@@ -28,7 +28,8 @@ from handlers.context import LoaContext
 from kernel.i18n import translator
 from complaints import drafts, lifecycle
 from complaints.lifecycle import Action, Actor, ActorKind, Refused, State
-from handlers import edits
+from handlers.awaiting import Awaiting
+from handlers import callbacks, edits
 from handlers.onboarding import language_of
 from storage import residents
 from storage.models import Report, Resident
@@ -42,7 +43,8 @@ def rating_markup(report: Report, language: str) -> dict:
     _ = translator(language).gettext
     labels = {"satisfied": _("😊 Satisfied"), "acceptable": _("😐 Acceptable"),
               "not_satisfied": _("😞 Not satisfied")}
-    return {"inline_keyboard": [[{"text": labels[r], "callback_data": f"rt:{report.id}:{r}"}] for r in RATINGS]}
+    return {"inline_keyboard": [[{"text": labels[r], "callback_data": callbacks.RATING.build(report.id, r)}]
+                                for r in RATINGS]}
 
 
 # ---------------------------------------------------------------- the messages
@@ -55,8 +57,8 @@ def _code(code: str) -> str:
 def reopen_question(report_id: int, code: str, language: str) -> tuple[str, InlineKeyboardMarkup]:
     _ = translator(language).gettext
     buttons = InlineKeyboardMarkup([[
-        InlineKeyboardButton(_("Reopen"), callback_data=f"rt:{report_id}:reopen"),
-        InlineKeyboardButton(_("No, close it"), callback_data=f"rt:{report_id}:close"),
+        InlineKeyboardButton(_("Reopen"), callback_data=callbacks.RATING.build(report_id, "reopen")),
+        InlineKeyboardButton(_("No, close it"), callback_data=callbacks.RATING.build(report_id, "close")),
     ]])
     return _code(code) + "\n" + _("Reopen the report so the agency works on it again?"), buttons
 
@@ -73,7 +75,8 @@ def done_text(action: Action, code: str, language: str) -> str:
 def comment_offer(report_id: int, language: str) -> tuple[str, InlineKeyboardMarkup]:
     _ = translator(language).gettext
     return (_("Add a comment? Type it now, or tap Skip."),
-            InlineKeyboardMarkup([[InlineKeyboardButton(_("Skip"), callback_data=f"rt:{report_id}:skip")]]))
+            InlineKeyboardMarkup([[InlineKeyboardButton(_("Skip"),
+                                                        callback_data=callbacks.RATING.build(report_id, "skip"))]]))
 
 
 def _resident_actor(telegram_id: int) -> Actor:
@@ -89,7 +92,7 @@ def _may_comment(resident: Resident | None) -> bool:
 
 async def _after_comment(session, resident: Resident) -> None:
     """Leave the comment step: back to the report being written, if there is one."""
-    resident.awaiting = "report" if await drafts.get(session, resident.id) is not None else None
+    resident.awaiting = Awaiting.REPORT if await drafts.get(session, resident.id) is not None else None
 
 
 async def _close_buttons(update: Update, context: LoaContext) -> None:
@@ -107,7 +110,7 @@ async def _refuse(update: Update, context: LoaContext, refusal: Refused, languag
 async def rating_button(update: Update, context: LoaContext) -> None:
     """`rt:<id>:<satisfied|acceptable|not_satisfied|reopen|close|skip>`."""
     query = update.callback_query
-    _prefix, report_id, choice = query.data.split(":")
+    report_id, choice = callbacks.RATING.args(query.data)
     report_id = int(report_id)
     if choice == "skip":
         await skip(update, context, report_id)
@@ -128,7 +131,7 @@ async def rating_button(update: Update, context: LoaContext) -> None:
                                            now=context.now(), **args)
             offer = _may_comment(resident)
             if offer:
-                resident.awaiting = "comment"
+                resident.awaiting = Awaiting.COMMENT
     except Refused as refusal:
         await _refuse(update, context, refusal, language)
         return
@@ -168,7 +171,7 @@ async def skip(update: Update, context: LoaContext, report_id: int) -> None:
     user = update.effective_user
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, user.id, for_update=True)
-        if resident is not None and resident.awaiting == "comment" \
+        if resident is not None and resident.awaiting == Awaiting.COMMENT \
                 and await lifecycle.last_rated(session, user.id) == report_id:
             await _after_comment(session, resident)
     await update.callback_query.answer()
@@ -179,7 +182,7 @@ async def skip(update: Update, context: LoaContext, report_id: int) -> None:
 
 
 async def on_comment(update: Update, context: LoaContext, resident: Resident) -> bool:
-    """A typed message while `resident.awaiting == "comment"`: the comment on the report the
+    """A typed message while `resident.awaiting == Awaiting.COMMENT`: the comment on the report the
     resident rated last. False if it is not one (not text, or no comment is awaited)."""
     message = update.effective_message
     if not message.text or message.text.startswith("/"):
@@ -188,7 +191,7 @@ async def on_comment(update: Update, context: LoaContext, resident: Resident) ->
     refusal, commented = None, None
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, user.id, for_update=True)
-        if resident is None or resident.awaiting != "comment":
+        if resident is None or resident.awaiting != Awaiting.COMMENT:
             return False
         language = resident.language
         report_id = await lifecycle.last_rated(session, user.id)
@@ -218,5 +221,5 @@ async def on_comment(update: Update, context: LoaContext, resident: Resident) ->
 
 
 HANDLERS = [
-    CallbackQueryHandler(rating_button, pattern=r"^rt:\d{1,18}:(satisfied|acceptable|not_satisfied|reopen|close|skip)$"),
+    CallbackQueryHandler(rating_button, pattern=callbacks.RATING.pattern),
 ]

@@ -3,7 +3,7 @@ everything a resident typed escaped."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -13,6 +13,8 @@ from telegram import (InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton
 
 from kernel.i18n import translator
 from complaints import drafts
+from handlers import callbacks, cards
+from handlers.cards import area_page
 from storage.areas import full_name
 from storage.models import Area, Category, Report, ReportDraft, ReportEvent, Resident
 
@@ -21,13 +23,10 @@ TEXT_DESCRIPTION = 1500
 
 
 @dataclass
-class Card:
-    """One message: a text, or a photo with the text as its caption."""
+class Card(cards.Card):
+    """A card of the wizard, /myreports or /status: Telegram HTML."""
 
-    text: str
-    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None
-    photo: str | None = None
-    extra: list[Card] = field(default_factory=list)
+    html: bool = True
 
 
 def texts(language: str):
@@ -81,8 +80,8 @@ def categories(resident: Resident, rows: list[Category], *, intro: str = "") -> 
         about = category.description_en if resident.language == "en" else category.description_vi
         lines.append(f"• <b>{escape(category_name(category, resident.language))}</b>: {escape(about)}")
     lines += ["", _("You can stop at any time with /cancel.")]
-    buttons = [[InlineKeyboardButton(category_name(c, resident.language), callback_data=f"rc:{c.code}")]
-               for c in rows]
+    buttons = [[InlineKeyboardButton(category_name(c, resident.language),
+                                     callback_data=callbacks.CATEGORY.build(c.code))] for c in rows]
     body = "\n".join(lines)
     return Card(f"{escape(intro)}\n\n{body}" if intro else body, InlineKeyboardMarkup(buttons))
 
@@ -103,12 +102,12 @@ def photos(resident: Resident, draft: ReportDraft) -> Card:
     if count:
         text = _("Photos: {count} of {most}. Send more, one by one or as an album, or tap “Done”.").format(
             count=count, most=drafts.MAX_PHOTOS)
-        rows = [[InlineKeyboardButton(_("Done ✓"), callback_data="rph:done")],
-                [InlineKeyboardButton(_("Remove the photos"), callback_data="rph:clear")]]
+        rows = [[InlineKeyboardButton(_("Done ✓"), callback_data=callbacks.PHOTOS.build("done"))],
+                [InlineKeyboardButton(_("Remove the photos"), callback_data=callbacks.PHOTOS.build("clear"))]]
     else:
         text = _("Add photos of the problem: up to {most}, one by one or as an album. "
                  "No photo? Tap “No photo”.").format(most=drafts.MAX_PHOTOS)
-        rows = [[InlineKeyboardButton(_("No photo"), callback_data="rph:none")]]
+        rows = [[InlineKeyboardButton(_("No photo"), callback_data=callbacks.PHOTOS.build("none"))]]
     return Card(text, InlineKeyboardMarkup(rows))
 
 
@@ -120,8 +119,12 @@ def photo_saved(resident: Resident, count: int, *, album: bool, step: str) -> Ca
         text = _("📷 Photos saved ({count} of {most}). Send more, or tap “Done”.")
     else:
         text = _("📷 Photo saved ({count} of {most}). Send another, or tap “Done”.")
-    return Card(text.format(count=count, most=drafts.MAX_PHOTOS),
-                InlineKeyboardMarkup([[InlineKeyboardButton(_("Done ✓"), callback_data="rph:done")]]))
+    return Card(text.format(count=count, most=drafts.MAX_PHOTOS), photos_done(_))
+
+
+def photos_done(_) -> InlineKeyboardMarkup:
+    """The photos step's "Done" alone."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(_("Done ✓"), callback_data=callbacks.PHOTOS.build("done"))]])
 
 
 def location(resident: Resident, *, photo_gps: bool) -> Card:
@@ -139,36 +142,19 @@ def location(resident: Resident, *, photo_gps: bool) -> Card:
             _("A photo you sent says where it was taken. Loa does not use that on its own: "
               "tap the button if it is where the problem is."),
             InlineKeyboardMarkup([[InlineKeyboardButton(_("📷 Use the photo's location"),
-                                                        callback_data="rl:gps")]])))
+                                                        callback_data=callbacks.LOCATION.build("gps"))]])))
     return card
 
 
 def area_picker(resident: Resident, parent: Area | None, children: list[Area], page: int) -> Card:
     _ = texts(resident.language)
-    per_page = 12 if parent is not None else 10
-    pages = max(1, -(-len(children) // per_page))
-    page = min(max(page, 0), pages - 1)
-    shown = children[page * per_page:(page + 1) * per_page]
-    name = (lambda a: a.name_en) if resident.language == "en" else (lambda a: a.name_vi)
-    rows = [[InlineKeyboardButton(name(a), callback_data=f"rl:{a.code}:0") for a in shown[i:i + 2]]
-            for i in range(0, len(shown), 2)]
-    key = parent.code if parent else "-"
-    nav = []
-    if page > 0:
-        nav.append(InlineKeyboardButton(_("‹ Previous"), callback_data=f"rl:{key}:{page - 1}"))
-    if page < pages - 1:
-        nav.append(InlineKeyboardButton(_("Next ›"), callback_data=f"rl:{key}:{page + 1}"))
-    if nav:
-        rows.append(nav)
+    shown = area_page(parent, children, page, resident.language, browse=callbacks.LOCATION.build)
     if parent is not None:
-        rows.append([InlineKeyboardButton(_("‹ Back"), callback_data=f"rl:{parent.parent_code or '-'}:0")])
         text = _("Where is the problem? Choose the ward or commune in {place}:").format(
             place=escape(area_label(parent, resident.language)))
     else:
         text = _("Where is the problem? Choose the province or city:")
-    if pages > 1:
-        text += " " + _("(page {page} of {pages})").format(page=page + 1, pages=pages)
-    return Card(text, InlineKeyboardMarkup(rows))
+    return Card(text + shown.note, InlineKeyboardMarkup(shown.rows))
 
 
 def where(draft: ReportDraft | Report, area: Area | None, language: str) -> str:
@@ -200,12 +186,12 @@ def review(resident: Resident, draft: ReportDraft, category: Category | None, ar
     lines += ["", _("Tap a button to change something, or “Submit” to send it.")]
     nonce = int(draft.created_at.timestamp())
     rows = [
-        [InlineKeyboardButton(_("✏️ Category"), callback_data="re:category"),
-         InlineKeyboardButton(_("✏️ Description"), callback_data="re:description")],
-        [InlineKeyboardButton(_("✏️ Photos"), callback_data="re:photos"),
-         InlineKeyboardButton(_("✏️ Location"), callback_data="re:location")],
-        [InlineKeyboardButton(_("✅ Submit"), callback_data=f"rs:{nonce}")],
-        [InlineKeyboardButton(_("✖️ Cancel the report"), callback_data="rx")],
+        [InlineKeyboardButton(_("✏️ Category"), callback_data=callbacks.REVIEW_EDIT.build("category")),
+         InlineKeyboardButton(_("✏️ Description"), callback_data=callbacks.REVIEW_EDIT.build("description"))],
+        [InlineKeyboardButton(_("✏️ Photos"), callback_data=callbacks.REVIEW_EDIT.build("photos")),
+         InlineKeyboardButton(_("✏️ Location"), callback_data=callbacks.REVIEW_EDIT.build("location"))],
+        [InlineKeyboardButton(_("✅ Submit"), callback_data=callbacks.SUBMIT.build(nonce))],
+        [InlineKeyboardButton(_("✖️ Cancel the report"), callback_data=callbacks.REPORT_CANCEL.build())],
     ]
     # An image sent as a file still carries its metadata in Telegram: only real photos are shown.
     first = next((p["file_id"] for p in draft.photos or [] if p.get("kind") != "document"), None)
@@ -238,13 +224,13 @@ def my_reports(resident: Resident, page, names: dict[str, Category], tz: ZoneInf
     if page.pages > 1:
         lines += ["", _("(page {page} of {pages})").format(page=page.page + 1, pages=page.pages)]
     lines += ["", _("Tap a code for its details and history.")]
-    codes = [InlineKeyboardButton(r.code, callback_data=f"st:{r.code}") for r in page.reports]
+    codes = [InlineKeyboardButton(r.code, callback_data=callbacks.STATUS.build(r.code)) for r in page.reports]
     rows = [codes[i:i + 3] for i in range(0, len(codes), 3)]
     nav = []
     if page.page > 0:
-        nav.append(InlineKeyboardButton(_("‹ Newer"), callback_data=f"mr:{page.page - 1}"))
+        nav.append(InlineKeyboardButton(_("‹ Newer"), callback_data=callbacks.MY_REPORTS.build(page.page - 1)))
     if page.page < page.pages - 1:
-        nav.append(InlineKeyboardButton(_("Older ›"), callback_data=f"mr:{page.page + 1}"))
+        nav.append(InlineKeyboardButton(_("Older ›"), callback_data=callbacks.MY_REPORTS.build(page.page + 1)))
     if nav:
         rows.append(nav)
     return Card("\n".join(lines), InlineKeyboardMarkup(rows))

@@ -2,7 +2,7 @@
 
 The draft lives in the database (complaints.drafts), so every update reads where the resident
 is and a restart changes nothing. Messages reach the wizard through guide.unexpected while
-`resident.awaiting == "report"`; buttons come here directly. As everywhere, the database work
+`resident.awaiting == Awaiting.REPORT`; buttons come here directly. As everywhere, the database work
 is one transaction, committed before Telegram is called.
 """
 
@@ -12,15 +12,16 @@ import asyncio
 import logging
 from datetime import datetime
 
-from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardRemove, Update
-from telegram.constants import ParseMode
+from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from handlers.context import LoaContext
 from complaints import drafts, media, reports
-from handlers import edits
+from handlers.awaiting import Awaiting
+from handlers import callbacks, edits
 from handlers import report_prompts as cards
+from handlers.cards import area_level, edit, reply
 from handlers.area import area_locator
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
@@ -31,26 +32,6 @@ from storage.types import utcnow
 PRIVATE = filters.ChatType.PRIVATE
 PHOTO_STEPS = ("description", "photos")
 log = logging.getLogger("loa.reports")
-
-
-# Sending
-
-
-async def send_card(update: Update, card: Card) -> Message:
-    chat = update.effective_chat
-    if card.photo:
-        message = await chat.send_photo(card.photo, caption=card.text, parse_mode=ParseMode.HTML,
-                                        reply_markup=card.markup)
-    else:
-        message = await chat.send_message(card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
-    for extra in card.extra:
-        await send_card(update, extra)
-    return message
-
-
-async def send_all(update: Update, items: list[Card]) -> None:
-    for card in items:
-        await send_card(update, card)
 
 
 async def _close_buttons(update: Update, context: LoaContext) -> None:
@@ -118,7 +99,7 @@ async def report_command(update: Update, context: LoaContext) -> None:
         else:
             draft = await drafts.get(session, resident.id, for_update=True)
             if draft is not None:
-                resident.awaiting = "report"
+                resident.awaiting = Awaiting.REPORT
                 out = await step_cards(session, resident, draft,
                                        intro=_("You were writing a report: let's carry on where you stopped. "
                                                "(To throw it away, send /cancel.)"))
@@ -129,11 +110,11 @@ async def report_command(update: Update, context: LoaContext) -> None:
                     out = [Card(_limited(resident, again, context))]
                 else:
                     draft = await drafts.start(session, resident.id)
-                    resident.awaiting = "report"
+                    resident.awaiting = Awaiting.REPORT
                     out = await step_cards(session, resident, draft)
     if query is not None:
         await query.answer()
-    await send_all(update, out)
+    await reply(update, *out)
 
 
 def _limited(resident: Resident, again: datetime, context: LoaContext) -> str:
@@ -156,7 +137,7 @@ async def _with_draft(update: Update, context: LoaContext, steps: tuple[str, ...
         if draft is None or draft.step not in steps:
             result = None
         else:
-            resident.awaiting = "report"
+            resident.awaiting = Awaiting.REPORT
             result = await work(session, resident, draft)
     if result is None:
         await stale(update, context, resident)
@@ -165,7 +146,7 @@ async def _with_draft(update: Update, context: LoaContext, steps: tuple[str, ...
 
 async def choose_category(update: Update, context: LoaContext) -> None:
     """`rc:<code>`."""
-    code = update.callback_query.data.split(":", 1)[1]
+    [code] = callbacks.CATEGORY.args(update.callback_query.data)
 
     async def work(session, resident, draft):
         category = await session.get(Category, code)
@@ -180,12 +161,12 @@ async def choose_category(update: Update, context: LoaContext) -> None:
     name, following = result
     await update.callback_query.answer(name)
     await _close_buttons(update, context)
-    await send_all(update, following)
+    await reply(update, *following)
 
 
 async def photos_button(update: Update, context: LoaContext) -> None:
     """`rph:done`, `rph:none` (go on) and `rph:clear` (remove the photos)."""
-    action = update.callback_query.data.split(":", 1)[1]
+    [action] = callbacks.PHOTOS.args(update.callback_query.data)
 
     removed: list[str] = []
 
@@ -204,12 +185,10 @@ async def photos_button(update: Update, context: LoaContext) -> None:
         return
     await update.callback_query.answer()
     if action == "clear":
-        card = following[0]
-        await edits.query_text(context.application, update.callback_query, card.text, parse_mode=ParseMode.HTML,
-                               reply_markup=card.markup)
+        await edit(context.application, update.callback_query, following[0])
         return
     await _close_buttons(update, context)
-    await send_all(update, following)
+    await reply(update, *following)
 
 
 async def _set_area(update: Update, context: LoaContext, code: str) -> None:
@@ -228,31 +207,29 @@ async def _set_area(update: Update, context: LoaContext, code: str) -> None:
         return
     await update.callback_query.answer()
     await _close_buttons(update, context)
-    await send_all(update, following)
+    await reply(update, *following)
 
 
 async def location_button(update: Update, context: LoaContext) -> None:
     """`rl:<code or ->:<page>`: the area picker; `rl:gps`: the location a photo carried."""
     query = update.callback_query
-    parts = query.data.split(":")
-    if parts[1] == "gps":
+    if callbacks.LOCATION.args(query.data) == ["gps"]:
         await _photo_location(update, context)
         return
-    code, page = parts[1], int(parts[2])
+    code, page = callbacks.area_page(query.data, callbacks.LOCATION)
     async with context.db.lookup() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id)
         draft = await drafts.get(session, resident.id) if resident else None
-        parent = None if code == "-" else await areas.get(session, code)
-        children = await areas.children(session, None if code == "-" else code)
-    if draft is None or draft.step != "location" or (code != "-" and parent is None):
+        level = await area_level(session, code)
+    if draft is None or draft.step != "location" or level is None:
         await stale(update, context, resident)
         return
+    parent, children = level
     if parent is not None and not children:
         await _set_area(update, context, parent.code)
         return
     await query.answer()
-    card = cards.area_picker(resident, parent, children, page)
-    await edits.query_text(context.application, query, card.text, parse_mode=ParseMode.HTML, reply_markup=card.markup)
+    await edit(context.application, query, cards.area_picker(resident, parent, children, page))
 
 
 async def _photo_location(update: Update, context: LoaContext) -> None:
@@ -278,12 +255,12 @@ async def _photo_location(update: Update, context: LoaContext) -> None:
         return
     await update.callback_query.answer()
     await _close_buttons(update, context)
-    await send_all(update, following)
+    await reply(update, *following)
 
 
 async def edit_button(update: Update, context: LoaContext) -> None:
     """`re:<step>` on the review card: change one field, then come back to the review."""
-    step = update.callback_query.data.split(":", 1)[1]
+    [step] = callbacks.REVIEW_EDIT.args(update.callback_query.data)
     if step not in drafts.STEPS[:-1]:
         await stale(update, context)
         return
@@ -297,14 +274,14 @@ async def edit_button(update: Update, context: LoaContext) -> None:
         return
     await update.callback_query.answer()
     await _close_buttons(update, context)
-    await send_all(update, following)
+    await reply(update, *following)
 
 
 async def submit(update: Update, context: LoaContext) -> None:
     """`rs:<draft nonce>`. The draft is locked, turned into a report and deleted in one
     transaction, so a second tap finds no draft: one report, never two."""
     query = update.callback_query
-    nonce = query.data.split(":", 1)[1]
+    [nonce] = callbacks.SUBMIT.args(query.data)
     settings = context.settings
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
@@ -335,11 +312,11 @@ async def submit(update: Update, context: LoaContext) -> None:
                      len(draft.photos or []))
     if answer is not None:
         await query.answer(answer, show_alert=not out)
-        await send_all(update, out)
+        await reply(update, *out)
         return
     await query.answer(_("Sent ✓"))
     await _close_buttons(update, context)
-    await send_all(update, out)
+    await reply(update, *out)
     context.carry_out(reports.FILED)
 
 
@@ -349,7 +326,7 @@ async def cancel_button(update: Update, context: LoaContext) -> None:
         resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
         photos = await drafts.discard(session, resident.id) if resident is not None else None
         discarded = photos is not None
-        if discarded and resident.awaiting == "report":
+        if discarded and resident.awaiting == Awaiting.REPORT:
             resident.awaiting = None
     await remove_photos(context, photos)
     if not discarded:
@@ -358,7 +335,7 @@ async def cancel_button(update: Update, context: LoaContext) -> None:
     _ = cards.texts(resident.language)
     await update.callback_query.answer()
     await _close_buttons(update, context)
-    await send_card(update, Card(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))
+    await reply(update, Card(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))
 
 
 # Messages: called by guide.unexpected while the resident is writing a report
@@ -412,7 +389,7 @@ async def on_message(update: Update, context: LoaContext, resident: Resident) ->
     if draft is None:
         async with context.db.transaction() as session:
             fresh = await residents.by_telegram_id(session, resident.telegram_id, for_update=True)
-            if fresh is not None and fresh.awaiting == "report":
+            if fresh is not None and fresh.awaiting == Awaiting.REPORT:
                 fresh.awaiting = None
         return False
     message = update.effective_message
@@ -430,7 +407,7 @@ async def on_message(update: Update, context: LoaContext, resident: Resident) ->
     elif kind == "location" and step == "location":
         await _take_location(update, context, resident, message.location.latitude, message.location.longitude)
     else:
-        await send_card(update, Card(_kind_refusal(kind, step, _) + " " + _step_hint(step, _)))
+        await reply(update, Card(_kind_refusal(kind, step, _) + " " + _step_hint(step, _)))
     return True
 
 
@@ -446,7 +423,7 @@ async def _take_description(update: Update, context: LoaContext, resident: Resid
             "junk": _("That does not look like a description. Please write in words what is wrong, "
                       "where exactly, and since when."),
         }[problem.kind]
-        await send_card(update, Card(refusal.format(count=problem.value)))
+        await reply(update, Card(refusal.format(count=problem.value)))
         return
 
     async def work(session, resident, draft):
@@ -455,7 +432,7 @@ async def _take_description(update: Update, context: LoaContext, resident: Resid
 
     following = await _message_work(update, context, ("description",), work)
     if following is not None:
-        await send_all(update, following)
+        await reply(update, *following)
 
 
 async def _message_work(update: Update, context: LoaContext, steps: tuple[str, ...], work):
@@ -475,7 +452,7 @@ async def _take_address(update: Update, context: LoaContext, resident: Resident,
                    if problem.kind == "short" else
                    _("That is too long for an address: at most 200 characters. Put the details in the "
                      "description instead."))
-        await send_card(update, Card(refusal))
+        await reply(update, Card(refusal))
         return
 
     async def work(session, resident, draft):
@@ -485,15 +462,15 @@ async def _take_address(update: Update, context: LoaContext, resident: Resident,
 
     following = await _message_work(update, context, ("location",), work)
     if following is not None:
-        await send_all(update, following)
+        await reply(update, *following)
 
 
 async def _take_location(update: Update, context: LoaContext, resident: Resident, lat: float, lon: float) -> None:
     _ = cards.texts(resident.language)
     code = (await area_locator(context)).locate(lat, lon)
     if code is None:
-        await send_card(update, Card(_("This location is outside every area Loa serves. Share another "
-                                       "location, pick the area, or type the address.")))
+        await reply(update, Card(_("This location is outside every area Loa serves. Share another "
+                                   "location, pick the area, or type the address.")))
         return
 
     async def work(session, resident, draft):
@@ -505,7 +482,7 @@ async def _take_location(update: Update, context: LoaContext, resident: Resident
 
     following = await _message_work(update, context, ("location",), work)
     if following is not None:
-        await send_all(update, following)
+        await reply(update, *following)
 
 
 async def _show_picker(update: Update, context: LoaContext, resident: Resident) -> None:
@@ -514,7 +491,7 @@ async def _show_picker(update: Update, context: LoaContext, resident: Resident) 
         home = await areas.get(session, resident.area_code) if resident.area_code else None
         parent = await areas.get(session, home.parent_code) if home is not None and home.parent_code else None
         children = await areas.children(session, parent.code if parent else None)
-    await send_card(update, cards.area_picker(resident, parent, children, 0))
+    await reply(update, cards.area_picker(resident, parent, children, 0))
 
 
 async def remove_photos(context: LoaContext, hashes: list[str] | None) -> None:
@@ -592,8 +569,7 @@ async def _take_photo(update: Update, context: LoaContext, resident: Resident) -
         card = Card((_("A report can have at most {most} photos, so the extra photos were not added.") if album
                      else _("A report can have at most {most} photos, so this one was not added.")).format(
             most=drafts.MAX_PHOTOS) + " " + _("Tap “Done” to go on."),
-            InlineKeyboardMarkup([[cards.InlineKeyboardButton(_("Done ✓"), callback_data="rph:done")]])
-            if step == "photos" else None)
+            cards.photos_done(_) if step == "photos" else None)
     elif outcome == "big":
         card = Card(_("This photo is too large: the limit is {size} MB. Please send a smaller one.").format(
             size=_megabytes(settings.max_photo_bytes)))
@@ -604,11 +580,10 @@ async def _take_photo(update: Update, context: LoaContext, resident: Resident) -
         card = Card(_("This report already holds {size} MB of photos, the most Loa keeps for a report not yet "
                       "sent, so this one was not added. The photos you sent are kept.").format(
             size=_megabytes(settings.draft_media_bytes)) + " " + _("Tap “Done” to go on."),
-            InlineKeyboardMarkup([[cards.InlineKeyboardButton(_("Done ✓"), callback_data="rph:done")]])
-            if step == "photos" else None)
+            cards.photos_done(_) if step == "photos" else None)
     else:
         card = Card(_("This file is not a photo Loa can read. Please send a photo (JPEG or PNG)."))
-    await send_card(update, card)
+    await reply(update, card)
 
 
 def _megabytes(size: int) -> str:
@@ -618,11 +593,11 @@ def _megabytes(size: int) -> str:
 
 HANDLERS = [
     CommandHandler("report", report_command, filters=PRIVATE),
-    CallbackQueryHandler(report_command, pattern=r"^rp:new$"),
-    CallbackQueryHandler(choose_category, pattern=r"^rc:[\w-]+$"),
-    CallbackQueryHandler(photos_button, pattern=r"^rph:(done|none|clear)$"),
-    CallbackQueryHandler(location_button, pattern=r"^rl:(gps|[^:]+:\d{1,18})$"),
-    CallbackQueryHandler(edit_button, pattern=r"^re:\w+$"),
-    CallbackQueryHandler(submit, pattern=r"^rs:\d{1,18}$"),
-    CallbackQueryHandler(cancel_button, pattern=r"^rx$"),
+    CallbackQueryHandler(report_command, pattern=callbacks.REPORT_NEW.pattern),
+    CallbackQueryHandler(choose_category, pattern=callbacks.CATEGORY.pattern),
+    CallbackQueryHandler(photos_button, pattern=callbacks.PHOTOS.pattern),
+    CallbackQueryHandler(location_button, pattern=callbacks.LOCATION.pattern),
+    CallbackQueryHandler(edit_button, pattern=callbacks.REVIEW_EDIT.pattern),
+    CallbackQueryHandler(submit, pattern=callbacks.SUBMIT.pattern),
+    CallbackQueryHandler(cancel_button, pattern=callbacks.REPORT_CANCEL.pattern),
 ]

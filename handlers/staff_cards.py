@@ -31,7 +31,7 @@ from broadcasts import outbox
 from complaints import agencies, bans, media
 from complaints.lifecycle import (FINAL, PRIORITY_LABELS, STATE_LABELS, Action, Actor, ActorKind, State,
                                   allowed_actions)
-from handlers import edits
+from handlers import callbacks, edits
 from handlers.context import services
 from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto
 
@@ -171,8 +171,8 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def callback(report: Report, event_id: int | None, op: str, arg: str = "") -> str:
-    """`tr:<report>:<last event>:<op>[:<arg>]`: the event is what the staff member saw."""
-    return f"tr:{report.id}:{event_id or 0}:{op}" + (f":{arg}" if arg else "")
+    """A button of the report's card (callbacks.TRIAGE): the event is what the staff member saw."""
+    return callbacks.triage(report.id, event_id, op, arg)
 
 
 def card_markup(view: View, language: str, *, for_agency: bool, routed: Agency | None = None) -> InlineKeyboardMarkup | None:

@@ -27,7 +27,7 @@ from kernel.i18n import translator
 from complaints import actions, agencies, bans, duplicates, lifecycle
 from complaints.lifecycle import Action, Refused
 from complaints.rejections import REJECT_REASONS
-from handlers import edits, staff_cards
+from handlers import callbacks, edits, staff_cards
 from handlers.onboarding import language_of
 from storage import abuse
 from storage.models import Report, StaffPrompt
@@ -45,6 +45,8 @@ ACTIONS = {"as": Action.ASSIGN, "ag": Action.ASSIGN, "du": Action.DUPLICATE, "dp
            "dc": Action.DUPLICATE, "rj": Action.REJECT, "rr": Action.REJECT, "ro": Action.REJECT,
            "pr": Action.PRIORITY, "st": Action.START, "rs": Action.RESOLVE, "sb": Action.SEND_BACK}
 APPLY = {"as", "dp", "rr", "pr", "st"}
+# The ops that lead to no action: « Back, the photos, and banning the reporter (asked, then confirmed).
+OTHER_OPS = ("bk", "ph", "bn", "by")
 ASK = {"dc": N_("Reply to this message with the code of the report that {code} duplicates (like PA-7K3Q9)."),
        "ro": N_("Reply to this message with the reason for rejecting {code}. The resident will read it."),
        "rs": N_("Reply to this message with what was done about {code}. You can send a photo with the note as "
@@ -73,12 +75,11 @@ BIGGEST_ID = 2**63 - 1  # a BIGINT: a forged larger id is no report
 
 async def on_button(update: Update, context: LoaContext) -> None:
     query = update.callback_query
-    parts = query.data.split(":", 4)
-    report_id, event_id, op = int(parts[1]), int(parts[2]) or None, parts[3]
-    arg = parts[4] if len(parts) > 4 else ""
+    tap = callbacks.triage_tap(query.data)
+    report_id, event_id, op, arg = tap.report_id, tap.event_id, tap.op, tap.arg
     language = _staff_language(update, context)
     _ = translator(language).gettext
-    if op not in ACTIONS and op not in ("bk", "ph", "bn", "by"):
+    if op not in ACTIONS and op not in OTHER_OPS:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     if report_id > BIGGEST_ID or (event_id or 0) > BIGGEST_ID:
@@ -340,6 +341,6 @@ async def chat_id(update: Update, context: LoaContext) -> None:
 
 HANDLERS = [
     CommandHandler("chatid", chat_id, filters=GROUPS),
-    CallbackQueryHandler(on_button, pattern=r"^tr:\d+:\d+:[a-z]{2}(:.+)?$"),
+    CallbackQueryHandler(on_button, pattern=callbacks.TRIAGE.pattern),
     MessageHandler(GROUPS & filters.REPLY & (filters.TEXT | filters.PHOTO) & ~filters.COMMAND, on_reply),
 ]

@@ -61,7 +61,8 @@ class Resident(SQLModel, table=True):
     area_code: str | None = Field(default=None, foreign_key="areas.code", index=True, max_length=16)
     alerts_enabled: bool = Field(default=True)
     onboarded: bool = Field(default=False)
-    # What the bot waits for from this resident (e.g. "area": typed names are area searches).
+    # What the bot waits for from this resident: a value of handlers.awaiting.Awaiting (e.g. "area":
+    # typed names are area searches), kept as its string.
     awaiting: str | None = Field(default=None, max_length=16)
     quiet_start_minute: int | None = Field(default=22 * 60)
     quiet_end_minute: int | None = Field(default=6 * 60)
