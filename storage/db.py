@@ -32,7 +32,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict = {"echo": echo}
         if self.is_sqlite:
-            path = _sqlite_file(url)
+            path = sqlite_file(url)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
@@ -47,7 +47,7 @@ class Database:
         self._writes = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
         self._lookup_engine = self._lookups = None
-        path = _sqlite_file(url) if self.is_sqlite else None
+        path = sqlite_file(url) if self.is_sqlite else None
         if path is not None:
             self._lookup_engine = lookup_engine = create_engine(f"sqlite:///{path}", echo=echo,
                                           connect_args={"check_same_thread": False, "timeout": LOOKUP_BUSY_TIMEOUT_S})
@@ -108,7 +108,7 @@ class InlineSession:
         return self.sync_session.get(entity, ident, **kwargs)
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
     path = url.split(":///", 1)[-1].split("?", 1)[0]
     return Path(path) if path and path != ":memory:" and "://" not in path else None
 

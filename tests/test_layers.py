@@ -27,20 +27,6 @@ ALLOWED_INSIDE_FUNCTIONS = {
     "cli.main -> sandbox.run": "start-up: as bot.runner",
 }
 
-# TEMPORARY: imports that break the rule in files other branches of issue 17 are rewriting right now.
-# Each must go (the test says so when one no longer happens); delete its line then, and this list
-# once it is empty.
-TEMPORARY_EXCEPTIONS = [
-    "web.dashboard.bans -> handlers.staff_cards",  # web imports handlers: carry_out(request, Effects(cards=True))
-    "web.dashboard.report -> handlers.staff_cards",  # the same
-    "web.open311 -> handlers.staff_cards",  # the same
-    "web.api -> kernel.i18n",  # inside a function for no reason: move it to the top
-    "broadcasts.leadership -> storage.db",  # the same
-    "storage.migrate -> storage.models",  # the same (the models must be imported for their metadata)
-    "storage.migrations.env -> storage.db",  # the same
-]
-
-
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -92,23 +78,16 @@ def imports_inside_functions() -> dict[str, list[str]]:
 def test_no_import_of_loa_inside_a_function():
     found = imports_inside_functions()
     wrong = {key: where for key, where in found.items()
-             if key not in ALLOWED_INSIDE_FUNCTIONS and key not in TEMPORARY_EXCEPTIONS}
+             if key not in ALLOWED_INSIDE_FUNCTIONS}
     assert not wrong, (
         "Loa's modules are imported at the top of a module, not inside a function (a circle hides there; "
         "docs/ARCHITECTURE.md):\n" + "\n".join(f"  {key}  at {', '.join(where)}" for key, where in sorted(wrong.items())))
-    gone = [key for key in TEMPORARY_EXCEPTIONS if key not in found]
-    assert not gone, ("These imports no longer happen: delete them from TEMPORARY_EXCEPTIONS in "
-                      "tests/test_layers.py:\n" + "\n".join(f"  {key}" for key in gone))
     unused = [key for key in ALLOWED_INSIDE_FUNCTIONS if key not in found]
     assert not unused, "No longer inside a function, delete from ALLOWED_INSIDE_FUNCTIONS: " + ", ".join(unused)
 
 
 def test_imports_keep_to_the_layers():
     options = UserOptions(**read_configuration(str(ROOT / "pyproject.toml")))
-    for contract in options.contracts_options:
-        if contract.get("id") == "layers":
-            contract["ignore_imports"] = [*contract.get("ignore_imports", []), *TEMPORARY_EXCEPTIONS]
-            contract["unmatched_ignore_imports_alerting"] = "none"  # the test above tells stale ones
     _register_built_in_contract_types()  # as import-linter's own lint_imports does first
     report = create_report(options, cache_dir=None)
     with console.capture() as captured:
