@@ -7,7 +7,7 @@ from collections import Counter
 from sqlalchemy import select
 
 from kernel.transport import AiohttpRequest
-from broadcasts import alerts, outbox
+from broadcasts import alerts, lifecycle, outbox
 from broadcasts.sender import Sender
 from emulator.faults import Faults
 from storage.models import Alert, Resident
@@ -46,7 +46,7 @@ async def send_alert(db, **fields) -> Alert:
     values.update(fields)
     async with db.transaction() as session:
         alert = await alerts.create(session, **values)
-        await alerts.compose(session, alert, tz=TZ)
+        await lifecycle.compose(session, alert, tz=TZ)
     return alert
 
 
