@@ -1,14 +1,15 @@
 """The life of an alert: the one way to create, schedule, send, correct, stop and finish one, with
-its rules. The only module that sets an alert's `status`.
+its rules. The only module that sets an alert's `status` (broadcasts.alerts.Status).
 
-    draft --send_draft--> sending --(last delivery handled: finish_sent)--> done
-      |                      |  \\--stop(SENDING): unsent messages dropped--> cancelled
-      |                      \\--follow_up (correct, stop(NOTICE)): the original is cancelled,
-      |                          the follow-up is sent
-      \\--schedule--> template --run_due: a copy is sent on each run-->
-                         \\--stop(SCHEDULE)--> cancelled
-    send: a new alert, sent now (sending) or at a time (template); record: a CAP message that is
-    held, done at once.
+    new_draft -> draft --send_draft--> sending --finish_sent (nothing left to send)--> done
+    send (now) ----------------------> sending --stop SENDING (the rest dropped)-----> cancelled
+    send (at a time), schedule -> template --stop SCHEDULE / stop_schedule----------> cancelled
+                                  template --run_due: a copy of it, on each run--> sending
+    correct, stop NOTICE: a follow-up (sending) to who got it; the original -> cancelled
+    record: a message taken but held (CAP) -> done at once
+
+An alert past its expiry (`expired`) is sent to nobody any more: the sender drops its messages,
+its schedule stops.
 
 The wizard (handlers/broadcasting.py), the dashboard (web/dashboard/broadcasts.py), the agency
 API (web/api.py), the command line (bot/cli.py), the CAP ingest (broadcasts/cap.py) and the

@@ -36,8 +36,11 @@ def wake_sender(request: web.Request) -> None:
 
 
 def carry_out(request: web.Request, effects: Effects) -> None:
-    """What a write left to do after its commit, done by the composition root (bot/effects.py)."""
-    request.config_dict[BOT].bot_data["effects"].carry_out(effects)
+    """What a write left to do after its commit, done by the composition root (bot/effects.py);
+    nothing when no bot runs (a server built without one, as some tests do: no sender to wake)."""
+    application = request.config_dict.get(BOT)
+    if application is not None:
+        application.bot_data["effects"].carry_out(effects)
 
 
 def now(request: web.Request) -> datetime:
