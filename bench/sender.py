@@ -7,12 +7,12 @@ throughput  N recipients, the emulator's limits off, three (four) ways in altern
             other); PTB's ExtBot with AIORateLimiter (overall limit off, no retries) sending
             chunks concurrently with asyncio.gather (on HTTPXRequest, and on our AiohttpRequest);
             and our Sender (rate unlimited) draining the outbox of an SQLite database after
-            `alerts.compose` wrote it, the database work counted.
+            `lifecycle.compose` wrote it, the database work counted.
 adherence   the emulator enforcing Telegram's limits (at most 30 messages in any sliding second),
             the Sender at rate 30 for --seconds (or until --recipients are all sent): achieved
             rate, the most messages the emulator accepted in one sliding second, 429 answers.
 million     PostgreSQL: a schema of its own with 1,000,000 subscribed residents bulk-loaded;
-            time of `alerts.compose`, time from compose to the first message the emulator
+            time of `lifecycle.compose`, time from compose to the first message the emulator
             receives, and the sender's RSS while it sends at 1,000/s for --seconds.
 
 The emulator runs in another process (this script, with --serve-emulator), pinned to the other
@@ -175,13 +175,13 @@ async def sqlite_city(folder: Path, n: int, warmup: int):
 
 
 async def compose_alert(db, tz, area: str, **fields) -> tuple[int, int]:
-    from broadcasts import alerts
+    from broadcasts import alerts, lifecycle
 
     async with db.transaction() as session:
         alert = await alerts.create(session, topic_code="weather", severity="severe", urgency="immediate",
                                     area_codes=[area], texts={"vi": TEXT, "en": "Heavy rain warning"}, source="cli",
                                     **fields)
-    return alert.id, await alerts.compose_all(db, alert.id, tz=tz)
+    return alert.id, await lifecycle.compose_all(db, alert.id, tz=tz)
 
 
 # ============================================================================ part 1: throughput
@@ -354,7 +354,7 @@ async def million(args, pins) -> dict:
 
     from sqlalchemy import text
 
-    from broadcasts import alerts
+    from broadcasts import alerts, lifecycle
     from broadcasts.sender import Sender
     from storage import migrate
     from storage.db import Database
@@ -415,7 +415,7 @@ async def million(args, pins) -> dict:
                 alert = await alerts.create(session, topic_code="weather", severity="severe", urgency="immediate",
                                             area_codes=["B01"], texts={"vi": TEXT, "en": "Heavy rain warning"},
                                             source="cli")
-            count = await alerts.compose_all(db, alert.id, tz=tz, on_slice=sender.wake.set)
+            count = await lifecycle.compose_all(db, alert.id, tz=tz, on_slice=sender.wake.set)
         sender.wake.set()
         result.update(composed=count, compose_s=composing.wall, rss_before_mb=samples[0][1])
         print(f"  composed {count:,} in {composing.wall:.1f} s", file=sys.stderr, flush=True)
@@ -500,7 +500,7 @@ def print_million(r: dict) -> None:
     print(f"\nA million subscribers on PostgreSQL: {r['residents']:,} residents, paid rate {r['rate']:g}/s, "
           f"{r['seconds']:g} s of sending; emulator limits on (paid broadcast: 1,000/s)")
     print(f"  bulk load (INSERT ... SELECT generate_series, + ANALYZE)   {r['load_s']:.1f} s")
-    print(f"  alerts.compose_all ({r['composed']:,} deliveries, slices of {r['slice']:,})  {r['compose_s']:.2f} s")
+    print(f"  lifecycle.compose_all ({r['composed']:,} deliveries, slices of {r['slice']:,})  {r['compose_s']:.2f} s")
     first = r["first_message_after_compose_start_s"]
     print(f"  compose start -> first message at the emulator            {first:.2f} s")
     print(f"  sent {r['accepted']:,} at {r['send_rate_per_s']:,.0f}/s; 429s {r['emulator_429']}, other errors "

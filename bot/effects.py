@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from broadcasts import alerts
+from broadcasts import lifecycle
 from kernel.effects import Effects
 from kernel.settings import Settings
 from storage.db import Database
@@ -36,8 +36,8 @@ class EffectRunner:
 
     async def _compose(self, alert_id: int) -> None:
         """Write the alert's deliveries, waking the sender after each slice; a crash here is
-        picked up again by the sender's start-up (alerts.resume_composing)."""
+        picked up again by the sender's start-up (lifecycle.resume_composing)."""
         try:
-            await alerts.compose_all(self.db, alert_id, tz=self.settings.tz, on_slice=self._wake)
+            await lifecycle.compose_all(self.db, alert_id, tz=self.settings.tz, on_slice=self._wake)
         except Exception:
             log.exception("compose_failed alert=%s", alert_id)

@@ -1,4 +1,6 @@
-"""Alerts: who they reach, writing their deliveries into the outbox, following and stopping them.
+"""Alerts: who they reach, writing their deliveries into the outbox, how far their sending got.
+What happens to an alert (sent, scheduled, corrected, stopped, finished) and its status are
+broadcasts/lifecycle.py's, which calls the writes here.
 
 Targeting is one SQL statement. Residents of the alert's areas (and of every unit below them)
 who follow its topic, have alerts on and have not blocked the bot get one delivery each, written
@@ -9,13 +11,12 @@ quiet hours is due when those hours end; Severe and Extreme alerts are due at on
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, and_, case, func, insert, literal, or_, select, text, true, update
+from sqlalchemy import BigInteger, and_, case, func, insert, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Alert, Area, Delivery, Resident, Subscription
@@ -58,6 +59,8 @@ class Kind(StrEnum):
 
 
 class Status(StrEnum):
+    """Where an alert is in its life; set only by broadcasts/lifecycle.py."""
+
     DRAFT = "draft"
     TEMPLATE = "template"  # what a schedule sends copies of
     SENDING = "sending"
@@ -118,15 +121,14 @@ def _quiet_delay(now_local_minute: int):
     return case((inside, minutes_left * 60), else_=0)
 
 
-async def compose(session: AsyncSession, alert: Alert, *, tz: ZoneInfo, now: datetime | None = None,
-                  residents: tuple[int, int] | None = None, complete: bool = True) -> int:
-    """Write the alert's deliveries into the outbox; returns how many were added.
+async def write_deliveries(session: AsyncSession, alert: Alert, *, tz: ZoneInfo, now: datetime,
+                           residents: tuple[int, int] | None = None) -> int:
+    """Write the alert's deliveries into the outbox; returns how many were added. The alert's
+    status is the life cycle's (broadcasts.lifecycle.compose, which calls this).
 
-    `residents` = (after, up_to) limits it to a range of resident ids, and `complete=False`
-    says more ranges follow (see `compose_all`). Composing again adds nothing (one delivery per
-    alert and resident), so a compose that was interrupted can simply be run again.
+    `residents` = (after, up_to) limits it to a range of resident ids. Writing again adds nothing
+    (one delivery per alert and resident), so an interrupted write can simply be run again.
     """
-    now = now or utcnow()
     local = now.astimezone(tz)
     severity = Severity(alert.severity)
     now_s = epoch(now)
@@ -156,55 +158,17 @@ async def compose(session: AsyncSession, alert: Alert, *, tz: ZoneInfo, now: dat
             index_elements=["alert_id", "resident_id"])
     else:
         statement = statement.prefix_with("OR IGNORE")
-    added = await _rows_written(session, await session.execute(statement))
-    alert.status = Status.SENDING
-    if complete:
-        alert.composed_at = alert.composed_at or now
-    return added
+    return await _rows_written(session, await session.execute(statement))
 
 
-SLICE = 50_000  # residents per committed slice of a compose
+async def resident_id_range(session: AsyncSession) -> tuple[int | None, int | None]:
+    """The lowest and highest resident ids (None, None without residents)."""
+    low, high = (await session.execute(select(func.min(Resident.id), func.max(Resident.id)))).one()
+    return low, high
 
 
-async def compose_all(db, alert_id: int, *, tz: ZoneInfo, slice_size: int = SLICE,
-                      on_slice: Callable[[], None] | None = None) -> int:
-    """Compose an alert in committed slices of resident ids, calling `on_slice` after each.
-
-    The sender starts on the first slice while the others are written, so the first messages
-    leave within a second even for a million recipients. The alert counts as composed (and
-    can be finished) only after the last slice; a compose cut short by a crash is resumed by
-    `resume_composing`.
-    """
-    async with db.read() as session:
-        low, high = (await session.execute(select(func.min(Resident.id), func.max(Resident.id)))).one()
-    bounds = list(range((low or 1) - 1, (high or 0), slice_size)) or [0]
-    added = 0
-    for number, after in enumerate(bounds):
-        last = number == len(bounds) - 1
-        async with db.transaction() as session:
-            alert = await session.get(Alert, alert_id)
-            if alert is None or alert.status in (Status.CANCELLED, Status.DONE):
-                return added
-            added += await compose(session, alert, tz=tz, residents=(after, after + slice_size), complete=last)
-            if last and not (await session.execute(select(Delivery.id).where(Delivery.alert_id == alert_id).limit(1))).first():
-                alert.status, alert.finished_at = Status.DONE, utcnow()  # nobody to send it to
-        if number == 0 and not db.is_sqlite and not last:
-            # The claim's plan relies on the table's statistics, which now lag far behind.
-            async with db.engine.connect() as connection:
-                await connection.execute(text("ANALYZE deliveries"))
-        if on_slice is not None:
-            on_slice()
-    return added
-
-
-async def resume_composing(db, *, tz: ZoneInfo, on_slice: Callable[[], None] | None = None) -> list[int]:
-    """Finish composes a crash interrupted (alerts being sent but not fully composed)."""
-    async with db.read() as session:
-        ids = (await session.execute(select(Alert.id).where(
-            Alert.status == Status.SENDING, Alert.composed_at.is_(None)))).scalars().all()
-    for alert_id in ids:
-        await compose_all(db, alert_id, tz=tz, on_slice=on_slice)
-    return list(ids)
+async def has_deliveries(session: AsyncSession, alert_id: int) -> bool:
+    return (await session.execute(select(Delivery.id).where(Delivery.alert_id == alert_id).limit(1))).first() is not None
 
 
 async def _rows_written(session: AsyncSession, result) -> int:
@@ -215,7 +179,8 @@ async def _rows_written(session: AsyncSession, result) -> int:
 
 
 async def create(session: AsyncSession, **fields) -> Alert:
-    """A new alert (not yet composed); `fields` are Alert's columns."""
+    """A new alert row (not yet composed); `fields` are Alert's columns. The life cycle's
+    functions (broadcasts/lifecycle.py) call it with the status the alert starts in."""
     for name, kind in (("severity", Severity), ("urgency", Urgency), ("kind", Kind)):
         if name in fields:
             fields[name] = kind(fields[name]).value
@@ -269,15 +234,13 @@ async def progress_of(session: AsyncSession, alert_ids: list[int], *,
             for alert_id, figures in counts.items()}
 
 
-async def cancel(session: AsyncSession, alert: Alert) -> int:
-    """Stop the alert: its deliveries not yet sent are cancelled; returns how many."""
+async def drop_pending(session: AsyncSession, alert_id: int) -> int:
+    """The alert's deliveries not yet sent are cancelled; returns how many (see lifecycle.stop)."""
     result = await session.execute(
         update(Delivery)
-        .where(Delivery.alert_id == alert.id, Delivery.state == PENDING)
+        .where(Delivery.alert_id == alert_id, Delivery.state == PENDING)
         .values(state=CANCELLED, done_at=epoch(utcnow()))
     )
-    alert.status = Status.CANCELLED
-    alert.finished_at = utcnow()
     return result.rowcount or 0
 
 
@@ -308,20 +271,10 @@ async def no_follow_up(session: AsyncSession, alert: Alert) -> NoFollowUp | None
     return None
 
 
-async def follow_up(session: AsyncSession, original: Alert, kind: Kind, texts: dict[str, str], **fields) -> Alert:
-    """A correction or cancellation of an alert that is being or was sent.
-
-    A cancellation reaches those who received the original; a correction reaches them and also
-    those still waiting for it, who get the corrected text instead. Either way the original's
-    deliveries not yet sent are cancelled.
-    """
-    follow = await create(
-        session, topic_code=original.topic_code, severity=original.severity, urgency=original.urgency,
-        area_codes=original.area_codes, texts=texts, kind=kind, replaces_id=original.id,
-        expires_at=original.expires_at, paid_broadcast=original.paid_broadcast,
-        **{"agency_code": original.agency_code, **fields},
-    )
-    reached = [SENT, PENDING] if kind == Kind.CORRECTION else [SENT]
+async def copy_deliveries(session: AsyncSession, original: Alert, follow: Alert) -> None:
+    """A follow-up's deliveries: a cancellation reaches those who received the original; a
+    correction reaches them and also those still waiting for it (see lifecycle.follow_up)."""
+    reached = [SENT, PENDING] if follow.kind == Kind.CORRECTION else [SENT]
     now_s = epoch(utcnow())
     recipients = (
         select(
@@ -333,11 +286,9 @@ async def follow_up(session: AsyncSession, original: Alert, kind: Kind, texts: d
         .where(Delivery.alert_id == original.id, Delivery.state.in_(reached), Delivery.resident_id.is_not(None))
     )
     await session.execute(insert(Delivery).from_select(COLUMNS, recipients))
-    await cancel(session, original)
-    follow.status = Status.SENDING
-    follow.composed_at = utcnow()
-    return follow
 
 
-def expired(alert: Alert, now: datetime | None = None) -> bool:
-    return alert.expires_at is not None and alert.expires_at <= (now or utcnow())
+async def sent_count(session: AsyncSession, alert_id: int) -> int:
+    """How many of the alert's messages were delivered."""
+    return (await session.execute(select(func.count()).select_from(Delivery).where(
+        Delivery.alert_id == alert_id, Delivery.state == SENT))).scalar_one()

@@ -23,7 +23,7 @@ Mapping (`take`). One CAP message becomes one row of `alerts`, source "cap" and 
 - `expires_at`: the latest <expires>; `link`: the first <web>; `sender_name`: <senderName>.
 - `area_codes`: the areas the <area> blocks name (see `match_areas`).
 - msgType Update / Cancel: a correction / cancellation of the alert its <references> name, made
-  by `broadcasts.alerts.follow_up` exactly as the bot's Correct / Cancel alert buttons do (a
+  by `broadcasts.lifecycle.follow_up` exactly as the bot's Correct / Cancel alert buttons do (a
   correction reaches those who received the original and replaces it for those still waiting;
   a cancellation reaches those who received it; the original's unsent messages are dropped).
   Only alerts of the same sender are referenced; along a chain of updates, the latest one is
@@ -67,9 +67,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.logs import fields
-from broadcasts import alerts
 from broadcasts import cap_areas as cap_areas_index
-from broadcasts.alerts import Kind, Severity, Status, Urgency
+from broadcasts import lifecycle
+from broadcasts.alerts import Kind, Severity, Urgency
+from kernel.effects import NOTHING, Effects
 from storage import areas as area_store
 from storage.models import Alert, Area, Delivery, Topic
 from storage.types import utcnow
@@ -818,6 +819,7 @@ class Taken:
     queued: bool  # its messages to residents are in the outbox
     recipients: int
     warnings: list[str] = field(default_factory=list)
+    effects: Effects = NOTHING  # what is left to do once it is stored and composed (the sender to wake)
 
     def as_dict(self) -> dict:
         alert = self.alert
@@ -908,15 +910,16 @@ async def take(db, message: CapMessage, *, tz: ZoneInfo, now: datetime | None = 
             return await _duplicate(session, existing)
     codes = await match_areas(db, message, budget=budget)
     try:
-        taken, compose = await _store(db, message, key, now or utcnow(), agency_code, codes)
+        taken, effects = await _store(db, message, key, now or utcnow(), agency_code, codes)
     except IntegrityError:  # the same message, taken by another request at the same moment
         async with db.read() as session:
             existing = await _existing(session, key, owner)
             if existing is None:
                 raise
             return await _duplicate(session, existing)
-    if compose:
-        await alerts.compose_all(db, taken.alert.id, tz=tz, on_slice=on_slice)
+    if effects.compose:
+        _added, effects = await lifecycle.compose_now(db, effects, tz=tz, on_slice=on_slice)
+    taken.effects = effects
     if taken.created:
         async with db.read() as session:
             taken.alert = await session.get(Alert, taken.alert.id)
@@ -929,20 +932,19 @@ async def take(db, message: CapMessage, *, tz: ZoneInfo, now: datetime | None = 
 
 
 async def _store(db, message: CapMessage, key: str, now: datetime, agency_code: str | None,
-                 codes: list[str]) -> tuple[Taken, bool]:
-    """One transaction: the alert row (or follow-up); returns it and whether to compose it."""
+                 codes: list[str]) -> tuple[Taken, Effects]:
+    """One transaction: the alert row (or follow-up) through the life cycle (broadcasts/lifecycle.py);
+    returns it and what is left to do (the alert to compose)."""
     async with db.transaction() as session:
         existing = await _existing(session, key, owner_of(agency_code))
         if existing is not None:
-            return await _duplicate(session, existing), False
+            return await _duplicate(session, existing), NOTHING
         available = list((await session.execute(select(Topic.code).order_by(Topic.position, Topic.code))).scalars())
         kind = KINDS[message.msg_type]
         expires_at = expiry_of(message)
         texts = texts_of(message)
-        origin = dict(
-            source=SOURCE, identifier=key, sender_name=sender_name_of(message), link=link_of(message),
-            agency_code=agency_code, owner=owner_of(agency_code),
-        )
+        by = lifecycle.By(SOURCE, name=sender_name_of(message), agency_code=agency_code)
+        origin = dict(identifier=key, link=link_of(message), owner=owner_of(agency_code))
         warnings: list[str] = []
         held = held_reason(message)
         if held:
@@ -961,19 +963,23 @@ async def _store(db, message: CapMessage, key: str, now: datetime, agency_code: 
                 held = f"alert {target.replaces_id} is already cancelled: recorded, nothing to do"
                 target = None
                 warnings.append(held)
-        expired = expires_at is not None and expires_at <= now
+        expired = lifecycle.check_times(now=now, expires_at=expires_at) is not None
         if target is not None:
-            follow = await alerts.follow_up(session, target, kind, texts if message.infos else {}, **origin)
-            compose = False
+            # With CAP's rules (above), not those of a person's Correct / Cancel: the chain's end
+            # is followed up whatever its status.
+            changes = {}
+            recompose = False
             if kind == Kind.CORRECTION:
-                follow.severity, follow.urgency = severity_of(message).value, urgency_of(message).value
-                follow.expires_at = expires_at or follow.expires_at
+                changes = dict(severity=severity_of(message).value, urgency=urgency_of(message).value,
+                               expires_at=expires_at or target.expires_at)
                 if codes and not expired:
-                    follow.area_codes = codes
-                    follow.composed_at = None  # composed below; resumed after a crash
-                    compose = True
+                    changes["area_codes"] = codes
+                    recompose = True  # composed once this commits; resumed after a crash
+            follow = await lifecycle.follow_up(session, target, kind, texts if message.infos else {},
+                                               recompose=recompose, **by.fields(), **origin, **changes)
             await session.flush()
-            return Taken(follow, True, True, 0, warnings), compose
+            effects = Effects(compose=frozenset({follow.id})) if recompose else Effects(wake_sender=True)
+            return Taken(follow, True, True, 0, warnings), effects
         if not held and kind == Kind.ALERT:
             if not codes:
                 held = "no area of this installation matches its <area> blocks: recorded, sent to nobody"
@@ -981,11 +987,14 @@ async def _store(db, message: CapMessage, key: str, now: datetime, agency_code: 
             elif expired:
                 held = "it expired before it arrived: recorded, not sent"
                 warnings.append(held)
-        alert = await alerts.create(
-            session, topic_code=topic_for(message, available), severity=severity_of(message),
-            urgency=urgency_of(message), area_codes=codes, texts=texts, kind=kind, expires_at=expires_at,
-            status=Status.DONE if held else Status.SENDING, finished_at=now if held else None, **origin)
-        return Taken(alert, True, not held, 0, warnings), not held
+        fields = dict(topic_code=topic_for(message, available), severity=severity_of(message),
+                      urgency=urgency_of(message), area_codes=codes, texts=texts, kind=kind, expires_at=expires_at,
+                      **origin)
+        if held:
+            alert = await lifecycle.record(session, by, now=now, **fields)
+            return Taken(alert, True, False, 0, warnings), NOTHING
+        sent = await lifecycle.send(session, by, tz=None, **fields)
+        return Taken(sent.alert, True, True, 0, warnings), sent.effects
 
 
 async def ingest(db, data: bytes | str, *, tz: ZoneInfo, max_bytes: int | None = None,

@@ -1,5 +1,6 @@
 """The alert a broadcaster writes in the /broadcast wizard: its steps and the checks of each
-answer. Plain data only: the handlers turn the problems into translated messages.
+answer (the dashboard's form has the same). Plain data only: the handlers turn the problems into
+translated messages. The draft's status, and what sending it does, are broadcasts/lifecycle.py's.
 
 The draft is an Alert row with status "draft"; `wizard_step` says which answer the wizard waits
 for. A step changed from the preview is marked with EDITING ("areas*"): once it is answered the
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broadcasts import lifecycle
 from storage.models import Alert, Area
 from storage.topics import all_topics
 
@@ -100,7 +102,6 @@ _DATE_TIME = (
     re.compile(r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})[ ]+(?P<H>\d{1,2})[:hH.](?P<M>\d{2})$"),
     re.compile(r"^(?P<H>\d{1,2})[:hH.](?P<M>\d{2})[ ]+(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"),
 )
-MAX_AHEAD = timedelta(days=366)
 
 
 def parse_send_time(text: str, *, now: datetime, tz: ZoneInfo) -> tuple[datetime | None, Problem | None]:
@@ -128,10 +129,9 @@ def parse_send_time(text: str, *, now: datetime, tz: ZoneInfo) -> tuple[datetime
     if moment is None:
         return None, Problem.UNPARSEABLE
     moment = moment.astimezone(timezone.utc)
-    if moment <= now:
-        return None, Problem.PAST
-    if moment - now > MAX_AHEAD:
-        return None, Problem.TOO_FAR
+    refusal = lifecycle.check_send_at(moment, now)  # as the API's send_at
+    if refusal is not None:
+        return None, Problem.PAST if refusal.code == lifecycle.No.SEND_AT_PAST else Problem.TOO_FAR
     return moment, None
 
 

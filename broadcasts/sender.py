@@ -27,18 +27,18 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import select
 from telegram.error import NetworkError, TimedOut
 
 from kernel.logs import fields
 from kernel.transport import AiohttpRequest
-from broadcasts import outbox
+from broadcasts import lifecycle, outbox
 from broadcasts.alerts import BLOCKED, CANCELLED, EXPIRED, FAILED, PENDING, SENT, Status
 from broadcasts.outbox import Claimed, Outcome
 from broadcasts.pacing import Pace
 from broadcasts.render import render_alert
 from storage.db import Database
-from storage.models import Alert, Delivery, Topic
+from storage.models import Alert, Topic
 from storage.types import utcnow
 
 log = logging.getLogger("loa.sender")
@@ -238,7 +238,7 @@ class Sender:
             if info.alert.status == Status.CANCELLED:
                 self._outcomes.append(Outcome(delivery.id, CANCELLED))
                 continue
-            if info.alert.expires_at is not None and info.alert.expires_at <= now:
+            if lifecycle.expired(info.alert, now):
                 self._outcomes.append(Outcome(delivery.id, EXPIRED))
                 self.counters.expired += 1
                 continue
@@ -404,14 +404,8 @@ class Sender:
 
     async def _finish_alerts(self) -> None:
         """Alerts being sent that have nothing left to send are done."""
-        pending = exists().where(and_(Delivery.alert_id == Alert.id, Delivery.state == PENDING))
         async with self.db.transaction() as session:
-            result = await session.execute(
-                update(Alert).where(Alert.status == Status.SENDING, Alert.composed_at.is_not(None), ~pending)
-                .values(status=Status.DONE, finished_at=utcnow())
-                .returning(Alert.id)
-            )
-            finished = result.scalars().all()
+            finished = await lifecycle.finish_sent(session)
         for alert_id in finished:
             log.info("alert_done %s", fields(alert=alert_id, **self.counters.as_dict()))
             self._alerts.pop(alert_id, None)

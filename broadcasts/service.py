@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from kernel.logs import fields
-from broadcasts import alerts
+from broadcasts import lifecycle
 from broadcasts import sender as sending
 from broadcasts.leadership import leadership, sleep_or_stop
 from kernel.settings import Settings
@@ -82,7 +82,7 @@ class SenderService:
 
     async def _resume_composing(self) -> None:
         try:
-            resumed = await alerts.resume_composing(self.db, tz=self.settings.tz, on_slice=self.wake)
+            resumed = await lifecycle.resume_composing(self.db, tz=self.settings.tz, on_slice=self.wake)
         except Exception:
             log.exception("resume_composing_failed")
             return

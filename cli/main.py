@@ -17,7 +17,7 @@ import click
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from broadcasts import alerts
+from broadcasts import alerts, lifecycle
 from broadcasts.alerts import Severity, Urgency
 from broadcasts.drafts import unknown_choices
 from broadcasts.service import SenderService
@@ -378,12 +378,13 @@ def broadcast_send(topic: str, area_codes: tuple[str, ...], severity: str, urgen
         await _require_migrated(database)
         async with database.transaction() as session:
             await _check_choices(session, topic, list(area_codes))
-            alert = await alerts.create(
-                session, topic_code=topic, severity=severity.lower(), urgency=urgency.lower(),
-                area_codes=list(dict.fromkeys(area_codes)), texts=texts, link=link, source="cli",
+            sent = await lifecycle.send(
+                session, lifecycle.By("cli"), tz=settings.tz, topic_code=topic, severity=severity.lower(),
+                urgency=urgency.lower(), area_codes=list(dict.fromkeys(area_codes)), texts=texts, link=link,
                 paid_broadcast=paid, expires_at=expires_at)
-            alert_id = alert.id
-        count = await alerts.compose_all(database, alert_id, tz=settings.tz)
+            alert_id = sent.alert.id
+        # Composed here (no bot to wake: this process sends it, or a running bot finds it when it polls).
+        count, _left = await lifecycle.compose_now(database, sent.effects, tz=settings.tz)
         click.echo(f"alert {alert_id}: {count:,} recipients")
         if count == 0 or no_wait:
             if count:
@@ -419,7 +420,8 @@ def broadcast_status(alert_id: int) -> None:
     click.echo("  " + _summary(alert.id, progress))
 
 
-@broadcast_group.command("cancel", help="Stop an alert: its messages not yet sent are dropped.")
+@broadcast_group.command("cancel", help="Stop an alert: its messages not yet sent are dropped (a scheduled "
+                         "alert's schedule stops).")
 @click.argument("alert_id", type=int)
 def broadcast_cancel(alert_id: int) -> None:
     async def action(database):
@@ -428,9 +430,13 @@ def broadcast_cancel(alert_id: int) -> None:
             alert = await session.get(Alert, alert_id)
             if alert is None:
                 raise click.ClickException(f"no alert {alert_id}")
-            if alert.status in (alerts.Status.DONE, alerts.Status.CANCELLED):
-                raise click.ClickException(f"alert {alert_id} is already {alert.status}: nothing to cancel")
-            return await alerts.cancel(session, alert)
+            try:
+                return (await lifecycle.stop(session, alert, lifecycle.command_way(alert), lifecycle.By("cli"))).dropped
+            except lifecycle.Refused as refusal:
+                if refusal.code == lifecycle.No.FINISHED:
+                    raise click.ClickException(f"alert {alert_id} is already {alert.status}: nothing to cancel") from None
+                raise click.ClickException(f"alert {alert_id}: its schedule already ran (cancel the alert it "
+                                           "sent)") from None
 
     count = _with_db(action)
     click.echo(f"alert {alert_id} cancelled: {count:,} messages not yet sent were dropped")

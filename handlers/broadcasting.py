@@ -7,11 +7,13 @@ Only users with the broadcaster or admin role (staff_roles, or LOA_ADMIN_IDS) ge
 on every command, message and button. The draft is an Alert with status "draft" whose
 `wizard_step` says what the wizard waits for, so a restart loses nothing; typed messages reach
 the wizard through guide.unexpected, buttons (`bc:<alert id>:<action>...`) come here directly.
-As everywhere, the database work is one transaction, committed before Telegram is called.
+As everywhere, the database work is one transaction, committed before Telegram is called. What
+happens to the alert (sent, scheduled, corrected, stopped) is broadcasts.lifecycle's, whose
+refusals the buttons answer as out of date; its Effects are carried out after the commit.
 
 Two JobQueue jobs (added by `add_jobs` where the Application is built): the progress job edits
 the progress messages of the alerts being followed (it finds them in the database, so it carries
-on after a restart), and the schedule job runs due schedules (broadcasts.schedules).
+on after a restart), and the schedule job runs due schedules (broadcasts.lifecycle.run_due).
 """
 
 from __future__ import annotations
@@ -21,23 +23,25 @@ import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, select
 from sqlalchemy import update as sql_update
 from telegram import Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from handlers.context import LoaContext, services
+from kernel.effects import Effects
 from kernel.i18n import pick_language
-from broadcasts import alerts, drafts, schedules
-from broadcasts.alerts import SENT, Kind, Status
+from broadcasts import alerts, drafts, lifecycle, schedules
+from broadcasts.alerts import Status
+from broadcasts.lifecycle import By, Refused, Way
 from broadcasts.render import render_alert
 from handlers.awaiting import Awaiting
 from handlers import broadcast_prompts as cards
 from handlers import callbacks, edits
 from handlers.cards import Card, edit, page_of, send
 from storage import areas, residents, roles, topics
-from storage.models import Alert, Area, Delivery, Role, Topic
+from storage.models import Alert, Area, Role, Topic
 from storage.types import utcnow
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -191,10 +195,9 @@ async def broadcast_command(update: Update, context: LoaContext) -> None:
                 if not all_topics:
                     out = [Card(_("No alert topics are set up yet: an administrator has to add them first."))]
                 else:
-                    alert = await alerts.create(
-                        session, topic_code=all_topics[0].code, severity="unknown", status=Status.DRAFT,
-                        source=WIZARD_SOURCE, sender_telegram_id=user.id, sender_name=user.full_name[:128],
-                        sender_language=language, wizard_step="topic")
+                    alert = await lifecycle.new_draft(
+                        session, By(WIZARD_SOURCE, telegram_id=user.id, name=user.full_name, language=language),
+                        topic_code=all_topics[0].code, severity="unknown", wizard_step="topic")
                     out = await step_cards(session, context, alert, language)
     for card in out:
         await send(context.bot, update.effective_chat.id, card)
@@ -252,7 +255,7 @@ async def stop_schedule(update: Update, context: LoaContext) -> None:
         _ = cards.texts(language)
         if not await allowed(session, context, user.id):
             outcome = Outcome(answer=cards.refused(language), popup=True)
-        elif await schedules.stop(session, schedule_id, user.id) is None:
+        elif await lifecycle.stop_schedule(session, schedule_id, By(WIZARD_SOURCE, telegram_id=user.id)) is None:
             outcome = Outcome(answer=cards.stale(language), popup=True)
         else:
             outcome = Outcome(answer=_("Schedule #{id} stopped.").format(id=schedule_id),
@@ -397,8 +400,8 @@ async def _repeat(session, context, alert, language, args, update):
     if not args or args[0] not in drafts.REPEATS or alert.send_at is None:
         return None
     tz = context.settings.tz
-    schedule = await schedules.create(session, alert, at=alert.send_at, cron=drafts.cron_line(args[0], alert.send_at, tz),
-                                      tz=tz, created_by=update.effective_user.id)
+    schedule = await lifecycle.schedule(session, alert, at=alert.send_at, tz=tz, created_by=update.effective_user.id,
+                                        cron=drafts.cron_line(args[0], alert.send_at, tz))
     alert.wizard_step = None
     return Outcome(edit=cards.scheduled(schedule, language, tz))
 
@@ -413,37 +416,33 @@ async def _drop(session, context, alert, language, args, update):
 @action("go", "draft:preview")
 async def _send_now(session, context, alert, language, args, update):
     _ = cards.texts(language)
-    alert.send_at = utcnow()
-    alert.progress_chat_id = update.effective_chat.id
-    alert.wizard_step = drafts.FOLLOW
-    # Its deliveries are written once this commits (a crash in between is resumed by the sender).
-    alert.status = Status.SENDING
+    effects = await lifecycle.send_draft(session, alert, now=utcnow(), progress_chat_id=update.effective_chat.id,
+                                         wizard_step=drafts.FOLLOW)
     count = await alerts.count_recipients(session, alert.topic_code, alert.area_codes)
     log.info("alert_sent alert=%s recipients=%s by=%s", alert.id, count, update.effective_user.id)
-    application, alert_id = context.application, alert.id
+    application = context.application
     return Outcome(answer=_("Sending."), edit=Card(_("Alert #{id} is being sent to {count} residents. "
                                                      "Its progress follows.").format(
         id=alert.id, count=cards.number(count, language))),
-        after=[lambda: _compose(application, alert_id), lambda: follow_progress(application)])
+        after=[lambda: _compose(context, effects), lambda: follow_progress(application)])
 
 
 @action("st", Status.SENDING)
 async def _stop_sending(session, context, alert, language, args, update):
-    dropped = await alerts.cancel(session, alert)
+    try:
+        stopped = await lifecycle.stop(session, alert, Way.SENDING, _by(update, alert))
+    except Refused:
+        return None
+    dropped = stopped.dropped
     _ = cards.texts(language)
     application = context.application
     return Outcome(answer=_("Sending stopped: {count} messages will not be sent.").format(
         count=cards.number(dropped, language)), after=[lambda: follow_progress(application)])
 
 
-async def _sent_count(session, alert: Alert) -> int:
-    return (await session.execute(select(func.count()).where(
-        Delivery.alert_id == alert.id, Delivery.state == SENT))).scalar_one()
-
-
 @action("fx", Status.DONE)
 async def _correct(session, context, alert, language, args, update):
-    if await alerts.no_follow_up(session, alert) is not None:
+    if await lifecycle.check_follow_up(session, alert) is not None:
         return None
     alert.wizard_step = drafts.FIX
     return Outcome(send=[cards.ask_correction(alert, language)])
@@ -460,9 +459,9 @@ async def _no_correction(session, context, alert, language, args, update):
 
 @action("kl", Status.DONE)
 async def _ask_cancellation(session, context, alert, language, args, update):
-    if await alerts.no_follow_up(session, alert) is not None:
+    if await lifecycle.check_follow_up(session, alert) is not None:
         return None
-    return Outcome(send=[cards.confirm_cancellation(alert, await _sent_count(session, alert), language)])
+    return Outcome(send=[cards.confirm_cancellation(alert, await alerts.sent_count(session, alert.id), language)])
 
 
 @action("kn", Status.DONE)
@@ -473,27 +472,35 @@ async def _keep(session, context, alert, language, args, update):
 
 @action("ky", Status.DONE)
 async def _cancel_alert(session, context, alert, language, args, update):
-    if await alerts.no_follow_up(session, alert) is not None:
+    try:
+        stopped = await lifecycle.stop(session, alert, Way.NOTICE, _by(update, alert), **_following(update))
+    except Refused:
         return None
+    _after_follow_up_in_wizard(alert, stopped.follow)
     _ = cards.texts(language)
-    follow = await _follow_up(session, context, update, alert, Kind.CANCELLATION, {})
     return Outcome(answer=_("Cancelling."), edit=Card(_("Alert #{id} is cancelled: the residents who received "
                                                         "it are being told.").format(id=alert.id)),
-                   after=_after_follow_up(context, alert, follow))
+                   after=_after_follow_up(context, alert, stopped.effects))
 
 
-async def _follow_up(session, context, update: Update, original: Alert, kind: Kind, texts: dict) -> Alert:
+def _by(update: Update, alert: Alert) -> By:
+    """The broadcaster, signing a follow-up of their alert as they signed it."""
+    return By(WIZARD_SOURCE, telegram_id=update.effective_user.id, name=alert.sender_name,
+              language=alert.sender_language)
+
+
+def _following(update: Update) -> dict:
+    """A follow-up's progress is shown in this chat."""
+    return {"progress_chat_id": update.effective_chat.id, "wizard_step": drafts.FOLLOW}
+
+
+def _after_follow_up_in_wizard(original: Alert, follow: Alert) -> None:
     if original.wizard_step == drafts.FIX:
         original.wizard_step = None
-    follow = await alerts.follow_up(
-        session, original, kind, texts, source=WIZARD_SOURCE, sender_telegram_id=update.effective_user.id,
-        sender_name=original.sender_name, sender_language=original.sender_language,
-        progress_chat_id=update.effective_chat.id, wizard_step=drafts.FOLLOW)
-    log.info("alert_follow_up alert=%s kind=%s original=%s", follow.id, kind, original.id)
-    return follow
+    log.info("alert_follow_up alert=%s kind=%s original=%s", follow.id, follow.kind, original.id)
 
 
-def _after_follow_up(context: LoaContext, original: Alert, follow: Alert) -> list:
+def _after_follow_up(context: LoaContext, original: Alert, effects: Effects) -> list:
     application = context.application
     chat_id, message_id = original.progress_chat_id, original.progress_message_id
 
@@ -505,7 +512,10 @@ def _after_follow_up(context: LoaContext, original: Alert, follow: Alert) -> lis
             except TelegramError as error:
                 log.info("report_not_closed alert=%s error=%s", original.id, error)
 
-    return [close_report, lambda: _wake(application), lambda: follow_progress(application)]
+    async def carry_out() -> None:
+        context.carry_out(effects)
+
+    return [close_report, carry_out, lambda: follow_progress(application)]
 
 
 # ---------------------------------------------------------------- typed messages (from guide.unexpected)
@@ -590,9 +600,15 @@ async def _typed(session, context: LoaContext, update: Update, alert: Alert, mes
         return Outcome(send=[Card(key.format(length=cards.number(len(cleaned), language),
                                              limit=cards.number(limit, language)))])
     if step == drafts.FIX:
-        follow = await _follow_up(session, context, update, alert, Kind.CORRECTION, {"vi": cleaned})
+        try:
+            followed = await lifecycle.correct(session, alert, _by(update, alert), {"vi": cleaned},
+                                               **_following(update))
+        except Refused:  # corrected or stopped elsewhere meanwhile
+            alert.wizard_step = None
+            return Outcome(send=[Card(cards.stale(language))])
+        _after_follow_up_in_wizard(alert, followed.alert)
         return Outcome(send=[Card(_("The correction of alert #{id} is being sent.").format(id=alert.id))],
-                       after=_after_follow_up(context, alert, follow))
+                       after=_after_follow_up(context, alert, followed.effects))
     alert.texts = {**(alert.texts or {}), ("vi" if step == "text_vi" else "en"): cleaned}
     return Outcome(send=await advance(session, context, alert, language))
 
@@ -628,14 +644,12 @@ async def _typed_area(session, alert: Alert, text: str, language: str) -> Outcom
 # ---------------------------------------------------------------- jobs: progress messages and schedules
 
 
-async def _wake(application: Application) -> None:
-    services(application).sender.wake()
-
-
-async def _compose(application: Application, alert_id: int) -> None:
-    """Write the alert's deliveries, waking the sender after each slice."""
-    found = services(application)
-    await alerts.compose_all(found.db, alert_id, tz=found.settings.tz, on_slice=found.sender.wake)
+async def _compose(context: LoaContext, effects: Effects) -> None:
+    """Write the alert's deliveries before its progress is first shown, waking the sender after
+    each slice; then what is left to do."""
+    _added, left = await lifecycle.compose_now(context.db, effects, tz=context.settings.tz,
+                                               on_slice=context.sender.wake)
+    context.carry_out(left)
 
 
 async def follow_progress(application: Application) -> None:
@@ -688,7 +702,7 @@ async def progress_job(context: LoaContext) -> None:
 
 async def schedules_job(context: LoaContext) -> None:
     application = context.application
-    ran = await schedules.run_due(context.db, tz=context.settings.tz, on_slice=context.sender.wake)
+    ran = await lifecycle.run_due(context.db, tz=context.settings.tz, on_slice=context.sender.wake)
     if any(r.alert_id for r in ran):
         await follow_progress(application)
 

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.i18n import pick_language, translator
 from kernel.settings import Settings
 from broadcasts import alerts, outbox
+from broadcasts import lifecycle as alert_lifecycle
 from complaints import actions, agencies, deadlines, lifecycle, reports
 from complaints.lifecycle import Action, Actor, ActorKind, FINAL, Policy, State
 from handlers.rating import rating_markup
@@ -268,14 +269,14 @@ async def send_weather_alert(session: AsyncSession, settings: Settings, clock: C
         session, topic_code="weather", severity="severe", urgency="expected", area_codes=[cast.PROVINCE],
         texts={"vi": WEATHER_VI, "en": WEATHER_EN}, source="bot", sender_telegram_id=cast.AN.telegram_id,
         sender_name=cast.AN.name, sender_language="vi", send_at=sent, created_at=sent)
-    count = await alerts.compose(session, alert, tz=settings.tz, now=sent)
+    count = await alert_lifecycle.compose(session, alert, tz=settings.tz, now=sent)
     # The sending happened two days ago: the sender's own claim and record, at that moment, so
     # that the running sender finds nothing to send and the history shows the alert sent to all.
     # (A severe alert waits for no quiet hours: every delivery was due at once.)
     claimed = await outbox.claim(session, count, lease_seconds=60, now=alerts.epoch(sent))
     await outbox.record(session, [outbox.Outcome(c.id, alerts.SENT) for c in claimed], now=alerts.epoch(sent) + 6)
-    # What the sender does once an alert has nothing left to send (Sender._finish_alerts in broadcasts/sender.py).
-    alert.status, alert.finished_at = alerts.Status.DONE, sent + timedelta(seconds=6)
+    # What the sender does once an alert has nothing left to send (lifecycle.finish_sent, called by broadcasts/sender.py).
+    alert_lifecycle.finished(alert, sent + timedelta(seconds=6))
     await session.flush()
     return alert
 

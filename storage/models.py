@@ -127,7 +127,7 @@ class Alert(SQLModel, table=True):
     link: str | None = Field(default=None, max_length=512)
     kind: str = Field(default="alert", max_length=16)  # alert | correction | cancellation
     replaces_id: int | None = Field(default=None, foreign_key="alerts.id", index=True)
-    source: str = Field(default="bot", max_length=32)  # bot | cli | api | cap
+    source: str = Field(default="bot", max_length=32)  # bot | dashboard | cli | api | cap | schedule
     # The agency that sent it through the API or CAP with its token (None: the city's own).
     agency_code: str | None = Field(default=None, foreign_key="agencies.code", index=True, max_length=32)
     identifier: str | None = Field(default=None, max_length=255)
@@ -137,7 +137,9 @@ class Alert(SQLModel, table=True):
     sender_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
     sender_name: str | None = Field(default=None, max_length=128)
     paid_broadcast: bool = Field(default=False)
-    status: str = Field(default="draft", max_length=16)  # draft | scheduled | sending | done | cancelled
+    # draft | template (what a schedule sends copies of) | sending | done | cancelled: the values of
+    # broadcasts.alerts.Status, set only by broadcasts/lifecycle.py.
+    status: str = Field(default="draft", max_length=16)
     send_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     composed_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))

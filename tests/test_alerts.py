@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from broadcasts import alerts, outbox
+from broadcasts import alerts, lifecycle, outbox
 from broadcasts.alerts import Kind, Severity
 from storage.models import Delivery, Resident, Subscription
 from tests.fixtures.alerts import TZ, deliveries, wards_of
@@ -40,7 +40,7 @@ async def new_alert(db, **fields):
 async def compose(db, alert, now):
     async with db.transaction() as session:
         alert = await session.merge(alert)
-        return await alerts.compose(session, alert, tz=TZ, now=now)
+        return await lifecycle.compose(session, alert, tz=TZ, now=now)
 
 
 async def test_a_province_alert_reaches_its_wards_subscribers_only(areas_loaded):
@@ -188,7 +188,7 @@ async def test_cancel_stops_what_is_not_sent_and_a_correction_reaches_everyone_i
 
     async with db.transaction() as session:
         original = await session.get(type(alert), alert.id)
-        correction = await alerts.follow_up(session, original, Kind.CORRECTION, {"vi": "Sửa: mưa rất lớn"})
+        correction = await lifecycle.follow_up(session, original, Kind.CORRECTION, {"vi": "Sửa: mưa rất lớn"})
     async with db.read() as session:
         progress = await alerts.progress(session, alert.id)
         assert (progress.sent, progress.cancelled, progress.remaining) == (2, 2, 0)
@@ -196,7 +196,7 @@ async def test_cancel_stops_what_is_not_sent_and_a_correction_reaches_everyone_i
 
     async with db.transaction() as session:
         original = await session.get(type(alert), alert.id)
-        cancellation = await alerts.follow_up(session, original, Kind.CANCELLATION, {"vi": "Hủy"})
+        cancellation = await lifecycle.follow_up(session, original, Kind.CANCELLATION, {"vi": "Hủy"})
     assert sorted(d.chat_id for d in await deliveries(db, cancellation.id)) == sent_to
     assert Severity(cancellation.severity) == Severity.SEVERE
 
@@ -238,7 +238,7 @@ async def test_composing_in_slices_reaches_everyone_and_resumes_after_a_crash(ar
     await add_residents(db, ward, 7, start_id=1000)
     alert = await new_alert(db)
     slices = []
-    assert await alerts.compose_all(db, alert.id, tz=TZ, slice_size=2, on_slice=lambda: slices.append(1)) == 7
+    assert await lifecycle.compose_all(db, alert.id, tz=TZ, slice_size=2, on_slice=lambda: slices.append(1)) == 7
     assert len(slices) == 4
     async with db.read() as session:
         assert (await session.get(Alert, alert.id)).composed_at is not None
@@ -246,11 +246,11 @@ async def test_composing_in_slices_reaches_everyone_and_resumes_after_a_crash(ar
     interrupted = await new_alert(db, texts={"vi": "Lần hai"})
     async with db.transaction() as session:  # the first slice, then the process died
         stored = await session.get(Alert, interrupted.id)
-        await alerts.compose(session, stored, tz=TZ, residents=(0, 3), complete=False)
+        await lifecycle.compose(session, stored, tz=TZ, residents=(0, 3), complete=False)
     assert len(await deliveries(db, interrupted.id)) == 3
-    assert await alerts.resume_composing(db, tz=TZ) == [interrupted.id]
+    assert await lifecycle.resume_composing(db, tz=TZ) == [interrupted.id]
     assert len(await deliveries(db, interrupted.id)) == 7
-    assert await alerts.resume_composing(db, tz=TZ) == []
+    assert await lifecycle.resume_composing(db, tz=TZ) == []
 
 
 async def test_an_alert_nobody_follows_is_done_at_once(areas_loaded):
@@ -258,6 +258,6 @@ async def test_an_alert_nobody_follows_is_done_at_once(areas_loaded):
 
     db = areas_loaded
     alert = await new_alert(db, area_codes=["79"])
-    assert await alerts.compose_all(db, alert.id, tz=TZ) == 0
+    assert await lifecycle.compose_all(db, alert.id, tz=TZ) == 0
     async with db.read() as session:
         assert (await session.get(Alert, alert.id)).status == alerts.Status.DONE

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import build_application
-from broadcasts import schedules
+from broadcasts import lifecycle as alert_lifecycle
 from complaints import lifecycle
 from complaints.lifecycle import Action, Actor, Refused
 from kernel.settings import Settings
@@ -258,7 +258,7 @@ async def test_a_scheduled_alert_is_sent_by_the_schedule_and_stays_the_agencys(c
     assert template["status"] == "template" and template["recipients"] == 3 and template["deliveries"]["total"] == 0
     assert template["schedule"] == {"send_at": at.isoformat(), "active": True, "sent_as": None}
 
-    [ran] = await schedules.run_due(db, tz=Settings(_env_file=None).tz, now=at + timedelta(seconds=1))
+    [ran] = await alert_lifecycle.run_due(db, tz=Settings(_env_file=None).tz, now=at + timedelta(seconds=1))
     assert ran.recipients == 3
     got = await (await client.get(f"/api/v1/alerts/{template['id']}", headers=auth(world.tokens["a1"]))).json()
     assert got["schedule"] == {"send_at": at.isoformat(), "active": False, "sent_as": ran.alert_id}
@@ -278,7 +278,7 @@ async def test_a_scheduled_alert_is_sent_by_the_schedule_and_stays_the_agencys(c
     stopped = await client.post(f"/api/v1/alerts/{later['id']}/cancel", headers=auth(world.tokens["a1"]))
     assert stopped.status == 200
     assert (await stopped.json())["status"] == "cancelled"
-    assert await schedules.run_due(db, tz=Settings(_env_file=None).tz, now=at + timedelta(hours=2)) == []
+    assert await alert_lifecycle.run_due(db, tz=Settings(_env_file=None).tz, now=at + timedelta(hours=2)) == []
 
 
 async def _mark(db, alert_id: int, *states: str) -> None:

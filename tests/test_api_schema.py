@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import update
 
 from bot.app import build_application
-from broadcasts import alerts
+from broadcasts import alerts, lifecycle
 from storage import tokens
 from storage.db import Database
 from storage.models import ApiToken, ReportEvent
@@ -131,7 +131,7 @@ async def data(db):
             alert = await alerts.create(session, topic_code="weather", severity="severe", area_codes=["01"],
                                         texts={"vi": "Mưa lớn"}, source="api", identifier=f"{agency}/#seed",
                                         sender_name=f"{agency} dispatch")
-            await alerts.compose(session, alert, tz=ZoneInfo("Asia/Ho_Chi_Minh"))
+            await lifecycle.compose(session, alert, tz=ZoneInfo("Asia/Ho_Chi_Minh"))
     await new_report(db, "PA-7K3Q9", "a1")
     # A report an Open311 app filed: its first event's actor is "open311", named after the app's token.
     report_id = await new_report(db, OPEN311_REPORT, "a1")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.app import build_application
-from broadcasts import alerts, drafts, schedules
+from broadcasts import alerts, drafts, lifecycle, schedules
 from broadcasts.alerts import Status
 from storage.models import Alert, BroadcastSchedule, Resident
 from storage.types import utcnow
@@ -161,8 +161,8 @@ async def test_a_missed_run_runs_once_at_start_and_an_expired_one_does_not(appli
     async with db.transaction() as session:
         for template, cron, due in ((daily, "30 7 * * *", now - timedelta(days=3)),
                                     (expired, None, now - timedelta(hours=1))):
-            await schedules.create(session, await session.get(Alert, template.id), at=due, cron=cron,
-                                   tz=settings.tz, created_by=None)
+            await lifecycle.schedule(session, await session.get(Alert, template.id), at=due, cron=cron,
+                                     tz=settings.tz, created_by=None)
 
     async with running(application, emulator):
         await user.wait_for(lambda: any("Bản tin thời tiết buổi sáng." in (m.text or "") for m in user.messages),
@@ -194,10 +194,11 @@ async def test_a_due_time_runs_at_most_once_when_two_look_at_the_same_moment(are
     db = areas_loaded
     template = await _template(db)
     async with db.transaction() as session:
-        await schedules.create(session, await session.get(Alert, template.id), at=utcnow() - timedelta(minutes=1),
-                               cron="*/5 * * * *", tz=HCM, created_by=None)
+        await lifecycle.schedule(session, await session.get(Alert, template.id), at=utcnow() - timedelta(minutes=1),
+                                 cron="*/5 * * * *", tz=HCM, created_by=None)
     now = utcnow()
-    first, second = await asyncio.gather(schedules.run_due(db, tz=HCM, now=now), schedules.run_due(db, tz=HCM, now=now))
+    first, second = await asyncio.gather(lifecycle.run_due(db, tz=HCM, now=now),
+                                         lifecycle.run_due(db, tz=HCM, now=now))
     assert len(first) + len(second) == 1
     assert len([a for a in await alert_rows(db) if a.source == "schedule"]) == 1
     (schedule,) = await schedule_rows(db)

@@ -3,10 +3,10 @@ token's agency, and the reference lists (areas, topics, categories) for any vali
 
 Thin, like the handlers: check the token (web/auth.py), check the input against the OpenAPI
 document (web/openapi.py), then call the same domain functions as the bot and the command line:
-`broadcasts.alerts` (create, compose_all, progress, cancel, follow_up), `broadcasts.schedules`
-for an alert sent later (as the wizard's "Send at a time"), and `complaints.lifecycle.apply` for
-the reports, with the token standing for the agency's staff. One transaction per change; the
-running bot's sender is woken after it.
+`broadcasts.lifecycle` for the alerts (send, now or later as the wizard's "Send at a time";
+correct; stop, in the way `agency_way` picks; its checks of the times), and
+`complaints.lifecycle.apply` for the reports, with the token standing for the agency's staff.
+One transaction per change; what it leaves to do (the sender to wake) is carried out after it.
 
 Whose alert is it? `agency_code`: set here from the token, inherited by corrections,
 cancellations and the runs of a schedule; also set on the CAP messages the agency's tokens post.
@@ -30,8 +30,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from broadcasts import alerts, drafts, schedules
-from broadcasts.alerts import SENT, Kind, NoFollowUp, Status
-from broadcasts.drafts import MAX_AHEAD
+from broadcasts import lifecycle as alert_lifecycle
+from broadcasts.alerts import Kind, Status
+from broadcasts.lifecycle import By, No
 from complaints import actions, codes, lifecycle
 from complaints import reports as report_queries
 from complaints.lifecycle import Action, Actor, ActorKind, Refused
@@ -348,22 +349,27 @@ async def _check_choices(session, topic: str, area_codes: list[str]) -> None:
                     f"{PREFIX}/areas).", field=f"areas.{area_codes.index(unknown.areas[0])}")
 
 
+TIME_REFUSALS = {
+    No.EXPIRES_PAST: "is in the past",
+    No.SEND_AT_PAST: "is in the past (leave it out to send now)",
+    No.SEND_AT_TOO_FAR: "is more than a year ahead",
+    No.EXPIRES_BEFORE_SEND: "must be after send_at",
+}
+
+
+def _by(who: tokens.Caller) -> By:
+    return By(SOURCE, name=who.name, agency_code=who.agency_code)
+
+
 async def create_alert(request: web.Request) -> web.Response:
     who = await auth.caller(request, "alerts")
     body = await _body(request, "AlertCreate")
     settings = request.config_dict[SETTINGS]
-    now = utcnow()
     texts = _texts(body["texts"])
     expires_at, send_at = _moment(body, "expires_at"), _moment(body, "send_at")
-    if expires_at is not None and expires_at <= now:
-        raise error(422, "validation_error", "expires_at: is in the past", field="expires_at")
-    if send_at is not None:
-        if send_at <= now:
-            raise error(422, "validation_error", "send_at: is in the past (leave it out to send now)", field="send_at")
-        if send_at - now > MAX_AHEAD:
-            raise error(422, "validation_error", "send_at: is more than a year ahead", field="send_at")
-        if expires_at is not None and expires_at <= send_at:
-            raise error(422, "validation_error", "expires_at: must be after send_at", field="expires_at")
+    refusal = alert_lifecycle.check_times(now=utcnow(), at=send_at, expires_at=expires_at)
+    if refusal is not None:
+        raise error(422, "validation_error", f"{refusal.field}: {TIME_REFUSALS[refusal.code]}", field=refusal.field)
     area_codes = list(dict.fromkeys(body["areas"]))
     identifier = _identifier(who.agency_code, body.get("identifier"))
     db = request.config_dict[DB]
@@ -376,22 +382,23 @@ async def create_alert(request: web.Request) -> web.Response:
             if taken is not None:
                 raise error(409, "duplicate_identifier", f"Your agency already sent an alert with the identifier "
                             f"{body['identifier']!r}: alert {taken}.")
-            alert = await alerts.create(
-                session, topic_code=body["topic"], severity=body["severity"], urgency=body.get("urgency") or "unknown",
-                area_codes=area_codes, texts=texts, link=body.get("link"), source=SOURCE, identifier=identifier,
-                sender_name=who.name[:128], expires_at=expires_at, agency_code=who.agency_code)
-            alert_id = alert.id
+            # Sent at a time, as the wizard's "Send at a time": a template, sent by the bot's schedule job.
+            sent = await alert_lifecycle.send(
+                session, _by(who), tz=settings.tz, at=send_at, topic_code=body["topic"], severity=body["severity"],
+                urgency=body.get("urgency") or "unknown", area_codes=area_codes, texts=texts, link=body.get("link"),
+                identifier=identifier, expires_at=expires_at)
+            alert_id = sent.alert.id
             if send_at is not None:
-                # As the wizard's "Send at a time": a template, sent by the bot's schedule job.
-                recipients = await alerts.count_recipients(session, alert.topic_code, alert.area_codes)
-                await schedules.create(session, alert, at=send_at, cron=None, tz=settings.tz, created_by=None)
+                recipients = await alerts.count_recipients(session, sent.alert.topic_code, sent.alert.area_codes)
     except IntegrityError:
         raise error(409, "duplicate_identifier", f"Your agency already sent an alert with the identifier "
                     f"{body.get('identifier')!r}.") from None
     log.info("api_alert alert=%s token=%s agency=%s", alert_id, who.token_id, who.agency_code)
-    if send_at is None:
-        recipients = await alerts.compose_all(db, alert_id, tz=settings.tz, on_slice=context.sender_waker(request))
-        context.wake_sender(request)
+    effects = sent.effects
+    if effects.compose:
+        recipients, effects = await alert_lifecycle.compose_now(db, effects, tz=settings.tz,
+                                                                on_slice=context.sender_waker(request))
+    context.carry_out(request, effects)
     return await _alert_response(request, alert_id, status=201, recipients=recipients)
 
 
@@ -403,16 +410,23 @@ async def get_alert(request: web.Request) -> web.Response:
     return await _alert_response(request, alert_id)
 
 
-async def _refuse_follow_up(session, alert: Alert, verb: str) -> None:
-    """An alert is corrected or cancelled once, and a cancellation never (as the bot's buttons)."""
-    problem = await alerts.no_follow_up(session, alert)
-    if problem == NoFollowUp.IS_CANCELLATION:
-        raise error(409, "is_cancellation", f"Alert {alert.id} is a cancellation: it cannot be {verb}.")
-    if problem == NoFollowUp.ALREADY_REPLACED:
-        raise error(409, "already_replaced", f"Alert {alert.id} was already corrected or cancelled: see alert "
-                    f"{await alerts.replaced_by(session, alert.id)}.")
-    if problem == NoFollowUp.CANCELLED:
-        raise error(409, "cancelled", f"Alert {alert.id} is cancelled.")
+def _refused(refusal: alert_lifecycle.Refused, alert_id: int, verb: str) -> web.HTTPException:
+    """A refusal of the life cycle (broadcasts/lifecycle.py) as the API's 409."""
+    if refusal.code == No.IS_CANCELLATION:
+        return error(409, "is_cancellation", f"Alert {alert_id} is a cancellation: it cannot be {verb}.")
+    if refusal.code == No.ALREADY_REPLACED:
+        return error(409, "already_replaced", f"Alert {alert_id} was already corrected or cancelled: see alert "
+                     f"{refusal.replaced_by}.")
+    if refusal.code == No.CANCELLED:
+        return error(409, "cancelled", f"Alert {alert_id} is cancelled.")
+    if refusal.code == No.NOT_SENT:
+        return error(409, "not_sent", f"Alert {alert_id} has not been sent yet: cancel it and send a new one.")
+    if refusal.code == No.ALREADY_SENT:
+        return error(409, "already_sent", f"Scheduled alert {alert_id} was already sent: cancel its "
+                     "sending (schedule.sent_as).")
+    if refusal.code == No.NOT_YOURS:
+        return error(403, "other_agency", f"Alert {alert_id} is not one of your agency's alerts.")
+    return error(409, refusal.code.value, f"Alert {alert_id} cannot be {verb} now.")
 
 
 async def correct_alert(request: web.Request) -> web.Response:
@@ -423,49 +437,38 @@ async def correct_alert(request: web.Request) -> web.Response:
         await _alert_of(session, who, alert_id)
     body = await _body(request, "AlertCorrect")
     texts = _texts(body["texts"])
-    async with db.transaction() as session:
-        alert = await _alert_of(session, who, alert_id, lock=True)
-        await _refuse_follow_up(session, alert, "corrected")
-        if alert.status in (Status.TEMPLATE, Status.DRAFT):
-            raise error(409, "not_sent", f"Alert {alert_id} has not been sent yet: cancel it and send a new one.")
-        follow = await alerts.follow_up(session, alert, Kind.CORRECTION, texts, source=SOURCE,
-                                        identifier=_identifier(who.agency_code, None), sender_name=who.name[:128])
-        follow_id = follow.id
-        recipients = (await session.execute(select(func.count()).select_from(Delivery)
-                                            .where(Delivery.alert_id == follow_id))).scalar_one()
+    try:
+        async with db.transaction() as session:
+            alert = await _alert_of(session, who, alert_id, lock=True)
+            followed = await alert_lifecycle.correct(session, alert, _by(who), texts,
+                                                     identifier=_identifier(who.agency_code, None))
+            follow_id = followed.alert.id
+            recipients = (await session.execute(select(func.count()).select_from(Delivery)
+                                                .where(Delivery.alert_id == follow_id))).scalar_one()
+    except alert_lifecycle.Refused as refusal:
+        raise _refused(refusal, alert_id, "corrected") from None
     log.info("api_alert_follow_up alert=%s kind=correction original=%s token=%s", follow_id, alert_id, who.token_id)
-    context.wake_sender(request)
+    context.carry_out(request, followed.effects)
     return await _alert_response(request, follow_id, status=201, recipients=recipients)
 
 
 async def cancel_alert(request: web.Request) -> web.Response:
     who = await auth.caller(request, "alerts")
     alert_id = _alert_id(request)
-    async with request.config_dict[DB].transaction() as session:
-        alert = await _alert_of(session, who, alert_id, lock=True)
-        await _refuse_follow_up(session, alert, "cancelled")
-        if alert.status == Status.TEMPLATE:
-            schedule = (await session.execute(select(BroadcastSchedule).where(
-                BroadcastSchedule.alert_id == alert.id, BroadcastSchedule.active))).scalars().first()
-            if schedule is None:
-                raise error(409, "already_sent", f"Scheduled alert {alert_id} was already sent: cancel its "
-                            "sending (schedule.sent_as).")
-            await schedules.stop(session, schedule.id, None)
-            alert.status, alert.finished_at = Status.CANCELLED, utcnow()
-        else:
-            sent = (await session.execute(select(func.count()).select_from(Delivery).where(
-                Delivery.alert_id == alert.id, Delivery.state == SENT))).scalar_one()
-            if sent:
-                # As the bot's "Cancel alert": a cancellation notice to those who received it.
-                follow = await alerts.follow_up(session, alert, Kind.CANCELLATION, {}, source=SOURCE,
-                                                identifier=_identifier(who.agency_code, None),
-                                                sender_name=who.name[:128])
-                log.info("api_alert_follow_up alert=%s kind=cancellation original=%s token=%s", follow.id,
-                         alert_id, who.token_id)
-            else:
-                # As the bot's "Cancel sending": nobody received it, the rest is dropped.
-                await alerts.cancel(session, alert)
-    context.wake_sender(request)
+    try:
+        async with request.config_dict[DB].transaction() as session:
+            alert = await _alert_of(session, who, alert_id, lock=True)
+            # A cancellation notice to those who received it (the bot's "Cancel alert"), else the
+            # rest is dropped (its "Cancel sending"), or a scheduled alert's schedule stops.
+            way = await alert_lifecycle.agency_way(session, alert)
+            stopped = await alert_lifecycle.stop(session, alert, way, _by(who),
+                                                 identifier=_identifier(who.agency_code, None))
+    except alert_lifecycle.Refused as refusal:
+        raise _refused(refusal, alert_id, "cancelled") from None
+    if stopped.follow is not None:
+        log.info("api_alert_follow_up alert=%s kind=cancellation original=%s token=%s", stopped.follow.id,
+                 alert_id, who.token_id)
+    context.carry_out(request, stopped.effects)
     return await _alert_response(request, alert_id)
 
 

@@ -78,8 +78,7 @@ async def post_cap(request: web.Request) -> web.Response:
     except cap.CapError as error:
         log.info("cap_refused %s", fields(token=who.token_id, code=error.code, problem=str(error)[:200]))
         raise auth.error(error.status, error.code, str(error), field=error.path) from None
-    if taken.queued and wake is not None:
-        wake()
+    context.carry_out(request, taken.effects)
     alert = taken.alert
     log.info("cap_taken %s", fields(alert=alert.id, kind=alert.kind, token=who.token_id,
                                     duplicate=not taken.created, recipients=taken.recipients))

@@ -54,8 +54,11 @@ def wake_sender(request: web.Request) -> None:
 
 
 def carry_out(request: web.Request, effects: Effects) -> None:
-    """What a write left to do after its commit, done by the composition root (bot/effects.py)."""
-    _bot_data(request.config_dict)[_EFFECTS](effects)
+    """What a write left to do after its commit, done by the composition root (bot/effects.py);
+    nothing when no bot runs (a server built without one, as some tests do: no sender to wake)."""
+    run = _bot_data(request.config_dict).get(_EFFECTS)
+    if run is not None:
+        run(effects)
 
 
 def now(request: web.Request) -> datetime:

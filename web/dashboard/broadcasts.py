@@ -1,6 +1,6 @@
 """Broadcasts on the dashboard, for broadcasters and admins (403 for everyone else), with the rules
-of the bot's /broadcast wizard (broadcasts.drafts) and the sending of the API (alerts.compose_all,
-or broadcasts.schedules for a later time).
+of the bot's /broadcast wizard (broadcasts.drafts) and the life cycle of every alert
+(broadcasts.lifecycle: send, now or at a later time; stop, in the way `offered_way` offers).
 
 GET  /dashboard/broadcasts                     the alerts, newest first, with their delivery counts
 GET  /dashboard/broadcasts/new                 the compose form
@@ -9,7 +9,7 @@ POST /dashboard/broadcasts                     the form again (`action` other th
 GET  /dashboard/broadcasts/count.json          {"text"}: the recipients of ?topic=&areas=...
 GET  /dashboard/broadcasts/{id}                one alert, its texts and its progress
 GET  /dashboard/broadcasts/{id}/progress.json  {"text", "done"}
-POST /dashboard/broadcasts/{id}/cancel         stop it, as the bot's buttons do (see `stoppable`)
+POST /dashboard/broadcasts/{id}/cancel         stop it, as the bot's buttons do (lifecycle.offered_way)
 
 Photos are the wizard's only. Alerts made here have source "dashboard" and the broadcaster as
 their sender, so the bot's /schedules and buttons treat them as the broadcaster's own.
@@ -28,12 +28,13 @@ from multidict import MultiDictProxy
 from sqlalchemy import func, select
 
 from kernel.i18n import translator
-from broadcasts import alerts, drafts, schedules
+from broadcasts import alerts, drafts, lifecycle, schedules
 from broadcasts.alerts import Kind, Progress, Status
+from broadcasts.lifecycle import By, No, Refused, Way
 from broadcasts.progress import figures, number
 from broadcasts.render import MARKERS
 from storage import areas, topics
-from storage.models import Alert, Area, BroadcastSchedule
+from storage.models import Alert, Area
 from web import context, inputs
 from web.dashboard import views
 from web.dashboard.views import PREFIX, Staff
@@ -269,20 +270,17 @@ async def create(request: web.Request) -> web.Response:
     if checked.problems:
         return await form_page(request, staff, typed, problems=checked.problems, status=400)
     async with db.transaction() as session:
-        alert = await alerts.create(
-            session, topic_code=typed.topic, severity=typed.severity, area_codes=typed.areas, texts=checked.texts,
-            link=typed.link or None, source=SOURCE, sender_telegram_id=staff.telegram_id,
-            sender_name=(staff.name or str(staff.telegram_id))[:128], sender_language=staff.language,
-            # Never a draft: the wizard would take it for the broadcaster's own draft.
-            status=Status.SENDING if checked.send_at is None else Status.TEMPLATE, send_at=now)
-        alert_id = alert.id
-        if checked.send_at is not None:
-            tz = settings.tz
-            await schedules.create(session, alert, at=checked.send_at, tz=tz, created_by=staff.telegram_id,
-                                   cron=drafts.cron_line(typed.repeat, checked.send_at, tz))
+        # Never a draft: the wizard would take it for the broadcaster's own draft.
+        sent = await lifecycle.send(
+            session, _by(staff), tz=settings.tz, at=checked.send_at,
+            cron=drafts.cron_line(typed.repeat, checked.send_at, settings.tz) if checked.send_at else None,
+            topic_code=typed.topic, severity=typed.severity, area_codes=typed.areas, texts=checked.texts,
+            link=typed.link or None, send_at=now)
+        alert_id = sent.alert.id
     if checked.send_at is None:
-        added = await alerts.compose_all(db, alert_id, tz=settings.tz, on_slice=context.sender_waker(request))
-        context.wake_sender(request)
+        added, left = await lifecycle.compose_now(db, sent.effects, tz=settings.tz,
+                                                  on_slice=context.sender_waker(request))
+        context.carry_out(request, left)
         log.info("dashboard_alert alert=%s recipients=%s by=%s", alert_id, added, staff.telegram_id)
     else:
         log.info("dashboard_alert_scheduled alert=%s at=%s by=%s", alert_id, checked.send_at.isoformat(),
@@ -319,26 +317,10 @@ def _alert_id(request: web.Request) -> int:
     return int(request.match_info["alert_id"])
 
 
-async def _schedule_of(session, alert: Alert) -> BroadcastSchedule | None:
-    return (await session.execute(select(BroadcastSchedule).where(BroadcastSchedule.alert_id == alert.id)
-                                  .order_by(BroadcastSchedule.id.desc()).limit(1))).scalar_one_or_none()
-
-
-async def stoppable(session, staff: Staff, alert: Alert, progress: Progress) -> str | None:
-    """How the viewer may stop the alert now, as the bot lets its sender (admins: any alert):
-    "schedule" (not sent yet: its schedule stops, as /schedules), "sending" (messages not yet sent
-    are dropped: "Cancel sending") or "notice" (a cancellation to those who received it: "Cancel
-    alert"); None when it cannot be stopped any more."""
-    if not (staff.admin or alert.sender_telegram_id == staff.telegram_id):
-        return None
-    if alert.status == Status.TEMPLATE:
-        schedule = await _schedule_of(session, alert)
-        return "schedule" if schedule is not None and schedule.active else None
-    if alert.status == Status.SENDING:
-        return "sending"
-    if alert.status == Status.DONE and progress.sent and await alerts.no_follow_up(session, alert) is None:
-        return "notice"
-    return None
+def _by(staff: Staff) -> By:
+    """The broadcaster as the alerts they make are signed, and as the life cycle checks them."""
+    return By(SOURCE, telegram_id=staff.telegram_id, name=staff.name or str(staff.telegram_id),
+              language=staff.language, admin=staff.admin)
 
 
 async def _visible(session, request: web.Request, staff: Staff, alert_id: int, *, lock: bool = False) -> Alert:
@@ -355,13 +337,15 @@ async def show(request: web.Request) -> web.Response:
         alert = await _visible(session, request, staff, _alert_id(request))
         progress = await alerts.progress(session, alert.id, now=context.now(request))
         topic_names, area_names = await names(session, staff.language, alert.area_codes or [])
-        schedule = await _schedule_of(session, alert) if alert.status in (Status.TEMPLATE, Status.CANCELLED) else None
+        schedule = (await schedules.latest_of(session, alert.id)
+                    if alert.status in (Status.TEMPLATE, Status.CANCELLED) else None)
         runs = [] if schedule is None else list((await session.execute(
             select(Alert.id, Alert.created_at).where(Alert.source == schedules.SOURCE,
                                                      Alert.identifier.startswith(f"{schedule.id}:", autoescape=True))
             .order_by(Alert.id.desc()).limit(10))).all())
         replaced_by = await alerts.replaced_by(session, alert.id)
-        way = await stoppable(session, staff, alert, progress)
+        # How the viewer may stop it now, as the bot lets its sender (admins: any alert).
+        way = await lifecycle.offered_way(session, alert, _by(staff), sent=progress.sent)
         sent_to = progress.sent
     settings = request.app[SETTINGS]
     return views.render(
@@ -385,25 +369,20 @@ async def cancel(request: web.Request) -> web.Response:
     staff = await broadcaster(request)
     data = await views.form(request, staff)
     _ = translator(staff.language).gettext
-    async with request.app[DB].transaction() as session:
-        alert = await _visible(session, request, staff, _alert_id(request), lock=True)
-        if not (staff.admin or alert.sender_telegram_id == staff.telegram_id):
+    asked = data.get("way")
+    try:
+        async with request.app[DB].transaction() as session:
+            alert = await _visible(session, request, staff, _alert_id(request), lock=True)
+            if asked not in [way.value for way in Way]:
+                raise Refused(No.CHANGED) if _by(staff).may_act_on(alert) else Refused(No.NOT_YOURS)
+            stopped = await lifecycle.stop(session, alert, Way(asked), _by(staff), now=context.now(request),
+                                           offered=True)
+    except Refused as refusal:
+        if refusal.code == No.NOT_YOURS:
             raise views.refusal(request, staff, 403, _("Only the broadcaster who sent an alert, or an administrator, "
-                                                       "can stop it."))
-        way = await stoppable(session, staff, alert, await alerts.progress(session, alert.id))
-        if way is None or way != data.get("way"):
-            raise views.refusal(request, staff, 409, _("This alert changed in the meantime and cannot be stopped "
-                                                       "this way any more. Reload its page."))
-        if way == "schedule":
-            await schedules.stop(session, (await _schedule_of(session, alert)).id, None)
-            alert.status, alert.finished_at = Status.CANCELLED, context.now(request)
-        elif way == "sending":
-            await alerts.cancel(session, alert)
-        else:
-            await alerts.follow_up(session, alert, Kind.CANCELLATION, {}, source=SOURCE,
-                                   sender_telegram_id=staff.telegram_id,
-                                   sender_name=(staff.name or str(staff.telegram_id))[:128],
-                                   sender_language=staff.language)
-    log.info("dashboard_alert_stopped alert=%s way=%s by=%s", alert.id, way, staff.telegram_id)
-    context.wake_sender(request)
-    raise web.HTTPSeeOther(f"{BASE}/{alert.id}?done={way}")
+                                                       "can stop it.")) from None
+        raise views.refusal(request, staff, 409, _("This alert changed in the meantime and cannot be stopped "
+                                                   "this way any more. Reload its page.")) from None
+    log.info("dashboard_alert_stopped alert=%s way=%s by=%s", alert.id, stopped.way, staff.telegram_id)
+    context.carry_out(request, stopped.effects)
+    raise web.HTTPSeeOther(f"{BASE}/{alert.id}?done={stopped.way}")
