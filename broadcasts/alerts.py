@@ -133,7 +133,8 @@ async def write_deliveries(session: AsyncSession, alert: Alert, *, tz: ZoneInfo,
     severity = Severity(alert.severity)
     now_s = epoch(now)
     # Quiet hours end on a whole minute: subtract the seconds already gone in this one.
-    delay = _quiet_delay(local.hour * 60 + local.minute) - local.second if severity.waits_for_quiet_hours else literal(0)
+    delay = (_quiet_delay(local.hour * 60 + local.minute) - local.second if severity.waits_for_quiet_hours
+             else literal(0))
     delay = _greatest(session, delay, 0)
     due = literal(now_s) + delay
     state = literal(PENDING)
@@ -168,7 +169,8 @@ async def resident_id_range(session: AsyncSession) -> tuple[int | None, int | No
 
 
 async def has_deliveries(session: AsyncSession, alert_id: int) -> bool:
-    return (await session.execute(select(Delivery.id).where(Delivery.alert_id == alert_id).limit(1))).first() is not None
+    found = await session.execute(select(Delivery.id).where(Delivery.alert_id == alert_id).limit(1))
+    return found.first() is not None
 
 
 async def _rows_written(session: AsyncSession, result) -> int:

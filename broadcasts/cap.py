@@ -66,11 +66,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.logs import fields
 from broadcasts import cap_areas as cap_areas_index
 from broadcasts import lifecycle
 from broadcasts.alerts import Kind, Severity, Urgency
 from kernel.effects import NOTHING, Effects
+from kernel.logs import fields
 from storage import areas as area_store
 from storage.models import Alert, Area, Delivery, Topic
 from storage.types import utcnow
@@ -378,7 +378,8 @@ def _as_cap12(root: ET.Element) -> str:
 
 _NS_IN_TEXT = re.compile(r"\{[^{}]*\}|\bcap:")
 _TIMES = ("sent", "effective", "onset", "expires")
-_UNEXPECTED = re.compile(r"Unexpected child with tag '(?P<found>[^']+)' at position \d+\. Tag '?(?P<expected>[^'.]+?)'? expected")
+_UNEXPECTED = re.compile(r"Unexpected child with tag '(?P<found>[^']+)' at position \d+\. "
+                         r"Tag '?(?P<expected>[^'.]+?)'? expected")
 _INCOMPLETE = re.compile(r"is not complete\. Tag '?(?P<expected>[^'.]+?)'? expected")
 
 

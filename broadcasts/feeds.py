@@ -26,7 +26,6 @@ do; only the configured feeds are trusted to choose them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -35,9 +34,9 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
+from broadcasts import cap
 from kernel.logs import fields
 from kernel.settings import Settings
-from broadcasts import cap
 from storage.db import Database
 from storage.models import CapFeed
 from storage.types import utcnow
@@ -115,7 +114,7 @@ async def _get(http: aiohttp.ClientSession, url: str, limit: int,
                     raise _Refused(f"{url}: more than the {limit:,} bytes accepted")
                 chunks.append(chunk)
             return 200, response.headers.copy(), b"".join(chunks)
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
+    except (TimeoutError, aiohttp.ClientError, OSError) as error:
         raise _Transient(f"{url}: {type(error).__name__}: {error}".rstrip(": ")) from None
 
 
@@ -271,7 +270,8 @@ class FeedPoller:
                 elif entry.url is not None and urlsplit(entry.url).scheme in ("http", "https"):
                     status, _, data = await _get(http, entry.url, self.settings.max_body_bytes)
                     if status != 200:
-                        raise (_Transient if status >= 500 or status == 429 else _Refused)(f"{entry.url}: HTTP {status}")
+                        failure = _Transient if status >= 500 or status == 429 else _Refused
+                        raise failure(f"{entry.url}: HTTP {status}")
                 else:
                     raise _Refused(f"entry {entry.key}: no http(s) link to a CAP document")
             except _Transient as error:

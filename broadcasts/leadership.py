@@ -32,7 +32,8 @@ def lock_key(db: Database) -> int:
 
 
 @asynccontextmanager
-async def leadership(db: Database, stop: asyncio.Event, retry_every: float = 2.0) -> AsyncIterator[asyncio.Event | None]:
+async def leadership(db: Database, stop: asyncio.Event,
+                     retry_every: float = 2.0) -> AsyncIterator[asyncio.Event | None]:
     """Wait until this process is the sender (or `stop` is set: then yields None).
 
     Yields an event that is set if the leadership is lost (the lock's connection broke).

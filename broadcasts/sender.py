@@ -30,13 +30,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from telegram.error import NetworkError, TimedOut
 
-from kernel.logs import fields
-from kernel.transport import AiohttpRequest
 from broadcasts import lifecycle, outbox
 from broadcasts.alerts import BLOCKED, CANCELLED, EXPIRED, FAILED, PENDING, SENT, Status
 from broadcasts.outbox import Claimed, Outcome
 from broadcasts.pacing import Pace
 from broadcasts.render import render_alert
+from kernel.logs import fields
+from kernel.transport import AiohttpRequest
 from storage.db import Database
 from storage.models import Alert, Topic
 from storage.types import utcnow

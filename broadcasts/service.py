@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from kernel.logs import fields
 from broadcasts import lifecycle
 from broadcasts import sender as sending
 from broadcasts.leadership import leadership, sleep_or_stop
+from kernel.logs import fields
 from kernel.settings import Settings
 from storage.db import Database
 

@@ -434,7 +434,8 @@ def broadcast_cancel(alert_id: int) -> None:
                 return (await lifecycle.stop(session, alert, lifecycle.command_way(alert), lifecycle.By("cli"))).dropped
             except lifecycle.Refused as refusal:
                 if refusal.code == lifecycle.No.FINISHED:
-                    raise click.ClickException(f"alert {alert_id} is already {alert.status}: nothing to cancel") from None
+                    raise click.ClickException(f"alert {alert_id} is already {alert.status}: "
+                                               "nothing to cancel") from None
                 raise click.ClickException(f"alert {alert_id}: its schedule already ran (cancel the alert it "
                                            "sent)") from None
 
@@ -553,7 +554,8 @@ def agencies_list() -> None:
         chat = agency.telegram_chat_id or "no group"
         state = "" if agency.active else "  (inactive)"
         click.echo(f"{agency.code:<24} {agency.name_vi}  [{chat}]  areas: {', '.join(agency.area_codes) or 'all'}; "
-                   f"categories: {', '.join(agency.category_codes) or 'all'}; routes: {routes.get(agency.code, 0)}{state}")
+                   f"categories: {', '.join(agency.category_codes) or 'all'}; "
+                   f"routes: {routes.get(agency.code, 0)}{state}")
 
 
 @agencies_group.command("show", help="One agency: its names, group, areas, categories and routes.")

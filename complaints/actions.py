@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from complaints.lifecycle import Action, N_, Refused
+from complaints.lifecycle import N_, Action, Refused
 from complaints.rejections import REJECT_REASONS
 from kernel.i18n import translator
 from storage.models import Report, Resident

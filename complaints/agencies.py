@@ -166,7 +166,8 @@ async def _existing(session: AsyncSession, column, codes: set[str]) -> set[str]:
 async def check_references(session: AsyncSession, config: Config) -> None:
     """Every area, category and agency the configuration names exists (in it or in the database)."""
     problems = []
-    area_codes = {c for a in config.agencies for c in a.area_codes} | {r.area_code for r in config.routes if r.area_code}
+    area_codes = ({c for a in config.agencies for c in a.area_codes}
+                  | {r.area_code for r in config.routes if r.area_code})
     category_codes = ({c for a in config.agencies for c in a.category_codes}
                       | {r.category_code for r in config.routes if r.category_code})
     known_areas = await _existing(session, Area.code, area_codes)

@@ -79,7 +79,8 @@ def _pending_deadline(now_or_later: datetime):
     )
 
 
-async def due_for_reminder(session: AsyncSession, now: datetime, before: timedelta = timedelta(hours=2)) -> list[Report]:
+async def due_for_reminder(session: AsyncSession, now: datetime,
+                           before: timedelta = timedelta(hours=2)) -> list[Report]:
     """Open reports not yet reminded whose next deadline falls within `before` from `now` (and not
     yet passed: those are `overdue`), soonest first."""
     query = (select(Report)

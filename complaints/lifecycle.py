@@ -195,7 +195,9 @@ def render_value(value: Any, gettext: Callable[[str], str], language: str, tz) -
     if isinstance(value, Msg):
         return gettext(value.msgid)
     if isinstance(value, datetime):
-        return value.astimezone(tz).strftime("%H:%M %d/%m/%Y") if tz is not None else value.isoformat(timespec="minutes")
+        if tz is None:
+            return value.isoformat(timespec="minutes")
+        return value.astimezone(tz).strftime("%H:%M %d/%m/%Y")
     return "" if value is None else str(value)
 
 
@@ -447,7 +449,8 @@ async def apply(session: AsyncSession, report_id: int, action: Action | str, act
         if agency is None or not agency.active:
             raise refuse("unknown_agency", N_("There is no active agency “{agency}”."), {"agency": code or ""})
         if report.state == State.ASSIGNED and report.agency_code == agency.code:
-            raise refuse("no_change", N_("This report is already assigned to {agency}."), {"agency": agency_name(agency)})
+            raise refuse("no_change", N_("This report is already assigned to {agency}."),
+                         {"agency": agency_name(agency)})
         report.agency_code = event.agency_code = agency.code
         event.note = _text(args.get("note"), None, NOTE_MAX, report, last)
     elif action == Action.REJECT:

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import (area, broadcasting, guide, leaving, myreports, onboarding, preferences, rating, reporting,
-                      triage)
-from handlers import dashboard_link, stats
+from handlers import (
+    area,
+    broadcasting,
+    dashboard_link,
+    guide,
+    leaving,
+    myreports,
+    onboarding,
+    preferences,
+    rating,
+    reporting,
+    stats,
+    triage,
+)
 
 MODULES = (onboarding, area, preferences, leaving, reporting, myreports, broadcasting, rating, triage, stats,
            dashboard_link, guide)

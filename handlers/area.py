@@ -5,12 +5,12 @@ from __future__ import annotations
 from telegram import ReplyKeyboardRemove, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from handlers.context import LoaContext
-from kernel.i18n import translator
-from handlers.awaiting import Awaiting
 from handlers import callbacks, edits, prompts
+from handlers.awaiting import Awaiting
 from handlers.cards import Card, area_level, edit, reply
+from handlers.context import LoaContext
 from handlers.onboarding import area_prompt, for_resident, next_step, stale_button
+from kernel.i18n import translator
 from storage import areas, residents
 from storage.models import Resident
 

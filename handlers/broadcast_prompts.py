@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from kernel.i18n import translator
 from broadcasts import drafts
 from broadcasts.alerts import Kind, Progress, Status
 from broadcasts.progress import figures, number
 from broadcasts.render import MARKERS
 from handlers import callbacks
 from handlers.cards import Card, area_page
+from kernel.i18n import translator
 from storage.areas import full_name
 from storage.models import Alert, Area, BroadcastSchedule, Topic
 
@@ -249,7 +249,8 @@ def progress(alert: Alert, p: Progress, rate: float, language: str) -> Card:
     kind = {Kind.CORRECTION: _("Correction #{id}"), Kind.CANCELLATION: _("Cancellation #{id}")}.get(
         alert.kind, _("Alert #{id}")).format(id=alert.id)
     if f.finished:
-        title = (_("⛔ {alert}: sending stopped.") if f.stopped else _("✅ {alert}: sending finished.")).format(alert=kind)
+        title = _("⛔ {alert}: sending stopped.") if f.stopped else _("✅ {alert}: sending finished.")
+        title = title.format(alert=kind)
     else:
         title = _("📣 {alert}: sending…").format(alert=kind)
     lines = [

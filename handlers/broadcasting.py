@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from sqlalchemy import case, delete, select
 from sqlalchemy import update as sql_update
@@ -29,17 +29,17 @@ from telegram import Message, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
-from handlers.context import LoaContext, services
-from kernel.effects import Effects
-from kernel.i18n import pick_language
 from broadcasts import alerts, drafts, lifecycle, schedules
 from broadcasts.alerts import Status
 from broadcasts.lifecycle import By, Refused, Way
 from broadcasts.render import render_alert
-from handlers.awaiting import Awaiting
 from handlers import broadcast_prompts as cards
 from handlers import callbacks, edits
+from handlers.awaiting import Awaiting
 from handlers.cards import Card, edit, page_of, send
+from handlers.context import LoaContext, services
+from kernel.effects import Effects
+from kernel.i18n import pick_language
 from storage import areas, residents, roles, topics
 from storage.models import Alert, Area, Role, Topic
 from storage.types import utcnow
@@ -547,7 +547,8 @@ async def on_message(update: Update, context: LoaContext) -> bool:
     return True
 
 
-async def _typed(session, context: LoaContext, update: Update, alert: Alert, message: Message, language: str) -> Outcome:
+async def _typed(session, context: LoaContext, update: Update, alert: Alert, message: Message,
+                 language: str) -> Outcome:
     _ = cards.texts(language)
     step, editing = drafts.step_of(alert)
     text = message.text if message.text and not message.text.startswith("/") else None
@@ -691,7 +692,8 @@ async def follow_progress(application: Application) -> None:
             shown[alert.id] = seen
             if final or not keep_following:
                 async with db.transaction() as session:
-                    await session.execute(sql_update(Alert).where(Alert.id == alert.id, Alert.wizard_step == drafts.FOLLOW)
+                    await session.execute(sql_update(Alert)
+                                          .where(Alert.id == alert.id, Alert.wizard_step == drafts.FOLLOW)
                                           .values(wizard_step=None))
                 shown.pop(alert.id, None)
 

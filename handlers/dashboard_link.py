@@ -8,9 +8,9 @@ import html
 from telegram import LinkPreviewOptions, Update
 from telegram.ext import CommandHandler, filters
 
+from handlers.broadcasting import staff_language
 from handlers.context import LoaContext
 from kernel.i18n import translator
-from handlers.broadcasting import staff_language
 from storage import logins, roles
 
 PRIVATE = filters.ChatType.PRIVATE

@@ -30,13 +30,13 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 from telegram.ext import Application, CallbackContext
 
+from broadcasts import outbox
+from complaints import deadlines, lifecycle
+from complaints.lifecycle import N_
 from handlers.context import LoaContext, services
 from kernel.effects import Effects
 from kernel.i18n import translator
 from kernel.logs import fields
-from broadcasts import outbox
-from complaints import deadlines, lifecycle
-from complaints.lifecycle import N_
 from storage.models import Agency, Category, Report
 
 log = logging.getLogger("loa.deadlines")

@@ -5,20 +5,20 @@ waits, else it gets a short reminder of where the resident is."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers.context import LoaContext
-from kernel.i18n import translator
 from complaints import drafts
 from complaints.lifecycle import N_
-from handlers.awaiting import Awaiting
 from handlers import area, broadcasting, rating, reporting
-from handlers.onboarding import language_of, stale_button
+from handlers.awaiting import Awaiting
 from handlers.cards import Card, reply
+from handlers.context import LoaContext
+from handlers.onboarding import language_of, stale_button
+from kernel.i18n import translator
 from storage import residents
 
 PRIVATE = filters.ChatType.PRIVATE

@@ -5,12 +5,12 @@ from __future__ import annotations
 from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, ChatMemberHandler, CommandHandler, filters
 
-from handlers.context import LoaContext
-from kernel.i18n import translator
 from complaints import drafts, media
-from handlers.onboarding import language_of, stale_button
 from handlers import callbacks
 from handlers.cards import Card, edit, reply
+from handlers.context import LoaContext
+from handlers.onboarding import language_of, stale_button
+from kernel.i18n import translator
 from storage import residents
 
 PRIVATE = filters.ChatType.PRIVATE

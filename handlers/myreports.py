@@ -11,12 +11,12 @@ from sqlmodel import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from handlers.context import LoaContext
 from complaints import codes, reports
 from complaints.lifecycle import EventInfo
 from handlers import callbacks
 from handlers import report_prompts as cards
 from handlers.cards import edit, reply
+from handlers.context import LoaContext
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
 from handlers.reporting import stale

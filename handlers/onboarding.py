@@ -11,11 +11,11 @@ from sqlmodel import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from handlers.context import LoaContext
-from kernel.i18n import pick_language, translator
 from handlers import callbacks, prompts
 from handlers.awaiting import ONBOARDING, Awaiting
 from handlers.cards import Card, edit, show
+from handlers.context import LoaContext
+from kernel.i18n import pick_language, translator
 from storage import residents, topics
 from storage.models import Area, Resident, Subscription, Topic
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from handlers.context import LoaContext
-from kernel.i18n import translator
 from handlers import callbacks, prompts
 from handlers.awaiting import Awaiting
 from handlers.cards import Card, edit
+from handlers.context import LoaContext
 from handlers.onboarding import for_resident, next_step, stale_button, summary
+from kernel.i18n import translator
 from storage import residents, topics
 from storage.models import Resident
 

@@ -99,7 +99,8 @@ def picker(resident: Resident, parent: Area | None, children: list[Area], page: 
 def topics(resident: Resident, all_topics: list[Topic], chosen: set[str], *, intro: str = "") -> Card:
     _ = texts(resident)
     rows = [
-        [InlineKeyboardButton(("✅ " if t.code in chosen else "⬜ ") + (t.name_en if resident.language == "en" else t.name_vi),
+        [InlineKeyboardButton(("✅ " if t.code in chosen else "⬜ ")
+                              + (t.name_en if resident.language == "en" else t.name_vi),
                               callback_data=callbacks.TOPIC.build(t.code))]
         for t in all_topics
     ]
@@ -138,7 +139,8 @@ def quiet_end(resident: Resident, start: int) -> Card:
     return Card(_("Quiet hours from {start} end at:").format(start=f"{start:02d}:00"), InlineKeyboardMarkup([buttons]))
 
 
-def summary(resident: Resident, area_row: Area | None, all_topics: list[Topic], chosen: set[str], *, title: str) -> Card:
+def summary(resident: Resident, area_row: Area | None, all_topics: list[Topic], chosen: set[str], *,
+            title: str) -> Card:
     _ = texts(resident)
     names = [t.name_en if resident.language == "en" else t.name_vi for t in all_topics if t.code in chosen]
     alerts = ", ".join(names) if names else _("none (choose some with /subscriptions)")

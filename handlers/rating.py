@@ -24,13 +24,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
-from handlers.context import LoaContext
-from kernel.i18n import translator
 from complaints import drafts, lifecycle
 from complaints.lifecycle import Action, Actor, ActorKind, Refused, State
-from handlers.awaiting import Awaiting
 from handlers import callbacks, edits
+from handlers.awaiting import Awaiting
+from handlers.context import LoaContext
 from handlers.onboarding import language_of
+from kernel.i18n import translator
 from storage import residents
 from storage.models import Report, Resident
 

@@ -8,13 +8,18 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from telegram import (InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup,
-                      ReplyKeyboardRemove)
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 
-from kernel.i18n import translator
 from complaints import drafts
 from handlers import callbacks, cards
 from handlers.cards import area_page
+from kernel.i18n import translator
 from storage.areas import full_name
 from storage.models import Area, Category, Report, ReportDraft, ReportEvent, Resident
 
@@ -217,10 +222,9 @@ def my_reports(resident: Resident, page, names: dict[str, Category], tz: ZoneInf
         return Card(_("You have not reported any problem yet. To report one, send /report."))
     lines = [_("Your reports, newest first:")]
     for report in page.reports:
-        lines += ["", "<b>{code}</b> · {date}".format(code=report.code, date=local(report.created_at, tz, time=False)),
-                  "{category}: <i>{state}</i>".format(
-                      category=escape(category_name(names.get(report.category_code), resident.language)),
-                      state=escape(state_name(report.state, resident.language)))]
+        lines += ["", f"<b>{report.code}</b> · {local(report.created_at, tz, time=False)}",
+                  f"{escape(category_name(names.get(report.category_code), resident.language))}: "
+                  f"<i>{escape(state_name(report.state, resident.language))}</i>"]
     if page.pages > 1:
         lines += ["", _("(page {page} of {pages})").format(page=page.page + 1, pages=page.pages)]
     lines += ["", _("Tap a code for its details and history.")]
@@ -240,7 +244,7 @@ def status(resident: Resident, report: Report, category: Category | None, area: 
            photo_count: int, events: list[ReportEvent], tz: ZoneInfo) -> Card:
     _ = texts(resident.language)
     lines = [
-        "<b>{code}</b>: {state}".format(code=report.code, state=escape(state_name(report.state, resident.language))),
+        f"<b>{report.code}</b>: {escape(state_name(report.state, resident.language))}",
         "",
         _("Category: {value}").format(value=escape(category_name(category, resident.language))),
         _("Sent: {value}").format(value=local(report.created_at, tz)),
@@ -255,7 +259,7 @@ def status(resident: Resident, report: Report, category: Category | None, area: 
         "<b>" + _("History") + "</b>",
     ]
     for event in events:
-        line = "• {at}: {state}".format(at=local(event.at, tz), state=escape(state_name(event.state, resident.language)))
+        line = f"• {local(event.at, tz)}: {escape(state_name(event.state, resident.language))}"
         if event.note:
             line += " (" + escape(shorten(event.note, 300)) + ")"
         lines.append(line)

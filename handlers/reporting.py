@@ -16,13 +16,13 @@ from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from handlers.context import LoaContext
 from complaints import drafts, media, reports
-from handlers.awaiting import Awaiting
 from handlers import callbacks, edits
 from handlers import report_prompts as cards
-from handlers.cards import area_level, edit, reply
 from handlers.area import area_locator
+from handlers.awaiting import Awaiting
+from handlers.cards import area_level, edit, reply
+from handlers.context import LoaContext
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
 from storage import abuse, areas, residents

@@ -26,13 +26,12 @@ from telegram.constants import ParseMode
 from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes
 
-from kernel.i18n import translator
 from broadcasts import outbox
 from complaints import agencies, bans, media
-from complaints.lifecycle import (FINAL, PRIORITY_LABELS, STATE_LABELS, Action, Actor, ActorKind, State,
-                                  allowed_actions)
+from complaints.lifecycle import FINAL, PRIORITY_LABELS, STATE_LABELS, Action, Actor, ActorKind, State, allowed_actions
 from handlers import callbacks, edits
 from handlers.context import services
+from kernel.i18n import translator
 from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto
 
 log = logging.getLogger(__name__)
@@ -175,7 +174,8 @@ def callback(report: Report, event_id: int | None, op: str, arg: str = "") -> st
     return callbacks.triage(report.id, event_id, op, arg)
 
 
-def card_markup(view: View, language: str, *, for_agency: bool, routed: Agency | None = None) -> InlineKeyboardMarkup | None:
+def card_markup(view: View, language: str, *, for_agency: bool,
+                routed: Agency | None = None) -> InlineKeyboardMarkup | None:
     """The buttons of the card: what a moderator (or the agency's staff) may do in this state."""
     _ = translator(language).gettext
     report, event_id = view.report, view.last.id if view.last else None
@@ -236,7 +236,8 @@ async def sync(application: Application, report_ids: list[int] | None = None) ->
     post = sender.leading
     async with _lock(application):
         async with db.read() as session:
-            query = select(Report).where(or_(Report.cards_synced_at.is_(None), Report.cards_synced_at < Report.updated_at))
+            query = select(Report).where(or_(Report.cards_synced_at.is_(None),
+                                             Report.cards_synced_at < Report.updated_at))
             if report_ids is not None:
                 query = query.where(Report.id.in_(report_ids))
             reports = list((await session.execute(query.order_by(Report.updated_at, Report.id).limit(BATCH))).scalars())

@@ -15,11 +15,11 @@ from babel.numbers import format_decimal
 from telegram import Update
 from telegram.ext import CommandHandler, filters
 
-from handlers.context import LoaContext
-from kernel.i18n import translator
 from complaints import stats
 from complaints.stats import AgencyStats
+from handlers.context import LoaContext
 from handlers.onboarding import language_of
+from kernel.i18n import translator
 from storage import residents
 
 PRIVATE = filters.ChatType.PRIVATE

@@ -21,14 +21,14 @@ from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Inp
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from handlers.context import LoaContext
-from kernel.effects import NOTHING, Effects
-from kernel.i18n import translator
 from complaints import actions, agencies, bans, duplicates, lifecycle
 from complaints.lifecycle import Action, Refused
 from complaints.rejections import REJECT_REASONS
 from handlers import callbacks, edits, staff_cards
+from handlers.context import LoaContext
 from handlers.onboarding import language_of
+from kernel.effects import NOTHING, Effects
+from kernel.i18n import translator
 from storage import abuse
 from storage.models import Report, StaffPrompt
 
@@ -182,7 +182,8 @@ async def _ban(update: Update, context: LoaContext, report_id: int, event_id: in
                 menu = InlineKeyboardMarkup([
                     [InlineKeyboardButton("🚫 " + _("Yes, ban the reporter of {code}").format(code=report.code),
                                           callback_data=staff_cards.callback(report, event_id, "by"))],
-                    [InlineKeyboardButton("« " + _("Back"), callback_data=staff_cards.callback(report, event_id, "bk"))]])
+                    [InlineKeyboardButton("« " + _("Back"),
+                                          callback_data=staff_cards.callback(report, event_id, "bk"))]])
         else:
             banned = await bans.ban(session, secret, resident.telegram_id, by=update.effective_user.id,
                                     report_code=report.code, gettext=context.policy.gettext)

@@ -158,7 +158,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _rate_needs_paid_broadcast(self) -> "Settings":
+    def _rate_needs_paid_broadcast(self) -> Settings:
         if self.send_rate > FREE_SEND_RATE and not self.paid_broadcast:
             raise ValueError(f"LOA_SEND_RATE above {FREE_SEND_RATE:g} needs LOA_PAID_BROADCAST=true "
                              "(Telegram refuses more without paid broadcast)")

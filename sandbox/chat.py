@@ -20,15 +20,15 @@ from aiohttp import web
 from markupsafe import Markup
 from yarl import URL
 
+from emulator.markup import button_rows
 from kernel.i18n import translator
 from kernel.settings import LANGUAGES
-from emulator.markup import button_rows
 from sandbox import map as city_map
 from sandbox.cast import PROVINCE
 from sandbox.render import message_html
 from sandbox.stage import Seat, Stage
-from web.dashboard.views import JINJA, SECURITY_HEADERS
 from web import inputs
+from web.dashboard.views import JINJA, SECURITY_HEADERS
 from web.keys import DB, SETTINGS
 
 STAGE = web.AppKey("sandbox_stage", Stage)

@@ -37,13 +37,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.i18n import pick_language, translator
-from kernel.settings import Settings
 from broadcasts import alerts, outbox
 from broadcasts import lifecycle as alert_lifecycle
 from complaints import actions, agencies, deadlines, lifecycle, reports
-from complaints.lifecycle import Action, Actor, ActorKind, FINAL, Policy, State
+from complaints.lifecycle import FINAL, Action, Actor, ActorKind, Policy, State
 from handlers.rating import rating_markup
+from kernel.i18n import pick_language, translator
+from kernel.settings import Settings
 from sandbox import cast
 from storage import areas, residents, roles, topics
 from storage.db import Database
@@ -275,7 +275,8 @@ async def send_weather_alert(session: AsyncSession, settings: Settings, clock: C
     # (A severe alert waits for no quiet hours: every delivery was due at once.)
     claimed = await outbox.claim(session, count, lease_seconds=60, now=alerts.epoch(sent))
     await outbox.record(session, [outbox.Outcome(c.id, alerts.SENT) for c in claimed], now=alerts.epoch(sent) + 6)
-    # What the sender does once an alert has nothing left to send (lifecycle.finish_sent, called by broadcasts/sender.py).
+    # What the sender does once an alert has nothing left to send (lifecycle.finish_sent, called by
+    # broadcasts/sender.py).
     alert_lifecycle.finished(alert, sent + timedelta(seconds=6))
     await session.flush()
     return alert

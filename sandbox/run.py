@@ -21,9 +21,10 @@ from pydantic import SecretStr
 
 from bot.app import build_application
 from bot.runner import CannotStart, serving
-from kernel.settings import Settings
 from emulator import Emulator, Limits
-from sandbox import cast, chat, demo, stage as stages
+from kernel.settings import Settings
+from sandbox import cast, chat, demo
+from sandbox import stage as stages
 from storage import areas, migrate
 from storage.db import Database
 from web import server

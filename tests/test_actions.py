@@ -63,7 +63,8 @@ async def test_a_template_that_is_not_one_is_refused(db, index):
     async with db.read() as session:
         with pytest.raises(Refused) as refused:
             await actions.template_reason(session, report_id, index, default_language="vi")
-    assert refused.value.code == "unknown_reason" and refused.value.render(gettext("en"), "en", None) == "Unknown reason."
+    assert refused.value.code == "unknown_reason"
+    assert refused.value.render(gettext("en"), "en", None) == "Unknown reason."
 
 
 async def test_a_forms_reason_wins_over_its_template(db):

@@ -19,8 +19,8 @@ from sqlalchemy import func, select, update
 from broadcasts import alerts, cap, cap_areas, feeds
 from broadcasts.alerts import CANCELLED, PENDING, SENT
 from broadcasts.render import render_alert
-from kernel.settings import Settings
 from handlers import feed_job
+from kernel.settings import Settings
 from storage import tokens
 from storage.models import Agency, Alert, Area, CapFeed, Delivery, Resident, Subscription, Topic
 from tests.fixtures import cap_shapes

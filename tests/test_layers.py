@@ -81,7 +81,8 @@ def test_no_import_of_loa_inside_a_function():
              if key not in ALLOWED_INSIDE_FUNCTIONS}
     assert not wrong, (
         "Loa's modules are imported at the top of a module, not inside a function (a circle hides there; "
-        "docs/ARCHITECTURE.md):\n" + "\n".join(f"  {key}  at {', '.join(where)}" for key, where in sorted(wrong.items())))
+        "docs/ARCHITECTURE.md):\n"
+        + "\n".join(f"  {key}  at {', '.join(where)}" for key, where in sorted(wrong.items())))
     unused = [key for key in ALLOWED_INSIDE_FUNCTIONS if key not in found]
     assert not unused, "No longer inside a function, delete from ALLOWED_INSIDE_FUNCTIONS: " + ", ".join(unused)
 
@@ -100,7 +101,8 @@ def test_imports_keep_to_the_layers():
         + captured.get())
 
 
-SERVICE_BY_NAME = re.compile(r"""bot_data\s*(\[|\.get\(|\.setdefault\(|\.pop\()\s*["'](sender|db|settings|policy|effects|clock)["']""")
+SERVICE_BY_NAME = re.compile(r"""bot_data\s*(\[|\.get\(|\.setdefault\(|\.pop\()\s*"""
+                             r"""["'](sender|db|settings|policy|effects|clock)["']""")
 
 
 def test_services_are_reached_typed():

@@ -26,7 +26,8 @@ from web.keys import DB
 REALM = "loa"
 STATUSES: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
-    405: web.HTTPMethodNotAllowed, 408: web.HTTPRequestTimeout, 409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge,
+    405: web.HTTPMethodNotAllowed, 408: web.HTTPRequestTimeout, 409: web.HTTPConflict,
+    413: web.HTTPRequestEntityTooLarge,
     415: web.HTTPUnsupportedMediaType, 422: web.HTTPUnprocessableEntity, 500: web.HTTPInternalServerError,
 }
 

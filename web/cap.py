@@ -37,8 +37,8 @@ import logging
 
 from aiohttp import web
 
-from kernel.logs import fields
 from broadcasts import cap
+from kernel.logs import fields
 from web import auth, context
 from web.keys import DB, SETTINGS
 
@@ -68,7 +68,8 @@ async def post_cap(request: web.Request) -> web.Response:
     who = await auth.caller(request, "alerts")
     if request.content_type not in CONTENT_TYPES:
         raise auth.error(415, "unsupported_media_type",
-                         f"Send the CAP message as {' or '.join(CONTENT_TYPES[:2])} (got {request.content_type or 'none'}).")
+                         f"Send the CAP message as {' or '.join(CONTENT_TYPES[:2])} "
+                         f"(got {request.content_type or 'none'}).")
     settings, db = request.config_dict[SETTINGS], request.config_dict[DB]
     body = await read_body(request, settings.max_body_bytes)
     wake = context.sender_waker(request)

@@ -404,6 +404,6 @@ async def _fetch_photo(app: web.Application, url: str) -> media.StoredImage:
         raise _MediaRefused(f"it is larger than {settings.max_photo_bytes} bytes") from None
     except media.NotAnImage:
         raise _MediaRefused("it is not an image") from None
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as problem:
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as problem:
         log.info("open311_media_download_failed error=%s", type(problem).__name__)
         raise _MediaRefused("it could not be downloaded") from None

@@ -15,8 +15,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from broadcasts.alerts import Kind, Severity, Status, Urgency
 from broadcasts import cap
+from broadcasts.alerts import Kind, Severity, Status, Urgency
 from broadcasts.drafts import MAX_AREAS, TEXT_LIMIT
 from complaints.lifecycle import NOTE_MAX, State
 

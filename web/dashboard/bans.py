@@ -11,8 +11,8 @@ import logging
 
 from aiohttp import web
 
-from kernel.i18n import translator
 from complaints import bans
+from kernel.i18n import translator
 from web import context
 from web.dashboard import report as page
 from web.dashboard import views

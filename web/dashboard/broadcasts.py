@@ -27,12 +27,12 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy import func, select
 
-from kernel.i18n import translator
 from broadcasts import alerts, drafts, lifecycle, schedules
 from broadcasts.alerts import Kind, Progress, Status
 from broadcasts.lifecycle import By, No, Refused, Way
 from broadcasts.progress import figures, number
 from broadcasts.render import MARKERS
+from kernel.i18n import translator
 from storage import areas, topics
 from storage.models import Alert, Area
 from web import context, inputs

@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy import select
 
-from kernel.i18n import translator
 from complaints import queue
 from complaints.lifecycle import State
+from kernel.i18n import translator
 from storage.models import Agency, Area, Category, Report
 from web import context
 from web.dashboard import views

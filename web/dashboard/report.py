@@ -20,12 +20,12 @@ import logging
 from aiohttp import web
 from sqlalchemy import select
 
-from kernel.i18n import translator
 from complaints import actions, agencies, bans, codes, duplicates, lifecycle
 from complaints import reports as report_queries
 from complaints.lifecycle import Action, ActorKind, Refused
 from complaints.media import MediaStore
 from complaints.rejections import REJECT_REASONS
+from kernel.i18n import translator
 from storage import areas
 from storage.models import Agency, Category, Report, ReportPhoto
 from web import context, inputs

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from kernel.i18n import translator
 from complaints import stats
 from complaints.stats import Performance
+from kernel.i18n import translator
 from web import context
 from web.dashboard import svg, views
 from web.dashboard.views import PREFIX

@@ -16,9 +16,9 @@ from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import select
 
+from complaints.lifecycle import PRIORITY_LABELS, STATE_LABELS
 from kernel.i18n import translator
 from kernel.settings import LANGUAGES
-from complaints.lifecycle import PRIORITY_LABELS, STATE_LABELS
 from storage import logins
 from storage.models import Role, StaffRole
 from web import inputs
