@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from storage.db import Database
+from storage.db import Database, _sqlite_file
 
 log = logging.getLogger("loa.sender")
 
@@ -109,8 +109,6 @@ async def _file_lock(db: Database, stop: asyncio.Event, retry_every: float):
 
 
 def _lock_path(db: Database) -> Path | None:
-    from storage.db import _sqlite_file
-
     database = _sqlite_file(db.url)
     return database.with_name(database.name + ".sender-lock") if database else None
 

@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from alembic.autogenerate import compare_metadata
 from sqlmodel import SQLModel
 
+import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.db import Database
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -48,8 +49,6 @@ async def current_revision(db: Database) -> str | None:
 
 async def pending_model_changes(db: Database) -> list:
     """What the models declare that the migrations do not create (empty when they agree)."""
-    import storage.models  # noqa: F401
-
     def diff(connection) -> list:
         ctx = MigrationContext.configure(connection, opts={"compare_type": True})
         return compare_metadata(ctx, SQLModel.metadata)

@@ -35,9 +35,6 @@ TEMPORARY_EXCEPTIONS = [
     "web.dashboard.report -> handlers.staff_cards",  # the same
     "web.open311 -> handlers.staff_cards",  # the same
     "web.api -> kernel.i18n",  # inside a function for no reason: move it to the top
-    "broadcasts.leadership -> storage.db",  # the same
-    "storage.migrate -> storage.models",  # the same (the models must be imported for their metadata)
-    "storage.migrations.env -> storage.db",  # the same
 ]
 
 

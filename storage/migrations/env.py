@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 import storage.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from sqlmodel import SQLModel
+from storage.db import Database
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -26,8 +27,6 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run_with_own_engine() -> None:
-    from storage.db import Database
-
     db = Database(config.get_main_option("sqlalchemy.url"))
     try:
         async with db.engine.connect() as connection:
