@@ -12,7 +12,7 @@ An alert past its expiry (`expired`) is sent to nobody any more: the sender drop
 its schedule stops.
 
 The wizard (handlers/broadcasting.py), the dashboard (web/dashboard/broadcasts.py), the agency
-API (web/api.py), the command line (bot/cli.py), the CAP ingest (broadcasts/cap.py) and the
+API (web/api.py), the command line (cli/main.py), the CAP ingest (broadcasts/cap.py) and the
 schedule job call the same functions. As in zulip's check_* / do_* split, a check returns a
 `Refused` (plain data: a code, the field it is about) or None, and a write raises it when the
 alert may not change that way; the adapter renders the refusal in its own format (a JSON error,
