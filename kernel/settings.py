@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from kernel.calendar_text import parse_days, parse_holidays, parse_hours
@@ -26,6 +26,10 @@ def async_database_url(url: str) -> str:
         if url.startswith(plain):
             return driver + url[len(plain):]
     return url
+
+
+# How each field of the working calendar is read (complaints.calendar reads them the same way).
+_CALENDAR_PARSERS = {"working_days": parse_days, "working_hours": parse_hours, "holidays": parse_holidays}
 
 
 class Settings(BaseSettings):
@@ -139,22 +143,10 @@ class Settings(BaseSettings):
             raise ValueError(f"LOA_DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}")
         return value
 
-    @field_validator("working_days")
+    @field_validator("working_days", "working_hours", "holidays")
     @classmethod
-    def _working_days(cls, value: str) -> str:
-        parse_days(value)
-        return value
-
-    @field_validator("working_hours")
-    @classmethod
-    def _working_hours(cls, value: str) -> str:
-        parse_hours(value)
-        return value
-
-    @field_validator("holidays")
-    @classmethod
-    def _holidays(cls, value: str) -> str:
-        parse_holidays(value)
+    def _calendar_words(cls, value: str, info: ValidationInfo) -> str:
+        _CALENDAR_PARSERS[info.field_name](value)
         return value
 
     @model_validator(mode="after")

@@ -4,7 +4,6 @@ and the refusals (role, CSRF, bad forms), each leaving nothing behind."""
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
 from datetime import timedelta
@@ -16,7 +15,7 @@ from sqlalchemy import func, select
 from storage.models import Alert, BroadcastSchedule, Delivery
 from storage.types import utcnow
 from tests.fixtures.bot import served
-from tests.fixtures.broadcasts import broadcaster, quiet_now, resident_in
+from tests.fixtures.broadcasts import broadcaster, eventually, quiet_now, resident_in
 from tests.fixtures.dashboard import browser_at, web_settings
 
 LONG_BIEN = "00145"
@@ -28,15 +27,6 @@ TEXT = "Mưa lớn từ 14:00 <script>alert('x')</script> & <b>hôm nay</b>"
 @pytest.fixture
 def settings(emulator, db, tmp_path):
     return web_settings(emulator, db, tmp_path)
-
-
-async def eventually(check, timeout: float = 15.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (result := await check()):
-        assert loop.time() < deadline, "the condition was not met in time"
-        await asyncio.sleep(0.05)
-    return result
 
 
 def compose(**fields) -> dict:
@@ -109,7 +99,7 @@ async def test_a_broadcaster_counts_sends_follows_and_cancels_an_alert(applicati
             found = await alert(db, alert_id)
             return found if found.status == "done" else None
 
-        sent = await eventually(done)
+        sent = await eventually(done, timeout=15.0)
         assert (sent.source, sent.sender_telegram_id, sent.texts) == (
             "dashboard", boss.id, {"vi": TEXT, "en": "Heavy rain <i>today</i>"})
         async with browser.http.get(f"{base}/dashboard/broadcasts/{alert_id}/progress.json") as response:
@@ -162,7 +152,7 @@ async def test_sending_is_stopped_midway_and_the_counts_say_so(application, emul
                 body = await response.json()
             return body if "Sent: 1" in body["text"] else None
 
-        body = await eventually(waiting)
+        body = await eventually(waiting, timeout=15.0)
         assert body == {"done": False, "text": "Sending… · Recipients: 3 · Sent: 1 · Failed: 0 · Blocked the bot: 0 "
                                                "· Waiting for quiet hours to end: 2"}
         status, page = await browser.get("/dashboard/broadcasts")
