@@ -368,7 +368,7 @@ async def million(args, pins) -> dict:
     # Telegram's limits on: the paid broadcast allowance is 1,000 messages a second.
     emulator = EmulatorProcess(limits=True, cpu=pins.get("emulator"))
     result: dict = {"residents": args.million, "rate": args.paid_rate, "seconds": args.seconds,
-                    "slice": alerts.SLICE}
+                    "slice": lifecycle.SLICE}
     try:
         await migrate.upgrade(db)
         wards = 100

@@ -25,14 +25,20 @@ class EffectRunner:
         self._composing: set[asyncio.Task] = set()
 
     def carry_out(self, effects: Effects) -> None:
-        if effects.wake_sender:
-            self._wake()
-        for alert_id in sorted(effects.compose):
-            task = asyncio.create_task(self._compose(alert_id), name=f"loa-compose-{alert_id}")
-            self._composing.add(task)
-            task.add_done_callback(self._composing.discard)
-        if effects.cards:
-            self._sync_cards()
+        """Never raises: the write has committed, so its adapter must answer as done; what fails
+        here is done anyway by the periodic work (the sender polls the outbox, the cards' job runs
+        every few seconds, the sender's start-up resumes composing)."""
+        try:
+            if effects.wake_sender:
+                self._wake()
+            for alert_id in sorted(effects.compose):
+                task = asyncio.create_task(self._compose(alert_id), name=f"loa-compose-{alert_id}")
+                self._composing.add(task)
+                task.add_done_callback(self._composing.discard)
+            if effects.cards:
+                self._sync_cards()
+        except Exception:
+            log.exception("effects_failed %s", effects)
 
     async def _compose(self, alert_id: int) -> None:
         """Write the alert's deliveries, waking the sender after each slice; a crash here is
