@@ -151,6 +151,12 @@ def location(resident: Resident, *, photo_gps: bool) -> Card:
     return card
 
 
+def located(resident: Resident, place: str) -> Card:
+    """The location step is done: where the report will say the problem is (`place`, plain text)."""
+    _ = texts(resident.language)
+    return Card(_("✅ Location: {place}").format(place=escape(place)), ReplyKeyboardRemove())
+
+
 def area_picker(resident: Resident, parent: Area | None, children: list[Area], page: int) -> Card:
     _ = texts(resident.language)
     shown = area_page(parent, children, page, resident.language, browse=callbacks.LOCATION.build)

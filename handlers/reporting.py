@@ -39,6 +39,13 @@ async def _close_buttons(update: Update, context: LoaContext) -> None:
     await edits.query_markup(context.application, update.callback_query, None)
 
 
+async def _answered(update: Update, context: LoaContext, following: list[Card]) -> None:
+    """A tapped button that moved the wizard on: answer it, close its buttons, send what follows."""
+    await update.callback_query.answer()
+    await _close_buttons(update, context)
+    await reply(update, *following)
+
+
 async def stale(update: Update, context: LoaContext, resident: Resident | None = None) -> None:
     _ = cards.texts(language_of(update, context, resident))
     await update.callback_query.answer(
@@ -197,17 +204,12 @@ async def _set_area(update: Update, context: LoaContext, code: str) -> None:
         if area is None:
             return None
         draft.area_code, draft.latitude, draft.longitude, draft.address_text = area.code, None, None, None
-        _ = cards.texts(resident.language)
-        done = Card(_("✅ Location: {place}").format(place=cards.escape(cards.area_label(area, resident.language))),
-                    ReplyKeyboardRemove())
+        done = cards.located(resident, cards.area_label(area, resident.language))
         return [done] + await _advance(session, resident, draft, "location")
 
     following = await _with_draft(update, context, ("location",), work)
-    if following is None:
-        return
-    await update.callback_query.answer()
-    await _close_buttons(update, context)
-    await reply(update, *following)
+    if following is not None:
+        await _answered(update, context, following)
 
 
 async def location_button(update: Update, context: LoaContext) -> None:
@@ -246,16 +248,12 @@ async def _photo_location(update: Update, context: LoaContext) -> None:
                            "Share the location, pick the area, or type the address."))]
         draft.latitude, draft.longitude, draft.area_code, draft.address_text = point[0], point[1], code, None
         area = await areas.get(session, code)
-        done = Card(_("✅ Location: {place}").format(place=cards.escape(cards.area_label(area, resident.language))),
-                    ReplyKeyboardRemove())
+        done = cards.located(resident, cards.area_label(area, resident.language))
         return [done] + await _advance(session, resident, draft, "location")
 
     following = await _with_draft(update, context, ("location",), work)
-    if following is None:
-        return
-    await update.callback_query.answer()
-    await _close_buttons(update, context)
-    await reply(update, *following)
+    if following is not None:
+        await _answered(update, context, following)
 
 
 async def edit_button(update: Update, context: LoaContext) -> None:
@@ -270,11 +268,8 @@ async def edit_button(update: Update, context: LoaContext) -> None:
         return await step_cards(session, resident, draft)
 
     following = await _with_draft(update, context, ("review",), work)
-    if following is None:
-        return
-    await update.callback_query.answer()
-    await _close_buttons(update, context)
-    await reply(update, *following)
+    if following is not None:
+        await _answered(update, context, following)
 
 
 async def submit(update: Update, context: LoaContext) -> None:
@@ -457,7 +452,7 @@ async def _take_address(update: Update, context: LoaContext, resident: Resident,
 
     async def work(session, resident, draft):
         draft.address_text, draft.latitude, draft.longitude, draft.area_code = text.strip(), None, None, None
-        done = Card(_("✅ Location: {place}").format(place=cards.escape(text.strip())), ReplyKeyboardRemove())
+        done = cards.located(resident, text.strip())
         return [done] + await _advance(session, resident, draft, "location")
 
     following = await _message_work(update, context, ("location",), work)
@@ -476,8 +471,7 @@ async def _take_location(update: Update, context: LoaContext, resident: Resident
     async def work(session, resident, draft):
         draft.latitude, draft.longitude, draft.area_code, draft.address_text = lat, lon, code, None
         area = await areas.get(session, code)
-        done = Card(_("✅ Location: {place}").format(place=cards.escape(cards.area_label(area, resident.language))),
-                    ReplyKeyboardRemove())
+        done = cards.located(resident, cards.area_label(area, resident.language))
         return [done] + await _advance(session, resident, draft, "location")
 
     following = await _message_work(update, context, ("location",), work)
