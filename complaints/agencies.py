@@ -301,6 +301,38 @@ def serves(agency: Agency, category_code: str | None, chain: list[str]) -> bool:
     return in_area and of_category
 
 
+@dataclass
+class Choices:
+    """The agencies a moderator may assign a report to, in three groups, none holding the report
+    already: `serving` its area and category (the routed one first, `routed`), then the others
+    `taking` its category (elsewhere, or every category), then every `other` active agency."""
+
+    routed: Agency | None
+    serving: list[Agency]
+    taking: list[Agency]
+    other: list[Agency]
+
+    def offered(self) -> list[Agency]:
+        """One list, for where there is room for one: those serving the report's area and category;
+        when none does (a report without an area, a category nobody there takes), those taking its
+        category, then every other agency. Empty only when no other agency is active."""
+        return self.serving or self.taking + self.other
+
+
+async def choices(session: AsyncSession, report: Report) -> Choices:
+    """What `Choices` says, for the report as it is now."""
+    holding = report.agency_code if report.state == "assigned" else None
+    serving = [a for a in await candidates(session, report) if a.code != holding]
+    routed = await route(session, report.category_code, report.area_code)
+    shown = {a.code for a in serving} | {holding}
+    rest = [a for a in await all_agencies(session, active_only=True) if a.code not in shown]
+    # Those naming the category first, then those taking every category; by name.
+    taking = sorted((a for a in rest if not a.category_codes or report.category_code in a.category_codes),
+                    key=lambda a: (not a.category_codes, a.name_vi))
+    other = sorted((a for a in rest if a not in taking), key=lambda a: a.name_vi)
+    return Choices(routed if routed in serving else None, serving, taking, other)
+
+
 async def candidates(session: AsyncSession, report: Report) -> list[Agency]:
     """Agencies a moderator may assign the report to: the routed one first, then the other active
     agencies serving its area and category, the most local first (then by name)."""

@@ -159,11 +159,23 @@ def answered_before(draft: ReportDraft, media_group_id: str | None, outcome: str
 
 
 def missing(draft: ReportDraft) -> str | None:
-    """The first step whose answer the draft lacks, or None when it can be submitted."""
+    """The first step whose answer the draft lacks, or None when it can be submitted. A typed
+    address is not enough: the report needs its ward, to be routed."""
     if not draft.category_code:
         return "category"
     if not draft.description:
         return "description"
-    if draft.latitude is None and not draft.area_code and not draft.address_text:
+    if not draft.area_code:
         return "location"
     return None
+
+
+def ward_pending(draft: ReportDraft) -> bool:
+    """An address was typed and its ward is not known yet: the resident is asked for the ward."""
+    return bool(draft.address_text) and not draft.area_code
+
+
+def ward_from_address(draft: ReportDraft) -> bool:
+    """The ward was found in (or chosen for) a typed address, not from a shared location: the
+    resident may change it and keep the address."""
+    return bool(draft.address_text and draft.area_code) and draft.latitude is None

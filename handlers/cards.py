@@ -73,9 +73,14 @@ async def reply(update: Update, *items: Card) -> Message | None:
 
 
 async def edit(application: Application, query: CallbackQuery, card: Card) -> None:
-    """Edit the tapped message into `card` (its text; a keyboard only if inline), unless it
-    already shows exactly that."""
+    """Edit the tapped message into `card` (its text, or its caption when the card is a photo; a
+    keyboard only if inline), unless it already shows exactly that."""
     markup = card.markup if isinstance(card.markup, InlineKeyboardMarkup) else None
+    if card.photo:
+        message = query.message
+        await edits.caption(application, message.chat.id, message.message_id, card.text, parse_mode=card.parse_mode,
+                            reply_markup=markup, message=message if isinstance(message, Message) else None)
+        return
     await edits.query_text(application, query, card.text, parse_mode=card.parse_mode, reply_markup=markup)
 
 

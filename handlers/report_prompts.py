@@ -151,10 +151,26 @@ def location(resident: Resident, *, photo_gps: bool) -> Card:
     return card
 
 
-def located(resident: Resident, place: str) -> Card:
-    """The location step is done: where the report will say the problem is (`place`, plain text)."""
+def located(resident: Resident, place: str, *, ward: str | None = None) -> Card:
+    """The location step is done: where the report will say the problem is (`place`, plain text);
+    `ward`: the ward Loa found in a typed address, which the resident may change."""
     _ = texts(resident.language)
-    return Card(_("✅ Location: {place}").format(place=escape(place)), ReplyKeyboardRemove())
+    text = _("✅ Location: {place}").format(place=escape(place))
+    if ward is not None:
+        text += "\n" + _("Ward: {ward}. Not this one? Tap “✏️ Ward” below.").format(ward=escape(ward))
+    return Card(text, ReplyKeyboardRemove())
+
+
+def ward_question(resident: Resident, address: str, parent: Area | None, children: list[Area], *,
+                  not_found: bool) -> Card:
+    """A typed address whose ward is not known: the wards to choose from (`parent`'s)."""
+    _ = texts(resident.language)
+    shown = area_page(parent, children, 0, resident.language, browse=callbacks.LOCATION.build)
+    text = _("Which ward or commune is “{address}” in? Choose it below, type its name, or share the "
+             "location.").format(address=escape(address))
+    if not_found:
+        text = _("Loa could not find the ward in the address.") + " " + text
+    return Card(text + shown.note, InlineKeyboardMarkup(shown.rows))
 
 
 def area_picker(resident: Resident, parent: Area | None, children: list[Area], page: int) -> Card:
@@ -180,7 +196,10 @@ def where(draft: ReportDraft | Report, area: Area | None, language: str) -> str:
     return ", ".join(parts) or "—"
 
 
-def review(resident: Resident, draft: ReportDraft, category: Category | None, area: Area | None) -> Card:
+def review(resident: Resident, draft: ReportDraft, category: Category | None, area: Area | None, *,
+           closed: bool = False) -> Card:
+    """The review card; `closed`: as it stays once submitted, cancelled or left for an edit,
+    without its buttons and without the words that point to them."""
     _ = texts(resident.language)
     count = len(draft.photos or [])
     limit = CAPTION_DESCRIPTION if count else TEXT_DESCRIPTION
@@ -194,6 +213,10 @@ def review(resident: Resident, draft: ReportDraft, category: Category | None, ar
     ]
     if category is not None:
         lines.append(_("Expected handling time: {days} working days").format(days=category.resolve_days))
+    # An image sent as a file still carries its metadata in Telegram: only real photos are shown.
+    first = next((p["file_id"] for p in draft.photos or [] if p.get("kind") != "document"), None)
+    if closed:
+        return Card("\n".join(lines), photo=first)
     lines += ["", _("Tap a button to change something, or “Submit” to send it.")]
     nonce = int(draft.created_at.timestamp())
     rows = [
@@ -204,8 +227,8 @@ def review(resident: Resident, draft: ReportDraft, category: Category | None, ar
         [InlineKeyboardButton(_("✅ Submit"), callback_data=callbacks.SUBMIT.build(nonce))],
         [InlineKeyboardButton(_("✖️ Cancel the report"), callback_data=callbacks.REPORT_CANCEL.build())],
     ]
-    # An image sent as a file still carries its metadata in Telegram: only real photos are shown.
-    first = next((p["file_id"] for p in draft.photos or [] if p.get("kind") != "document"), None)
+    if drafts.ward_from_address(draft):
+        rows[1].append(InlineKeyboardButton(_("✏️ Ward"), callback_data=callbacks.REVIEW_EDIT.build("ward")))
     return Card("\n".join(lines), InlineKeyboardMarkup(rows), photo=first)
 
 

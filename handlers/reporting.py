@@ -63,6 +63,8 @@ async def step_cards(session, resident: Resident, draft, *, intro: str = "") -> 
         card = cards.description(resident)
     elif step == "photos":
         card = cards.photos(resident, draft)
+    elif step == "location" and drafts.ward_pending(draft):
+        card = await ward_question(session, resident, draft, await _province_of(session, resident.area_code))
     elif step == "location":
         card = cards.location(resident, photo_gps=any(p.get("gps") for p in draft.photos or []))
     else:
@@ -72,10 +74,39 @@ async def step_cards(session, resident: Resident, draft, *, intro: str = "") -> 
     return [card]
 
 
-async def review_card(session, resident: Resident, draft) -> Card:
+async def review_card(session, resident: Resident, draft, *, closed: bool = False) -> Card:
     category = await session.get(Category, draft.category_code) if draft.category_code else None
     area = await session.get(Area, draft.area_code) if draft.area_code else None
-    return cards.review(resident, draft, category, area)
+    return cards.review(resident, draft, category, area, closed=closed)
+
+
+async def _province_of(session, code: str | None) -> str | None:
+    """The top unit above area `code` (the resident's province), or None."""
+    chain = await areas.path(session, code) if code else []
+    return chain[0].code if chain else None
+
+
+async def ward_question(session, resident: Resident, draft, province: str | None, *, not_found: bool = False) -> Card:
+    """Which ward the typed address is in, with the wards of `province` to choose from."""
+    level = await area_level(session, province) or await area_level(session, None)
+    return cards.ward_question(resident, draft.address_text, *level, not_found=not_found)
+
+
+async def _located(session, resident: Resident, draft, *, ward_found: bool = False) -> Card:
+    """The location step's outcome: the typed address with its ward, or the ward alone."""
+    chain = await areas.path(session, draft.area_code)
+    if ward_found:  # with its province: the name may be one of several provinces'
+        return cards.located(resident, draft.address_text, ward=", ".join(
+            cards.area_label(unit, resident.language) for unit in reversed(chain)))
+    ward = cards.area_label(chain[-1] if chain else None, resident.language)
+    return cards.located(resident, ", ".join(filter(None, [draft.address_text, ward])))
+
+
+def _place(draft, *, area_code: str, latitude: float | None = None, longitude: float | None = None) -> None:
+    """The location chosen at the location step; a typed address waiting for its ward keeps its words."""
+    if not drafts.ward_pending(draft):
+        draft.address_text = None
+    draft.area_code, draft.latitude, draft.longitude = area_code, latitude, longitude
 
 
 async def _advance(session, resident: Resident, draft, done: str) -> list[Card]:
@@ -203,9 +234,8 @@ async def _set_area(update: Update, context: LoaContext, code: str) -> None:
         area = await areas.get(session, code)
         if area is None:
             return None
-        draft.area_code, draft.latitude, draft.longitude, draft.address_text = area.code, None, None, None
-        done = cards.located(resident, cards.area_label(area, resident.language))
-        return [done] + await _advance(session, resident, draft, "location")
+        _place(draft, area_code=area.code)
+        return [await _located(session, resident, draft)] + await _advance(session, resident, draft, "location")
 
     following = await _with_draft(update, context, ("location",), work)
     if following is not None:
@@ -246,10 +276,8 @@ async def _photo_location(update: Update, context: LoaContext) -> None:
         if code is None:
             return [Card(_("The place where the photo was taken is outside every area Loa serves. "
                            "Share the location, pick the area, or type the address."))]
-        draft.latitude, draft.longitude, draft.area_code, draft.address_text = point[0], point[1], code, None
-        area = await areas.get(session, code)
-        done = cards.located(resident, cards.area_label(area, resident.language))
-        return [done] + await _advance(session, resident, draft, "location")
+        _place(draft, area_code=code, latitude=point[0], longitude=point[1])
+        return [await _located(session, resident, draft)] + await _advance(session, resident, draft, "location")
 
     following = await _with_draft(update, context, ("location",), work)
     if following is not None:
@@ -257,19 +285,36 @@ async def _photo_location(update: Update, context: LoaContext) -> None:
 
 
 async def edit_button(update: Update, context: LoaContext) -> None:
-    """`re:<step>` on the review card: change one field, then come back to the review."""
+    """`re:<step>` on the review card: change one field, then come back to the review. `re:ward`:
+    another ward for the typed address, which stays."""
     [step] = callbacks.REVIEW_EDIT.args(update.callback_query.data)
-    if step not in drafts.STEPS[:-1]:
+    if step not in drafts.STEPS[:-1] and step != "ward":
         await stale(update, context)
         return
 
     async def work(session, resident, draft):
+        if step == "ward" and not drafts.ward_from_address(draft):
+            return None
+        closed = await review_card(session, resident, draft, closed=True)
+        if step == "ward":
+            province = await _province_of(session, draft.area_code)
+            drafts.edit(draft, "location")
+            draft.area_code = None
+            return closed, [await ward_question(session, resident, draft, province)]
         drafts.edit(draft, step)
-        return await step_cards(session, resident, draft)
+        return closed, await step_cards(session, resident, draft)
 
-    following = await _with_draft(update, context, ("review",), work)
-    if following is not None:
-        await _answered(update, context, following)
+    result = await _with_draft(update, context, ("review",), work)
+    if result is not None:
+        await _closed(update, context, *result)
+
+
+async def _closed(update: Update, context: LoaContext, review: Card, following: list[Card]) -> None:
+    """A button of the review card moved the wizard on: the card stays without its buttons and
+    without the words that point to them, and what follows is sent."""
+    await update.callback_query.answer()
+    await edit(context.application, update.callback_query, review)
+    await reply(update, *following)
 
 
 async def submit(update: Update, context: LoaContext) -> None:
@@ -298,6 +343,7 @@ async def submit(update: Update, context: LoaContext) -> None:
             out = await step_cards(session, resident, draft)
         else:
             name = " ".join(filter(None, [resident.first_name, f"@{resident.username}" if resident.username else None]))
+            closed = await review_card(session, resident, draft, closed=True)
             report = await reports.submit(session, draft, reporter_name=name or None, tz=settings.tz,
                                           now=context.now(), rules=context.policy.rules)
             await abuse.count_report(session, settings.pseudonym_secret, resident.telegram_id, now=context.now())
@@ -310,7 +356,7 @@ async def submit(update: Update, context: LoaContext) -> None:
         await reply(update, *out)
         return
     await query.answer(_("Sent ✓"))
-    await _close_buttons(update, context)
+    await edit(context.application, query, closed)
     await reply(update, *out)
     context.carry_out(reports.FILED)
 
@@ -319,6 +365,8 @@ async def cancel_button(update: Update, context: LoaContext) -> None:
     """`rx` on the review card."""
     async with context.db.transaction() as session:
         resident = await residents.by_telegram_id(session, update.effective_user.id, for_update=True)
+        draft = await drafts.get(session, resident.id, for_update=True) if resident is not None else None
+        closed = await review_card(session, resident, draft, closed=True) if draft is not None else None
         photos = await drafts.discard(session, resident.id) if resident is not None else None
         discarded = photos is not None
         if discarded and resident.awaiting == Awaiting.REPORT:
@@ -328,9 +376,8 @@ async def cancel_button(update: Update, context: LoaContext) -> None:
         await stale(update, context, resident)
         return
     _ = cards.texts(resident.language)
-    await update.callback_query.answer()
-    await _close_buttons(update, context)
-    await reply(update, Card(_("The report was cancelled; nothing was sent."), ReplyKeyboardRemove()))
+    await _closed(update, context, closed, [Card(_("The report was cancelled; nothing was sent."),
+                                                 ReplyKeyboardRemove())])
 
 
 # Messages: called by guide.unexpected while the resident is writing a report
@@ -451,8 +498,17 @@ async def _take_address(update: Update, context: LoaContext, resident: Resident,
         return
 
     async def work(session, resident, draft):
-        draft.address_text, draft.latitude, draft.longitude, draft.area_code = text.strip(), None, None, None
-        done = cards.located(resident, text.strip())
+        named = await areas.named_in(session, text, within=await _province_of(session, resident.area_code))
+        if named is not None and named.only_name and drafts.ward_pending(draft):
+            draft.area_code = named.area.code  # the answer to "which ward?": the address stays
+            return [await _located(session, resident, draft)] + await _advance(session, resident, draft, "location")
+        draft.address_text, draft.latitude, draft.longitude = text.strip(), None, None
+        draft.area_code = named.area.code if named is not None else None
+        draft.updated_at = utcnow()
+        if named is None:
+            return [await ward_question(session, resident, draft, await _province_of(session, resident.area_code),
+                                        not_found=True)]
+        done = await _located(session, resident, draft, ward_found=True)
         return [done] + await _advance(session, resident, draft, "location")
 
     following = await _message_work(update, context, ("location",), work)
@@ -469,10 +525,8 @@ async def _take_location(update: Update, context: LoaContext, resident: Resident
         return
 
     async def work(session, resident, draft):
-        draft.latitude, draft.longitude, draft.area_code, draft.address_text = lat, lon, code, None
-        area = await areas.get(session, code)
-        done = cards.located(resident, cards.area_label(area, resident.language))
-        return [done] + await _advance(session, resident, draft, "location")
+        _place(draft, area_code=code, latitude=lat, longitude=lon)
+        return [await _located(session, resident, draft)] + await _advance(session, resident, draft, "location")
 
     following = await _message_work(update, context, ("location",), work)
     if following is not None:

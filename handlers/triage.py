@@ -71,6 +71,7 @@ NOT_THEIRS = frozenset({"not_found", "not_moderator", "not_agency_staff", "other
 WHO_MAY = {lifecycle.ActorKind.MODERATOR: N_("Only moderators can do this."),
            lifecycle.ActorKind.AGENCY_STAFF: N_("Only the staff of the agency handling this report can do this.")}
 BIGGEST_ID = 2**63 - 1  # a BIGINT: a forged larger id is no report
+MOST_AGENCIES = 30  # buttons of "Assign to…" (Telegram takes 100 to a message; the dashboard lists them all)
 
 
 async def on_button(update: Update, context: LoaContext) -> None:
@@ -109,6 +110,8 @@ async def on_button(update: Update, context: LoaContext) -> None:
                     ask = _(ASK[op]).format(code=report.code)
                 else:
                     menu = await _menu(session, op, report, event_id, language, context)
+                    if menu is None:
+                        refused = _("There is no other active agency to assign it to.")
         except Refused as refusal:
             not_theirs = refusal.code in NOT_THEIRS
             refused = (_(WHO_MAY[lifecycle.WHO[action]]) if not_theirs
@@ -221,8 +224,9 @@ async def _args(session, op: str, arg: str, report_id: int, context: LoaContext)
 
 
 async def _menu(session, op: str, report: Report, event_id: int | None, language: str,
-                context: LoaContext) -> InlineKeyboardMarkup:
-    """The choices behind "Assign to…", "Duplicate of…" and "Reject…", with a way back."""
+                context: LoaContext) -> InlineKeyboardMarkup | None:
+    """The choices behind "Assign to…", "Duplicate of…" and "Reject…", with a way back; None when
+    there is no agency to offer (complaints.agencies.Choices.offered), rather than a menu of none."""
     _ = translator(language).gettext
 
     def button(text: str, next_op: str, arg: str = "") -> InlineKeyboardButton:
@@ -230,12 +234,11 @@ async def _menu(session, op: str, report: Report, event_id: int | None, language
 
     rows = []
     if op == "ag":
-        for agency in (await agencies.candidates(session, report))[:10]:
-            if agency.code != report.agency_code or report.state != "assigned":
-                rows.append([button(agency.name_en if language == "en" else agency.name_vi, "as", agency.code)])
-        if not rows:
-            rows.append([InlineKeyboardButton(_("No agency serves this area and category"),
-                                              callback_data=staff_cards.callback(report, event_id, "bk"))])
+        offered = (await agencies.choices(session, report)).offered()
+        if not offered:
+            return None
+        for agency in offered[:MOST_AGENCIES]:
+            rows.append([button(agency.name_en if language == "en" else agency.name_vi, "as", agency.code)])
     elif op == "du":
         for found in await duplicates.suggestions(session, report, now=context.now()):
             where = f"{found.distance_m} m" if found.distance_m is not None else _("same ward")

@@ -383,6 +383,92 @@ async def search(session: AsyncSession, query: str, *, within: str | None = None
     return list((await session.execute(statement)).scalars())
 
 
+# ---------------------------------------------------------------- a typed address
+
+
+# Words an address writes before a unit's name: the ward-level ones say it for sure; the old
+# districts' ("quận Long Biên") name what is now, mostly, the ward that kept the district's name.
+_WARD_WORDS = {"phuong": 3, "p": 3, "xa": 3, "x": 3, "thi tran": 3, "tt": 3, "dac khu": 3,
+               "quan": 1, "q": 1, "huyen": 1, "thi xa": 1, "tx": 1}
+_PROVINCE_WORDS = {"thanh pho", "tp", "tinh"}
+_PARTS = re.compile(r"[,;\n]+")
+_NAME_WORDS = 6  # the longest unit name, in words, that an address is searched for
+
+
+@dataclass(frozen=True)
+class NamedArea:
+    """The unit an address names; `only_name`: the address is that name and nothing else
+    ("Cửa Nam", "phường Cửa Nam"), as a resident answers "which ward?"."""
+
+    area: Area
+    only_name: bool
+
+
+def _named(text: str) -> list[tuple[str, int, tuple[int, int], bool]]:
+    """The names an address may give: (name, strength, where it ends, whether it is the whole text).
+
+    An address runs from the house to the province, its parts separated by commas: a part that is
+    a name, a name after a kind word ("phường Long Biên", "p. Cửa Nam"), or the last words of any
+    part but the first ("ngõ 5, phố Hàng Bông Hoàn Kiếm"). The first part's last words are a street
+    as often as not ("25 Trần Hưng Đạo" is no ward Hưng Đạo), so they name nothing.
+    Strength: 3 after a ward's kind word, 2 without one, 1 after an old district's."""
+    parts = [normalize(part).split() for part in _PARTS.split(text)]
+    parts = [words for words in parts if words]
+    found: list[tuple[str, int, tuple[int, int], bool]] = []
+    for index, words in enumerate(parts):
+        for start in range(len(words)):
+            for size in (2, 1):
+                kind = " ".join(words[start:start + size])
+                if len(words) > start + size and (kind in _WARD_WORDS or kind in _PROVINCE_WORDS):
+                    rest = words[start + size:start + size + _NAME_WORDS]
+                    for length in range(1, len(rest) + 1):
+                        whole = start == 0 and length == len(words) - size and len(parts) == 1
+                        found.append((" ".join(rest[:length]), _WARD_WORDS.get(kind, 2),
+                                      (index, start + size + length), whole))
+        found.append((" ".join(words), 2, (index, len(words)), len(parts) == 1))
+        if index > 0:
+            for length in range(1, min(_NAME_WORDS, len(words))):
+                found.append((" ".join(words[-length:]), 2, (index, len(words)), False))
+    return found
+
+
+async def named_in(session: AsyncSession, text: str, *, within: str | None = None) -> NamedArea | None:
+    """The ward or commune a typed address names, or None when it names none for sure.
+
+    Accents, case and punctuation do not matter (`normalize`). Among the names the address gives
+    (see `_named`), those after a ward's kind word win, then the last one. Names are looked for in
+    the province the address names ("…, Hà Nội"), else in `within` (the resident's province), else
+    anywhere; a name that several units share there is settled only if one of them has a
+    boundary (the city Loa serves has them), else it names nothing.
+    """
+    found = _named(text)
+    if not found:
+        return None
+    names = {name for name, *_ in found}
+    matched = list((await session.execute(select(Area).where(Area.search_name.in_(names)))).scalars())
+    by_name: dict[str, list[Area]] = {}
+    for area in matched:
+        by_name.setdefault(area.search_name, []).append(area)
+    provinces = [(end, area) for name, _, end, _ in found for area in by_name.get(name, [])
+                 if area.parent_code is None]
+    named_province = max(provinces, key=lambda pair: pair[0])[1].code if provinces else None
+    chains = {area.code: {unit.code for unit in await path(session, area.code)}
+              for area in matched if area.parent_code is not None}
+    ranked = sorted(((strength, end, whole, name) for name, strength, end, whole in found
+                     if any(area.parent_code is not None for area in by_name.get(name, []))), reverse=True)
+    scopes = [named_province] if named_province else [within, None] if within else [None]
+    for scope in scopes:
+        for _strength, _end, whole, name in ranked:
+            units = [a for a in by_name[name] if a.code in chains and (scope is None or scope in chains[a.code])]
+            if len(units) > 1:
+                units = [a for a in units if a.min_lon is not None]
+            if len(units) == 1:
+                return NamedArea(units[0], whole)
+            if units:  # the best name is several units' there: no guess
+                return None
+    return None
+
+
 # ---------------------------------------------------------------- locating a point
 
 

@@ -74,6 +74,31 @@ async def test_candidates_put_the_routed_agency_first_then_those_serving_the_pla
     assert codes == ["transport", "ward", "everywhere"]
 
 
+async def test_choices_fall_back_to_the_category_then_every_agency(areas_loaded):
+    db = areas_loaded
+    await add_agencies(db, ("transport", ["01"], ["roads"]), ("ward", [HOAN_KIEM], []),
+                       ("saigon-roads", [HCMC], ["roads"]), ("health", ["01"], ["health"]),
+                       ("off", [HOAN_KIEM], ["roads"], False))
+    await add_rules(db, ("roads", "01", "transport"))
+    placed = Report(code="PA-AAAAA", category_code="roads", description="x", area_code=HOAN_KIEM)
+    nowhere = Report(code="PA-BBBBB", category_code="roads", description="x")
+    held = Report(code="PA-CCCCC", category_code="roads", description="x", area_code=HOAN_KIEM,
+                  state="assigned", agency_code="transport")
+    async with db.read() as session:
+        choices = {name: await agencies.choices(session, report)
+                   for name, report in (("placed", placed), ("nowhere", nowhere), ("held", held))}
+    codes = {name: ([a.code for a in c.serving], [a.code for a in c.taking], [a.code for a in c.other],
+                    [a.code for a in c.offered()]) for name, c in choices.items()}
+    assert choices["placed"].routed.code == "transport"
+    assert codes["placed"] == (["transport", "ward"], ["saigon-roads"], ["health"], ["transport", "ward"])
+    # No area, no rule reaches it: those taking roads (naming it first), then every other one.
+    assert choices["nowhere"].routed is None
+    assert codes["nowhere"] == ([], ["saigon-roads", "transport", "ward"], ["health"],
+                                ["saigon-roads", "transport", "ward", "health"])
+    # The agency holding it is offered nothing again.
+    assert choices["held"].routed is None and codes["held"][3] == ["ward"]
+
+
 # ---------------------------------------------------------------- the file, through `loa`
 
 

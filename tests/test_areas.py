@@ -266,6 +266,42 @@ async def test_search_within_a_unit_and_short_queries(shipped):
 # ---------------------------------------------------------------- locating a point
 
 
+async def named(db, text: str, within: str | None = "01") -> tuple[str, bool] | None:
+    async with db.read() as session:
+        found = await areas.named_in(session, text, within=within)
+    return (found.area.name_vi, found.only_name) if found else None
+
+
+async def test_a_typed_address_names_its_ward_whatever_the_accents(shipped):
+    for typed in ("25 Nguyễn Văn Cừ, Long Biên", "25 nguyen van cu, LONG BIEN", "25 Nguyễn Văn Cừ, Long Biên, Hà Nội",
+                  "số 25 Nguyễn Văn Cừ phường Long Biên", "25 Nguyen Van Cu, P. Long Bien, TP Ha Noi",
+                  "25 Nguyễn Văn Cừ, quận Long Biên"):
+        assert await named(shipped, typed) == ("Long Biên", False), typed
+    assert await named(shipped, "Phường Cửa Nam") == ("Cửa Nam", True)
+    assert await named(shipped, "cua nam") == ("Cửa Nam", True)
+    assert await named(shipped, "12 Lê Duẩn, Văn Miếu - Quốc Tử Giám") == ("Văn Miếu - Quốc Tử Giám", False)
+    # A ward's kind word outweighs an old district's name further on.
+    assert await named(shipped, "25 Trần Hưng Đạo, p. Cửa Nam, q. Hoàn Kiếm") == ("Cửa Nam", False)
+    assert await named(shipped, "ngõ 5, phố Hàng Bông Hoàn Kiếm") == ("Hoàn Kiếm", False)
+
+
+async def test_a_street_or_a_landmark_names_no_ward(shipped):
+    for typed in ("15 Hàng Bài", "25 Trần Hưng Đạo", "Cổng chợ Long Biên, near the flower stalls",
+                  "Ngõ 12 Phố Huế, gần chợ", "ab"):
+        assert await named(shipped, typed) is None, typed
+
+
+async def test_names_several_provinces_share_are_settled_by_the_province(shipped):
+    # Trần Phú is a commune of Hà Nội and of three other provinces.
+    assert (await named(shipped, "thôn 3, xã Trần Phú", within="01")) == ("Trần Phú", False)
+    async with shipped.read() as session:
+        found = await areas.named_in(session, "thôn 3, xã Trần Phú, Hà Tĩnh", within="01")
+        assert found is not None and found.area.parent_code == "42"
+        # Anywhere, Hà Nội's (the city with boundaries) is meant; Long Biên is Hà Nội's alone.
+        assert (await areas.named_in(session, "xã Trần Phú")).area.parent_code == "01"
+        assert (await areas.named_in(session, "25 Nguyễn Văn Cừ, Long Biên", within="79")).area.code == "00145"
+
+
 async def test_locate_resolves_a_shared_location_to_the_ward(shipped):
     async with shipped.read() as session:
         locator = await AreaLocator.load(session)

@@ -10,8 +10,9 @@ import pytest
 
 from tests.fixtures.bot import served
 from tests.fixtures.browser import screenshot
-from tests.fixtures.city import grant
+from tests.fixtures.city import add_report, grant
 from tests.fixtures.dashboard import sign_in_link, web_settings
+from tests.fixtures.reports import report_rows
 from tests.fixtures.residents import onboarded
 from tests.fixtures.triage import file_report
 
@@ -130,3 +131,24 @@ async def test_a_report_triaged_and_resolved_in_the_browser_reaches_the_resident
         await agency.goto(settings.dashboard_base + "/dashboard/agency")
         assert agency.url.endswith("/dashboard/signed-out")
         await context.close()
+
+
+async def test_a_report_without_a_ward_is_assigned_from_the_agencies_of_its_category(
+        application, emulator, settings, db, city, browser, page):  # noqa: F811
+    mai = emulator.user("Mai", language_code="vi")
+    await grant(db, mai, "moderator")
+    code = await add_report(db, category="sanitation", area=None, point=None, address="15 Hàng Bài")
+    async with served(application, emulator, settings, db):
+        await sign_in(page, mai, "/dashboard/queue")
+        await page.goto(settings.dashboard_base + f"/dashboard/reports/{code}")
+        groups = await page.locator("#a-agency optgroup").evaluate_all("groups => groups.map(g => g.label)")
+        assert groups == ["Phụ trách lĩnh vực này", "Cơ quan khác"]
+        first = await page.locator("#a-agency optgroup").first.locator("option").evaluate_all(
+            "options => options.map(o => o.value)")
+        assert first[:2] == ["hn-urenco", "hn-so-tnmt"] and "hn-so-gtvt" not in first
+        await screenshot(page, "report-without-a-ward")
+        await page.select_option("#a-agency", "hn-so-tnmt")
+        await page.click("form:has(#a-agency) button")
+        await page.wait_for_selector(".flash")
+    [report] = await report_rows(db, code=code)
+    assert (report.state, report.agency_code) == ("assigned", "hn-so-tnmt")

@@ -339,3 +339,28 @@ async def test_what_residents_typed_is_shown_as_text(application, emulator, sett
         status, page = await browser.post(f"/dashboard/reports/{code}/act", {
             "action": "reject", "reason": "<script>alert(4)</script>", "expected_event_id": event_id(page)})
         assert status == 200 and "&lt;script&gt;alert(4)&lt;/script&gt;" in page and "<script>alert" not in page
+
+
+async def test_a_report_without_a_ward_offers_the_agencies_of_its_category_then_every_other(application, emulator,
+                                                                                             settings, db, city):
+    mai = emulator.user(first_name="Mai")
+    await grant(db, mai, "moderator")
+    code = await add_report(db, category="sanitation", area=None, point=None, address="15 Hàng Bài")
+    async with served(application, emulator, settings, db) as (base, _), browser_at(base) as browser:
+        await browser.sign_in(mai)
+        status, page = await browser.get(f"/dashboard/reports/{code}")
+        assert status == 200
+        form = page[page.index('name="agency"'):page.index("</select>")]
+        groups = re.findall(r'<optgroup label="([^"]+)">', form)
+        assert groups == ["Taking this category", "Other agencies"]
+        taking = form[:form.index("Other agencies")]
+        assert re.findall(r'<option value="([\w-]+)"', taking)[:2] == ["hn-urenco", "hn-so-tnmt"]
+        assert "hn-so-gtvt" not in taking and len(re.findall("<option ", form)) == 13
+        status, page = await browser.post(f"/dashboard/reports/{code}/act",
+                                          {"action": "assign", "agency": "hn-urenco",
+                                           "expected_event_id": event_id(page)})
+        assert status == 200 and "The report was passed to the agency." in page
+        # Assigned, it is not offered to the agency holding it.
+        form = page[page.index('name="agency"'):page.index("</select>")]
+        assert "hn-urenco" not in form and len(re.findall("<option ", form)) == 12
+    assert (await report_of(db, code)).agency_code == "hn-urenco"

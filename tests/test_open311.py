@@ -278,6 +278,22 @@ async def test_a_request_is_filed_as_the_bot_files_a_report(api):
     assert root[0].findtext("service_request_id") == second.code
     assert (second.address_text, second.area_code, second.latitude) == ("Ngõ 12 Phố Huế, gần chợ", None, None)
     assert second.reporter_name is None
+    assert root[0].findtext("service_notice").endswith(
+        "No ward was found in address_string: the moderators will place the report.")
+
+
+async def test_an_address_string_is_placed_in_the_ward_it_names(api):
+    response = await api.post(lat=None, long=None, address_string="25 nguyen van cu, LONG BIEN")
+    [answer] = await response.json()
+    assert response.status == 200
+    assert answer["service_notice"].endswith("The ward found in address_string: Long Bien Ward.")
+    [report] = await api.reports()
+    assert (report.address_text, report.area_code, report.latitude) == ("25 nguyen van cu, LONG BIEN", "00145", None)
+    # A point wins over the words: the ward is where the point is, and nothing is said of the address.
+    response = await api.post(address_string="25 Nguyễn Văn Cừ, Long Biên")
+    [answer] = await response.json()
+    assert "address_string" not in answer["service_notice"]
+    assert (await api.reports())[1].area_code != "00145"
 
 
 async def test_the_api_key_is_checked_and_nothing_is_stored_without_it(api):

@@ -163,8 +163,12 @@ async def test_every_field_can_be_changed_on_the_review_card(bot, emulator, db):
     assert card.photo is None and "Photos: none" in card.text
     await tap(lan, "✏️ Location", message=card)
     await lan.next_message()
+    # A landmark names no ward (Long Biên market is not in Long Biên ward): the ward is asked for.
     await lan.send("Cổng chợ Long Biên, near the flower stalls")
-    assert (await lan.next_message()).text == "✅ Location: Cổng chợ Long Biên, near the flower stalls"
+    assert (await lan.next_message()).text.startswith("Loa could not find the ward in the address.")
+    await lan.share_location(*LONG_BIEN)
+    assert (await lan.next_message()).text == (
+        "✅ Location: Cổng chợ Long Biên, near the flower stalls, Long Bien Ward")
     card = await lan.next_message()
     await tap(lan, "✅ Submit", message=card)
     await lan.next_message()
@@ -172,9 +176,76 @@ async def test_every_field_can_be_changed_on_the_review_card(bot, emulator, db):
     assert report.category_code == "sanitation"
     assert report.description.startswith("Garbage has piled up <b>on</b>")
     assert (report.address_text, report.area_code, report.latitude) == (
-        "Cổng chợ Long Biên, near the flower stalls", None, None)
+        "Cổng chợ Long Biên, near the flower stalls", "00145", LONG_BIEN[0])
     async with db.read() as session:
         assert (await session.execute(select(ReportPhoto))).all() == []
+
+
+async def to_location(lan):
+    await to_photos(lan)
+    await tap(lan, "No photo")
+    return await lan.next_message()
+
+
+async def test_a_typed_address_finds_its_ward_and_the_resident_may_change_it(bot, emulator, db):
+    lan = await onboarded(emulator, "en")
+    await to_location(lan)
+    await lan.send("25 NGUYEN VAN CU, long bien")  # the bot's own example, typed without accents
+    located = await lan.next_message()
+    assert located.text == ("✅ Location: 25 NGUYEN VAN CU, long bien\n"
+                            "Ward: Long Bien Ward, Hanoi City. Not this one? Tap “✏️ Ward” below.")
+    card = await lan.next_message()
+    assert "Location: Long Bien Ward, 25 NGUYEN VAN CU, long bien" in card.text
+    assert card.buttons[1] == ["✏️ Photos", "✏️ Location", "✏️ Ward"]
+    await tap(lan, "✏️ Ward", message=card)
+    question = await lan.next_message()
+    assert question.text.startswith("Which ward or commune is “25 NGUYEN VAN CU, long bien” in? Choose it below")
+    # The card left behind has neither buttons nor the words that point to them.
+    await lan.wait_for(lambda: card.buttons == [])
+    assert card.text.startswith("Your report: please check it") and "Tap a button" not in card.text
+    assert ["Ba Dinh", "Bach Mai"] in question.buttons or any("Ba Dinh" in row for row in question.buttons)
+    await tap(lan, "Ba Dinh", message=question)
+    assert (await lan.next_message()).text == "✅ Location: 25 NGUYEN VAN CU, long bien, Ba Dinh Ward"
+    card = await lan.next_message()
+    assert "Location: Ba Dinh Ward, 25 NGUYEN VAN CU, long bien" in card.text
+    await tap(lan, "✅ Submit", message=card)
+    assert (await lan.next_message()).text.startswith("✅ Thank you!")
+    await lan.wait_for(lambda: card.buttons == [])
+    assert "Tap a button" not in card.text and "Location: Ba Dinh Ward" in card.text
+    [report] = await report_rows(db)
+    assert (report.address_text, report.area_code, report.latitude) == ("25 NGUYEN VAN CU, long bien", "00004", None)
+
+
+async def test_an_address_without_a_ward_is_asked_for_its_ward_before_the_review(bot, emulator, db):
+    lan = await onboarded(emulator, "vi")
+    await lan.send("/report")
+    await lan.next_message()
+    await tap(lan, "Giao thông, đường sá")
+    await lan.next_message()
+    await lan.send("Ổ gà rất sâu trước số nhà 15, gần trạm xe buýt, từ tuần trước.")
+    await lan.next_message()
+    await tap(lan, "Không có ảnh")
+    await lan.next_message()
+    await lan.send("15 Hàng Bài <b>")
+    question = await lan.next_message()
+    assert question.text.startswith("Loa không tìm thấy phường, xã trong địa chỉ.")
+    assert "“15 Hàng Bài <b>”" in question.text and "&lt;b&gt;" in question.html
+    assert question.buttons[-1] == ["‹ Quay lại"] and "(trang 1/" in question.text  # Hà Nội's wards
+    async with db.read() as session:
+        draft = (await session.execute(select(ReportDraft))).scalar_one()
+    assert (draft.step, draft.address_text, draft.area_code) == ("location", "15 Hàng Bài <b>", None)
+    # Coming back to the report asks again; nothing typed is lost.
+    await lan.send("/report")
+    assert (await lan.next_message()).text.startswith("Bạn đang viết dở một phản ánh")
+    assert (await lan.next_message()).text.startswith("“15 Hàng Bài <b>” thuộc phường, xã nào?")
+    # Typing the ward's name answers the question and keeps the address.
+    await lan.send("phuong cua nam")
+    assert (await lan.next_message()).text == "✅ Vị trí: 15 Hàng Bài <b>, Phường Cửa Nam"
+    card = await lan.next_message()
+    await tap(lan, "✅ Gửi", message=card)
+    await lan.next_message()
+    [report] = await report_rows(db)
+    assert (report.address_text, report.area_code) == ("15 Hàng Bài <b>", "00082")
 
 
 async def test_a_restart_in_the_middle_of_a_report_loses_nothing(application, emulator, db, settings):

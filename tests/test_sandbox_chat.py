@@ -49,6 +49,8 @@ async def test_what_the_person_types_reaches_the_bot_and_its_answer_shows(sandbo
     assert status == 200 and answer["ok"]
     parts = await chat_client.view_until("hoa", "📍 Gửi vị trí của tôi")
     assert 'data-location="yes"' in parts["keyboard"]
+    # The key shows its text as Telegram does: the bot's own pin, not a second one.
+    assert ">📍 Gửi vị trí của tôi</button>" in parts["keyboard"] and "📍 📍" not in parts["keyboard"]
     ba_dinh = (21.0368, 105.8342)
     status, _ = await chat_client.post("/sandbox/seats/hoa/location", {
         "latitude": ba_dinh[0], "longitude": ba_dinh[1], "text": "📍 Gửi vị trí của tôi"})

@@ -12,7 +12,7 @@ from tests.fixtures.broadcasts import broadcaster, resident_in
 from tests.fixtures.city import TRANSPORT
 from tests.fixtures.rating import resolved_report
 from tests.fixtures.reports import report_rows
-from tests.fixtures.residents import LONG_BIEN, onboarded, stored, until
+from tests.fixtures.residents import onboarded, stored, until
 from tests.fixtures.triage import file_report, settings, staff  # noqa: F401 (fixtures)
 
 
@@ -113,8 +113,16 @@ async def test_report_wizard_and_my_reports_buttons_tapped_twice(bot, emulator, 
     await twice(lan, "No photo", photos)
     await lan.wait_for(lambda: photos.buttons == [])
     await lan.wait_for(lambda: lan.last_message.text.startswith("Where is the problem?"))
-    await lan.tap("📍 Share the location", location=LONG_BIEN)
+    await lan.send("25 Nguyễn Văn Cừ, Long Biên")
     review = await lan.wait_for(lambda: next((m for m in lan.messages if "✅ Submit" in str(m.buttons)), None))
+    # Another ward for the typed address, and the ward from the list: each tapped twice.
+    await twice(lan, "✏️ Ward", review)
+    await lan.wait_for(lambda: review.buttons == [])
+    question = await lan.wait_for(
+        lambda: next((m for m in lan.messages if m.text.startswith("Which ward or commune is")), None))
+    await twice(lan, "Bo De", question)
+    review = await lan.wait_for(lambda: next((m for m in lan.messages if "✅ Submit" in str(m.buttons)), None))
+    assert "Bo De Ward" in review.text
     await twice(lan, "✅ Submit", review)
     await lan.wait_for(lambda: any(t.startswith("✅ Thank you!") for t in texts(lan)))
     [report] = await report_rows(db)
@@ -129,7 +137,10 @@ async def test_report_wizard_and_my_reports_buttons_tapped_twice(bot, emulator, 
     assert sum(t.startswith("✅ Thank you!") for t in sent) == 1, sent
     assert sum(t.startswith("Describe the problem") for t in sent) == 1, sent
     assert sum(t.startswith("Where is the problem?") for t in sent) == 1, sent
+    assert sum(t.startswith("Which ward or commune is") for t in sent) == 1, sent
+    assert sum(t.startswith("✅ Location") for t in sent) == 2, sent
     assert await count(db, Report) == 1
+    assert report.area_code == "00118"
     assert edits_that_change_nothing(emulator) == []
 
 

@@ -4,13 +4,16 @@ duplicates, rejection, sending back."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from storage.models import Report, ReportFollower, ReportPhoto, StaffPrompt
-from tests.fixtures.city import TRANSPORT
+from handlers import staff_cards
+from storage.models import Agency, Report, ReportFollower, ReportPhoto, StaffPrompt
+from tests.fixtures.city import TRANSPORT, add_report
 from tests.fixtures.reports import report_rows, resident_of
 from tests.fixtures.residents import HOAN_KIEM, onboarded, tap
 from tests.fixtures.triage import file_report, settings, staff  # noqa: F401 (fixtures)
+
+URENCO = "Hanoi Urban Environment Company (URENCO)"
 
 
 async def at_the_agency(emulator, staff):
@@ -314,3 +317,37 @@ async def test_forged_buttons_learn_nothing_and_change_nothing(bot, emulator, db
     assert await everything_of(db) == before
     assert {message.message_id: message.message.edit_count for message in (card, fresh_card, work)} == edits
     assert staff.mods.last_message == fresh_card and staff.transport.last_message == work
+
+
+async def test_a_report_without_a_ward_can_be_assigned_to_any_agency(bot, emulator, db, staff):
+    """No routing rule reaches a report without an area (an Open311 address naming no ward): the
+    moderators are offered the agencies taking its category, then every other one, never a button
+    that does nothing."""
+    code = await add_report(db, category="sanitation", area=None, point=None, address="15 Hàng Bài")
+    staff_cards.soon(bot)
+    card = await staff.mods.next_message()
+    assert code in card.text and card.buttons[0] == ["🏢 Assign to…"]
+    await (await staff.mods.tap(staff.mai, "🏢 Assign to…", message=card)).answer()
+    await staff.mods.wait_for(lambda: ["« Back"] in card.buttons)
+    names = [row[0] for row in card.buttons]
+    assert names[:2] == [URENCO, "Hanoi Department of Natural Resources and Environment"]
+    assert names.index("Hoan Kiem Ward People's Committee") < names.index(TRANSPORT) < names.index("« Back")
+    assert len(names) == 13 + 1  # every agency of Hà Nội, and the way back
+    done = await (await staff.mods.tap(staff.mai, URENCO, message=card)).answer()
+    assert done.text == f"Done: {code} is now “Passed to the agency”."
+    assert (await report_of(db, code)).agency_code == "hn-urenco"
+
+
+async def test_with_no_other_agency_the_assign_button_says_so(bot, emulator, db, staff):
+    async with db.transaction() as session:
+        await session.execute(update(Agency).where(Agency.code != "hn-urenco").values(active=False))
+    code = await add_report(db, category="sanitation", area=None, point=None, address="15 Hàng Bài")
+    staff_cards.soon(bot)
+    card = await staff.mods.next_message()
+    await (await staff.mods.tap(staff.mai, "🏢 Assign to…", message=card)).answer()
+    await staff.mods.wait_for(lambda: ["« Back"] in card.buttons)
+    await (await staff.mods.tap(staff.mai, URENCO, message=card)).answer()
+    await staff.mods.wait_for(lambda: "Passed to the agency" in card.text and ["« Back"] not in card.buttons)
+    answer = await (await staff.mods.tap(staff.mai, "🏢 Assign to…", message=card)).answer()
+    assert answer.show_alert and answer.text == "There is no other active agency to assign it to."
+    assert (await report_of(db, code)).agency_code == "hn-urenco"

@@ -39,7 +39,7 @@ from yarl import URL
 from complaints import media, reports
 from complaints import open311 as domain
 from complaints.deadlines import DeadlineRules
-from storage import tokens
+from storage import areas, tokens
 from storage.areas import AreaLocator
 from storage.types import utcnow
 from web import context, inputs
@@ -264,10 +264,13 @@ async def post_request(request: web.Request) -> web.Response:
     async with db.read() as session:
         if await domain.service(session, new.service_code) is None:
             return error(fmt, 404, f"service_code {_echo(new.service_code)} was not found.")
+        ward = None
         if new.latitude is not None:
             new.area_code = (await _locator(request.app, session)).locate(new.latitude, new.longitude)
             if new.area_code is None:
                 return error(fmt, 400, "lat and long are outside every area this city serves.")
+        elif (named := await areas.named_in(session, new.address_text)) is not None:
+            new.area_code, ward = named.area.code, named.area.full_name_en
 
     photos, photo_problem = [], None
     if new.media_url:
@@ -297,6 +300,9 @@ async def post_request(request: web.Request) -> web.Response:
     notice = f"Received as {code}."
     if due is not None:
         notice += f" Expected to be resolved by {_moment(due, settings.tz)}."
+    if new.latitude is None:
+        notice += (f" The ward found in address_string: {ward}." if ward is not None else
+                   " No ward was found in address_string: the moderators will place the report.")
     if photo_problem:
         notice += f" The photo at media_url was not attached: {photo_problem}."
     rows = [[("service_request_id", code), ("service_notice", notice), ("account_id", None)]]

@@ -146,14 +146,10 @@ async def _context(request: web.Request, staff: Staff, session, report: Report) 
     allowed = {action.value for actor in who.values() for action in lifecycle.allowed_actions(report, actor)}
     choices: dict = {}
     if Action.ASSIGN in allowed:
-        serving = [a for a in await agencies.candidates(session, report)
-                   if not (a.code == report.agency_code and report.state == lifecycle.State.ASSIGNED)]
-        routed = await agencies.route(session, report.category_code, report.area_code)
-        taken = {a.code for a in serving} | ({report.agency_code} if report.state == "assigned" else set())
-        choices["serving"] = [(a.code, _name(a, language)) for a in serving]
-        choices["routed"] = routed.code if routed is not None else None
-        choices["other_agencies"] = sorted(((a.code, _name(a, language)) for a in every_agency
-                                            if a.active and a.code not in taken), key=lambda pair: pair[1].casefold())
+        offer = await agencies.choices(session, report)
+        choices["routed"] = offer.routed.code if offer.routed is not None else None
+        for group in ("serving", "taking", "other"):
+            choices[group] = [(a.code, _name(a, language)) for a in getattr(offer, group)]
     if Action.DUPLICATE in allowed:
         choices["suggestions"] = await duplicates.suggestions(session, report, now=context.now(request))
     if Action.REJECT in allowed:
