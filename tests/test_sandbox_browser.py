@@ -321,11 +321,13 @@ async def test_a_file_gets_the_bots_answer_and_a_photo_with_a_caption_resolves_a
     await expect(page.locator("#text")).to_have_attribute("placeholder", "Chú thích (không bắt buộc)")
     await page.fill("#text", NOTE)
     await screenshot(page, f"sandbox-{screen.name}-caption")
-    await page.click("#composer button[type=submit]")
+    await page.dblclick("#composer button[type=submit]")  # a double tap sends it once
     await expect(page.locator("#messages")).to_contain_text(f"Xong: {code} giờ là “Đã xử lý”")
     sent = page.locator("#messages .msg.out").last
     await expect(sent.locator("img.photo")).to_be_visible()
     await expect(sent).to_contain_text(NOTE)
+    await expect(page.locator("#messages .msg.out img.photo")).to_have_count(1)
+    await expect(page.locator("#attachment-bar")).to_be_hidden()
     async with sandbox.db.read() as session:
         resolved = (await session.execute(
             select(ReportEvent).join(Report, Report.id == ReportEvent.report_id)

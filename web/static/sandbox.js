@@ -140,8 +140,15 @@
     input.focus();
   }
 
+  let sending = false;  // a second tap on Send while the first is on its way sends nothing more
   composer.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (sending) return;
+    sending = true;
+    try { await send(); } finally { sending = false; }
+  });
+
+  async function send() {
     const text = input.value.trim();
     let answer;
     if (attachment) {
@@ -157,7 +164,7 @@
     }
     if (answer.ok) { input.value = ""; replyMode(null); }  // on an error the text stays, to be sent again
     input.focus();
-  });
+  }
 
   // The two menus over the message box: the commands, and what to attach.
   const menus = [$("commands"), $("attach-menu")].filter(Boolean);
