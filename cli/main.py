@@ -70,8 +70,6 @@ def run(webhook: bool, prepare: bool) -> None:
                                        "(https://t.me/BotFather, /newbot)")
         _run_sandbox(settings)
         return
-    if prepare:
-        _prepare(settings)
     # Here, not at the top: the bot, its web server and the sandbox cost about 2 s of CPU to import
     # (4.5 s against 2.5 s for the rest, `python -X importtime`), which every other `loa` command
     # (db upgrade, roles, broadcast...) would pay. No circle: nothing imports this module.
@@ -85,6 +83,8 @@ def run(webhook: bool, prepare: bool) -> None:
         trouble = hooks.problem(settings)
         if trouble:
             raise click.ClickException(trouble)
+    if prepare:
+        _prepare(settings)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     setup_logging(settings.log_level, secrets=(settings.token, secret))
     try:

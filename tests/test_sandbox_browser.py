@@ -242,6 +242,7 @@ async def test_on_a_phone_the_chat_fills_the_screen_and_stays_at_the_newest_mess
     page = phone
     await page.goto(sandbox.url + "?seat=moderators")
     await expect(page.locator("#seat-list")).to_be_hidden()
+    await expect(page.locator("#seats-toggle .badge")).to_have_text(re.compile(r"^[1-9][0-9]*$"))  # news elsewhere
     await newest_in_sight(page)
     await screenshot(page, "sandbox-phone-01-moderators")
 

@@ -174,6 +174,16 @@ async def test_a_new_residents_name_is_escaped_wherever_it_shows(sandbox, chat_c
     assert status == 400 and "name" in answer["error"]
 
 
+async def test_hoas_seat_stops_saying_she_never_used_the_bot_once_she_has(sandbox, chat_client):
+    parts = await chat_client.view("lan", language="en")
+    assert "Has never used the bot: begin with /start" in parts["residents"]
+    await chat_client.post("/sandbox/seats/hoa/text", {"text": "/start"})
+    await chat_client.view_until("hoa", "Xin chào! Đây là Loa")
+    parts = await chat_client.view("lan", language="en")
+    assert "A new resident: has just started using the bot" in parts["residents"]
+    assert "never used" not in parts["residents"]
+
+
 async def test_a_demo_resident_is_known_to_the_bot(sandbox, chat_client):
     await chat_client.post("/sandbox/seats/lan/text", {"text": "/start"})
     parts = await chat_client.view_until("lan", "Ba Đình")
