@@ -269,6 +269,10 @@ async def test_on_a_phone_the_chat_fills_the_screen_and_stays_at_the_newest_mess
     await type_and_send(page, "/start")
     await bot_says(page, "Chọn ngôn ngữ")
     await newest_in_sight(page)
+    await page.click("#open-attach")
+    await expect(page.locator("#attach-menu")).to_be_visible()
+    await page.click(".chat-head h1")  # a tap elsewhere closes the menu
+    await expect(page.locator("#attach-menu")).to_be_hidden()
     await screenshot(page, "sandbox-phone-04-start")
     await tap(page, "Tiếng Việt ✓")
     await expect(page.locator("#keyboard button.key[data-location]")).to_be_visible()

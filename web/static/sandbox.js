@@ -182,6 +182,9 @@
   }
   $("open-attach").addEventListener("click", () => toggleMenu($("attach-menu")));
   $("attach-menu").addEventListener("click", () => toggleMenu(null));
+  document.addEventListener("click", (event) => {  // a tap anywhere else closes them
+    if (!event.target.closest("#commands, #attach-menu, #open-commands, #open-attach")) toggleMenu(null);
+  });
 
   // ------------------------------------------------------------ photos and files
 
