@@ -7,8 +7,10 @@ PG_TEST_URL := postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 .PHONY: run test setup browser migrate messages clean
 
-run: migrate
-	$(BIN)/loa run
+# With a token, `loa run --prepare` migrates the bot's database and imports the areas first (what
+# `make migrate` does); without one it starts the sandbox, which never touches data/loa.db.
+run: setup
+	$(BIN)/loa run --prepare
 
 # The linter first (its rules are in pyproject.toml), then the suite.
 test: migrate browser

@@ -59,7 +59,10 @@ def main() -> None:
               "a web chat at http://HTTP_HOST:HTTP_PORT/).")
 @click.option("--webhook", is_flag=True,
               help="Receive updates on a webhook at WEBHOOK_URL (needs WEBHOOK_URL and WEBHOOK_SECRET).")
-def run(webhook: bool) -> None:
+@click.option("--prepare", is_flag=True,
+              help="Before starting the bot, bring its database up to the newest schema and import the shipped "
+                   "areas (what `make run` does). The sandbox ignores it: it builds a database of its own.")
+def run(webhook: bool, prepare: bool) -> None:
     settings = load_settings()
     if not settings.token:
         if webhook or settings.webhook_url:
@@ -80,6 +83,8 @@ def run(webhook: bool) -> None:
         trouble = hooks.problem(settings)
         if trouble:
             raise click.ClickException(trouble)
+    if prepare:
+        _prepare(settings)
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     setup_logging(settings.log_level, secrets=(settings.token, secret))
     try:
@@ -94,6 +99,19 @@ def run(webhook: bool) -> None:
         ) from None
     except CannotStart as error:
         raise click.ClickException(str(error)) from None
+
+
+def _prepare(settings: Settings) -> None:
+    """`loa db upgrade` and `loa areas import`, for `make run` with a token: only the real bot's
+    database is prepared, so that the sandbox never touches it."""
+
+    async def action(database):
+        await migrate.upgrade(database)
+        return await areas.import_units(database, areas.SHIPPED)
+
+    counts = _with_db(action, settings.database_url)
+    click.echo(f"database at {migrate.head_revision()}; areas: {counts.created} created, {counts.updated} updated, "
+               f"{counts.unchanged} unchanged")
 
 
 def _run_sandbox(settings: Settings) -> None:
@@ -117,9 +135,9 @@ def db() -> None:
     pass
 
 
-def _with_db(action):
+def _with_db(action, url: str | None = None):
     async def go():
-        database = Database(load_settings().database_url)
+        database = Database(url or load_settings().database_url)
         try:
             return await action(database)
         finally:

@@ -346,6 +346,13 @@ class SimGroup(_Conversation):
         return self._post(self._member_check(user), photo=self._photo(image), reply_to=self._resolve(reply_to),
                           **self._caption_fields(caption))
 
+    async def send_document(self, user: SimUser, data: bytes = b"%PDF-1.4\n%emulator\n",
+                            filename: str = "document.pdf", mime_type: str = "application/pdf",
+                            caption: str | None = None, *, reply_to: BotMessage | int | None = None) -> BotMessage:
+        stored = self.state.files.add("document", data, mime_type=mime_type, file_name=filename)
+        return self._post(self._member_check(user), document=stored, reply_to=self._resolve(reply_to),
+                          **self._caption_fields(caption))
+
     async def share_location(self, user: SimUser, latitude: float, longitude: float) -> BotMessage:
         return self._post(self._member_check(user), location={"latitude": latitude, "longitude": longitude})
 

@@ -23,12 +23,17 @@ class Person:
     ward: str | None = None  # residents set up in the demo data: their ward; None: never started the bot
     about_vi: str = ""
     about_en: str = ""
+    # Once someone who never used the bot (no ward) has written to it, `about` no longer says so.
+    started_vi: str = ""
+    started_en: str = ""
 
     @property
     def name(self) -> str:
         return f"{self.first_name} {self.last_name}" if self.last_name else self.first_name
 
-    def about(self, language: str) -> str:
+    def about(self, language: str, started: bool = False) -> str:
+        if started and self.started_vi:
+            return self.started_en if language == "en" else self.started_vi
         return self.about_en if language == "en" else self.about_vi
 
 
@@ -49,7 +54,9 @@ TOM = Person("tom", 810000002, "Tom", "Baker", "en", ward="00070",
              about_en="An English-speaking resident of Hoàn Kiếm ward")
 HOA = Person("hoa", 810000003, "Hoa", "Trần", "vi",
              about_vi="Chưa từng dùng bot: bắt đầu bằng /start",
-             about_en="Has never used the bot: begin with /start")
+             about_en="Has never used the bot: begin with /start",
+             started_vi="Cư dân mới: vừa bắt đầu dùng bot",
+             started_en="A new resident: has just started using the bot")
 HUNG = Person("hung", 820000001, "Hùng", "Lê", "vi", role="moderator",
               about_vi="Kiểm duyệt viên: phân loại phản ánh mới",
               about_en="Moderator: triages new reports")

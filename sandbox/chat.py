@@ -14,6 +14,7 @@ rebinding) is answered 421 and acts as nobody.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from aiohttp import web
@@ -29,7 +30,7 @@ from sandbox.render import message_html
 from sandbox.stage import Seat, Stage
 from web import inputs
 from web.dashboard.views import JINJA, SECURITY_HEADERS
-from web.keys import DB, SETTINGS
+from web.keys import DB, SETTINGS, SIGN_IN_HINT
 
 STAGE = web.AppKey("sandbox_stage", Stage)
 LANGUAGE_COOKIE = "loa_sandbox_language"
@@ -37,12 +38,18 @@ HEADER = "X-Loa-Sandbox"
 WAIT_SECONDS = 20  # how long /sandbox/view holds a request open when nothing changes
 NAME_MAX = 40
 TEXT_MAX = 4096
+CAPTION_MAX = 1024  # as Telegram's
+FILE_NAME_MAX = 120
+MIME_TYPE = re.compile(r"[a-z0-9][\w.+-]*/[\w.+-]+", re.ASCII | re.IGNORECASE)
+INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})  # never an SVG: it may hold a script
 
 
 def setup_with(stage: Stage):
     """The setup(app) of web/server.py for a server that also serves this stage's chat."""
     def setup(app: web.Application) -> None:
         app[STAGE] = stage
+        app[SIGN_IN_HINT] = N_("In the sandbox, sign in as Hùng (moderator) or An (administrator): choose their "
+                               "seat on the chat page, send /dashboard there and open the link the bot sends.")
         app.router.add_get("/", page)
         app.router.add_get("/sandbox/view", view)
         app.router.add_get("/sandbox/map.svg", map_svg)
@@ -51,6 +58,7 @@ def setup_with(stage: Stage):
         app.router.add_post("/sandbox/seats/{seat}/text", send_text)
         app.router.add_post("/sandbox/seats/{seat}/tap", tap)
         app.router.add_post("/sandbox/seats/{seat}/photo", send_photo)
+        app.router.add_post("/sandbox/seats/{seat}/document", send_document)
         app.router.add_post("/sandbox/seats/{seat}/location", send_location)
         app.on_response_prepare.append(_secure)
         app.on_shutdown.append(_release_waiters)
@@ -153,11 +161,13 @@ def _parts(request: web.Request, seat: Seat, language: str) -> dict[str, Markup 
     """The pieces of the page that change: the chat, the reply keyboard, the seat lists."""
     stage = request.app[STAGE]
     version = stage.version
+    elsewhere = sum(other.unread() for other in stage.seats.values() if other is not seat)
     shown = seat.messages()
     chat = _render(request, "sandbox/_chat.html", language, seat=seat, messages=shown)
     seat.seen = max((m.seq for m in shown), default=seat.seen)
     return {
         "version": version,
+        "unread": elsewhere,
         "chat": chat,
         "keyboard": _render(request, "sandbox/_keyboard.html", language, seat=seat),
         "residents": _render(request, "sandbox/_seats.html", language, current=seat, seats=stage.residents()),
@@ -208,7 +218,7 @@ async def file(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="no such file")
     mime_type = stored.mime_type or "application/octet-stream"
     headers = {"Cache-Control": "private, max-age=86400"}
-    if not mime_type.startswith("image/"):
+    if mime_type not in INLINE_IMAGES:
         headers["Content-Disposition"] = "attachment"  # never a page of this site
     return web.Response(body=stored.data, content_type=mime_type, headers=headers)
 
@@ -310,6 +320,8 @@ async def send_photo(request: web.Request) -> web.Response:
         if not image:
             return _problem(language, N_("Choose a picture first."))
     caption = str(data.get("caption") or "").strip() or None
+    if caption and len(caption) > CAPTION_MAX:
+        return _problem(language, N_("A caption can be at most 1,024 characters."))
     try:
         reply_to = _message_id(data.get("reply_to"))
     except ValueError:
@@ -320,7 +332,35 @@ async def send_photo(request: web.Request) -> web.Response:
         else:
             await seat.member.send_photo(caption, image)
     except ValueError:
-        return _problem(language, N_("This file is not a picture: choose a JPEG or PNG photo."))
+        return _problem(language, N_("This file is not a picture: choose a JPEG or PNG photo, or send it as a file."))
+    except AssertionError:
+        return _problem(language, N_("The message you reply to is no longer there."), 409)
+    return web.json_response({"ok": True})
+
+
+async def send_document(request: web.Request) -> web.Response:
+    """Any file from the person's computer (field `document`), sent as a file, not as a photo: a
+    PDF, a text, a picture kept as it is."""
+    data = await _posted(request)
+    seat, language = _seat(request), _language(request)
+    upload = data.get("document")
+    content = upload.file.read() if isinstance(upload, web.FileField) else b""
+    if not content:
+        return _problem(language, N_("Choose a file first."))
+    caption = str(data.get("caption") or "").strip() or None
+    if caption and len(caption) > CAPTION_MAX:
+        return _problem(language, N_("A caption can be at most 1,024 characters."))
+    try:
+        reply_to = _message_id(data.get("reply_to"))
+    except ValueError:
+        return _problem(language, N_("This request is not valid."))
+    name = " ".join(str(upload.filename or "").split())[-FILE_NAME_MAX:] or "file"
+    mime_type = upload.content_type if MIME_TYPE.fullmatch(upload.content_type or "") else "application/octet-stream"
+    try:
+        if seat.is_group:
+            await seat.chat.send_document(seat.member, content, name, mime_type, caption, reply_to=reply_to)
+        else:
+            await seat.member.send_document(content, name, mime_type, caption)
     except AssertionError:
         return _problem(language, N_("The message you reply to is no longer there."), 409)
     return web.json_response({"ok": True})

@@ -34,7 +34,7 @@ class Seat:
         return self.group.title if self.group else self.member.user.name
 
     def about(self, language: str) -> str:
-        return self.person.about(language) if self.person and not self.group else ""
+        return self.person.about(language, self.member.chat.started) if self.person and not self.group else ""
 
     def messages(self):
         """The chat's messages still shown (deleted ones are gone), oldest first."""

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
+import sqlite3
+import subprocess
+from pathlib import Path
 
 import aiohttp
 
 from tests.fixtures.cli import LOA, environment, loa
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_run() -> list[str]:
+    """The command `make run` runs once Loa is installed (its set-up done), with this checkout's `loa`."""
+    printed = subprocess.run(["make", "--dry-run", "--old-file=setup", "-f", str(ROOT / "Makefile"), "run",
+                              f"BIN={Path(LOA[0]).parent}"], capture_output=True, text=True, check=True).stdout
+    lines = printed.strip().splitlines()
+    assert len(lines) == 1, f"make run does more than start loa: {printed}"
+    return shlex.split(lines[0])
+
 
 async def test_run_without_a_token_starts_the_sandbox_and_says_where_to_open_it(tmp_path):
+    """What `make run` does without a token: the sandbox, and the real bot's data/loa.db untouched."""
     process = await asyncio.create_subprocess_exec(
-        *LOA, "run", cwd=tmp_path, env=environment(), stdout=asyncio.subprocess.PIPE,
+        *make_run(), cwd=tmp_path, env=environment(), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     try:
         lines = []
@@ -56,6 +72,26 @@ async def test_run_refuses_a_database_that_is_not_migrated(tmp_path, emulator):
                                 TELEGRAM_API_URL=emulator.url)
     assert code == 1
     assert "loa db upgrade" in err and "Traceback" not in err
+
+
+async def test_make_run_with_a_token_prepares_the_database_and_starts_the_bot(tmp_path, emulator):
+    process = await asyncio.create_subprocess_exec(
+        *make_run(), cwd=tmp_path,
+        env=environment(TELEGRAM_BOT_TOKEN=emulator.token, TELEGRAM_API_URL=emulator.url),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        resident = emulator.user(first_name="Minh", language_code="vi")
+        await resident.send("/start")
+        assert (await resident.next_message(timeout=60)).text.startswith("Xin chào! Đây là Loa")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert "database at" in out.decode()
+    with sqlite3.connect(tmp_path / "data" / "loa.db") as prepared:
+        wards = prepared.execute("SELECT count(*) FROM areas WHERE name_vi = 'Long Biên'").fetchone()[0]
+    assert wards == 1, "the shipped areas were not imported"
+    assert not (tmp_path / "data" / "sandbox.db").exists()
 
 
 async def test_run_with_a_token_telegram_refuses(tmp_path, emulator):

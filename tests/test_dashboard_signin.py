@@ -144,3 +144,14 @@ async def test_pages_carry_security_headers_and_the_language_can_change(applicat
                                        csrf=False, allow_redirects=False)
         async with db.read() as session:
             assert (await logins.current(session, cookie)).language == "en"
+
+
+async def test_the_real_bots_signed_out_page_gives_no_sandbox_hint_and_the_server_has_an_icon(
+        application, emulator, settings, db):
+    async with served(application, emulator, settings, db) as (base, _), browser_at(base) as browser:
+        status, page = await browser.get("/dashboard/signed-out")
+        assert status == 200 and "send /dashboard" in page and "sign-in-hint" not in page and "Hùng" not in page
+        async with browser.http.get(base + "/favicon.ico") as response:
+            assert response.status == 200 and response.content_type == "image/svg+xml"
+            assert (await response.read()).startswith(b"<svg")
+            assert "default-src 'none'" in response.headers["Content-Security-Policy"]

@@ -4,13 +4,16 @@ resident, the moderators and the agency in turn. Screenshots go to test-artifact
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
+from PIL import Image
 from playwright.async_api import expect
 from sqlmodel import select
 
 from emulator.images import sample_jpeg
+from kernel.i18n import translator
 from sandbox import cast
 from storage.models import Report, ReportEvent, Resident
 from tests.fixtures.browser import screenshot
@@ -103,6 +106,8 @@ async def test_a_newcomers_report_from_start_to_a_rated_resolution(sandbox, page
     photo = tmp_path / "rac.jpg"
     photo.write_bytes(sample_jpeg(seed=3))
     await page.set_input_files("#photo-file", str(photo))
+    await expect(page.locator("#attachment-bar")).to_contain_text("rac.jpg")
+    await page.click("#composer button[type=submit]")
     await bot_says(page, "Đã lưu ảnh (1/5)")
     await tap(page, "Xong ✓")
     await bot_says(page, "Vấn đề ở đâu?")
@@ -176,3 +181,173 @@ async def test_staff_open_the_dashboard_from_the_sandbox_chat(sandbox, page):
     await expect(dashboard.locator("h1")).to_be_visible()
     assert "/dashboard/queue" in dashboard.url
     await screenshot(dashboard, "sandbox-08-dashboard")
+
+
+# ---------------------------------------------------------------- on a phone, photos with captions, files
+
+# True once the page itself does not scroll, the message box is on the screen and the chat shows
+# its newest message: what a messaging app on a phone looks like.
+_NEWEST_IN_SIGHT = """() => {
+  const box = (element) => element.getBoundingClientRect();
+  const shown = [...document.querySelectorAll('#messages .msg')];
+  if (!shown.length) return false;
+  const list = box(document.getElementById('messages'));
+  const newest = box(shown[shown.length - 1]);
+  const composer = box(document.getElementById('composer'));
+  return document.scrollingElement.scrollHeight <= window.innerHeight
+    && composer.top >= 0 && composer.bottom <= window.innerHeight
+    && newest.bottom > list.top && newest.bottom <= list.bottom + 1;
+}"""
+
+# The buttons of the chat, its keyboard and its message box that something else covers at their
+# centre (the toast, say); those scrolled out of the chat's view do not count.
+_COVERED_BUTTONS = """() => {
+  const list = document.getElementById('messages').getBoundingClientRect();
+  const covered = [];
+  for (const button of document.querySelectorAll('#messages button, #keyboard button, #composer button')) {
+    const r = button.getBoundingClientRect();
+    const x = r.left + r.width / 2, y = r.top + r.height / 2;
+    if (!r.width || y < 0 || y > window.innerHeight) continue;
+    if (button.closest('#messages') && (y < list.top || y > list.bottom)) continue;
+    const found = document.elementFromPoint(x, y);
+    if (!found || !button.contains(found)) covered.push(button.textContent.trim());
+  }
+  return covered;
+}"""
+
+_ICON_WIDTH = """() => new Promise((loaded, failed) => {
+  const icon = new Image();
+  icon.onload = () => loaded(icon.naturalWidth);
+  icon.onerror = () => failed(new Error('the browser could not show /favicon.ico'));
+  icon.src = '/favicon.ico';
+})"""
+
+
+async def newest_in_sight(page) -> None:
+    await page.wait_for_function(_NEWEST_IN_SIGHT)
+
+
+async def attach(page, item: str, path=None) -> None:
+    """📎, then the menu's `item` (#attach-photo, #attach-file, #sample-photo); a file's chooser gets `path`."""
+    await page.click("#open-attach")
+    if path is None:
+        await page.click(item)
+        return
+    async with page.expect_file_chooser() as chooser:
+        await page.click(item)
+    await (await chooser.value).set_files(str(path))
+
+
+async def test_on_a_phone_the_chat_fills_the_screen_and_stays_at_the_newest_message(sandbox, phone):
+    page = phone
+    await page.goto(sandbox.url + "?seat=moderators")
+    await expect(page.locator("#seat-list")).to_be_hidden()
+    await expect(page.locator("#seats-toggle .badge")).to_have_text(re.compile(r"^[1-9][0-9]*$"))  # news elsewhere
+    await newest_in_sight(page)
+    await screenshot(page, "sandbox-phone-01-moderators")
+
+    # A button's answer shows as a toast that covers no button, and the chat stays at its end.
+    card = page.locator("#messages .msg.in", has=page.locator("button.button", has_text="🏢 Giao: ")).last
+    code = re.search(r"PA-[0-9A-Z]{5}", await card.inner_text()).group(0)
+    await card.locator("button.button", has_text="🏢 Giao: ").click()
+    await expect(page.locator("#toast")).to_contain_text(f"Xong: {code} giờ là")
+    await newest_in_sight(page)
+    assert await page.evaluate(_COVERED_BUTTONS) == []
+    await screenshot(page, "sandbox-phone-02-toast")
+
+    # The seat list opens from the button at the top, with the unread counts.
+    await page.click("#seats-toggle")
+    await expect(page.locator("#seat-list")).to_be_visible()
+    hoa = page.locator(".seats a.seat[data-seat='hoa']")
+    await expect(hoa.locator(".seat-about")).to_have_text("Chưa từng dùng bot: bắt đầu bằng /start")
+    await screenshot(page, "sandbox-phone-03-seats")
+    await hoa.click()
+    await expect(page.locator("body")).to_have_attribute("data-seat", "hoa")
+    await expect(page.locator("#seat-list")).to_be_hidden()
+
+    # After each send the answer shows at the bottom, above the message box.
+    await type_and_send(page, "/start")
+    await bot_says(page, "Chọn ngôn ngữ")
+    await newest_in_sight(page)
+    await page.click("#open-attach")
+    await expect(page.locator("#attach-menu")).to_be_visible()
+    await page.click(".chat-head h1")  # a tap elsewhere closes the menu
+    await expect(page.locator("#attach-menu")).to_be_hidden()
+    await screenshot(page, "sandbox-phone-04-start")
+    await tap(page, "Tiếng Việt ✓")
+    await expect(page.locator("#keyboard button.key[data-location]")).to_be_visible()
+    await newest_in_sight(page)
+    await page.click("#keyboard button.key[data-location]")
+    await screenshot(page, "sandbox-phone-05-map")
+    await pick_on_map(page, BA_DINH, "Phường Ba Đình")
+    await bot_says(page, "Bạn muốn nhận những thông báo nào?")
+    await newest_in_sight(page)
+    await screenshot(page, "sandbox-phone-06-topics")
+
+    # Hoa's seat no longer says she never used the bot.
+    await page.click("#seats-toggle")
+    await expect(hoa.locator(".seat-about")).to_have_text("Cư dân mới: vừa bắt đầu dùng bot")
+
+
+async def test_a_file_gets_the_bots_answer_and_a_photo_with_a_caption_resolves_a_report(sandbox, screen, tmp_path):
+    page = screen
+    _ = translator("vi").gettext
+    await page.goto(sandbox.url + "?seat=lan")
+
+    # At the report's photo step: a PDF is refused by the bot, a picture sent as a file is taken.
+    await type_and_send(page, "/report")
+    await tap(page, "Môi trường, vệ sinh")
+    await bot_says(page, "từ khi nào")
+    await type_and_send(page, "Nắp cống vỡ trước số 12 phố Phan Đình Phùng, rất nguy hiểm.")
+    await bot_says(page, "Thêm ảnh về vấn đề")
+    pdf = tmp_path / "bien-ban.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%a scanned letter\n")
+    await attach(page, "#attach-file", pdf)
+    await expect(page.locator("#attachment-bar")).to_contain_text("bien-ban.pdf")
+    await page.click("#composer button[type=submit]")
+    await bot_says(page, _("This file is not a photo. Only photos can be added to a report."))
+    await expect(page.locator("#attachment-bar")).to_be_hidden()
+    picture = tmp_path / "nap-cong.png"
+    Image.open(io.BytesIO(sample_jpeg(seed=5))).save(picture, "PNG")
+    await attach(page, "#attach-file", picture)
+    await page.click("#composer button[type=submit]")
+    await bot_says(page, "Đã lưu ảnh (1/5)")
+    await expect(page.locator("#messages .msg.out .attachment a", has_text="nap-cong.png")).to_be_visible()
+    await screenshot(page, f"sandbox-{screen.name}-file")
+
+    # URENCO resolves a report by replying to the bot's question with a photo and a note.
+    await page.goto(sandbox.url + "?seat=urenco")
+    card = page.locator("#messages .msg.in", has=page.locator("button.button", has_text="✅ Đã xử lý xong…")).last
+    code = re.search(r"PA-[0-9A-Z]{5}", await card.inner_text()).group(0)
+    await card.locator("button.button", has_text="✅ Đã xử lý xong…").click()
+    await bot_says(page, "Trả lời tin nhắn này")
+    await expect(page.locator("#reply-bar")).to_be_visible()
+    await attach(page, "#sample-photo")
+    await expect(page.locator("#text")).to_have_attribute("placeholder", "Chú thích (không bắt buộc)")
+    await page.fill("#text", NOTE)
+    await screenshot(page, f"sandbox-{screen.name}-caption")
+    await page.dblclick("#composer button[type=submit]")  # a double tap sends it once
+    await expect(page.locator("#messages")).to_contain_text(f"Xong: {code} giờ là “Đã xử lý”")
+    sent = page.locator("#messages .msg.out").last
+    await expect(sent.locator("img.photo")).to_be_visible()
+    await expect(sent).to_contain_text(NOTE)
+    await expect(page.locator("#messages .msg.out img.photo")).to_have_count(1)
+    await expect(page.locator("#attachment-bar")).to_be_hidden()
+    async with sandbox.db.read() as session:
+        resolved = (await session.execute(
+            select(ReportEvent).join(Report, Report.id == ReportEvent.report_id)
+            .where(Report.code == code, ReportEvent.action == "resolve").order_by(ReportEvent.id.desc())
+        )).scalars().first()
+    assert resolved.note == NOTE and resolved.photo_file_id
+
+
+async def test_the_signed_out_dashboard_names_the_sandboxs_staff_and_every_page_has_an_icon(sandbox, screen):
+    page = screen
+    await page.goto(sandbox.url + "dashboard/")
+    assert page.url.endswith("/dashboard/signed-out")
+    await expect(page.locator("#sign-in-hint")).to_contain_text("Hùng")
+    await expect(page.locator("#sign-in-hint")).to_contain_text("An")
+    assert await page.evaluate(_ICON_WIDTH) > 0
+    await screenshot(page, f"sandbox-{screen.name}-signed-out")
+    await page.goto(sandbox.url)
+    assert await page.evaluate(_ICON_WIDTH) > 0

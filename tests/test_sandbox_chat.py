@@ -71,7 +71,14 @@ async def test_bad_input_gets_a_translated_answer(sandbox, chat_client):
     form = aiohttp.FormData()
     form.add_field("photo", b"%PDF-1.4 not a picture", filename="report.pdf", content_type="application/pdf")
     status, answer = await chat_client.post("/sandbox/seats/lan/photo?lang=vi", form)
-    assert status == 400 and answer["error"] == "Tệp này không phải là ảnh: hãy chọn một ảnh JPEG hoặc PNG."
+    assert status == 400 and answer["error"] == ("Tệp này không phải là ảnh: hãy chọn một ảnh JPEG hoặc PNG, hoặc gửi "
+                                                 "nó dưới dạng tệp.")
+    form = aiohttp.FormData()
+    form.add_field("caption", "x" * 1025)
+    status, answer = await chat_client.post("/sandbox/seats/lan/photo?lang=en", form)
+    assert status == 400 and answer["error"] == "A caption can be at most 1,024 characters."
+    status, answer = await chat_client.post("/sandbox/seats/lan/document?lang=en", aiohttp.FormData({"caption": "x"}))
+    assert status == 400 and answer["error"] == "Choose a file first."
     status, answer = await chat_client.post("/sandbox/seats/lan/location?lang=en", {"latitude": 91, "longitude": 0})
     assert status == 400 and answer["error"] == "Pick a point on the map first."
     status, answer = await chat_client.post("/sandbox/seats/lan/text?lang=en", {"text": "   "})
@@ -134,6 +141,28 @@ async def test_a_photo_from_the_computer_is_shown_from_the_emulator(sandbox, cha
         assert (await response.read())[:2] == b"\xff\xd8"
 
 
+async def test_a_file_goes_as_a_document_with_its_caption_and_is_only_ever_downloaded(sandbox, chat_client):
+    for name, content_type, data in (("biên bản <1>.pdf", "application/pdf", b"%PDF-1.4\n"),
+                                      ("drawing.svg", "image/svg+xml", b"<svg xmlns='http://www.w3.org/2000/svg'>"
+                                                                       b"<script>alert(1)</script></svg>"),
+                                      ("notes", "not a type", b"plain words")):
+        form = aiohttp.FormData(quote_fields=False)  # names in UTF-8, as browsers send them
+        form.add_field("document", data, filename=name, content_type=content_type)
+        form.add_field("caption", "Xem <b>tệp</b> này")
+        status, _ = await chat_client.post("/sandbox/seats/urenco/document", form)
+        assert status == 200, name
+    sent = [m for m in sandbox.stage.seats["urenco"].chat.chat.log if m.document]
+    assert [(m.document.file_name, m.document.mime_type, m.caption) for m in sent] == [
+        ("biên bản <1>.pdf", "application/pdf", "Xem <b>tệp</b> này"),
+        ("drawing.svg", "image/svg+xml", "Xem <b>tệp</b> này"),
+        ("notes", "application/octet-stream", "Xem <b>tệp</b> này")]
+    parts = await chat_client.view_until("urenco", "biên bản &lt;1&gt;.pdf")
+    assert "Xem &lt;b&gt;tệp&lt;/b&gt; này" in parts["chat"] and "<b>tệp" not in parts["chat"]
+    for message in sent:
+        async with chat_client.http.get(f"{sandbox.url}sandbox/files/{message.document.file_id}") as response:
+            assert response.status == 200 and response.headers["Content-Disposition"] == "attachment"
+
+
 async def test_a_new_residents_name_is_escaped_wherever_it_shows(sandbox, chat_client):
     status, answer = await chat_client.post("/sandbox/people", {"name": "<b>Eve</b> & co", "language": "en"})
     assert status == 200
@@ -145,6 +174,16 @@ async def test_a_new_residents_name_is_escaped_wherever_it_shows(sandbox, chat_c
     assert "<script>" not in parts["chat"]
     status, answer = await chat_client.post("/sandbox/people?lang=en", {"name": "  ", "language": "en"})
     assert status == 400 and "name" in answer["error"]
+
+
+async def test_hoas_seat_stops_saying_she_never_used_the_bot_once_she_has(sandbox, chat_client):
+    parts = await chat_client.view("lan", language="en")
+    assert "Has never used the bot: begin with /start" in parts["residents"]
+    await chat_client.post("/sandbox/seats/hoa/text", {"text": "/start"})
+    await chat_client.view_until("hoa", "Xin chào! Đây là Loa")
+    parts = await chat_client.view("lan", language="en")
+    assert "A new resident: has just started using the bot" in parts["residents"]
+    assert "never used" not in parts["residents"]
 
 
 async def test_a_demo_resident_is_known_to_the_bot(sandbox, chat_client):

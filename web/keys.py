@@ -11,3 +11,6 @@ from storage.db import Database
 BOT = web.AppKey("bot", Application)  # the running PTB Application (its bot, bot_data, update queue)
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
+# Optional: what the dashboard's signed-out page adds to "send /dashboard to the bot", a message
+# id translated in the page's language (the sandbox's names the demo staff to sign in as).
+SIGN_IN_HINT = web.AppKey("sign_in_hint", str)

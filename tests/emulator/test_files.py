@@ -143,3 +143,17 @@ async def test_other_user_media_have_telegram_shapes(tg, lan):
     assert (document.document.file_name, document.caption) == ("note.txt", "ghi chú")
     assert bytes(await (await document.document.get_file()).download_as_bytearray()) == b"hello"
     assert photo.photo[-1].width == 640
+
+
+async def test_a_group_member_sends_a_document_in_reply(tg, emulator):
+    mai = emulator.user(first_name="Mai")
+    group = emulator.group("URENCO", members=[mai], bot_admin=True)
+    question = await tg.send_message(group.id, "Trả lời tin nhắn này")
+    await group.send_document(mai, b"%PDF-1.4", "bien-ban.pdf", "application/pdf", caption="Biên bản",
+                              reply_to=question.message_id)
+    (message,) = [u.message for u in await tg.get_updates() if u.message]
+    assert (message.from_user.id, message.chat.id) == (mai.id, group.id)
+    assert (message.document.file_name, message.document.mime_type, message.caption) == (
+        "bien-ban.pdf", "application/pdf", "Biên bản")
+    assert message.reply_to_message.message_id == question.message_id
+    assert bytes(await (await message.document.get_file()).download_as_bytearray()) == b"%PDF-1.4"

@@ -16,7 +16,7 @@ from storage import logins
 from web import inputs
 from web.dashboard import views
 from web.dashboard.views import COOKIE, PREFIX
-from web.keys import DB, SETTINGS
+from web.keys import DB, SETTINGS, SIGN_IN_HINT
 
 
 def setup(app: web.Application) -> None:
@@ -36,7 +36,8 @@ def _key(request: web.Request) -> bytes:
 def _bad_link(request: web.Request) -> web.Response:
     _ = translator(request.app[SETTINGS].default_language).gettext
     return views.render(request, None, "dashboard/signed_out.html", status=400,
-                        message=_("This sign-in link is not valid, has expired or was already used."))
+                        message=_("This sign-in link is not valid, has expired or was already used."),
+                        hint=request.app.get(SIGN_IN_HINT))
 
 
 async def home(request: web.Request) -> web.Response:
@@ -70,7 +71,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def signed_out(request: web.Request) -> web.Response:
-    return views.render(request, None, "dashboard/signed_out.html", message=None)
+    return views.render(request, None, "dashboard/signed_out.html", message=None, hint=request.app.get(SIGN_IN_HINT))
 
 
 async def logout(request: web.Request) -> web.Response:

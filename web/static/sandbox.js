@@ -56,21 +56,32 @@
 
   // The chat stays scrolled to its end, as long as the person has not scrolled up; photos that
   // load later make it taller.
+  // photos that load later make it taller, and the bars and keyboard below it make it shorter.
   const toEnd = () => { if (atEnd) messages.scrollTop = messages.scrollHeight; };
   messages.addEventListener("scroll", () => {
     atEnd = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 80;
   });
   messages.addEventListener("load", toEnd, true);
+  new ResizeObserver(toEnd).observe(messages);
 
   function show(parts) {
     messages.innerHTML = parts.chat;
     $("keyboard").innerHTML = parts.keyboard;
     $("residents").innerHTML = parts.residents;
     $("staff").innerHTML = parts.staff;
+    $("unread-elsewhere").textContent = parts.unread;
+    $("unread-elsewhere").hidden = !parts.unread;
     toEnd();
     version = parts.version;
     followQuestion();
   }
+
+  // On a phone the seat list hides behind a button at the top.
+  const seatsToggle = $("seats-toggle");
+  seatsToggle.addEventListener("click", () => {
+    const open = body.classList.toggle("seats-open");
+    seatsToggle.setAttribute("aria-expanded", String(open));
+  });
 
   function followQuestion() {
     const last = messages.querySelector(".msg:last-of-type");
@@ -115,41 +126,77 @@
 
   // ------------------------------------------------------------ typing
 
+  // A photo or a file waits in the bar above the message box, which then holds its caption, until
+  // Send (as in Telegram, where a picked photo opens a box with a caption field).
   const composer = $("composer");
   const input = $("text");
+  let attachment = null;  // {route: "photo" | "document", file: File | null (the sample photo)}
+  function attach(route, chosen) {
+    attachment = route ? { route, file: chosen } : null;
+    $("attachment-bar").hidden = !attachment;
+    const name = $("attachment-name");
+    name.textContent = !attachment ? "" : chosen ? (route === "photo" ? "📷 " : "📄 ") + chosen.name : name.dataset.sample;
+    input.placeholder = attachment ? input.dataset.caption : input.dataset.message;
+    input.focus();
+  }
+
+  let sending = false;  // a second tap on Send while the first is on its way sends nothing more
   composer.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const text = input.value.trim();
-    if (!text) return;
-    const answer = await post(seatPath("text"), { text, reply_to: replyTo });
-    if (answer.ok) { input.value = ""; replyMode(null); }  // on an error the text stays, to be sent again
-    input.focus();
+    if (sending) return;
+    sending = true;
+    try { await send(); } finally { sending = false; }
   });
 
-  const commands = $("commands");
-  if (commands) {
-    $("open-commands").addEventListener("click", () => { commands.hidden = !commands.hidden; });
-    commands.addEventListener("click", async (event) => {
+  async function send() {
+    const text = input.value.trim();
+    let answer;
+    if (attachment) {
+      const form = new FormData();
+      if (attachment.file) form.append(attachment.route, attachment.file);
+      if (text) form.append("caption", text);
+      if (replyTo) form.append("reply_to", replyTo);
+      answer = await post(seatPath(attachment.route), form);
+      if (answer.ok) attach(null);
+    } else {
+      if (!text) return;
+      answer = await post(seatPath("text"), { text, reply_to: replyTo });
+    }
+    if (answer.ok) { input.value = ""; replyMode(null); }  // on an error the text stays, to be sent again
+    input.focus();
+  }
+
+  // The two menus over the message box: the commands, and what to attach.
+  const menus = [$("commands"), $("attach-menu")].filter(Boolean);
+  function toggleMenu(menu) {
+    for (const other of menus) other.hidden = other !== menu || !menu.hidden;
+  }
+  if ($("commands")) {
+    $("open-commands").addEventListener("click", () => toggleMenu($("commands")));
+    $("commands").addEventListener("click", async (event) => {
       const command = event.target.closest("button.command");
       if (!command) return;
-      commands.hidden = true;
+      toggleMenu(null);
       await post(seatPath("text"), { text: command.dataset.command });
     });
   }
-
-  // ------------------------------------------------------------ photos
-
-  const file = $("photo-file");
-  $("attach-photo").addEventListener("click", () => file.click());
-  file.addEventListener("change", async () => {
-    if (!file.files.length) return;
-    const form = new FormData();
-    form.append("photo", file.files[0]);
-    if (replyTo) form.append("reply_to", replyTo);
-    await post(seatPath("photo"), form);
-    file.value = "";
+  $("open-attach").addEventListener("click", () => toggleMenu($("attach-menu")));
+  $("attach-menu").addEventListener("click", () => toggleMenu(null));
+  document.addEventListener("click", (event) => {  // a tap anywhere else closes them
+    if (!event.target.closest("#commands, #attach-menu, #open-commands, #open-attach")) toggleMenu(null);
   });
-  $("sample-photo").addEventListener("click", () => post(seatPath("photo"), { reply_to: replyTo }));
+
+  // ------------------------------------------------------------ photos and files
+
+  for (const [button, picker, route] of [["attach-photo", "photo-file", "photo"], ["attach-file", "any-file", "document"]]) {
+    $(button).addEventListener("click", () => $(picker).click());
+    $(picker).addEventListener("change", () => {
+      if ($(picker).files.length) attach(route, $(picker).files[0]);
+      $(picker).value = "";
+    });
+  }
+  $("sample-photo").addEventListener("click", () => attach("photo", null));
+  $("attachment-cancel").addEventListener("click", () => attach(null));
   $("reply-cancel").addEventListener("click", () => replyMode(null));
 
   // ------------------------------------------------------------ locations
