@@ -13,7 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from broadcasts import drafts
 from broadcasts.alerts import Kind, Progress, Status
 from broadcasts.progress import figures, number
-from broadcasts.render import MARKERS
+from broadcasts.render import MARKERS, SEVERITY_LABELS
 from handlers import callbacks
 from handlers.cards import Card, area_page
 from kernel.i18n import translator
@@ -45,9 +45,7 @@ def topic_name(topic: Topic | None, language: str) -> str:
 
 def severity_name(severity: str, language: str) -> str:
     _ = texts(language)
-    names = {"extreme": _("Extreme"), "severe": _("Severe"), "moderate": _("Moderate"), "minor": _("Minor"),
-             "unknown": _("Unknown")}
-    return f"{MARKERS.get(severity, '⚪')} {names.get(severity, severity)}"
+    return f"{MARKERS.get(severity, '⚪')} {_(SEVERITY_LABELS[severity]) if severity in SEVERITY_LABELS else severity}"
 
 
 def refused(language: str) -> str:
