@@ -23,6 +23,7 @@ import logging
 from sqlmodel import delete, select
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from complaints import actions, agencies, bans, duplicates, lifecycle
@@ -408,8 +409,12 @@ async def cancel(update: Update, context: LoaContext) -> None:
     for prompt, code in questions:
         # The question itself says so, for whoever scrolls back to it and would reply to it.
         asked = _(ASK[ASKED_BY[prompt.action]]).format(code=code)
-        await edits.text(context.application, prompt.chat_id, prompt.message_id,
-                         _question(user, asked) + "\n\n✖ " + html.escape(_("Cancelled.")), parse_mode=ParseMode.HTML)
+        try:
+            await edits.text(context.application, prompt.chat_id, prompt.message_id,
+                             _question(user, asked) + "\n\n✖ " + html.escape(_("Cancelled.")),
+                             parse_mode=ParseMode.HTML)
+        except BadRequest as error:  # deleted meanwhile: the confirmation above says it all
+            log.info("cancelled_question_kept chat=%s error=%s", prompt.chat_id, error)
 
 
 async def on_group_message(update: Update, context: LoaContext) -> None:
