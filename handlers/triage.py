@@ -418,7 +418,16 @@ async def cancel(update: Update, context: LoaContext) -> None:
 
 
 async def on_group_message(update: Update, context: LoaContext) -> None:
-    """A message in a group that replies to nothing: a hint when one is due (`_hint`), else silence."""
+    """A message in a group that replies to nothing: a hint when one is due (`_hint`), else silence.
+    Most of a group's messages are the staff talking: they cost one read, never a write lock."""
+    message = update.effective_message
+    if not _mentions_bot(message, context.bot.username):
+        async with context.db.lookup() as session:
+            waiting = (await session.execute(select(StaffPrompt.id).where(
+                StaffPrompt.chat_id == message.chat_id, StaffPrompt.telegram_id == update.effective_user.id,
+                StaffPrompt.hinted_at.is_(None)).limit(1))).first()
+        if waiting is None:
+            return
     async with context.db.transaction() as session:
         hint = await _hint(session, update, context)
     if hint is not None:
