@@ -10,16 +10,19 @@ wizard goes back to the preview instead of on to the next step.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broadcasts import lifecycle
-from storage.models import Alert, Area
+from broadcasts.alerts import Status
+from storage import areas
+from storage.models import Alert, Area, Resident
 from storage.topics import all_topics
 
 STEPS = ("topic", "areas", "severity", "text_vi", "text_en", "photo")
@@ -90,6 +93,52 @@ async def unknown_choices(session: AsyncSession, topic_code: str, area_codes: li
     known = set((await session.execute(select(Area.code).where(Area.code.in_(area_codes)))).scalars())
     return Unknown(topic=topic_code not in topics, topics=topics,
                    areas=[code for code in area_codes if code not in known])
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where the areas step opens: the province shown (None: the list of provinces), and the area
+    its page is turned to."""
+
+    province: str | None
+    around: str | None
+
+
+FREQUENT = 4  # areas offered first
+FREQUENT_SAMPLE = 200  # recent alerts they are counted in
+
+
+async def start(session: AsyncSession, telegram_id: int) -> Start:
+    """The broadcaster's own area's province, at their area, when they are a resident with one;
+    else the province most residents live in (the city the deployment serves); else the provinces."""
+    own = (await session.execute(select(Resident.area_code).where(Resident.telegram_id == telegram_id))
+           ).scalar_one_or_none()
+    chain = await areas.path(session, own) if own else []
+    if chain:
+        province, around = chain[0].code, chain[1].code if len(chain) > 1 else None
+    else:
+        province = (await session.execute(
+            select(Area.parent_code).join(Resident, Resident.area_code == Area.code)
+            .where(Area.parent_code.is_not(None)).group_by(Area.parent_code)
+            .order_by(func.count().desc(), Area.parent_code).limit(1))).scalar_one_or_none()
+        around = None
+    return Start(province, around)
+
+
+async def frequent_areas(session: AsyncSession, limit: int = FREQUENT) -> list[Area]:
+    """The areas the last FREQUENT_SAMPLE alerts sent (not drafts nor templates) went to most often."""
+    rows = (await session.execute(
+        select(Alert.area_codes).where(Alert.status.in_([Status.SENDING, Status.DONE, Status.CANCELLED]))
+        .order_by(Alert.id.desc()).limit(FREQUENT_SAMPLE))).scalars()
+    counted = Counter(code for codes in rows for code in set(codes or []))
+    found = []
+    for code, _count in sorted(counted.items(), key=lambda item: (-item[1], item[0])):
+        area = await areas.get(session, code)
+        if area is not None:
+            found.append(area)
+        if len(found) == limit:
+            break
+    return found
 
 
 def longest_text(alert: Alert) -> int:

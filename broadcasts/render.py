@@ -34,8 +34,16 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 TEMPLATES = Path(__file__).with_name("templates")
 
+def N_(msgid: str) -> str:
+    return msgid
+
+
 SEVERITIES = ("extreme", "severe", "moderate", "minor", "unknown")
 MARKERS = {"extreme": "🔴", "severe": "🟠", "moderate": "🟡", "minor": "🔵", "unknown": "⚪"}
+# The one set of severity words (docs/GLOSSARY.md): the wizard, the alerts, the dashboard, CAP's.
+SEVERITY_LABELS = {"extreme": N_("Extreme"), "severe": N_("Severe"), "moderate": N_("Moderate"),
+                   "minor": N_("Minor"), "unknown": N_("Severity unknown")}
+SHOUTED = ("extreme", "severe")  # in capitals at the head of an alert
 ELLIPSIS = "…"
 
 # Longest shown part of the values that are not the alert's text, so that the header and the
@@ -105,11 +113,8 @@ def labels(language: str) -> dict[str, str]:
     """The translated words of an alert message, per language."""
     _ = translator(language).gettext
     return {
-        "extreme": _("EXTREME"),
-        "severe": _("SEVERE"),
-        "moderate": _("Moderate"),
-        "minor": _("Minor"),
-        "unknown": _("Severity unknown"),
+        **{severity: _(label).upper() if severity in SHOUTED else _(label)
+           for severity, label in SEVERITY_LABELS.items()},
         "correction": _("CORRECTION"),
         "corrects": _("This corrects an earlier alert:"),
         "cancelled": _("ALERT CANCELLED"),

@@ -148,6 +148,7 @@ STATE_LABELS = {
     State.REOPENED: N_("Reopened"),
 }
 PRIORITY_LABELS = {"normal": N_("normal"), "urgent": N_("urgent")}
+RATING_LABELS = {"satisfied": N_("satisfied"), "acceptable": N_("acceptable"), "not_satisfied": N_("not satisfied")}
 
 # Told to the second of two people who acted on the same report, by what the first one did.
 CHANGED = {

@@ -13,7 +13,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from broadcasts import drafts
 from broadcasts.alerts import Kind, Progress, Status
 from broadcasts.progress import figures, number
-from broadcasts.render import MARKERS
+from broadcasts.render import MARKERS, SEVERITY_LABELS
 from handlers import callbacks
 from handlers.cards import Card, area_page
 from kernel.i18n import translator
@@ -45,9 +45,7 @@ def topic_name(topic: Topic | None, language: str) -> str:
 
 def severity_name(severity: str, language: str) -> str:
     _ = texts(language)
-    names = {"extreme": _("Extreme"), "severe": _("Severe"), "moderate": _("Moderate"), "minor": _("Minor"),
-             "unknown": _("Unknown")}
-    return f"{MARKERS.get(severity, '⚪')} {names.get(severity, severity)}"
+    return f"{MARKERS.get(severity, '⚪')} {_(SEVERITY_LABELS[severity]) if severity in SEVERITY_LABELS else severity}"
 
 
 def refused(language: str) -> str:
@@ -80,15 +78,17 @@ def chosen_areas(areas: list[Area], language: str) -> str:
 
 
 def area_picker(alert: Alert, chosen: list[Area], parent: Area | None, children: list[Area], page: int,
-                language: str, *, intro: str = "") -> Card:
-    """The areas step: the chosen areas, then one page of provinces (or of the wards of `parent`)."""
+                language: str, *, frequent: list[Area] = (), intro: str = "") -> Card:
+    """The areas step: the chosen areas, the areas alerts went to most often (⭐), then one page of
+    provinces (or of the wards of `parent`)."""
     _ = texts(language)
     name = (lambda a: a.name_en) if language == "en" else (lambda a: a.name_vi)
     picked = set(alert.area_codes or [])
     shown = area_page(parent, children, page, language,
                       browse=lambda code, at: callbacks.broadcast(alert.id, "ap", code, at),
                       choose=lambda code: callbacks.broadcast(alert.id, "ax", code), chosen=picked, back_to_top=True)
-    rows = []
+    stars = [button(("✅ " if a.code in picked else "⭐ ") + name(a), alert.id, "ax", a.code) for a in frequent]
+    rows = [stars[i:i + 2] for i in range(0, len(stars), 2)]
     if parent is not None:
         mark = "✅ " if parent.code in picked else "➕ "
         rows.append([button(mark + _("All of {place}").format(place=name(parent)), alert.id, "ax", parent.code)])
@@ -96,7 +96,10 @@ def area_picker(alert: Alert, chosen: list[Area], parent: Area | None, children:
     rows.append([button(_("Done ✓"), alert.id, "ad"), button(_("✖ Cancel"), alert.id, "x")])
     lines = [_("Step 2: which areas? An alert to a province reaches every ward in it. "
                "Tap to add or remove an area, or type a name; then tap “Done”."),
-             "", _("Chosen: {areas}").format(areas=chosen_areas(chosen, language)), ""]
+             "", _("Chosen: {areas}").format(areas=chosen_areas(chosen, language)) if chosen
+             else _("No area chosen yet."), ""]
+    if frequent:
+        lines[-1:-1] = [_("⭐ The areas alerts were sent to most often.")]
     if parent is None:
         lines.append(_("Provinces and cities:"))
     else:

@@ -92,20 +92,54 @@ class Outcome:
     close: bool = False  # the tapped message loses its buttons
     send: list[Card] = field(default_factory=list)
     after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    picker: int | None = None  # the alert whose area picker the last card shown is (`_live`)
 
 
 async def _carry_out(update: Update, context: LoaContext, outcome: Outcome) -> None:
     query = update.callback_query
+    shown = None
     if query is not None:
         await query.answer(outcome.answer, show_alert=outcome.popup)
         if outcome.edit is not None:
             await edit(context.application, query, outcome.edit)
+            shown = query.message.message_id
         elif outcome.close:
             await edits.query_markup(context.application, query, None)
     for card in outcome.send:
-        await send(context.bot, update.effective_chat.id, card)
+        shown = (await send(context.bot, update.effective_chat.id, card)).message_id
+    if outcome.picker is not None and shown is not None:
+        await _live(context, outcome.picker, update.effective_chat.id, shown)
     for action in outcome.after:
         await action()
+
+
+async def _live(context: LoaContext, alert_id: int, chat_id: int, message_id: int) -> None:
+    """One area picker at a time: the one in `message_id` is the broadcaster's now, and the one
+    before it loses its buttons (a tap that still reaches it is refused: `_stale_picker`)."""
+    async with context.db.transaction() as session:
+        alert = await session.get(Alert, alert_id, with_for_update=True)
+        if alert is None:
+            return
+        before, alert.wizard_message_id = alert.wizard_message_id, message_id
+    if before is not None and before != message_id:
+        try:
+            await edits.markup(context.application, chat_id, before, None)
+        except BadRequest as error:  # deleted, or too old to edit: its taps are refused all the same
+            log.info("old_picker_kept alert=%s error=%s", alert_id, error)
+
+
+def _picker_step(alert: Alert) -> int | None:
+    """The alert's id when its draft is at the areas step: what is shown then is its area picker."""
+    return alert.id if alert.status == Status.DRAFT and drafts.step_of(alert)[0] == "areas" else None
+
+
+PICKER_BUTTONS = frozenset({"ap", "ax", "ad"})
+
+
+def _stale_picker(alert: Alert, action: str, update: Update) -> bool:
+    """A button of an area picker that is no longer the live one."""
+    return (action in PICKER_BUTTONS and alert.wizard_message_id is not None
+            and update.callback_query.message.message_id != alert.wizard_message_id)
 
 
 # ---------------------------------------------------------------- the cards of each step
@@ -127,7 +161,7 @@ async def _picker(session, alert: Alert, language: str, parent_code: str | None,
     if around is not None and any(a.code == around for a in children):
         page = page_of(parent, children, around)
     return cards.area_picker(alert, await _chosen_areas(session, alert), parent, children, page, language,
-                             intro=intro)
+                             frequent=await drafts.frequent_areas(session), intro=intro)
 
 
 async def preview(session, context: LoaContext, alert: Alert, language: str) -> list[Card]:
@@ -148,7 +182,8 @@ async def step_cards(session, context: LoaContext, alert: Alert, language: str, 
     if step == "topic":
         return [cards.topics(alert, await topics.all_topics(session), language, intro=intro)]
     if step == "areas":
-        return [await _picker(session, alert, language, None, intro=intro)]
+        start = await drafts.start(session, alert.sender_telegram_id)
+        return [await _picker(session, alert, language, start.province, around=start.around, intro=intro)]
     if step == drafts.PREVIEW:
         out = await preview(session, context, alert, language)
     elif step == drafts.TIME:
@@ -176,6 +211,7 @@ async def broadcast_command(update: Update, context: LoaContext) -> None:
     async with context.db.transaction() as session:
         language = await staff_language(session, update, context)
         _ = cards.texts(language)
+        picker = None
         if not await allowed(session, context, user.id):
             out = [Card(cards.refused(language))]
         else:
@@ -199,8 +235,12 @@ async def broadcast_command(update: Update, context: LoaContext) -> None:
                         session, By(WIZARD_SOURCE, telegram_id=user.id, name=user.full_name, language=language),
                         topic_code=all_topics[0].code, severity="unknown", wizard_step="topic")
                     out = await step_cards(session, context, alert, language)
+            picker = _picker_step(alert) if alert is not None else None
+    message = None
     for card in out:
-        await send(context.bot, update.effective_chat.id, card)
+        message = await send(context.bot, update.effective_chat.id, card)
+    if picker is not None:
+        await _live(context, picker, update.effective_chat.id, message.message_id)
 
 
 def update_fix_steps(telegram_id: int):
@@ -302,7 +342,14 @@ async def on_button(update: Update, context: LoaContext) -> None:
                     .with_for_update())).scalar_one_or_none()
             outcome = None
             if alert is not None and _at(alert, registered[0]):
-                outcome = await registered[1](session, context, alert, language, tap.args, update)
+                if _stale_picker(alert, tap.action, update):
+                    _ = cards.texts(language)
+                    outcome = Outcome(answer=_("This list is out of date: use the newest one below."), popup=True,
+                                      close=True)
+                else:
+                    outcome = await registered[1](session, context, alert, language, tap.args, update)
+                    if outcome is not None and outcome.picker is None and not outcome.popup:
+                        outcome.picker = _picker_step(alert)
             if outcome is None:
                 outcome = Outcome(answer=cards.stale(language), popup=True)
     await _carry_out(update, context, outcome)
@@ -634,12 +681,13 @@ async def _typed_area(session, alert: Alert, text: str, language: str) -> Outcom
             chosen.append(area.code)
         alert.area_codes = chosen
         return Outcome(send=[await _picker(session, alert, language, area.parent_code, around=area.code,
-                                           intro=_("Added: {area}").format(area=areas.full_name(area, language)))])
+                                           intro=_("Added: {area}").format(area=areas.full_name(area, language)))],
+                       picker=alert.id)
     parents = {}
     for area in found:
         if area.parent_code and area.parent_code not in parents:
             parents[area.parent_code] = await areas.get(session, area.parent_code)
-    return Outcome(send=[cards.area_matches(alert, found, parents, language)])
+    return Outcome(send=[cards.area_matches(alert, found, parents, language)], picker=alert.id)
 
 
 # ---------------------------------------------------------------- jobs: progress messages and schedules

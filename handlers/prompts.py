@@ -111,8 +111,8 @@ def topics(resident: Resident, all_topics: list[Topic], chosen: set[str], *, int
 
 def quiet(resident: Resident, *, intro: str = "") -> Card:
     _ = texts(resident)
-    text = _("Quiet hours: at night, less urgent alerts wait until the morning. "
-              "Serious and extreme alerts always come at once.")
+    text = _("Quiet hours: at night, moderate and minor alerts wait until the morning. "
+              "Severe and extreme alerts always come at once.")
     keep = (_("Keep {hours}").format(hours=quiet_text(resident)) if resident.quiet_start_minute is not None
             else _("Use 22:00–06:00"))
     keep_data = (callbacks.QUIET.build("keep") if resident.quiet_start_minute is not None

@@ -25,7 +25,7 @@ from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
 from complaints import drafts, lifecycle
-from complaints.lifecycle import Action, Actor, ActorKind, Refused, State
+from complaints.lifecycle import N_, Action, Actor, ActorKind, Refused, State
 from handlers import callbacks, edits
 from handlers.awaiting import Awaiting
 from handlers.context import LoaContext
@@ -63,13 +63,20 @@ def reopen_question(report_id: int, code: str, language: str) -> tuple[str, Inli
     return _code(code) + "\n" + _("Reopen the report so the agency works on it again?"), buttons
 
 
-def done_text(action: Action, code: str, language: str) -> str:
-    """What the resident is told once their rating is recorded."""
+def done_text(action: Action, code: str, rating: str, language: str) -> str:
+    """What the resident is told once their rating is recorded: the rating they chose, and what follows."""
     _ = translator(language).gettext
+    chosen = _("Your rating: {rating}.").format(rating=_(lifecycle.RATING_LABELS[rating]))
     if action == Action.REOPEN:
-        return _("Report {code} is reopened: it goes back to the agency, which will work on it again.").format(
-            code=_code(code))
-    return lifecycle.notice_text(Action.RATE, _, language, code=code)
+        return chosen + "\n" + _("Report {code} is reopened: it goes back to the agency, which will work on it "
+                                  "again.").format(code=_code(code))
+    return chosen + "\n" + lifecycle.notice_text(Action.RATE, _, language, code=code)
+
+
+# A tap on a report the resident has rated or reopened already: told in the second person, with
+# what they chose, rather than `lifecycle.CHANGED`'s words for the staff ("rated by the resident").
+YOU_DID = {Action.RATE.value: N_("You already rated this report at {time}: {rating}."),
+           Action.REOPEN.value: N_("You already reopened this report at {time}: it went back to the agency.")}
 
 
 def comment_offer(report_id: int, language: str) -> tuple[str, InlineKeyboardMarkup]:
@@ -99,8 +106,18 @@ async def _close_buttons(update: Update, context: LoaContext) -> None:
     await edits.query_markup(context.application, update.callback_query, None)
 
 
-async def _refuse(update: Update, context: LoaContext, refusal: Refused, language: str) -> None:
-    text = refusal.render(translator(language).gettext, language, context.settings.tz)
+async def _refuse(update: Update, context: LoaContext, refusal: Refused, language: str, report_id: int) -> None:
+    _ = translator(language).gettext
+    last = refusal.last_event
+    if last is not None and last.action in YOU_DID and last.actor_telegram_id == update.effective_user.id:
+        async with context.db.lookup() as session:
+            report = await session.get(Report, report_id)
+        rating = report.rating if report is not None else None
+        text = _(YOU_DID[last.action]).format(
+            time=lifecycle.render_value(last.at, _, language, context.settings.tz),
+            rating=_(lifecycle.RATING_LABELS[rating]) if rating in lifecycle.RATING_LABELS else "")
+    else:
+        text = refusal.render(_, language, context.settings.tz)
     await update.callback_query.answer(text[:ANSWER_LIMIT], show_alert=True)
 
 
@@ -133,13 +150,13 @@ async def rating_button(update: Update, context: LoaContext) -> None:
             if offer:
                 resident.awaiting = Awaiting.COMMENT
     except Refused as refusal:
-        await _refuse(update, context, refusal, language)
+        await _refuse(update, context, refusal, language, report_id)
         return
     context.carry_out(result.effects)  # the residents who follow the report, the staff's cards
     _ = translator(language).gettext
     await query.answer(_("Thank you for your rating!") if action == Action.RATE else None)
     await _close_buttons(update, context)
-    text, markup = done_text(action, result.code, language), None
+    text, markup = done_text(action, result.code, args.get("rating", "not_satisfied"), language), None
     if offer:
         question, markup = comment_offer(report_id, language)
         text += "\n\n" + question
@@ -158,7 +175,7 @@ async def not_satisfied(update: Update, context: LoaContext, report_id: int) -> 
                                            policy=context.policy, expected_state=State.RESOLVED.value)
             code = report.code
     except Refused as refusal:
-        await _refuse(update, context, refusal, language)
+        await _refuse(update, context, refusal, language, report_id)
         return
     await update.callback_query.answer()
     await _close_buttons(update, context)

@@ -17,6 +17,7 @@ from telegram import (
 )
 
 from complaints import drafts
+from complaints.lifecycle import RATING_LABELS
 from handlers import callbacks, cards
 from handlers.cards import area_page
 from kernel.i18n import translator
@@ -284,9 +285,10 @@ def status(resident: Resident, report: Report, category: Category | None, area: 
         _("Location: {value}").format(value=where(report, area, resident.language)),
         _("Photos: {value}").format(value=photo_count if photo_count else _("none")),
         _("Description: {value}").format(value=escape(shorten(report.description, TEXT_DESCRIPTION))),
-        "",
-        "<b>" + _("History") + "</b>",
     ]
+    if report.rating in RATING_LABELS:
+        lines.append(_("Your rating: {rating}.").format(rating=_(RATING_LABELS[report.rating])))
+    lines += ["", "<b>" + _("History") + "</b>"]
     for event in events:
         line = f"• {local(event.at, tz)}: {escape(state_name(event.state, resident.language))}"
         if event.note:

@@ -28,7 +28,17 @@ from telegram.ext import Application, ContextTypes
 
 from broadcasts import outbox
 from complaints import agencies, bans, media
-from complaints.lifecycle import FINAL, PRIORITY_LABELS, STATE_LABELS, Action, Actor, ActorKind, State, allowed_actions
+from complaints.lifecycle import (
+    FINAL,
+    PRIORITY_LABELS,
+    RATING_LABELS,
+    STATE_LABELS,
+    Action,
+    Actor,
+    ActorKind,
+    State,
+    allowed_actions,
+)
 from handlers import callbacks, edits
 from handlers.context import services
 from kernel.i18n import translator
@@ -60,7 +70,6 @@ DONE = {
     Action.REOPEN: N_("reopened by the resident: {note}"),
     Action.AUTO_CLOSE: N_("closed automatically, not rated"),
 }
-RATING_LABELS = {"satisfied": N_("satisfied"), "acceptable": N_("acceptable"), "not_satisfied": N_("not satisfied")}
 ICONS = {State.SUBMITTED: "🆕", State.ASSIGNED: "📨", State.IN_PROGRESS: "🛠", State.RESOLVED: "✅",
          State.CLOSED: "🏁", State.REJECTED: "❌", State.DUPLICATE: "🔁", State.REOPENED: "↩️"}
 

@@ -8,7 +8,11 @@ dashboard, and what the change leaves to do (kernel/effects.py) goes to `context
 report's cards being redrawn before the handler returns. Ops that open a choice (another agency,
 a duplicate, a reason) or ask a question check the same permission first: the role is checked
 on every press, not only when the buttons are drawn. A question is a ForceReply message
-remembered in `staff_prompts`; the answer is the reply to it, even after a restart.
+remembered in `staff_prompts`; the answer is the reply to it, even after a restart. /cancel in the
+group drops the sender's open questions there (only the one it replies to, when it replies to
+one). A busy group is not answered message by message: someone who writes in the group instead of
+replying while a question of theirs is open is told once per question how to answer it, and a
+message that mentions the bot is told what the bot does in the group; anything else is left alone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import logging
 from sqlmodel import delete, select
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from complaints import actions, agencies, bans, duplicates, lifecycle
@@ -63,6 +68,9 @@ async def _actor(session, update: Update, context: LoaContext):
     user = update.effective_user
     return await lifecycle.actor_for(session, user.id, context.settings.admin_ids, name=user.full_name,
                                      agency_code=agency.code if agency else None)
+
+
+ASKED_BY = {ACTIONS[op].value: op for op in ASK}  # a question's action -> its op in `ASK`
 
 
 # Refusals of who is pressing: answered the same whatever the report (its state, who has it,
@@ -277,12 +285,16 @@ async def _redraw(update: Update, context: LoaContext, report_id: int) -> None:
                                                      routed=routed))
 
 
+def _question(user, text: str) -> str:
+    """A question as the bot asks it, naming whom it is for (HTML)."""
+    return f'<a href="tg://user?id={user.id}">{html.escape(user.full_name)}</a>, {html.escape(text)}'
+
+
 async def _ask(update: Update, context: LoaContext, report_id: int, event_id: int | None, action: Action,
                text: str) -> None:
     user = update.effective_user
-    mention = f'<a href="tg://user?id={user.id}">{html.escape(user.full_name)}</a>'
     message = await context.bot.send_message(
-        update.effective_chat.id, f"{mention}, {html.escape(text)}", parse_mode=ParseMode.HTML,
+        update.effective_chat.id, _question(user, text), parse_mode=ParseMode.HTML,
         reply_markup=ForceReply(selective=True, input_field_placeholder=text[:64]),
         reply_to_message_id=update.callback_query.message.message_id)
     async with context.db.transaction() as session:
@@ -295,14 +307,12 @@ async def on_reply(update: Update, context: LoaContext) -> None:
     message = update.effective_message
     language = _staff_language(update, context)
     _ = translator(language).gettext
-    answer, done = None, None
+    answer, done, hint = None, None, None
     async with context.db.transaction() as session:
-        prompt = (await session.execute(select(StaffPrompt).where(
-            StaffPrompt.chat_id == message.chat_id,
-            StaffPrompt.message_id == message.reply_to_message.message_id))).scalar_one_or_none()
-        if prompt is None:
-            return  # a reply to something else: not ours
-        if prompt.telegram_id != update.effective_user.id:
+        prompt = await _prompt_of(session, message.reply_to_message)
+        if prompt is None:  # a reply to something else: perhaps meant as the answer
+            hint = await _hint(session, update, context)
+        elif prompt.telegram_id != update.effective_user.id:
             answer = _("This question was for someone else. Tap the button on the card to do it yourself.")
         else:
             text = (message.text or message.caption or "").strip()
@@ -330,8 +340,101 @@ async def on_reply(update: Update, context: LoaContext) -> None:
         await message.reply_text(_("Done: {code} is now “{state}”.").format(
             code=done.code, state=_(lifecycle.STATE_LABELS[lifecycle.State(done.to_state)])))
         await _carry_out(context, done.effects, [done.report_id])
-    elif answer is not None:
-        await message.reply_text(answer)
+    elif answer is not None or hint is not None:
+        await message.reply_text(answer or hint)
+
+
+async def _prompt_of(session, replied) -> StaffPrompt | None:
+    """The question of the bot's that message `replied` is, if it is one."""
+    if replied is None:
+        return None
+    return (await session.execute(select(StaffPrompt).where(
+        StaffPrompt.chat_id == replied.chat_id, StaffPrompt.message_id == replied.message_id))).scalar_one_or_none()
+
+
+async def _open_questions(session, chat_id: int, telegram_id: int) -> list[tuple[StaffPrompt, str]]:
+    """The questions this staff member has open in this group, oldest first, with their reports' codes."""
+    rows = await session.execute(
+        select(StaffPrompt, Report.code).join(Report, Report.id == StaffPrompt.report_id)
+        .where(StaffPrompt.chat_id == chat_id, StaffPrompt.telegram_id == telegram_id)
+        .order_by(StaffPrompt.id))
+    return [(prompt, code) for prompt, code in rows.all()]
+
+
+def _mentions_bot(message, username: str | None) -> bool:
+    """The message names the bot (@username): it is addressed to it."""
+    text = message.text or message.caption or ""
+    return bool(username) and f"@{username}".lower() in text.lower()
+
+
+async def _hint(session, update: Update, context: LoaContext) -> str | None:
+    """What to tell someone who wrote in the group without answering a question: how to answer
+    their open question (once per question), or, when they addressed the bot, what it does here;
+    None (silence) otherwise, so that the staff's own conversation is left alone."""
+    message = update.effective_message
+    _ = translator(_staff_language(update, context)).gettext
+    questions = await _open_questions(session, message.chat_id, update.effective_user.id)
+    fresh = [(prompt, code) for prompt, code in questions if prompt.hinted_at is None]
+    if fresh:
+        for prompt, _code in fresh:
+            prompt.hinted_at = context.now()
+        return _("To answer my question about {codes}, reply to that message of mine (Reply on it); a message "
+                 "that is not a reply does nothing. To drop the question, send /cancel.").format(
+            codes=", ".join(code for _prompt, code in questions))
+    if _mentions_bot(message, context.bot.username):
+        return _("In this group I post the report cards: use their buttons. When I ask you a question, reply to "
+                 "my message; /cancel drops your open questions.")
+    return None
+
+
+async def cancel(update: Update, context: LoaContext) -> None:
+    """/cancel in a group: as a reply to one of the sender's questions, that question; otherwise
+    every question they have open in the group. Nothing else changes."""
+    message = update.effective_message
+    user = update.effective_user
+    _ = translator(_staff_language(update, context)).gettext
+    questions = []
+    async with context.db.transaction() as session:
+        replied = await _prompt_of(session, message.reply_to_message)
+        if replied is not None and replied.telegram_id != user.id:
+            text = _("This question was for someone else: only they can cancel it.")
+        else:
+            questions = await _open_questions(session, message.chat_id, user.id)
+            if replied is not None:
+                questions = [(prompt, code) for prompt, code in questions if prompt.id == replied.id]
+            if questions:
+                await session.execute(delete(StaffPrompt).where(StaffPrompt.id.in_([p.id for p, _c in questions])))
+                text = _("Cancelled: I no longer wait for your answer about {codes}. Nothing was changed.").format(
+                    codes=", ".join(code for _prompt, code in questions))
+            else:
+                text = _("You have no open question in this group: there is nothing to cancel.")
+    await message.reply_text(text)
+    for prompt, code in questions:
+        # The question itself says so, for whoever scrolls back to it and would reply to it.
+        asked = _(ASK[ASKED_BY[prompt.action]]).format(code=code)
+        try:
+            await edits.text(context.application, prompt.chat_id, prompt.message_id,
+                             _question(user, asked) + "\n\n✖ " + html.escape(_("Cancelled.")),
+                             parse_mode=ParseMode.HTML)
+        except BadRequest as error:  # deleted meanwhile: the confirmation above says it all
+            log.info("cancelled_question_kept chat=%s error=%s", prompt.chat_id, error)
+
+
+async def on_group_message(update: Update, context: LoaContext) -> None:
+    """A message in a group that replies to nothing: a hint when one is due (`_hint`), else silence.
+    Most of a group's messages are the staff talking: they cost one read, never a write lock."""
+    message = update.effective_message
+    if not _mentions_bot(message, context.bot.username):
+        async with context.db.lookup() as session:
+            waiting = (await session.execute(select(StaffPrompt.id).where(
+                StaffPrompt.chat_id == message.chat_id, StaffPrompt.telegram_id == update.effective_user.id,
+                StaffPrompt.hinted_at.is_(None)).limit(1))).first()
+        if waiting is None:
+            return
+    async with context.db.transaction() as session:
+        hint = await _hint(session, update, context)
+    if hint is not None:
+        await update.effective_message.reply_text(hint)
 
 
 async def chat_id(update: Update, context: LoaContext) -> None:
@@ -345,6 +448,8 @@ async def chat_id(update: Update, context: LoaContext) -> None:
 
 HANDLERS = [
     CommandHandler("chatid", chat_id, filters=GROUPS),
+    CommandHandler("cancel", cancel, filters=GROUPS),
     CallbackQueryHandler(on_button, pattern=callbacks.TRIAGE.pattern),
     MessageHandler(GROUPS & filters.REPLY & (filters.TEXT | filters.PHOTO) & ~filters.COMMAND, on_reply),
+    MessageHandler(GROUPS & (filters.TEXT | filters.PHOTO) & ~filters.COMMAND, on_group_message),
 ]

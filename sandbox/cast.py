@@ -47,10 +47,10 @@ class Group:
 
 
 LAN = Person("lan", 810000001, "Lan", "Nguyễn", "vi", ward="00004",
-             about_vi="Cư dân phường Ba Đình, đã gửi vài phản ánh",
+             about_vi="Người dân phường Ba Đình, đã gửi vài phản ánh",
              about_en="A resident of Ba Đình ward with a few reports")
 TOM = Person("tom", 810000002, "Tom", "Baker", "en", ward="00070",
-             about_vi="Cư dân nói tiếng Anh ở phường Hoàn Kiếm",
+             about_vi="Người dân nói tiếng Anh ở phường Hoàn Kiếm",
              about_en="An English-speaking resident of Hoàn Kiếm ward")
 HOA = Person("hoa", 810000003, "Hoa", "Trần", "vi",
              about_vi="Chưa từng dùng bot: bắt đầu bằng /start",

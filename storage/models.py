@@ -153,6 +153,8 @@ class Alert(SQLModel, table=True):
     wizard_step: str | None = Field(default=None, max_length=16)
     # The broadcaster's language, for the wizard and the progress messages.
     sender_language: str | None = Field(default=None, max_length=8)
+    # The wizard's message whose buttons are live (the area picker): an older one loses them.
+    wizard_message_id: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 
 
@@ -446,6 +448,8 @@ class StaffPrompt(SQLModel, table=True):
     action: str = Field(max_length=16)
     expected_event_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    # When they were told to reply to the question rather than write in the group: told once.
+    hinted_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class ApiToken(SQLModel, table=True):

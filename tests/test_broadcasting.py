@@ -134,7 +134,7 @@ async def test_cancel_alert_tells_those_who_received_it(bot, emulator, db):
     assert "The 1 residents who received it will be told" in confirm.text
     await tap(boss, "Yes, cancel the alert", message=confirm)
     notice = await reached.next_message()
-    assert notice.text.startswith("✅ HỦY THÔNG BÁO")
+    assert notice.text.startswith("✅ HỦY CẢNH BÁO")
     cancellation_report = await boss.next_message()
     await boss.wait_for(lambda: cancellation_report.text.startswith("✅ Cancellation #"), timeout=15)
     assert cancellation_report.buttons == []
@@ -144,9 +144,9 @@ async def test_cancel_alert_tells_those_who_received_it(bot, emulator, db):
 async def test_someone_without_the_role_is_refused_even_with_an_old_button(bot, emulator, db):
     stranger = emulator.user(first_name="Nam", language_code="vi")
     await stranger.send("/broadcast")
-    assert (await stranger.next_message()).text.startswith("Xin lỗi, chỉ cán bộ phát thông báo")
+    assert (await stranger.next_message()).text.startswith("Xin lỗi, chỉ cán bộ phát cảnh báo")
     await stranger.send("/schedules")
-    assert (await stranger.next_message()).text.startswith("Xin lỗi, chỉ cán bộ phát thông báo")
+    assert (await stranger.next_message()).text.startswith("Xin lỗi, chỉ cán bộ phát cảnh báo")
 
     boss = await broadcaster(db, emulator)
     await boss.send("/broadcast")
@@ -195,7 +195,7 @@ async def test_bad_input_is_explained_and_keeps_what_was_entered(bot, emulator, 
     assert refusal.text.startswith("With a photo the text can be at most 900 characters")
     await tap(boss, "No photo ›", message=refusal)
     shown = await boss.next_message()
-    assert shown.text.startswith("🔴 KHẨN CẤP · Giao thông") and "Đường Tràng Tiền cấm xe" in shown.text
+    assert shown.text.startswith("🔴 ĐẶC BIỆT NGHIÊM TRỌNG · Giao thông") and "Đường Tràng Tiền cấm xe" in shown.text
     controls = await boss.next_message()
     assert "Recipients now: 1" in controls.text
 
@@ -216,7 +216,7 @@ async def test_bad_input_is_explained_and_keeps_what_was_entered(bot, emulator, 
     await boss.next_message()
     await tap(boss, "🟡 Moderate")
     shown = await boss.next_message()
-    assert shown.text.startswith("🟡 Cần chú ý · Giao thông") and "Đường Tràng Tiền cấm xe" in shown.text
+    assert shown.text.startswith("🟡 Trung bình · Giao thông") and "Đường Tràng Tiền cấm xe" in shown.text
     assert "Severity: 🟡 Moderate" in (await boss.next_message()).text
 
     await boss.send("/cancel")
@@ -236,11 +236,11 @@ async def test_the_draft_survives_a_restart_and_broadcast_carries_on(bot, emulat
     # The state is all in the database: a new /broadcast (as after a restart) resumes at the areas step.
     await boss.send("/broadcast")
     picker = await boss.next_message()
-    assert picker.text.startswith("Bạn đang soạn dở một thông báo")
+    assert picker.text.startswith("Bạn đang soạn dở một cảnh báo")
     assert "Đã chọn: Phường Long Biên" in picker.text
     alert = await only_alert(db)
     assert (alert.status, alert.wizard_step, alert.area_codes) == ("draft", "areas", [LONG_BIEN])
     await boss.send("/cancel")
-    assert (await boss.next_message()).text == "Đã xóa bản nháp thông báo; chưa có gì được gửi."
+    assert (await boss.next_message()).text == "Đã xóa bản nháp cảnh báo; chưa có gì được gửi."
     answer = await tap(boss, "Xong ✓", message=picker)  # a button of the deleted draft
     assert answer.show_alert and answer.text.startswith("Nút này không còn hiệu lực")

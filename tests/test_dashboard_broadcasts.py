@@ -124,7 +124,7 @@ async def test_a_broadcaster_counts_sends_follows_and_cancels_an_alert(applicati
         status, page = await browser.post(f"/dashboard/broadcasts/{alert_id}/cancel", {"way": "notice"})
         assert status == 200 and "The alert is cancelled" in page and "Cancel the alert" not in page
         for user in reached:
-            assert (await user.next_message()).text.startswith("✅ HỦY THÔNG BÁO")
+            assert (await user.next_message()).text.startswith("✅ HỦY CẢNH BÁO")
         async with db.read() as session:
             notice = (await session.execute(select(Alert).where(Alert.replaces_id == alert_id))).scalar_one()
         assert (notice.kind, notice.source, (await alert(db, alert_id)).status) == ("cancellation", "dashboard",

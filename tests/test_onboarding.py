@@ -36,7 +36,7 @@ async def test_defaults_take_four_taps_in_vietnamese(bot, emulator, db):
     await lan.tap("📍 Gửi vị trí của tôi", location=LONG_BIEN)          # tap 2
     assert (await lan.next_message()).text == "✅ Khu vực của bạn: Phường Long Biên"
     topics_prompt = await lan.next_message()
-    assert topics_prompt.text.startswith("Bạn muốn nhận những thông báo nào?")
+    assert topics_prompt.text.startswith("Bạn muốn nhận những cảnh báo nào?")
     assert all(row[0].startswith("✅") for row in topics_prompt.buttons[:-1])
 
     await tap(lan, "Xong ✓")                                          # tap 3

@@ -30,7 +30,8 @@ async def test_satisfied_closes_the_report_and_takes_a_comment(bot, emulator, db
     answer = await tap(lan, "😊 Satisfied", message=message)
     assert answer.text == "Thank you for your rating!" and not answer.show_alert
     done = await lan.next_message()
-    assert done.text == f"Report {report.code} is closed.\n\nAdd a comment? Type it now, or tap Skip."
+    assert done.text == (f"Your rating: satisfied.\nReport {report.code} is closed.\n\n"
+                         "Add a comment? Type it now, or tap Skip.")
     assert done.buttons == [["Skip"]]
     assert message.buttons == []
     stored = await report_of(db, report.id)
@@ -58,6 +59,7 @@ async def test_satisfied_closes_the_report_and_takes_a_comment(bot, emulator, db
     await lan.send(f"/status {report.code}")
     status = await lan.next_message()
     assert "Quick work, &lt;thank you&gt; &amp; well done!" in status.html
+    assert "\nYour rating: satisfied.\n" in status.text
 
 
 async def test_acceptable_and_skip(bot, emulator, db):
@@ -87,8 +89,8 @@ async def test_not_satisfied_reopens_the_report_with_a_comment(bot, emulator, db
 
     await tap(lan, "Reopen", message=question)
     done = await lan.next_message()
-    assert done.text == (f"Report {report.code} is reopened: it goes back to the agency, which will work on it "
-                         "again.\n\nAdd a comment? Type it now, or tap Skip.")
+    assert done.text == (f"Your rating: not satisfied.\nReport {report.code} is reopened: it goes back to the "
+                         "agency, which will work on it again.\n\nAdd a comment? Type it now, or tap Skip.")
     assert question.buttons == []
     stored = await report_of(db, report.id)
     assert (stored.state, stored.reopened_count, stored.rating) == ("reopened", 1, "not_satisfied")
@@ -112,7 +114,7 @@ async def test_not_satisfied_without_reopening_closes_it(bot, emulator, db):
     answer = await tap(lan, "No, close it", message=question)
     assert answer.text == "Thank you for your rating!"
     done = await lan.next_message()
-    assert done.text.startswith(f"Report {report.code} is closed.")
+    assert done.text.startswith(f"Your rating: not satisfied.\nReport {report.code} is closed.")
     stored = await report_of(db, report.id)
     assert (stored.state, stored.rating, stored.reopened_count) == ("closed", "not_satisfied", 0)
     assert [e.action for e in await events_of(db, report.id)][-1] == "rate"
@@ -127,7 +129,8 @@ async def test_a_second_tap_is_refused_and_changes_nothing(bot, emulator, db):
     assert (await first.answer()).text == "Thank you for your rating!"
     for tapped in (second, third):
         answer = await tapped.answer()
-        assert answer.show_alert and answer.text.startswith("Already rated by the resident at "), answer
+        assert answer.show_alert and answer.text.startswith("You already rated this report at "), answer
+        assert answer.text.endswith(": satisfied."), "the rating that counts, not the one tapped last"
     await lan.next_message()  # the comment offer, once
     stored = await report_of(db, report.id)
     assert (stored.state, stored.rating) == ("closed", "satisfied")
@@ -144,7 +147,7 @@ async def test_a_second_tap_is_refused_and_changes_nothing(bot, emulator, db):
     close = await lan.tap("No, close it", message=question)
     await reopen.answer()
     answer = await close.answer()
-    assert answer.show_alert and answer.text.startswith("Reopened by the resident at ")
+    assert answer.show_alert and answer.text.startswith("You already reopened this report at ")
     await lan.next_message()
     stored = await report_of(db, other.id)
     assert (stored.state, stored.rating, stored.reopened_count) == ("reopened", "not_satisfied", 1)
@@ -158,9 +161,9 @@ async def test_the_refusal_is_in_the_residents_language(bot, emulator, db):
     second = await lan.tap("😐 Acceptable", message=message)
     assert not (await first.answer()).show_alert
     answer = await second.answer()
-    prefix = translator("vi").gettext("Already rated by the resident at {time}.").split("{time}")[0]
-    assert prefix == "Người dân đã đánh giá lúc "
-    assert answer.show_alert and answer.text.startswith(prefix)
+    prefix = translator("vi").gettext("You already rated this report at {time}: {rating}.").split("{time}")[0]
+    assert prefix == "Bạn đã đánh giá phản ánh này lúc "
+    assert answer.show_alert and answer.text.startswith(prefix) and answer.text.endswith(": chấp nhận được.")
     assert "/" in answer.text and ":" in answer.text  # the time, as HH:MM DD/MM/YYYY
     await lan.next_message()
 

@@ -69,7 +69,7 @@ def lines(rendered: Rendered) -> list[str]:
 def test_vietnamese_resident_reads_vietnamese():
     message = render_alert(alert(severity="extreme"), topic(), "vi", tz=HCM)
     first, *rest = lines(message)
-    assert first == "🔴 KHẨN CẤP · Thời tiết và thiên tai"
+    assert first == "🔴 ĐẶC BIỆT NGHIÊM TRỌNG · Thời tiết và thiên tai"
     assert "Mưa lớn đêm nay ở Hà Nội." in rest
     assert "Heavy rain" not in message.text
 
@@ -105,10 +105,10 @@ def test_an_unknown_resident_language_gets_vietnamese_labels():
 
 
 @pytest.mark.parametrize("severity, vi, en", [
-    ("extreme", "🔴 KHẨN CẤP", "🔴 EXTREME"),
+    ("extreme", "🔴 ĐẶC BIỆT NGHIÊM TRỌNG", "🔴 EXTREME"),
     ("severe", "🟠 NGHIÊM TRỌNG", "🟠 SEVERE"),
-    ("moderate", "🟡 Cần chú ý", "🟡 Moderate"),
-    ("minor", "🔵 Mức nhẹ", "🔵 Minor"),
+    ("moderate", "🟡 Trung bình", "🟡 Moderate"),
+    ("minor", "🔵 Nhẹ", "🔵 Minor"),
     ("unknown", "⚪ Chưa rõ mức độ", "⚪ Severity unknown"),
 ])
 def test_every_severity_opens_the_message_with_its_marker_and_word(severity, vi, en):
@@ -282,7 +282,7 @@ def test_a_cancellation_names_the_earlier_alert_and_shows_its_own_text():
     assert "Evacuate now." not in shown
     assert not any("EXTREME" in line or "Expires" in line or "Stay indoors" in line for line in shown)
     vi = lines(render_alert(cancel, topic(), "vi", tz=HCM, replaced=original))
-    assert vi[:3] == ["✅ HỦY THÔNG BÁO", "Thông báo này không còn hiệu lực:", "Thời tiết và thiên tai: Bão số 3 đổ bộ"]
+    assert vi[:3] == ["✅ HỦY CẢNH BÁO", "Cảnh báo này không còn hiệu lực:", "Thời tiết và thiên tai: Bão số 3 đổ bộ"]
     assert "The typhoon changed course." in vi  # the only text it has
 
 
@@ -327,4 +327,4 @@ def test_rendered_is_immutable():
 
 def test_a_cancellation_of_an_unknown_alert_still_names_its_topic():
     message = render_alert(alert(kind="cancellation", texts={"vi": "Đã hủy."}), topic(), "vi", tz=HCM)
-    assert lines(message) == ["✅ HỦY THÔNG BÁO · Thời tiết và thiên tai", "", "Đã hủy."]
+    assert lines(message) == ["✅ HỦY CẢNH BÁO · Thời tiết và thiên tai", "", "Đã hủy."]

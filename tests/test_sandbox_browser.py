@@ -91,7 +91,7 @@ async def test_a_newcomers_report_from_start_to_a_rated_resolution(sandbox, page
     await page.click("#keyboard button.key[data-location]")
     await screenshot(page, "sandbox-02-map")
     await pick_on_map(page, BA_DINH, "Phường Ba Đình")
-    await bot_says(page, "Bạn muốn nhận những thông báo nào?")
+    await bot_says(page, "Bạn muốn nhận những cảnh báo nào?")
     await tap(page, "Xong ✓")
     await tap(page, "Giữ 22:00–06:00")
     await bot_says(page, "Khu vực: Phường Ba Đình")

@@ -160,7 +160,7 @@ async def test_only_lans_news_is_sent_when_the_sandbox_starts(seeded):
     params = waiting.payload["params"]
     assert waiting.chat_id == cast.LAN.telegram_id and made.to_rate in params.get("text", params.get("caption"))
     assert [button["text"] for [button] in params["reply_markup"]["inline_keyboard"]] == [
-        "😊 Hài lòng", "😐 Chấp nhận", "😞 Không hài lòng"]
+        "😊 Hài lòng", "😐 Chấp nhận được", "😞 Không hài lòng"]
     # The card job (handlers/staff_cards.py) posts cards for the reports changed since they were shown:
     # the open and resolved ones, not the dozen that are over.
     found = await all_reports(db)

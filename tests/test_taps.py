@@ -63,7 +63,7 @@ async def test_onboarding_and_settings_buttons_tapped_twice(bot, emulator, db):
     await twice(lan, "Ba Đình", provinces)
     assert (await lan.next_message()).text == "✅ Khu vực của bạn: Phường Ba Đình"
     topics_prompt = await lan.next_message()
-    assert topics_prompt.text.startswith("Bạn muốn nhận những thông báo nào?")
+    assert topics_prompt.text.startswith("Bạn muốn nhận những cảnh báo nào?")
     await twice(lan, "Xong ✓", topics_prompt)
     await until(lan, topics_prompt, "Giờ yên lặng:")
     await twice(lan, "Giữ 22:00–06:00", topics_prompt)

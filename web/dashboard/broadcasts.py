@@ -31,7 +31,7 @@ from broadcasts import alerts, drafts, lifecycle, schedules
 from broadcasts.alerts import Kind, Progress, Status
 from broadcasts.lifecycle import By, No, Refused, Way
 from broadcasts.progress import figures, number
-from broadcasts.render import MARKERS
+from broadcasts.render import MARKERS, SEVERITY_LABELS
 from kernel.i18n import translator
 from storage import areas, topics
 from storage.models import Alert, Area
@@ -52,8 +52,6 @@ def N_(msgid: str) -> str:
     return msgid
 
 
-SEVERITY_LABELS = {"extreme": N_("Extreme"), "severe": N_("Severe"), "moderate": N_("Moderate"),
-                   "minor": N_("Minor"), "unknown": N_("Unknown")}
 STATUS_LABELS = {Status.TEMPLATE: N_("Scheduled"), Status.SENDING: N_("Sending"), Status.DONE: N_("Sent"),
                  Status.CANCELLED: N_("Stopped"), Status.DRAFT: N_("Draft")}
 KIND_LABELS = {Kind.ALERT: N_("Alert"), Kind.CORRECTION: N_("Correction"), Kind.CANCELLATION: N_("Cancellation")}

@@ -60,7 +60,6 @@ HISTORY = {
     Action.REOPEN: N_("Reopened by the resident"),
     Action.AUTO_CLOSE: N_("Closed automatically"),
 }
-RATINGS = {"satisfied": N_("satisfied"), "acceptable": N_("acceptable"), "not_satisfied": N_("not satisfied")}
 
 
 def setup(app: web.Application) -> None:
@@ -168,7 +167,7 @@ async def _context(request: web.Request, staff: Staff, session, report: Report) 
                             label=place if (area and area.boundary) or point else _("No map for this report.")),
         "history": await _history(session, report, staff, names, _),
         "allowed": allowed, "choices": choices, "expected_event_id": last.id if last else "",
-        "rating": _(RATINGS[report.rating]) if report.rating in RATINGS else None,
+        "rating": _(lifecycle.RATING_LABELS[report.rating]) if report.rating in lifecycle.RATING_LABELS else None,
         "reporter_banned": (await bans.reporter_banned(session, settings.pseudonym_secret, report)
                             if staff.moderator else None),
     }
