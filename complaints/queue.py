@@ -18,11 +18,13 @@ parts. On SQLite, which keeps no statistics, the page tells the planner which wa
 matches are many, `+column` keeps it from fetching all of them through a filter's index to sort
 them. At 100,000 reports a page takes 5 to 45 ms (bench/dashboard_queue.py), most of it the counts.
 
-A search has no index: it reads every report's case-folded text once (`search_text`, written by
-complaints.reports.file), to count; the page's rows are then read by the ids found or, for a common
-word, found walking the sort's index. Every word must be in the description or the address, in
-any case ("đèn" finds "Đèn" and "ĐÈN"), % and _ being themselves. One LIKE (SQLite) or strpos
-(PostgreSQL) per word on one column costs a few times less than one per casing and per column.
+A search has no index: it reads every report's folded text once (`search_text`, written by
+complaints.reports.file with kernel.text.fold, the bot's area search's fold), to count; the page's
+rows are then read by the ids found or, for a common word, found walking the sort's index. Every
+word must be in the description or the address, in any case and with or without diacritics ("den"
+and "đèn" find "Đèn" and "ĐÈN", "doi can" finds "Đội Cấn"), % and _ being themselves. One LIKE
+(SQLite) or strpos (PostgreSQL) per word on one column costs a few times less than one per casing
+and per column.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from complaints import codes
 from complaints.deadlines import OPEN
 from complaints.lifecycle import PRIORITIES, State
+from kernel.text import fold
 from storage import areas
 from storage.models import Report, ReportPhoto
 
@@ -167,10 +170,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _word_matches(word: str, sqlite: bool):
-    """The report's case-folded description and address (reports.searchable) hold the case-folded
-    word, % and _ as themselves. PostgreSQL: strpos, three times as fast as LIKE on Vietnamese text."""
-    folded = word.casefold()
+def _word_matches(folded: str, sqlite: bool):
+    """The report's folded description and address (reports.searchable) hold the folded word, % and
+    _ as themselves. PostgreSQL: strpos, three times as fast as LIKE on Vietnamese text."""
     if not sqlite:
         return func.strpos(REPORTS.c.search_text, folded) > 0
     return REPORTS.c.search_text.like(f"%{_escape_like(folded)}%", escape="\\")
@@ -185,7 +187,9 @@ def _search(term: str, sqlite: bool):
     if parsed is not None and _CODE_SEPARATORS.sub("", term.upper()).startswith(codes.PREFIX.rstrip("-")):
         return REPORTS.c.code == parsed
     exact = sorted({term.upper()} | ({parsed} if parsed else set()))
-    words = term.split()[:MAX_WORDS]
+    words = [word for word in fold(term).split() if word][:MAX_WORDS]
+    if not words:
+        return REPORTS.c.code.in_(exact)
     return or_(REPORTS.c.code.in_(exact), and_(*(_word_matches(word, sqlite) for word in words)))
 
 

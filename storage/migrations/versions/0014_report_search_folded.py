@@ -1,0 +1,56 @@
+"""Reports: the search text folded without diacritics (đ as d), as well as case
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-07 11:00:00
+"""
+from __future__ import annotations
+
+import unicodedata
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0014'
+down_revision = '0013'
+branch_labels = None
+depends_on = None
+
+BATCH = 5000
+
+
+def _folded(text: str) -> str:
+    # As kernel.text.fold does it (a migration keeps its own copy: the code may change).
+    text = unicodedata.normalize("NFD", text.casefold())
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).replace("đ", "d").replace("ð", "d")
+
+
+def _case_folded(text: str) -> str:
+    # What 0011 wrote.
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def _rewrite(fold) -> None:
+    connection = op.get_bind()
+    reports = sa.table('reports', sa.column('id', sa.Integer), sa.column('description', sa.Text),
+                       sa.column('address_text', sa.String), sa.column('search_text', sa.Text))
+    last = 0
+    while True:
+        rows = connection.execute(sa.select(reports.c.id, reports.c.description, reports.c.address_text)
+                                  .where(reports.c.id > last).order_by(reports.c.id).limit(BATCH)).all()
+        if not rows:
+            break
+        connection.execute(reports.update().where(reports.c.id == sa.bindparam('row_id'))
+                           .values(search_text=sa.bindparam('text')),
+                           [{'row_id': row.id,
+                             'text': fold("\n".join(part for part in (row.description, row.address_text) if part))}
+                            for row in rows])
+        last = rows[-1].id
+
+
+def upgrade() -> None:
+    _rewrite(_folded)
+
+
+def downgrade() -> None:
+    _rewrite(_case_folded)
