@@ -309,12 +309,14 @@ async def test_each_sort_orders_the_reports_and_ties_go_to_the_newest(made):
         "created": [r1, r3, r2, r4, r5],
         "-updated": [r1, r4, r3, r2, r5],
         "updated": [r5, r3, r2, r4, r1],
-        "due": [r3, r2, r5, r1, r4],  # no deadline: last
-        "-due": [r1, r5, r3, r2, r4],  # no deadline: last too
+        "due": [r3, r2, r1, r5, r4],  # then no deadline, or closed: newest first
+        "-due": [r1, r3, r2, r5, r4],  # those last too
         "-priority": [r4, r2, r5, r3, r1],  # urgent first
         "priority": [r5, r3, r1, r4, r2],
         "code": [r2, r4, r5, r1, r3],
         "-code": [r3, r1, r5, r4, r2],
+        "state": [r3, r1, r2, r4, r5],  # in the tabs' order, newest first
+        "-state": [r5, r4, r2, r3, r1],  # still newest first
     }
     assert set(expected) == queue.SORTS
     five = QueueFilter(states=("submitted", "assigned", "in_progress", "closed"))  # not the rejected one
