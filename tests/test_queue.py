@@ -273,6 +273,14 @@ async def test_d_with_a_stroke_is_found_as_d_and_tones_never_matter(made, monkey
     assert await search(db, monkeypatch, "rac") == {street.code, other.code}
     assert await search(db, monkeypatch, "rac dau ngo") == {street.code}
     assert await search(db, monkeypatch, "dđ") == set()
+    # Words are found by their start: "hỏng" (broken) is not inside "không" (not).
+    unlit = await made.add("Đèn không sáng", address="Ngõ (hẻm) 7/2")
+    broken = await made.add("Đèn hỏng")
+    assert await search(db, monkeypatch, "hong") == {broken.code}
+    assert await search(db, monkeypatch, "hỏng") == {broken.code}
+    assert await search(db, monkeypatch, "kh") == {unlit.code}
+    assert await search(db, monkeypatch, "hem") == {unlit.code}  # after a bracket
+    assert await search(db, monkeypatch, "7/2") == {unlit.code}
 
 
 async def test_percent_and_underscore_in_a_search_are_literal(made, monkeypatch):

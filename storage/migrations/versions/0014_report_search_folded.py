@@ -1,4 +1,4 @@
-"""Reports: the search text folded without diacritics (đ as d), as well as case
+"""Reports: the search text as folded words (no case, no diacritics, đ as d), each after a space
 
 Revision ID: 0014
 Revises: 0013
@@ -6,6 +6,7 @@ Create Date: 2026-12-07 11:00:00
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import sqlalchemy as sa
@@ -19,10 +20,15 @@ depends_on = None
 BATCH = 5000
 
 
+_WORD = re.compile(r"[^\W_]+|[^\w\s]|_")
+
+
 def _folded(text: str) -> str:
-    # As kernel.text.fold does it (a migration keeps its own copy: the code may change).
+    # As complaints.reports.searchable does it with kernel.text.words (a migration keeps its own
+    # copy: the code may change): folded words, each after a space.
     text = unicodedata.normalize("NFD", text.casefold())
-    return "".join(ch for ch in text if not unicodedata.combining(ch)).replace("đ", "d").replace("ð", "d")
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).replace("đ", "d").replace("ð", "d")
+    return "".join(" " + word for word in _WORD.findall(text))
 
 
 def _case_folded(text: str) -> str:
