@@ -13,8 +13,9 @@ A row never carries who reported it: no resident, no reporter name, no rating co
 Indexes (storage/models.py, migration 0010): a sort walks its (column, id) index, or with states
 asked for its (state, column, id) index state by state, until the page is full; the counts come
 from (filter column, state) indexes alone. Sorts that one ORDER BY could not take from an index
-(due with reports without a deadline last, priority with ties newest first) run as consecutive
-parts. On SQLite, which keeps no statistics, the page tells the planner which way to go: when the
+(due: the open reports with a deadline by it, then the others newest first; state: in the tabs'
+order, each newest first; priority with ties newest first) run as consecutive parts, the first
+two always state by state. On SQLite, which keeps no statistics, the page tells the planner which way to go: when the
 matches are many, `+column` keeps it from fetching all of them through a filter's index to sort
 them. At 100,000 reports a page takes 5 to 45 ms (bench/dashboard_queue.py), most of it the counts.
 
