@@ -19,14 +19,14 @@ two always state by state. On SQLite, which keeps no statistics, the page tells 
 matches are many, `+column` keeps it from fetching all of them through a filter's index to sort
 them. At 100,000 reports a page takes 5 to 45 ms (bench/dashboard_queue.py), most of it the counts.
 
-A search has no index: it reads every report's folded text once (`search_text`, written by
-complaints.reports.file with kernel.text.fold, the bot's area search's fold), to count; the page's
-rows are then read by the ids found or, for a common word, found walking the sort's index. Every
-word must start a word of the description or the address, in any case and with or without
-diacritics ("den" and "đèn" find "Đèn" and "ĐÈN", "doi can" finds "Đội Cấn", "hong" finds "hỏng"
-but not "không"); a sign other than a letter or digit is a word of its own, % and _ themselves. One LIKE
-(SQLite) or strpos (PostgreSQL) per word on one column costs a few times less than one per casing
-and per column.
+A search has no index: it reads every report's folded words once (`search_text`, written by
+complaints.reports.file with kernel.text.words, on the bot's area search's fold), to count; the
+page's rows are then read by the ids found or, for a common word, found walking the sort's index.
+Every word typed must start a word of the description or the address, in any case and with or
+without diacritics ("den" and "đèn" find "Đèn" and "ĐÈN", "doi can" finds "Đội Cấn", "hong" finds
+"hỏng" but not "không"); a sign other than a letter or a digit is a word of its own, % and _
+included. One instr (SQLite) or strpos (PostgreSQL) per word on one column costs a few times less
+than one per casing and per column.
 """
 
 from __future__ import annotations
@@ -169,17 +169,12 @@ def _unindexed(column):
     return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _word_matches(word: str, sqlite: bool):
     """A word of the report's folded description and address (reports.searchable: each after a
-    space) starts with the folded word, % and _ as themselves. PostgreSQL: strpos, three times as
+    space) starts with the folded word, found as plain text (% and _ as themselves): instr on
+    SQLite, a third faster than LIKE, which folds case again; strpos on PostgreSQL, three times as
     fast as LIKE on Vietnamese text."""
-    if not sqlite:
-        return func.strpos(REPORTS.c.search_text, " " + word) > 0
-    return REPORTS.c.search_text.like(f"% {_escape_like(word)}%", escape="\\")
+    return (func.instr if sqlite else func.strpos)(REPORTS.c.search_text, " " + word) > 0
 
 
 def _search(term: str, sqlite: bool):
