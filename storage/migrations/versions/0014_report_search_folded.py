@@ -1,4 +1,5 @@
-"""Reports: the search text as folded words (no case, no diacritics, đ as d), each after a space
+"""Reports: the search text as folded words (no case, no diacritics, đ as d), each after a space;
+on SQLite, an index of it with the state for the search to read
 
 Revision ID: 0014
 Revises: 0013
@@ -54,9 +55,19 @@ def _rewrite(fold) -> None:
         last = rows[-1].id
 
 
+def _sqlite() -> bool:
+    return op.get_bind().dialect.name == "sqlite"
+
+
 def upgrade() -> None:
     _rewrite(_folded)
+    if _sqlite():  # the models' ddl_if(dialect="sqlite")
+        with op.batch_alter_table('reports', schema=None) as batch_op:
+            batch_op.create_index('ix_reports_state_search', ['state', 'search_text'], unique=False)
 
 
 def downgrade() -> None:
+    if _sqlite():
+        with op.batch_alter_table('reports', schema=None) as batch_op:
+            batch_op.drop_index('ix_reports_state_search')
     _rewrite(_case_folded)
