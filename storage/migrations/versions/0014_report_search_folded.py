@@ -63,7 +63,7 @@ def upgrade() -> None:
     _rewrite(_folded)
     if _sqlite():  # the models' ddl_if(dialect="sqlite")
         with op.batch_alter_table('reports', schema=None) as batch_op:
-            batch_op.create_index('ix_reports_state_search', ['state', 'search_text'], unique=False)
+            batch_op.create_index('ix_reports_state_search', ['state', 'search_text', 'code'], unique=False)
 
 
 def downgrade() -> None:
