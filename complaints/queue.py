@@ -387,8 +387,8 @@ async def page(session: AsyncSession, f: QueueFilter, *, sort: str = DEFAULT_SOR
         columns.append(select(func.max(REPORTS.c.id)).scalar_subquery().label("largest_id"))
     if sqlite and searching:
         # SQLite would walk the index on state to group, reading each report from there: a scan
-        # (what a search needs anyway) is several times faster, of the narrow index of (state,
-        # search_text, code) when no other filter needs the table (storage.models).
+        # (what a search needs anyway) is several times faster, of the narrow index of (search_text,
+        # state, code) when no other filter needs the table (storage.models).
         group = [_unindexed(REPORTS.c.state)]
     elif area_codes is not None and len(area_codes) > 1:
         # Area by area, each in the order of its (area, state) index: no sorting of every match.

@@ -63,11 +63,11 @@ def upgrade() -> None:
     _rewrite(_folded)
     if _sqlite():  # the models' ddl_if(dialect="sqlite")
         with op.batch_alter_table('reports', schema=None) as batch_op:
-            batch_op.create_index('ix_reports_state_search', ['state', 'search_text', 'code'], unique=False)
+            batch_op.create_index('ix_reports_search_text', ['search_text', 'state', 'code'], unique=False)
 
 
 def downgrade() -> None:
     if _sqlite():
         with op.batch_alter_table('reports', schema=None) as batch_op:
-            batch_op.drop_index('ix_reports_state_search')
+            batch_op.drop_index('ix_reports_search_text')
     _rewrite(_case_folded)
