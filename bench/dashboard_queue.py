@@ -99,7 +99,11 @@ def combinations(ward: str, agency: str, code: str) -> list[tuple[str, QueueFilt
         ("urgent + open, newest first", QueueFilter(states=open_states, priority="urgent"), "-created", 1),
         ("everything, urgent first", QueueFilter(), "-priority", 1),
         ("everything, by code", QueueFilter(), "code", 1),
+        ("everything, due soonest (the 'All' tab)", QueueFilter(), "due", 1),
+        ("everything, by state", QueueFilter(), "state", 1),
         ("search words 'đèn hỏng'", QueueFilter(search="đèn hỏng"), "-created", 1),
+        ("search words 'den hong' (no diacritics)", QueueFilter(search="den hong"), "-created", 1),
+        ("search word 'rac'", QueueFilter(search="rac"), "-created", 1),
         (f"search code {code.lower()}", QueueFilter(search=code.lower()), "-created", 1),
     ]
 

@@ -6,14 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from babel.numbers import format_decimal
-
 from broadcasts.alerts import Progress, Status
-
-
-def number(value: int, language: str) -> str:
-    """1234 as "1.234" in Vietnamese, "1,234" in English."""
-    return format_decimal(value, locale="en" if language == "en" else "vi")
+from kernel.formats import number
 
 
 def eta_seconds(progress: Progress, rate: float) -> int:

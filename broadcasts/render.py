@@ -24,9 +24,9 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from kernel import formats
 from kernel.i18n import translator
 from storage.models import Alert, Topic
 
@@ -52,7 +52,6 @@ TOPIC_SHOWN = 80
 EARLIER_SHOWN = 120
 LINK_SHOWN = 80
 
-_DATE_PATTERNS = {"vi": "HH:mm 'ngày' dd/MM/yyyy", "en": "HH:mm, d MMM yyyy"}
 _TAG = re.compile(r"<[^>]*>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
@@ -191,9 +190,7 @@ def _expiry(expires_at: datetime | None, language: str, tz: ZoneInfo) -> str | N
         return None
     if expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=timezone.utc)
-    local = expires_at.astimezone(tz)
-    pattern = _DATE_PATTERNS.get(language, _DATE_PATTERNS["vi"])
-    return format_datetime(local, pattern, tzinfo=tz, locale="en" if language == "en" else "vi")
+    return formats.moment(expires_at, language, tz)
 
 
 def _link(url: str | None) -> tuple[str | None, str | None, str | None]:

@@ -40,6 +40,7 @@ from sqlmodel import select
 from broadcasts import outbox
 from complaints import codes, deadlines
 from complaints.deadlines import DeadlineRules
+from kernel import formats
 from kernel.effects import Effects
 from storage import roles
 from storage.models import Agency, ApiToken, Report, ReportEvent, ReportFollower, Resident, Role, StaffRole
@@ -198,7 +199,7 @@ def render_value(value: Any, gettext: Callable[[str], str], language: str, tz) -
     if isinstance(value, datetime):
         if tz is None:
             return value.isoformat(timespec="minutes")
-        return value.astimezone(tz).strftime("%H:%M %d/%m/%Y")
+        return formats.moment(value, language, tz)
     return "" if value is None else str(value)
 
 

@@ -13,16 +13,20 @@ A row never carries who reported it: no resident, no reporter name, no rating co
 Indexes (storage/models.py, migration 0010): a sort walks its (column, id) index, or with states
 asked for its (state, column, id) index state by state, until the page is full; the counts come
 from (filter column, state) indexes alone. Sorts that one ORDER BY could not take from an index
-(due with reports without a deadline last, priority with ties newest first) run as consecutive
-parts. On SQLite, which keeps no statistics, the page tells the planner which way to go: when the
+(due: the open reports with a deadline by it, then the others newest first; state: in the tabs'
+order, each newest first; priority with ties newest first) run as consecutive parts, the first
+two always state by state. On SQLite, which keeps no statistics, the page tells the planner which way to go: when the
 matches are many, `+column` keeps it from fetching all of them through a filter's index to sort
 them. At 100,000 reports a page takes 5 to 45 ms (bench/dashboard_queue.py), most of it the counts.
 
-A search has no index: it reads every report's case-folded text once (`search_text`, written by
-complaints.reports.file), to count; the page's rows are then read by the ids found or, for a common
-word, found walking the sort's index. Every word must be in the description or the address, in
-any case ("đèn" finds "Đèn" and "ĐÈN"), % and _ being themselves. One LIKE (SQLite) or strpos
-(PostgreSQL) per word on one column costs a few times less than one per casing and per column.
+A search has no index: it reads every report's folded words once (`search_text`, written by
+complaints.reports.file with kernel.text.words, on the bot's area search's fold), to count; the
+page's rows are then read by the ids found or, for a common word, found walking the sort's index.
+Every word typed must start a word of the description or the address, in any case and with or
+without diacritics ("den" and "đèn" find "Đèn" and "ĐÈN", "doi can" finds "Đội Cấn", "hong" finds
+"hỏng" but not "không"); a sign other than a letter or a digit is a word of its own, % and _
+included. One instr (SQLite) or strpos (PostgreSQL) per word on one column costs a few times less
+than one per casing and per column.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy import and_, case, cast, func, literal, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
@@ -43,11 +47,13 @@ from sqlalchemy.sql.elements import UnaryExpression
 from complaints import codes
 from complaints.deadlines import OPEN
 from complaints.lifecycle import PRIORITIES, State
+from kernel.text import words
 from storage import areas
 from storage.models import Report, ReportPhoto
 
 STATES = tuple(state.value for state in State)
-SORTS = {"created", "-created", "due", "-due", "updated", "-updated", "priority", "-priority", "code", "-code"}
+SORTS = {"created", "-created", "due", "-due", "updated", "-updated", "priority", "-priority", "code", "-code",
+         "state", "-state"}
 DEFAULT_SORT = "-created"
 MAX_PER_PAGE = 500
 MAX_SEARCH_CHARS = 200  # a longer search is cut
@@ -163,17 +169,12 @@ def _unindexed(column):
     return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _word_matches(word: str, sqlite: bool):
-    """The report's case-folded description and address (reports.searchable) hold the case-folded
-    word, % and _ as themselves. PostgreSQL: strpos, three times as fast as LIKE on Vietnamese text."""
-    folded = word.casefold()
-    if not sqlite:
-        return func.strpos(REPORTS.c.search_text, folded) > 0
-    return REPORTS.c.search_text.like(f"%{_escape_like(folded)}%", escape="\\")
+    """A word of the report's folded description and address (reports.searchable: each after a
+    space) starts with the folded word, found as plain text (% and _ as themselves): instr on
+    SQLite, a third faster than LIKE, which folds case again; strpos on PostgreSQL, three times as
+    fast as LIKE on Vietnamese text."""
+    return (func.instr if sqlite else func.strpos)(REPORTS.c.search_text, " " + word) > 0
 
 
 def _search(term: str, sqlite: bool):
@@ -185,8 +186,10 @@ def _search(term: str, sqlite: bool):
     if parsed is not None and _CODE_SEPARATORS.sub("", term.upper()).startswith(codes.PREFIX.rstrip("-")):
         return REPORTS.c.code == parsed
     exact = sorted({term.upper()} | ({parsed} if parsed else set()))
-    words = term.split()[:MAX_WORDS]
-    return or_(REPORTS.c.code.in_(exact), and_(*(_word_matches(word, sqlite) for word in words)))
+    typed = list(dict.fromkeys(words(term)))[:MAX_WORDS]
+    if not typed:
+        return REPORTS.c.code.in_(exact)
+    return or_(REPORTS.c.code.in_(exact), and_(*(_word_matches(word, sqlite) for word in typed)))
 
 
 def _is_overdue(col=_plain):
@@ -227,13 +230,13 @@ def _state_conditions(states: Iterable[str], col=_plain) -> list:
 
 
 _SORT_COLUMNS = {"created": "created_at", "updated": "updated_at", "due": "due_at", "priority": "priority",
-                 "code": "code"}
+                 "code": "code", "state": "created_at"}
 
 
 def _segments(sort: str) -> list[tuple]:
     """The sort as consecutive parts, (condition or None, ORDER BY): each part can walk an index
-    in order, where one ORDER BY could not (NULLs last both ways; priorities in both directions
-    with ties newest first)."""
+    in order, where one ORDER BY could not (priorities in both directions with ties newest first).
+    The sorts by deadline and by state are made of parts state by state (`_parts`)."""
     c = REPORTS.c
     descending = sort.startswith("-")
     key = sort.lstrip("-")
@@ -241,8 +244,6 @@ def _segments(sort: str) -> list[tuple]:
     ordered = column.desc() if descending else column.asc()
     if key == "code":  # unique: no ties
         return [(None, [ordered])]
-    if key == "due":  # reports without a deadline last, either way
-        return [(column.is_not(None), [ordered, c.id.desc()]), (column.is_(None), [c.id.desc()])]
     if key == "priority":  # each priority newest first, and the ranges around them (empty) in order
         values = sorted(PRIORITIES)
         parts = [(column < values[0], [ordered, c.id.desc()])]
@@ -254,35 +255,77 @@ def _segments(sort: str) -> list[tuple]:
     return [(None, [ordered, c.id.desc()])]
 
 
+def _parts(sort: str, split: list[str] | None, col=_plain) -> list[tuple]:
+    """The parts of a page's query: (part number, condition or None, ORDER BY, the key the part is
+    ordered by before its ids or None, whether that key runs newest first whatever the sort's
+    direction). With `split`, state by state.
+
+    By deadline: the open reports that have one, by it; then the others (without a deadline, or
+    no longer open, whose old deadline means nothing now), newest first, either way. By state:
+    the states in the tabs' order (reversed descending), each newest first."""
+    c = REPORTS.c
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key == "state":
+        states = [state for state in STATES if split is None or state in split]
+        ranks = {state: rank for rank, state in enumerate(STATES[::-1] if descending else STATES)}
+        return [(ranks[state], c.state == state, [c.created_at.desc(), c.id.desc()], c.created_at, True)
+                for state in states]
+    if key == "due":
+        column = c.due_at
+        ordered = column.desc() if descending else column.asc()
+        if split is None:
+            return [(0, and_(column.is_not(None), c.state.in_(OPEN)), [ordered, c.id.desc()], column, False),
+                    (1, or_(column.is_(None), c.state.not_in(OPEN)), [c.id.desc()], None, False)]
+        open_states = [state for state in split if state in OPEN]
+        done_states = [state for state in split if state not in OPEN]
+        parts = [(0, and_(c.state == state, column.is_not(None)), [ordered, c.id.desc()], column, False)
+                 for state in open_states]
+        parts += [(1, and_(c.state == state, column.is_(None)), [c.id.desc()], None, False) for state in open_states]
+        if done_states:  # newest first: walking the ids back finds them soon, they are many
+            parts.append((1, col(c.state).in_(done_states), [c.id.desc()], None, False))
+        return parts
+    return [(number, condition if state is None else
+             (c.state == state if condition is None else and_(c.state == state, condition)), order,
+             c[_SORT_COLUMNS[key]], False)
+            for number, (condition, order) in enumerate(_segments(sort))
+            for state in (split if split is not None else [None])]
+
+
 # Sorts whose order depends much on the state (done reports have old deadlines, old updates):
 # with states asked for, each state's reports are taken in order from its (state, column) index
 # and the parts merged, instead of walking reports of other states through the column's index.
-SPLIT_SORTS = {"created", "updated", "due"}
+# The sorts by deadline and by state are always taken state by state.
+SPLIT_SORTS = {"created", "updated", "due", "state"}
 
 
 def _split_states(f: QueueFilter, sort: str) -> list[str] | None:
     """The states whose reports a page of this sort takes part by part; None: not split."""
-    if sort.lstrip("-") not in SPLIT_SORTS:
+    key = sort.lstrip("-")
+    if key not in SPLIT_SORTS:
         return None
     if f.states:
         return sorted(set(f.states) & set(OPEN)) if f.overdue else sorted(set(f.states))
-    return sorted(OPEN) if f.overdue else None
+    if f.overdue:
+        return sorted(OPEN)
+    return list(STATES) if key in ("due", "state") else None
 
 
-def _row_query(conditions: list, sort: str, offset: int, limit: int, split: list[str] | None = None):
-    """The rows of a page: their ids (with the sort's column) chosen first, part by part of the
-    sort (`_segments`) and, with `split`, state by state, each part walking an index in order;
-    then the other columns read and the photos counted for those rows only."""
+def _row_query(conditions: list, sort: str, offset: int, limit: int, split: list[str] | None = None, col=_plain):
+    """The rows of a page: their ids (with the sort's key) chosen first, part by part of the sort
+    (`_parts`), each part walking an index in order; then the other columns read and the photos
+    counted for those rows only."""
     c = REPORTS.c
     descending = sort.startswith("-")
-    sort_column = c[_SORT_COLUMNS[sort.lstrip("-")]]
     parts = []
-    for number, (condition, order) in enumerate(_segments(sort)):
-        for state in split if split is not None else [None]:
-            where = [*conditions, *([] if condition is None else [condition]),
-                     *([] if state is None else [c.state == state])]
-            parts.append(select(c.id, sort_column.label("sort_key"), literal(number).label("part"))
-                         .where(*where).order_by(*order).limit(offset + limit))
+    for number, condition, order, key, newest_first in _parts(sort, split, col):
+        # The part's key in the column of its direction, the other one empty: the merge orders by both.
+        no_key = cast(null(), (key if key is not None else c.created_at).type)
+        key = no_key if key is None else key
+        forward, backward = (no_key, key) if newest_first or descending else (key, no_key)
+        where = [*conditions, *([] if condition is None else [condition])]
+        parts.append(select(c.id, forward.label("forward"), backward.label("backward"), literal(number).label("part"))
+                     .where(*where).order_by(*order).limit(offset + limit))
     if len(parts) == 1:
         chosen_rows = parts[0].subquery("chosen_rows")
     else:  # SQLite wants each ordered and limited part in a subquery of its own
@@ -290,8 +333,7 @@ def _row_query(conditions: list, sort: str, offset: int, limit: int, split: list
         chosen_rows = union_all(*(select(*sub.c) for sub in subqueries)).subquery("chosen_rows")
 
     def in_order(table) -> list:  # the sort's parts one after the other, each in its order
-        key = table.c.sort_key
-        return [table.c.part, key.desc() if descending else key.asc(), table.c.id.desc()]
+        return [table.c.part, table.c.forward.asc(), table.c.backward.desc(), table.c.id.desc()]
 
     chosen = select(chosen_rows).order_by(*in_order(chosen_rows)).offset(offset).limit(limit).subquery("chosen")
     photos = (select(func.count()).select_from(ReportPhoto).where(ReportPhoto.report_id == c.id)
@@ -345,7 +387,8 @@ async def page(session: AsyncSession, f: QueueFilter, *, sort: str = DEFAULT_SOR
         columns.append(select(func.max(REPORTS.c.id)).scalar_subquery().label("largest_id"))
     if sqlite and searching:
         # SQLite would walk the index on state to group, reading each report from there: a scan
-        # (what a search needs anyway) is several times faster.
+        # (what a search needs anyway) is several times faster, of the narrow index of (search_text,
+        # state, code) when no other filter needs the table (storage.models).
         group = [_unindexed(REPORTS.c.state)]
     elif area_codes is not None and len(area_codes) > 1:
         # Area by area, each in the order of its (area, state) index: no sorting of every match.
@@ -368,7 +411,7 @@ async def page(session: AsyncSession, f: QueueFilter, *, sort: str = DEFAULT_SOR
     # 2. The page's rows.
     rows: list[QueueRow] = []
     if total:
-        split = None
+        split, col = None, _plain
         if searching and total <= ID_LIST_MAX:
             where = [REPORTS.c.id.in_(found)]
         elif sqlite and (offset + per_page) * largest_id > total * total:
@@ -385,7 +428,7 @@ async def page(session: AsyncSession, f: QueueFilter, *, sort: str = DEFAULT_SOR
             if split is not None:
                 split = [state for state in split if counts.get(state)]
             where = _conditions(f, area_codes, sqlite, col) + (_state_conditions(wanted, col) if split is None else [])
-        rows = _to_rows(await session.execute(_row_query(where, sort, offset, per_page, split)))
+        rows = _to_rows(await session.execute(_row_query(where, sort, offset, per_page, split, col)))
     return QueuePage(rows=rows, total=total, page=page, per_page=per_page, pages=pages, counts=counts)
 
 

@@ -16,11 +16,10 @@ from broadcasts.progress import figures, number
 from broadcasts.render import MARKERS, SEVERITY_LABELS
 from handlers import callbacks
 from handlers.cards import Card, area_page
+from kernel import formats
 from kernel.i18n import translator
 from storage.areas import full_name
 from storage.models import Alert, Area, BroadcastSchedule, Topic
-
-_DATE_PATTERNS = {"vi": "HH:mm 'ngày' dd/MM/yyyy", "en": "HH:mm, EEE d MMM yyyy"}
 
 
 def texts(language: str):
@@ -33,8 +32,7 @@ def button(label: str, alert_id: int, *parts) -> InlineKeyboardButton:
 
 
 def local_time(moment: datetime, language: str, tz: ZoneInfo) -> str:
-    return format_datetime(moment.astimezone(tz), _DATE_PATTERNS.get(language, _DATE_PATTERNS["vi"]),
-                           tzinfo=tz, locale="en" if language == "en" else "vi")
+    return formats.moment(moment, language, tz)
 
 
 def topic_name(topic: Topic | None, language: str) -> str:

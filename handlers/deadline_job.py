@@ -34,6 +34,7 @@ from broadcasts import outbox
 from complaints import deadlines, lifecycle
 from complaints.lifecycle import N_
 from handlers.context import LoaContext, services
+from kernel import formats
 from kernel.effects import Effects
 from kernel.i18n import translator
 from kernel.logs import fields
@@ -45,7 +46,6 @@ JOB_NAME = "deadline-check"
 FIRST_RUN = 5.0  # seconds after the start before the first pass (at most the interval)
 MESSAGE_LIMIT = 4096
 EXCERPT = 120  # characters of the description shown in the agency's messages
-TIME_FORMAT = "%H:%M %d/%m/%Y"
 
 TAKE_UP, RESOLVE = deadlines.TAKE_UP, deadlines.RESOLVE
 REMINDERS = {
@@ -101,7 +101,7 @@ class _Texts:
         self.categories = categories
 
     def time(self, moment: datetime) -> str:
-        return moment.astimezone(self.tz).strftime(TIME_FORMAT)
+        return formats.moment(moment, self.language, self.tz)
 
     def category(self, report: Report) -> str:
         category = self.categories.get(report.category_code)

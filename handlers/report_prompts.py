@@ -4,7 +4,6 @@ everything a resident typed escaped."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -20,6 +19,7 @@ from complaints import drafts
 from complaints.lifecycle import RATING_LABELS
 from handlers import callbacks, cards
 from handlers.cards import area_page
+from kernel import formats
 from kernel.i18n import translator
 from storage.areas import full_name
 from storage.models import Area, Category, Report, ReportDraft, ReportEvent, Resident
@@ -62,10 +62,6 @@ def state_name(state: str, language: str) -> str:
         "reopened": _("Reopened"),
     }
     return names.get(state, state)
-
-
-def local(moment: datetime, tz: ZoneInfo, *, time: bool = True) -> str:
-    return moment.astimezone(tz).strftime("%d/%m/%Y %H:%M" if time else "%d/%m/%Y")
 
 
 def shorten(text: str, limit: int) -> str:
@@ -240,7 +236,7 @@ def submitted(resident: Resident, report: Report, tz: ZoneInfo) -> Card:
                   "Expected to be handled by: {due}\n\n"
                   "You will hear from Loa when its status changes. "
                   "Follow it with /status {code}, or see all your reports with /myreports.").format(
-        code=report.code, due=local(report.due_at, tz, time=False)), ReplyKeyboardRemove())
+        code=report.code, due=formats.day(report.due_at, resident.language, tz)), ReplyKeyboardRemove())
 
 
 # /myreports and /status
@@ -252,7 +248,7 @@ def my_reports(resident: Resident, page, names: dict[str, Category], tz: ZoneInf
         return Card(_("You have not reported any problem yet. To report one, send /report."))
     lines = [_("Your reports, newest first:")]
     for report in page.reports:
-        lines += ["", f"<b>{report.code}</b> · {local(report.created_at, tz, time=False)}",
+        lines += ["", f"<b>{report.code}</b> · {formats.day(report.created_at, resident.language, tz)}",
                   f"{escape(category_name(names.get(report.category_code), resident.language))}: "
                   f"<i>{escape(state_name(report.state, resident.language))}</i>"]
     if page.pages > 1:
@@ -277,10 +273,11 @@ def status(resident: Resident, report: Report, category: Category | None, area: 
         f"<b>{report.code}</b>: {escape(state_name(report.state, resident.language))}",
         "",
         _("Category: {value}").format(value=escape(category_name(category, resident.language))),
-        _("Sent: {value}").format(value=local(report.created_at, tz)),
+        _("Sent: {value}").format(value=formats.moment(report.created_at, resident.language, tz)),
     ]
     if report.due_at is not None and report.state not in ("resolved", "closed", "rejected", "duplicate"):
-        lines.append(_("Expected to be handled by: {value}").format(value=local(report.due_at, tz, time=False)))
+        due = formats.day(report.due_at, resident.language, tz)
+        lines.append(_("Expected to be handled by: {value}").format(value=due))
     lines += [
         _("Location: {value}").format(value=where(report, area, resident.language)),
         _("Photos: {value}").format(value=photo_count if photo_count else _("none")),
@@ -290,7 +287,8 @@ def status(resident: Resident, report: Report, category: Category | None, area: 
         lines.append(_("Your rating: {rating}.").format(rating=_(RATING_LABELS[report.rating])))
     lines += ["", "<b>" + _("History") + "</b>"]
     for event in events:
-        line = f"• {local(event.at, tz)}: {escape(state_name(event.state, resident.language))}"
+        at = formats.moment(event.at, resident.language, tz)
+        line = f"• {at}: {escape(state_name(event.state, resident.language))}"
         if event.note:
             line += " (" + escape(shorten(event.note, 300)) + ")"
         lines.append(line)

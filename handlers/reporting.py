@@ -25,6 +25,7 @@ from handlers.cards import area_level, edit, reply
 from handlers.context import LoaContext
 from handlers.onboarding import language_of
 from handlers.report_prompts import Card
+from kernel import formats
 from storage import abuse, areas, residents
 from storage.models import Area, Category, Resident
 from storage.types import utcnow
@@ -160,7 +161,7 @@ def _limited(resident: Resident, again: datetime, context: LoaContext) -> str:
     return _("You have sent {count} reports in the last hour, the most Loa accepts. "
              "You can report again from {time}. If it is an emergency, call 113 (police), "
              "114 (fire) or 115 (ambulance).").format(
-        count=context.settings.reports_per_hour, time=cards.local(again, context.settings.tz))
+        count=context.settings.reports_per_hour, time=formats.moment(again, resident.language, context.settings.tz))
 
 
 # Buttons of the wizard

@@ -16,7 +16,6 @@ import asyncio
 import html
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import or_
@@ -41,6 +40,7 @@ from complaints.lifecycle import (
 )
 from handlers import callbacks, edits
 from handlers.context import services
+from kernel import formats
 from kernel.i18n import translator
 from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto
 
@@ -122,10 +122,6 @@ def _name(row, language: str) -> str:
     return (row.name_en if language == "en" else row.name_vi) if row is not None else ""
 
 
-def _local(moment: datetime | None, tz) -> str:
-    return moment.astimezone(tz).strftime("%H:%M %d/%m") if moment is not None else ""
-
-
 def card_text(view: View, language: str, tz, *, for_agency: bool, limit: int) -> str:
     """The card as Telegram HTML; the description is shortened so that it fits in `limit`."""
     _ = translator(language).gettext
@@ -150,7 +146,7 @@ def card_text(view: View, language: str, tz, *, for_agency: bool, limit: int) ->
     if view.agency is not None and not for_agency:
         lines.append("🏢 " + html.escape(_name(view.agency, language)))
     if state not in FINAL and state != State.RESOLVED and report.due_at is not None:
-        due = _("Due {time}").format(time=_local(report.due_at, tz))
+        due = _("Due {time}").format(time=formats.moment(report.due_at, language, tz))
         if report.overdue_at is not None:
             due += " · ⚠️ " + _("overdue")
         lines.append("⏰ " + due)
@@ -167,7 +163,7 @@ def card_text(view: View, language: str, tz, *, for_agency: bool, limit: int) ->
         who = html.escape(last.actor_name or ("Loa" if last.actor == ActorKind.SYSTEM else _("the resident")))
         if for_agency and last.actor == ActorKind.RESIDENT:
             who = _("the resident")
-        tail.append(f"— {who}, {_local(last.at, tz)}: {done}")
+        tail.append(f"— {who}, {formats.moment(last.at, language, tz)}: {done}")
     head_text = "\n".join(lines) + "\n\n"
     tail_text = ("\n\n" + "\n".join(tail)) if tail else ""
     room = limit - len(head_text) - len(tail_text)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 from datetime import datetime, timedelta
 
-from babel.numbers import format_decimal
 from telegram import Update
 from telegram.ext import CommandHandler, filters
 
@@ -19,6 +18,7 @@ from complaints import stats
 from complaints.stats import AgencyStats
 from handlers.context import LoaContext
 from handlers.onboarding import language_of
+from kernel.formats import day, number, percent
 from kernel.i18n import translator
 from storage import residents
 
@@ -26,16 +26,6 @@ PRIVATE = filters.ChatType.PRIVATE
 DAYS = 90
 MAX_AGENCIES = 15
 MESSAGE_LIMIT = 4096
-DATE_FORMAT = "%d/%m/%Y"
-
-
-def number(value: float, language: str) -> str:
-    """At most one decimal, in the language's way: 66.7 / 66,7; 1,234 / 1.234."""
-    return format_decimal(value, format="#,##0.#", locale=language)
-
-
-def percent(value: float, language: str) -> str:
-    return number(value, language) + "%"
 
 
 def duration(hours: float, language: str) -> str:
@@ -69,8 +59,7 @@ def stats_text(rows: list[AgencyStats], language: str, now: datetime, tz, days: 
     if not rows:
         return _("No reports were filed in the last {days} days, so there are no figures yet. "
                  "Send /report to report a problem.").format(days=days)
-    since = (now - timedelta(days=days)).astimezone(tz).strftime(DATE_FORMAT)
-    until = now.astimezone(tz).strftime(DATE_FORMAT)
+    since, until = day(now - timedelta(days=days), language, tz), day(now, language, tz)
     head = [_("📊 How the agencies handled residents' reports in the last {days} days "
               "({since} – {until}):").format(days=days, since=since, until=until), ""]
     legend = ["", _("On time: resolved by the deadline. Satisfied: the share of the residents' ratings "

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import case, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.text import fold
 from storage.db import Database
 from storage.models import Area
 
@@ -51,10 +52,7 @@ def normalize(text: str) -> str:
 
     "Long Biên", "LONG BIÊN" and "long  bien" all give "long bien"; "M'Drắk" gives "mdrak".
     """
-    text = unicodedata.normalize("NFD", text.lower().translate(_APOSTROPHES))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.replace("đ", "d").replace("ð", "d")
-    return _NOT_WORD.sub(" ", text).strip()
+    return _NOT_WORD.sub(" ", fold(text.translate(_APOSTROPHES))).strip()
 
 
 # Vietnamese alphabetical order: ă and â after a, đ after d, ê after e, ô and ơ after o, ư after u;

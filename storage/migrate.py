@@ -50,7 +50,8 @@ async def current_revision(db: Database) -> str | None:
 async def pending_model_changes(db: Database) -> list:
     """What the models declare that the migrations do not create (empty when they agree)."""
     def diff(connection) -> list:
-        ctx = MigrationContext.configure(connection, opts={"compare_type": True})
+        ctx = MigrationContext.configure(connection, opts={
+            "compare_type": True, "include_object": storage.models.included_for(connection.dialect.name)})
         return compare_metadata(ctx, SQLModel.metadata)
 
     async with db.engine.connect() as connection:

@@ -269,6 +269,17 @@ class Category(SQLModel, table=True):
     active: bool = Field(default=True)
 
 
+SQLITE_SEARCH_INDEX = "ix_reports_search_text"
+
+
+def included_for(dialect: str):
+    """Alembic's `include_object` for comparing the models with a database of `dialect`: an index
+    the models declare for SQLite only is neither missing elsewhere nor to be dropped."""
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        return not (type_ == "index" and name == SQLITE_SEARCH_INDEX and dialect != "sqlite")
+    return include
+
+
 class Report(SQLModel, table=True):
     """A problem a resident reported. It outlives the resident: /forget only unlinks it."""
 
@@ -291,7 +302,12 @@ class Report(SQLModel, table=True):
                       Index("ix_reports_category_state", "category_code", "state"),
                       Index("ix_reports_overdue_state_due", "state", "due_at", "id",
                             postgresql_where=text("overdue_at IS NOT NULL"),
-                            sqlite_where=text("overdue_at IS NOT NULL")))
+                            sqlite_where=text("overdue_at IS NOT NULL")),
+                      # SQLite only: the word search reads this narrow copy of what it needs, half
+                      # the time of reading the table (search_text first, so that no look-up by
+                      # state picks it); PostgreSQL's B-trees refuse entries over 2,704 bytes, which
+                      # a 2,000-letter description's words may pass.
+                      Index(SQLITE_SEARCH_INDEX, "search_text", "state", "code").ddl_if(dialect="sqlite"))
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=16, unique=True)

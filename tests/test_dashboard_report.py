@@ -242,7 +242,8 @@ async def test_a_change_made_meanwhile_is_refused_and_what_was_typed_is_kept(app
         status, page = await browser.post(f"/dashboard/reports/{code}/act", {
             "action": "duplicate", "original_code": "PA-99999 typed by Mai", "expected_event_id": seen})
         assert status == 409
-        assert re.search(rf"Already assigned to {TRANSPORT} by Minh at \d\d:\d\d \d\d/\d\d/\d{{4}}\.", page)
+        at = r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d"  # 27 Nov 2026, 17:00
+        assert re.search(rf"Already assigned to {TRANSPORT} by Minh at {at}\.", page)
         assert 'value="PA-99999 typed by Mai"' in page and "Passed to the agency" in page
         assert event_id(page) != seen, "the page is as the report is now"
     report = await report_of(db, code)

@@ -38,7 +38,12 @@ async def test_staff_sign_in_once_with_the_link_and_land_on_their_page(applicati
         # The cookie: HttpOnly, SameSite=Lax, only for /dashboard.
         cookie = next(c for c in browser.http.cookie_jar if c.key == "loa_session")
         assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/dashboard"
-        # A second use of the same link fails, in another browser too.
+        # The used link opened again in the signed-in browser (from the chat, say) leads to the dashboard.
+        status, page = await browser.get(link)
+        assert status == 200 and browser.url == base + "/dashboard/queue" and "already used" not in page
+        status, page = await browser.post("/dashboard/login", {"t": token}, csrf=False)
+        assert status == 200 and browser.url == base + "/dashboard/queue" and "already used" not in page
+        # A second use of the same link fails in another browser.
         async with browser_at(base) as other:
             status, page = await other.post("/dashboard/login", {"t": token}, csrf=False)
             assert status == 400 and "already used" in page

@@ -127,7 +127,7 @@ async def test_remind_flag_escalate_and_close_each_once(emulator, areas_loaded, 
         result = await deadline_job.check(application)
         assert (result.reminded, result.overdue, result.escalated, result.closed) == ([CODE], [], [], [])
         reminder = await one_of(staff.agency, "⏰")
-        assert reminder == (f"⏰ Reminder: report {CODE} (Traffic and roads) must be taken up by 15:00 30/11/2026.\n"
+        assert reminder == (f"⏰ Reminder: report {CODE} (Traffic and roads) must be taken up by 30 Nov 2026, 15:00.\n"
                             f"{DESCRIPTION}")
         [message] = [m for m in staff.agency.all_messages if m.text == reminder]
         assert f"<b>{CODE}</b>" in message.html and "&lt;rất sâu&gt; &amp;" in message.html
@@ -143,11 +143,12 @@ async def test_remind_flag_escalate_and_close_each_once(emulator, areas_loaded, 
         result = await deadline_job.check(application)
         assert (result.reminded, result.overdue, result.escalated, result.closed) == ([], [CODE], [CODE], [])
         overdue = await one_of(staff.agency, "⚠️")
-        assert overdue.startswith(f"⚠️ Report {CODE} (Traffic and roads) is overdue since 15:00 30/11/2026: "
+        assert overdue.startswith(f"⚠️ Report {CODE} (Traffic and roads) is overdue since 30 Nov 2026, 15:00: "
                                   "it was not taken up in time.")
         escalation = await one_of(staff.moderators, "🚨")
         assert escalation == ("🚨 Overdue reports (1):\n"
-                              f"• {CODE} (Traffic and roads, Transport Department): not taken up, due 15:00 30/11/2026")
+                              f"• {CODE} (Traffic and roads, Transport Department): not taken up, "
+                              "due 30 Nov 2026, 15:00")
         report = await report_of(db, report_id)
         assert (report.overdue_at, report.escalated_at, report.updated_at) == (clock.now,) * 3
         queued = len(await deadline_rows(db))

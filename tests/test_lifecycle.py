@@ -226,7 +226,7 @@ async def test_of_two_moderators_pressing_at_once_one_wins_and_the_other_is_told
     assert loser.code == "changed" and loser.state == "assigned" and loser.last_event.id == winner.event.id
     name = {"a1": ("Transport Department", "Mai"), "a2": ("URENCO Hanoi", "Quân")}[winner.agency_code]
     text = loser.render(translator("en").gettext, "en", HANOI)
-    assert text == f"Already assigned to {name[0]} by {name[1]} at 17:00 27/11/2026."
+    assert text == f"Already assigned to {name[0]} by {name[1]} at 27 Nov 2026, 17:00."
     assert "Đã được" in loser.render(translator("vi").gettext, "vi", HANOI)
     assert (await report_of(db, rid)).agency_code == winner.agency_code
     async with db.read() as session:

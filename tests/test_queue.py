@@ -241,7 +241,7 @@ async def search(db, monkeypatch, term: str) -> set[str]:
     return first
 
 
-async def test_words_are_found_in_any_case_in_the_description_or_the_address(made, monkeypatch):
+async def test_words_are_found_in_any_case_with_or_without_diacritics(made, monkeypatch):
     db = made.db
     lamp = await made.add("Đèn chiếu sáng hỏng cả dãy phố", address="Số 5 Hàng Bài")
     drain = await made.add("Cống thoát nước bốc mùi", address="Ngõ 12 phố Huế")
@@ -255,9 +255,32 @@ async def test_words_are_found_in_any_case_in_the_description_or_the_address(mad
     assert await search(db, monkeypatch, "phố huế") == {drain.code}  # "phố" alone is in both
     assert await search(db, monkeypatch, "  BỐC   mùi ") == {drain.code}
     assert await search(db, monkeypatch, "đèn huế") == set()  # the words of two different reports
-    assert await search(db, monkeypatch, "den") == set()  # accents matter
+    assert await search(db, monkeypatch, "den") == {lamp.code, shouting.code, inside.code}  # as staff type
+    assert await search(db, monkeypatch, "DEN hong") == {lamp.code}
+    assert await search(db, monkeypatch, "cong thoat nuoc") == {drain.code}
     blank = await page(db, QueueFilter(search="   "))
     assert blank.total == 5
+
+
+async def test_d_with_a_stroke_is_found_as_d_and_tones_never_matter(made, monkeypatch):
+    db = made.db
+    street = await made.add("Rác thải ở đầu ngõ", address="Ngõ 5 Đội Cấn")
+    other = await made.add("Rạc rời biển báo")  # other tones, the same letters
+    await made.add("Ổ gà lớn giữa đường", address="Phố Kim Mã")
+    for typed in ("Đội Cấn", "doi can", "DOI CAN", "đội cấn", "Doi Can"):
+        assert await search(db, monkeypatch, typed) == {street.code}, typed
+    assert await search(db, monkeypatch, "rác") == {street.code, other.code}
+    assert await search(db, monkeypatch, "rac") == {street.code, other.code}
+    assert await search(db, monkeypatch, "rac dau ngo") == {street.code}
+    assert await search(db, monkeypatch, "dđ") == set()
+    # Words are found by their start: "hỏng" (broken) is not inside "không" (not).
+    unlit = await made.add("Đèn không sáng", address="Ngõ (hẻm) 7/2")
+    broken = await made.add("Đèn hỏng")
+    assert await search(db, monkeypatch, "hong") == {broken.code}
+    assert await search(db, monkeypatch, "hỏng") == {broken.code}
+    assert await search(db, monkeypatch, "kh") == {unlit.code}
+    assert await search(db, monkeypatch, "hem") == {unlit.code}  # after a bracket
+    assert await search(db, monkeypatch, "7/2") == {unlit.code}
 
 
 async def test_percent_and_underscore_in_a_search_are_literal(made, monkeypatch):
@@ -294,12 +317,14 @@ async def test_each_sort_orders_the_reports_and_ties_go_to_the_newest(made):
         "created": [r1, r3, r2, r4, r5],
         "-updated": [r1, r4, r3, r2, r5],
         "updated": [r5, r3, r2, r4, r1],
-        "due": [r3, r2, r5, r1, r4],  # no deadline: last
-        "-due": [r1, r5, r3, r2, r4],  # no deadline: last too
+        "due": [r3, r2, r1, r5, r4],  # then no deadline, or closed: newest first
+        "-due": [r1, r3, r2, r5, r4],  # those last too
         "-priority": [r4, r2, r5, r3, r1],  # urgent first
         "priority": [r5, r3, r1, r4, r2],
         "code": [r2, r4, r5, r1, r3],
         "-code": [r3, r1, r5, r4, r2],
+        "state": [r3, r1, r2, r4, r5],  # in the tabs' order, newest first
+        "-state": [r5, r4, r2, r3, r1],  # still newest first
     }
     assert set(expected) == queue.SORTS
     five = QueueFilter(states=("submitted", "assigned", "in_progress", "closed"))  # not the rejected one
@@ -501,3 +526,16 @@ async def test_the_upgrade_fills_the_search_text_of_reports_filed_before_it(db):
             state="submitted", priority="normal", created_at=utcnow(), updated_at=utcnow()))
     await migrate.upgrade(db)
     assert await found_set(db, QueueFilter(search="đèn huế")) == {"PA-2OLD2"}
+    assert await found_set(db, QueueFilter(search="den hue")) == {"PA-2OLD2"}
+
+
+async def test_the_upgrade_folds_the_diacritics_of_the_search_text_of_reports_filed_before_it(made):
+    from storage import migrate
+
+    db = made.db
+    report = await made.add("Rác thải ở đầu ngõ", address="Ngõ 5 Đội Cấn")
+    await migrate.downgrade(db, "0013")  # the search text as 0011 wrote it: case-folded only
+    assert await found_set(db, QueueFilter(search="doi can")) == set()
+    await migrate.upgrade(db)
+    assert await found_set(db, QueueFilter(search="doi can")) == {report.code}
+    assert await found_set(db, QueueFilter(search="Đội Cấn")) == {report.code}

@@ -178,7 +178,7 @@ def test_a_long_text_is_shortened_at_a_word_with_header_and_footer_intact(photo,
     parts = text.split("\n")
     assert parts[0] == "🟠 NGHIÊM TRỌNG · Thời tiết và thiên tai"
     assert parts[-2] == "🔗 Xem thêm: https://thoitiet.gov.vn/bao?id=1&lang=vi"
-    assert parts[-1] == "⏳ Hiệu lực đến: 18:00 ngày 25/11/2026"
+    assert parts[-1] == "⏳ Hiệu lực đến: 18:00 25/11/2026"
     assert [e["url"] for e in entities if e["type"] == "text_link"] == ["https://thoitiet.gov.vn/bao?id=1&lang=vi"]
     body = next(p for p in parts if p.startswith("mưa lớn"))
     assert body.endswith("…")
@@ -298,12 +298,12 @@ def test_a_cancellation_without_text_is_just_the_notice():
 
 def test_the_expiry_is_shown_in_the_citys_time_zone():
     message = render_alert(alert(expires_at=EXPIRES), topic(), "en", tz=HCM)
-    assert lines(message)[-1] == "⏳ Expires: 18:00, 25 Nov 2026"
+    assert lines(message)[-1] == "⏳ Expires: 25 Nov 2026, 18:00"
     utc = render_alert(alert(expires_at=EXPIRES), topic(), "vi", tz=ZoneInfo("UTC"))
-    assert lines(utc)[-1] == "⏳ Hiệu lực đến: 11:00 ngày 25/11/2026"
+    assert lines(utc)[-1] == "⏳ Hiệu lực đến: 11:00 25/11/2026"
     new_year = datetime(2026, 12, 31, 17, 30, tzinfo=timezone.utc)
     midnight = render_alert(alert(expires_at=new_year), topic(), "vi", tz=HCM)
-    assert lines(midnight)[-1] == "⏳ Hiệu lực đến: 00:30 ngày 01/01/2027"
+    assert lines(midnight)[-1] == "⏳ Hiệu lực đến: 00:30 01/01/2027"
 
 
 def test_the_layout_has_no_stray_blank_lines_or_spaces():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from datetime import timedelta
 
 from PIL import Image
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from bot.app import build_application
 from complaints import bans, codes
 from emulator.images import sample_jpeg
+from kernel import formats
 from storage import abuse
 from storage.models import Report, ReportDraft, ReportEvent, ReportPhoto, ReportQuota, Resident
 from storage.types import utcnow
@@ -51,7 +53,8 @@ async def test_a_whole_report_without_photos_by_shared_location(bot, emulator, d
     [report] = await report_rows(db)
     assert f"Reference code: {report.code}" in done.text
     assert codes.parse(report.code) == report.code
-    assert report.due_at.astimezone(bot.bot_data["settings"].tz).strftime("%d/%m/%Y") in done.text
+    assert f"Expected to be handled by: {formats.day(report.due_at, 'en', bot.bot_data['settings'].tz)}\n" in done.text
+    assert re.search(r"handled by: \d{1,2} [A-Z][a-z]{2} 20\d\d\n", done.text)  # 21 Dec 2026, as English has it
     resident = await resident_of(db, lan)
     assert (report.resident_id, report.category_code, report.state) == (resident.id, "roads", "submitted")
     assert (report.area_code, report.description, report.reporter_name) == ("00070", DESCRIPTION, "Lan @lan")
@@ -415,7 +418,7 @@ async def test_the_hourly_limit_says_when_the_resident_can_report_again(bot, emu
     oldest = (await report_rows(db, description="Report number 4"))[0]
     refusal = await start_report(lan)
     tz = bot.bot_data["settings"].tz
-    again = (oldest.created_at + timedelta(hours=1)).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+    again = formats.moment(oldest.created_at + timedelta(hours=1), "en", tz)  # 7 Dec 2026, 18:25
     assert refusal.text.startswith("You have sent 5 reports in the last hour, the most Loa accepts. "
                                    f"You can report again from {again}.")
     async with db.read() as session:

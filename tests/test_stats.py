@@ -47,7 +47,7 @@ async def test_stats_in_english_for_a_resident(bot, emulator, db):
     await kim.send("/stats")
     answer = await kim.next_message()
     assert answer.text == (
-        "📊 How the agencies handled residents' reports in the last 90 days (02/10/2026 – 31/12/2026):\n"
+        "📊 How the agencies handled residents' reports in the last 90 days (2 Oct 2026 – 31 Dec 2026):\n"
         "\n"
         "• Transport Department: 4 received, 3 resolved, 66.7% on time, median time to resolve 4.5 days, "
         "66.7% satisfied\n"

@@ -21,6 +21,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=storage.models.included_for(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

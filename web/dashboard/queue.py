@@ -33,7 +33,7 @@ DEFAULT_STATES = {"queue": (State.SUBMITTED.value, State.REOPENED.value),
                   "agency": (State.ASSIGNED.value, State.IN_PROGRESS.value, State.REOPENED.value)}
 OPEN_STATES = {State.SUBMITTED, State.ASSIGNED, State.IN_PROGRESS, State.REOPENED}
 # Columns whose header sorts the table (complaints.queue sort keys), and the order of a first click.
-SORTABLE = {"code": "code", "priority": "-priority", "created": "created", "due": "due"}
+SORTABLE = {"code": "code", "state": "state", "priority": "-priority", "created": "created", "due": "due"}
 
 
 def N_(msgid: str) -> str:

@@ -40,12 +40,27 @@ def _bad_link(request: web.Request) -> web.Response:
                         hint=request.app.get(SIGN_IN_HINT))
 
 
+async def _signed_in_home(request: web.Request) -> str | None:
+    """The page of the member of staff this browser is signed in as already, if it is."""
+    if not request.cookies.get(COOKIE):
+        return None
+    try:
+        staff = await views.signed_in(request)
+    except web.HTTPException:  # no live session, or no role left
+        return None
+    return staff.home()
+
+
 async def home(request: web.Request) -> web.Response:
     staff = await views.signed_in(request)
     raise web.HTTPSeeOther(staff.home())
 
 
 async def login_page(request: web.Request) -> web.Response:
+    # Signed in already (a link opened again from the chat, used or not): to the dashboard, and
+    # the link, if still unused, stays so.
+    if (home_page := await _signed_in_home(request)) is not None:
+        raise web.HTTPSeeOther(home_page)
     token = request.query.get("t", "")
     if not logins.is_genuine(_key(request), token):
         return _bad_link(request)
@@ -60,9 +75,12 @@ async def login(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     async with request.app[DB].transaction() as session:
         link = await logins.spend_link(session, _key(request), token if isinstance(token, str) else "")
-        if link is None:
-            return _bad_link(request)
-        opened = await logins.open_session(session, link.telegram_id, name=link.name, language=link.language)
+        opened = None if link is None else await logins.open_session(session, link.telegram_id, name=link.name,
+                                                                       language=link.language)
+    if opened is None:
+        if (home_page := await _signed_in_home(request)) is not None:
+            raise web.HTTPSeeOther(home_page)
+        return _bad_link(request)
     response = web.HTTPSeeOther(PREFIX)
     response.set_cookie(COOKIE, opened.cookie, path=PREFIX, httponly=True, samesite="Lax",
                         secure=settings.dashboard_base.startswith("https://"),

@@ -28,9 +28,9 @@ def setup(app: web.Application) -> None:
 def charts(rows: list[Performance], language: str) -> dict:
     """The volume and on-time bar charts of one table (rows without a resolved report have no
     on-time share, so no bar)."""
-    return {"volume": svg.bar_chart([(row.name(language), row.received) for row in rows]),
+    return {"volume": svg.bar_chart([(row.name(language), row.received) for row in rows], language=language),
             "on_time": svg.bar_chart([(row.name(language), row.on_time_pct) for row in rows
-                                      if row.on_time_pct is not None], unit="%", max_value=100)}
+                                      if row.on_time_pct is not None], unit="%", max_value=100, language=language)}
 
 
 async def page(request: web.Request) -> web.Response:

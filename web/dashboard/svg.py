@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from markupsafe import Markup, escape
 
+from kernel import formats
+
 SVG_NS = "http://www.w3.org/2000/svg"
 # A point alone (no boundary) is shown with this much around it, in degrees of latitude (~1.1 km).
 _POINT_SPAN_DEG = 0.01
@@ -201,10 +203,10 @@ def area_map(boundary: str | None, point: tuple[float, float] | None, *, width: 
 # ---------------------------------------------------------------- the bar chart
 
 
-def _value_text(value: float, unit: str) -> str:
+def _value_text(value: float, unit: str, language: str) -> str:
     if not _finite(value):
         return "–"
-    number = str(int(round(value))) if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+    number = formats.number(value, language)
     if not unit:
         return number
     return f"{number}{unit}" if unit in ("%", "‰") else f"{number} {unit}"
@@ -215,13 +217,15 @@ def _shorten(text: str, max_chars: int) -> str:
 
 
 def bar_chart(items: Sequence[tuple[str, float]], *, unit: str = "", max_value: float | None = None,
-              width: int = 480, bar_height: int = 22, label: str = "") -> Markup:
-    """Horizontal bars, one per (label, value), the label on the left and the value after the bar.
+              width: int = 480, bar_height: int = 22, label: str = "", language: str = "en") -> Markup:
+    """Horizontal bars, one per (label, value): the label above its bar, over the whole width, and
+    the value after the bar, written in `language`'s way (kernel.formats: "85,7%" / "85.7%").
 
     Bars are scaled to `max_value` (default: the largest value); a zero, negative or missing value
     has no bar but keeps its text. `unit` follows the value ("87.5%", "3 ngày"). `label` names the
-    chart (aria-label and title) and is shown when there are no items. A label too long for its
-    column is cut with "…"; its full text is the bar's tooltip.
+    chart (aria-label and title) and is shown when there are no items. A label longer than the
+    chart's width is cut with "…" (counted generously: wide letters and diacritics never run out
+    of the picture); its full text is the bar's tooltip.
     """
     gap = max(round(bar_height * 0.35), 4)
     font_size = max(min(round(bar_height * 0.6), 16), 9)
@@ -243,28 +247,29 @@ def bar_chart(items: Sequence[tuple[str, float]], *, unit: str = "", max_value: 
 
     finite = [v for v in values if _finite(v)]
     top = max_value if max_value is not None and _finite(max_value) else max(finite, default=0.0)
-    label_w = round(width * 0.36)
     value_w = max(round(font_size * 4.5), 48)
-    bar_area = max(width - label_w - value_w - 2 * gap, 1)
-    max_chars = max(int((label_w - 4) / (font_size * 0.62)), 4)
-    height = len(items) * (bar_height + gap) + gap
+    bar_area = max(width - value_w - gap, 1)
+    max_chars = max(int(width / (font_size * 0.72)), 4)
+    label_h = round(font_size * 1.3)
+    row_h = label_h + bar_height + gap
+    height = len(items) * row_h + gap
 
     out = _open_svg(width, height, label, "loa-bars")
     for index, ((name, _), value) in enumerate(zip(items, values)):
         name = str(name)
-        y = gap + index * (bar_height + gap)
+        top_y = gap + index * row_h
+        y = top_y + label_h
         middle = num(y + bar_height / 2)
         length = bar_area * min(value / top, 1.0) if top > 0 and _finite(value) and value > 0 else 0.0
-        text = _value_text(value, unit)
+        text = _value_text(value, unit, language)
         out.append(f'<g class="loa-bar"><title>{escape(name)}: {escape(text)}</title>')
-        out.append(f'<text class="loa-bar-label" x="{num(label_w)}" y="{middle}" text-anchor="end" '
+        out.append(f'<text class="loa-bar-label" x="0" y="{num(top_y + label_h / 2)}" '
                    f'dominant-baseline="middle" font-family="{_FONT}" font-size="{font_size}" '
                    f'fill="#111827">{escape(_shorten(name, max_chars))}</text>')
-        bar_x = label_w + gap
         if length >= 0.05:
-            out.append(f'<rect x="{num(bar_x)}" y="{num(y)}" width="{num(length)}" '
+            out.append(f'<rect x="0" y="{num(y)}" width="{num(length)}" '
                        f'height="{num(bar_height)}" rx="2" fill="#2563eb"/>')
-        out.append(f'<text class="loa-bar-value" x="{num(bar_x + length + gap)}" y="{middle}" '
+        out.append(f'<text class="loa-bar-value" x="{num(length + gap)}" y="{middle}" '
                    f'dominant-baseline="middle" font-family="{_FONT}" font-size="{font_size}" '
                    f'fill="#374151">{escape(text)}</text></g>')
     out.append("</svg>")

@@ -11,12 +11,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from aiohttp import web
-from babel.dates import format_datetime
-from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlmodel import select
 
 from complaints.lifecycle import PRIORITY_LABELS, STATE_LABELS
+from kernel import formats
 from kernel.i18n import translator
 from kernel.settings import LANGUAGES
 from storage import logins
@@ -39,7 +38,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-_DATE_PATTERNS = {"vi": "HH:mm dd/MM/yyyy", "en": "d MMM yyyy, HH:mm"}
 
 
 @dataclass(frozen=True)
@@ -184,15 +182,10 @@ def render_text(request: web.Request, staff: Staff | None, template: str, **cont
     tz = settings.tz
 
     def when(moment: datetime | None) -> str:
-        if moment is None:
-            return "—"
-        return format_datetime(moment.astimezone(tz), _DATE_PATTERNS.get(language, _DATE_PATTERNS["en"]),
-                               locale=language)
+        return "—" if moment is None else formats.moment(moment, language, tz)
 
     def number(value: float | int | None, digits: int = 1) -> str:
-        if value is None:
-            return "—"
-        return format_decimal(value, format="#,##0." + "#" * digits if digits else "#,##0", locale=language)
+        return "—" if value is None else formats.number(value, language, digits)
 
     return request.app[JINJA].get_template(template).render(
         _=translations.gettext, ngettext=translations.ngettext, language=language, languages=LANGUAGES,
