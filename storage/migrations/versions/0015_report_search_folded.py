@@ -1,8 +1,8 @@
 """Reports: the search text as folded words (no case, no diacritics, đ as d), each after a space;
 on SQLite, an index of it with the state for the search to read
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 11:00:00
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import unicodedata
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
