@@ -6,12 +6,19 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
+from bot.app import build_application
 from broadcasts import cap, feeds, lifecycle, publish
 from kernel.settings import Settings
-from storage.models import Alert, Delivery
+from storage import tokens
+from storage.models import Agency, Alert, Delivery
+from storage.types import utcnow
+from tests.fixtures.alerts import residents_in_emulator, wards_of
+from tests.fixtures.bot import served, settings_for
 from tests.fixtures.public import (
     SENDER,
     cancelled,
@@ -27,6 +34,13 @@ from tests.fixtures.public import (
 
 A = "{http://www.w3.org/2005/Atom}"
 C = "{urn:oasis:names:tc:emergency:cap:1.2}"
+
+
+@pytest.fixture
+def settings(emulator, db, tmp_path):
+    """`loa run`'s settings on a free port (the served bot's tests)."""
+    return settings_for(emulator, db, LOA_MEDIA_DIR=str(tmp_path / "media"), HTTP_HOST="127.0.0.1", HTTP_PORT="0",
+                        LOA_CAP_SENDER=SENDER)
 
 
 def entries(body: bytes) -> list[ET.Element]:
@@ -206,3 +220,72 @@ async def test_one_loa_follows_anothers_feed(portal, follower_db):
     assert (await poller.poll_all())[0].taken == []
     async with db.read() as session:
         assert len(await publish.feed_alerts(session)) == 2
+
+
+async def test_loa_run_publishes_what_an_agency_sent_through_the_api(application, emulator, settings, db):
+    """`loa run`'s own server: an agency's system sends an alert through the REST API, the bot
+    sends it to the residents, and the public feed and CAP document show it under the agency's name."""
+    sims = await residents_in_emulator(emulator, db, 2, quiet_start_minute=None, quiet_end_minute=None)
+    [ward] = await wards_of(db, "01", 1)
+    async with db.transaction() as session:
+        session.add(Agency(code="kttv", name_vi="Đài Khí tượng Thủy văn", name_en="Hydro-Meteorological Service"))
+        await session.flush()
+        _, token = await tokens.create(session, name="KTTV", agency_code="kttv", scopes=["alerts"])
+    alert = {"topic": "weather", "areas": [ward], "severity": "severe", "urgency": "immediate",
+             "texts": {"vi": "Bão số 3 đổ bộ", "en": "Typhoon Three makes landfall"}}
+    async with served(application, emulator, settings, db) as (base, http):
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.post(f"{base}/api/v1/alerts", json=alert, headers=auth) as response:
+            assert response.status == 201, await response.text()
+            alert_id = (await response.json())["id"]
+        later = {**alert, "texts": {"vi": "Hẹn giờ"}, "send_at": (utcnow() + timedelta(days=2)).isoformat()}
+        async with http.post(f"{base}/api/v1/alerts", json=later, headers=auth) as response:
+            assert response.status == 201, await response.text()
+        for sim in sims:
+            message = await sim.next_message()
+            assert "Bão số 3 đổ bộ" in message.text
+        async with http.get(f"{base}/public/alerts.atom") as response:
+            assert response.status == 200
+            found = entries(await response.read())
+        assert [cap_link(entry) for entry in found] == [f"{base}/public/alerts/{alert_id}.cap"]
+        async with http.get(cap_link(found[0])) as response:
+            assert response.status == 200
+            body = await response.read()
+    cap.validate(ET.fromstring(body))
+    message = cap.parse(body)
+    assert [info.sender_name for info in message.infos] == ["Đài Khí tượng Thủy văn", "Hydro-Meteorological Service"]
+    assert [info.areas[0].geocodes for info in message.infos] == [(("loa-area-code", ward),)] * 2
+
+
+async def test_loa_run_without_the_portal(emulator, settings, areas_loaded):
+    closed = settings.model_copy(update={"public_portal": False})
+    async with served(build_application(closed, areas_loaded), emulator, closed, areas_loaded) as (base, http):
+        async with http.get(f"{base}/public/alerts.atom") as response:
+            assert response.status == 404
+        async with http.get(f"{base}/healthz") as response:
+            assert response.status == 200
+
+
+async def test_a_follower_takes_a_long_feed_oldest_first(portal, follower_db):
+    """More new entries than a poll fetches (feeds.MAX_ENTRIES): the oldest come first, so the
+    correction, listed first in the newest-first feed, comes after the alert it corrects."""
+    db = portal.db
+    original = await sent_alert(db, texts={"vi": "Tin gốc"})
+    await delivered(db, original)
+    for n in range(feeds.MAX_ENTRIES):
+        await sent_alert(db, severity="minor", texts={"vi": f"Tin {n}"})
+    await corrected(db, original, {"vi": "Tin gốc, đã sửa"})
+    poller = feeds.FeedPoller(follower_db, Settings(_env_file=None, DATABASE_URL=follower_db.url))
+    url = portal.url("/public/alerts.atom")
+
+    [first] = await poller.poll_all([url])
+    assert len(first.taken) == feeds.MAX_ENTRIES and first.summary is None, first
+    [second] = await poller.poll_all([url])
+    assert len(second.taken) == 2, second
+    async with follower_db.read() as session:
+        rows = (await session.execute(select(Alert).order_by(Alert.id))).scalars().all()
+    assert rows[0].texts == {"vi": "Tin gốc"} and rows[0].kind == "alert"
+    last = rows[-1]
+    assert (last.kind, last.replaces_id, last.texts) == ("correction", rows[0].id, {"vi": "Tin gốc, đã sửa"})
+    assert len(rows) == feeds.MAX_ENTRIES + 2
+    assert (await poller.poll_all([url]))[0].status == 304
