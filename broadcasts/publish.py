@@ -25,7 +25,6 @@ alone. The XML is built as an ElementTree, so every text is escaped by the seria
 
 from __future__ import annotations
 
-import hashlib
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -111,11 +110,13 @@ async def feed_alerts(session: AsyncSession, limit: int = FEED_LENGTH) -> list[A
     return [alert for alert in rows if await _chain_published(session, alert, known)]
 
 
-async def feed_version(session: AsyncSession, limit: int = FEED_LENGTH) -> str:
-    """What the feed's ETag is made of: the ids of the alerts it lists, read without the rows."""
-    ids = (await session.execute(select(Alert.id).where(_published()).order_by(*_newest_first())
-                                 .limit(limit))).scalars().all()
-    return hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()[:32]
+async def feed_version(session: AsyncSession) -> str:
+    """What the feed's ETag is made of, from one aggregate over the alerts that were composed:
+    an alert becomes published when it is composed (a new `composed_at`, a new row) and can stop
+    being published only when it is stopped, which sets its `finished_at`."""
+    row = (await session.execute(select(func.count(), func.max(Alert.id), func.max(Alert.composed_at),
+                                        func.max(Alert.finished_at)).where(Alert.composed_at.is_not(None)))).one()
+    return "|".join(str(value) for value in row)
 
 
 async def published_alert(session: AsyncSession, alert_id: int) -> Alert | None:

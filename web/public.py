@@ -15,6 +15,7 @@ DASHBOARD_URL when it is set (the address the outside reaches), else on the requ
 from __future__ import annotations
 
 import hashlib
+import time
 
 from aiohttp import web
 
@@ -25,7 +26,10 @@ from web.keys import DB, SETTINGS
 FEED_PATH = "/public/alerts.atom"
 CAP_PATH = "/public/alerts/{alert_id}.cap"
 MAX_AGE = 60  # seconds a client or proxy may reuse an answer without asking again
+VERSION_SECONDS = 1.0  # how long a 304 may rest on the feed's version read by an earlier request
 FEED_TITLE = "Loa alerts"
+
+_VERSION = web.AppKey("public_feed_version", dict)  # base URL → (ETag, time.monotonic() when read)
 
 
 @web.middleware
@@ -61,9 +65,17 @@ def _answer(request: web.Request, etag: str, body: bytes | None, content_type: s
 
 
 async def feed(request: web.Request) -> web.Response:
+    """The feed; a client holding the current version gets 304. The version read by a request in
+    the last VERSION_SECONDS answers a 304 without the database (a cached feed is asked for far
+    more often than it changes); a 200 always carries the version read with its body."""
     who = publisher(request)
+    known = request.app[_VERSION]
+    etag, at = known.get(who.base, ("", 0.0))
+    if time.monotonic() - at < VERSION_SECONDS and _fresh(request, etag):
+        return _answer(request, etag, None, publish.ATOM_TYPE)
     async with request.config_dict[DB].read() as session:
         etag = _etag(await publish.feed_version(session), who.sender, who.base)
+        known[who.base] = (etag, time.monotonic())
         if _fresh(request, etag):
             return _answer(request, etag, None, publish.ATOM_TYPE)
         body = await publish.feed_document(session, who, title=FEED_TITLE)
@@ -87,6 +99,7 @@ async def cap_document(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    app[_VERSION] = {}
     app.middlewares.append(switch)
     app.router.add_get(FEED_PATH, feed)
     app.router.add_get(CAP_PATH, cap_document)
