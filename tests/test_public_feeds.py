@@ -13,7 +13,9 @@ from sqlalchemy import select
 
 from bot.app import build_application
 from broadcasts import cap, feeds, lifecycle, publish
+from broadcasts.publish import headline as headline_of
 from kernel.settings import Settings
+from sandbox.demo import WEATHER_EN, WEATHER_VI
 from storage import tokens
 from storage.models import Agency, Alert, Delivery
 from storage.types import utcnow
@@ -290,3 +292,20 @@ async def test_a_follower_takes_a_long_feed_oldest_first(portal, follower_db):
     assert (last.kind, last.replaces_id, last.texts) == ("correction", rows[0].id, {"vi": "Tin gốc, đã sửa"})
     assert len(rows) == feeds.MAX_ENTRIES + 2
     assert (await poller.poll_all([url]))[0].status == 304
+
+
+async def test_the_sandbox_links_to_the_feed_of_its_demo_alert(sandbox, chat_client):
+    async with chat_client.http.get(sandbox.url, params={"lang": "en"}) as response:
+        page = await response.text()
+    assert '<a href="/public/alerts.atom" target="_blank" rel="noopener" type="application/atom+xml">Alert feed</a>' \
+        in page
+    async with chat_client.http.get(sandbox.url + "public/alerts.atom") as response:
+        assert response.status == 200
+        found = entries(await response.read())
+    [entry] = found  # the severe weather alert sent two days ago
+    assert entry.findtext(f"{A}title") == headline_of(WEATHER_VI)
+    async with chat_client.http.get(cap_link(entry)) as response:
+        assert response.status == 200
+        message = cap.parse(await response.read())
+    assert [info.language for info in message.infos] == ["vi-VN", "en-US"]
+    assert message.infos[1].description == WEATHER_EN.strip()
