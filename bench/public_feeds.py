@@ -16,12 +16,15 @@ after --warmup unmeasured ones:
 - a CAP document of a random published alert, without If-None-Match: the alert, its areas and
   their boundaries drawn as polygons (cached per boundary in the process after the first use);
 - the feed with its ETag, from --clients connections at once for --seconds: requests a second
-  and p95; each request reads the feed's version (the ids it lists) and answers 304.
+  and p95; each answers 304 from the version a request read in the last second
+  (web.public.VERSION_SECONDS), or with --version-seconds 0 from the version read again from the
+  database (one aggregate over the alerts) for every request.
 
 SQLite: a migrated file in a temporary folder. PostgreSQL: a schema of its own on
 BENCH_DATABASE_URL, dropped at the end.
 
-    .venv/bin/python bench/public_feeds.py [--alerts 1000] [--db sqlite|postgresql|both] [--runs 200]
+    .venv/bin/python bench/public_feeds.py [--alerts 1000] [--db sqlite|postgresql|both] [--runs 200] \
+        [--clients 8] [--seconds 5] [--version-seconds 0]
 
 Not part of the test suite.
 """
@@ -97,13 +100,16 @@ async def populate(db, count: int, seed: int = 20) -> None:
 # ---------------------------------------------------------------------------- the server process
 
 
-def serve(port: int, url: str, schema: str | None) -> None:
+def serve(port: int, url: str, schema: str | None, version_seconds: float | None) -> None:
     from aiohttp import web
 
     from kernel.settings import Settings
     from storage.db import Database
     from web import public
     from web.keys import DB, SETTINGS
+
+    if version_seconds is not None:
+        public.VERSION_SECONDS = version_seconds
 
     async def main() -> None:
         db = Database(url, schema=schema)
@@ -121,12 +127,14 @@ def serve(port: int, url: str, schema: str | None) -> None:
 
 
 class Server:
-    def __init__(self, db, cpu: int | None) -> None:
+    def __init__(self, db, cpu: int | None, version_seconds: float | None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, __file__, "--serve", str(self.port), "--database-url", db.url]
         if db.schema:
             command += ["--schema", db.schema]
+        if version_seconds is not None:
+            command += ["--version-seconds", str(version_seconds)]
         pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
         if not re.search(r"https?://", self.process.stdout.readline()):
@@ -187,7 +195,7 @@ async def run(kind: str, args) -> None:
         print(f"{kind}:", flush=True)
         await populate(db, args.alerts)
         cpus = sorted(os.sched_getaffinity(0))
-        server = Server(db, cpus[0] if len(cpus) > 1 else None)
+        server = Server(db, cpus[0] if len(cpus) > 1 else None, args.version_seconds)
         if len(cpus) > 1:
             os.sched_setaffinity(0, {cpus[1]})
         async with db.read() as session:
@@ -223,12 +231,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--version-seconds", type=float,
+                        help="how long a 304 may rest on the version read before (web.public.VERSION_SECONDS); "
+                             "0: the version is read from the database for every request")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.database_url, args.schema)
+        serve(args.serve, args.database_url, args.schema, args.version_seconds)
         return
     print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
     for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
