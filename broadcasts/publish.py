@@ -86,27 +86,32 @@ def _newest_first():
 
 async def _chain_published(session: AsyncSession, alert: Alert, known: dict[int, bool]) -> bool:
     """Whether the alerts `alert` replaces, back to the first, are published too (a correction of
-    an alert taken from a feed is not)."""
-    seen = set()
+    an alert taken from a feed is not). `known`: alert id → this answer, filled as it goes."""
+    path: list[int] = []
     current = alert
-    while current.replaces_id is not None and current.replaces_id not in seen:
-        seen.add(current.replaces_id)
-        if current.replaces_id in known:
-            return known[current.replaces_id]
+    answer = True
+    while current.replaces_id is not None:
+        if current.id in known:
+            answer = known[current.id]
+            break
+        path.append(current.id)
+        if current.replaces_id in path:  # a loop, which the life cycle never makes
+            break
         original = (await session.execute(select(Alert).where(Alert.id == current.replaces_id, _published()))
                     ).scalar_one_or_none()
         if original is None:
-            known[current.replaces_id] = False
-            return False
+            answer = False
+            break
         current = original
-    return True
+    known.update(dict.fromkeys(path, answer))
+    return answer
 
 
 async def feed_alerts(session: AsyncSession, limit: int = FEED_LENGTH) -> list[Alert]:
     """The newest published alerts, newest first."""
     rows = list((await session.execute(select(Alert).where(_published()).order_by(*_newest_first())
                                        .limit(limit))).scalars())
-    known = {alert.id: True for alert in rows}
+    known: dict[int, bool] = {}
     return [alert for alert in rows if await _chain_published(session, alert, known)]
 
 

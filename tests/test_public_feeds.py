@@ -73,6 +73,9 @@ async def test_the_feed_lists_the_sent_alerts_newest_first(portal):
     hidden = await never_sent(db)
     relayed = await sent_alert(db, by=lifecycle.By("cap"), identifier="other@example.org,7",
                                texts={"vi": "Tin của nơi khác"})
+    # Corrected here, twice: still another authority's alert, not published.
+    relayed_fix = await corrected(db, relayed, {"vi": "Tin của nơi khác, đã sửa"})
+    relayed_fix_again = await corrected(db, relayed_fix, {"vi": "Tin của nơi khác, sửa lần hai"})
 
     status, headers, body = await portal.get("/public/alerts.atom")
     assert status == 200 and headers["Content-Type"].startswith("application/atom+xml")
@@ -84,7 +87,7 @@ async def test_the_feed_lists_the_sent_alerts_newest_first(portal):
     root = ET.fromstring(body)
     assert root.find(f"{A}author").findtext(f"{A}name") == SENDER
     assert root.find(f"{A}link").get("href") == portal.url("/public/alerts.atom")
-    for alert_id in (*hidden, relayed):
+    for alert_id in (*hidden, relayed, relayed_fix, relayed_fix_again):
         assert (await portal.get(f"/public/alerts/{alert_id}.cap"))[0] == 404
     assert (await portal.get("/public/alerts/99999999999999.cap"))[0] == 404
     assert (await portal.get("/public/alerts/abc.cap"))[0] == 404
