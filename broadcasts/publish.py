@@ -44,6 +44,7 @@ from storage.models import Agency, Alert, Area, Delivery, Topic
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_LENGTH = 100  # the newest published alerts the feed lists
+FORMAT = "1"  # part of the documents' ETags: change it when what they say of an alert changes
 CAP_TYPE = "application/cap+xml"
 ATOM_TYPE = "application/atom+xml"
 IDENTIFIER_PREFIX = "loa-"

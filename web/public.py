@@ -47,7 +47,8 @@ def publisher(request: web.Request) -> publish.Publisher:
 
 
 def _etag(*parts: str) -> str:
-    return '"' + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32] + '"'
+    """A strong ETag of what the answer is made of (and of the documents' format)."""
+    return '"' + hashlib.sha256("\n".join((publish.FORMAT, *parts)).encode()).hexdigest()[:32] + '"'
 
 
 def _fresh(request: web.Request, etag: str) -> bool:
