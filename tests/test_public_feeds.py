@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import select
 
 from bot.app import build_application
@@ -21,6 +22,7 @@ from storage.models import Agency, Alert, Delivery
 from storage.types import utcnow
 from tests.fixtures.alerts import residents_in_emulator, wards_of
 from tests.fixtures.bot import served, settings_for
+from tests.fixtures.browser import screenshot
 from tests.fixtures.public import (
     SENDER,
     cancelled,
@@ -312,3 +314,16 @@ async def test_the_sandbox_links_to_the_feed_of_its_demo_alert(sandbox, chat_cli
         message = cap.parse(await response.read())
     assert [info.language for info in message.infos] == ["vi-VN", "en-US"]
     assert message.infos[1].description == WEATHER_EN.strip()
+
+
+async def test_the_sandbox_page_opens_the_feed_in_chromium(sandbox, page):
+    await page.goto(sandbox.url)
+    link = page.get_by_role("link", name="Nguồn tin cảnh báo")
+    await expect(link).to_be_visible()
+    async with page.context.expect_page() as opened:
+        await link.click()
+    feed = await opened.value
+    await feed.wait_for_load_state()
+    assert feed.url == sandbox.url + "public/alerts.atom"
+    await expect(feed.locator("body")).to_contain_text(headline_of(WEATHER_VI))
+    await screenshot(feed, "public-feed-sandbox")
