@@ -5,11 +5,13 @@ A feed is an Atom feed (or RSS 2.0) whose entries link to CAP documents, or carr
 content, or a single CAP document. Each poll is a conditional GET: the ETag and Last-Modified the
 server gave last time are kept in `cap_feeds` (one row per URL) and sent back, so an unchanged
 feed costs a 304 and nothing else. On a 200 the entries not handled yet are fetched (at most
-MAX_ENTRIES a poll), parsed and taken oldest first (by their <sent>), so an Update comes after
-the Alert it updates; `broadcasts.cap.take` takes each message once for the city (source "cap",
-identifier "sender,identifier", owner ""), whatever feed it came by. The city's feeds are one
-owner among the agencies: an agency posting the same message with its token makes an alert of
-its own (deduplication is per owner, so no agency's message ever answers for another's). Reading,
+MAX_ENTRIES a poll: the oldest first by the entries' dates when every one has a date, so that a
+feed listed newest first, as most are and Loa's own is, gives the alerts before their updates),
+parsed and taken oldest first (by their <sent>), so an Update comes after the Alert it updates;
+`broadcasts.cap.take` takes each message once for the city (source "cap", identifier
+"sender,identifier", owner ""), whatever feed it came by. The city's feeds are one owner among
+the agencies: an agency posting the same message with its token makes an alert of its own
+(deduplication is per owner, so no agency's message ever answers for another's). Reading,
 checking and matching a document runs in a worker thread within its time budget, as for POST
 /api/v1/cap.
 
@@ -30,6 +32,8 @@ import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -81,6 +85,25 @@ class Entry:
     key: str  # what the poller remembers: the entry's id (or link) and updated time
     url: str | None = None
     embedded: ET.Element | None = None
+    updated: datetime | None = None  # Atom's <updated>, RSS's <pubDate>, when readable
+
+
+def _date(text: str, rss: bool) -> datetime | None:
+    """An entry's date (RFC 3339 in Atom, RFC 822 in RSS), aware; None when unreadable."""
+    try:
+        found = parsedate_to_datetime(text) if rss else datetime.fromisoformat(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return found if found.tzinfo is not None else None
+
+
+def oldest_first(found: list[Entry]) -> list[Entry]:
+    """The entries by date, oldest first, when every one has a date; else in the feed's order.
+    Entries of the same second are taken as listed newest first, the feeds' custom."""
+    if any(entry.updated is None for entry in found):
+        return found
+    ordered = sorted(enumerate(found), key=lambda pair: (pair[1].updated, -pair[0]))
+    return [entry for _, entry in ordered]
 
 
 @dataclass
@@ -143,7 +166,7 @@ def entries(root: ET.Element, base: str) -> list[Entry] | None:
             url = _entry_link(element, base)
             if url is None and urlsplit(entry_id).scheme in ("http", "https"):
                 url = entry_id
-            found.append(Entry(f"{entry_id or url}|{updated}", url, _embedded(element)))
+            found.append(Entry(f"{entry_id or url}|{updated}", url, _embedded(element), _date(updated, False)))
         return found
     if root.tag == "rss":
         for element in root.iter("item"):
@@ -151,7 +174,7 @@ def entries(root: ET.Element, base: str) -> list[Entry] | None:
             guid = (element.findtext("guid") or "").strip()
             updated = (element.findtext("pubDate") or "").strip()
             url = urljoin(base, link) if link else (guid if urlsplit(guid).scheme in ("http", "https") else None)
-            found.append(Entry(f"{guid or url}|{updated}", url, _embedded(element)))
+            found.append(Entry(f"{guid or url}|{updated}", url, _embedded(element), _date(updated, True)))
         return found
     return None
 
@@ -258,7 +281,7 @@ class FeedPoller:
     async def _entries(self, http: aiohttp.ClientSession, url: str, found: list[Entry], result: FeedResult) -> bool:
         """Fetch and take the new entries; True when every entry was handled."""
         seen = self.seen.setdefault(url, set())
-        new = [entry for entry in found if entry.key not in seen]
+        new = oldest_first([entry for entry in found if entry.key not in seen])
         complete = len(new) <= MAX_ENTRIES
         handled: list[str] = []
         messages: list[cap.CapMessage] = []

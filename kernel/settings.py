@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
@@ -65,6 +66,10 @@ class Settings(BaseSettings):
     # CAP 1.2 or Atom feeds to poll, separated by commas, and how often.
     cap_feeds: str = Field(default="", validation_alias="LOA_CAP_FEEDS")
     cap_feed_seconds: float = Field(default=120, gt=0, validation_alias="LOA_CAP_FEED_SECONDS")
+    # What Loa publishes: the public feeds of its sent alerts (/public/*, off: 404), and the CAP
+    # <sender> they carry (empty: loa@ the host of the dashboard's address).
+    public_portal: bool = Field(default=True, validation_alias="LOA_PUBLIC_PORTAL")
+    cap_sender: str = Field(default="", max_length=128, validation_alias="LOA_CAP_SENDER")
     # Triage: the moderators' Telegram group (a negative chat id), where new reports arrive.
     moderators_chat_id: int | None = Field(default=None, validation_alias="LOA_MODERATORS_CHAT_ID")
     # Broadcasts: messages a second across all chats (Telegram allows about 30; paid broadcast,
@@ -149,6 +154,15 @@ class Settings(BaseSettings):
         _CALENDAR_PARSERS[info.field_name](value)
         return value
 
+    @field_validator("cap_sender")
+    @classmethod
+    def _cap_identifier(cls, value: str) -> str:
+        value = value.strip()
+        if any(character.isspace() or character in ",<&" for character in value):
+            raise ValueError("LOA_CAP_SENDER must not contain spaces, commas, '<' or '&' (CAP's rule), "
+                             "e.g. canhbao@hanoi.gov.vn")
+        return value
+
     @model_validator(mode="after")
     def _rate_needs_paid_broadcast(self) -> Settings:
         if self.send_rate > FREE_SEND_RATE and not self.paid_broadcast:
@@ -183,3 +197,11 @@ class Settings(BaseSettings):
             return self.dashboard_url.rstrip("/")
         host = f"[{self.http_host}]" if ":" in self.http_host else self.http_host
         return f"http://{host}:{self.http_port}"
+
+    @property
+    def cap_sender_id(self) -> str:
+        """The CAP <sender> of what Loa publishes: LOA_CAP_SENDER, or loa@ the dashboard's host."""
+        if self.cap_sender:
+            return self.cap_sender
+        host = urlsplit(self.dashboard_base).hostname or "localhost"
+        return f"loa@{host}"

@@ -183,7 +183,8 @@ async def page(request: web.Request) -> web.Response:
         raise web.HTTPFound("/") from None  # a seat of an earlier run: residents added then are gone
     parts = _parts(request, seat, language)
     commands = seat.member.commands() if not seat.is_group else []
-    text = _render(request, "sandbox/chat.html", language, seat=seat, parts=parts, commands=commands)
+    text = _render(request, "sandbox/chat.html", language, seat=seat, parts=parts, commands=commands,
+                   public_feed=request.app[SETTINGS].public_portal)
     response = web.Response(text=text, content_type="text/html")
     if request.query.get("lang") in LANGUAGES:
         response.set_cookie(LANGUAGE_COOKIE, request.query["lang"], max_age=365 * 86400, samesite="Lax",
