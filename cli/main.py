@@ -119,7 +119,8 @@ def db() -> None:
 
 def _with_db(action):
     async def go():
-        database = Database(load_settings().database_url)
+        settings = load_settings()
+        database = Database(settings.database_url, pool_size=settings.db_pool_size)
         try:
             return await action(database)
         finally:
