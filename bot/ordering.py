@@ -70,6 +70,16 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
         self.stats = UpdateStats()
 
+    @property
+    def waiting(self) -> int:
+        """Updates whose chat's turn came, waiting for a place (for /metrics)."""
+        return len(self._turns._waiters or ())
+
+    @property
+    def handling(self) -> int:
+        """Updates being handled now (for /metrics)."""
+        return self.in_flight - self._turns._value
+
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:

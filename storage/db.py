@@ -115,8 +115,7 @@ class Database:
     @property
     def waiting(self) -> int:
         """Sessions waiting for their turn now (for /metrics)."""
-        waiters = getattr(self._queue, "_waiters", None) if self._queue is not None else None
-        return len(waiters) if waiters else 0
+        return len(self._queue._waiters or ()) if self._queue is not None else 0
 
     @asynccontextmanager
     async def lookup(self) -> AsyncIterator[AsyncSession | InlineSession]:
