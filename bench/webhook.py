@@ -368,12 +368,12 @@ class ErrorCount(logging.Handler):
         super().__init__(logging.WARNING)
         self.counts: dict[str, int] = {}
 
-        self.samples: list[str] = []  # the first few, with their exception
+        self.samples: list[str] = []  # the first few errors, with their exception
 
     def emit(self, record: logging.LogRecord) -> None:
         key = f"{record.levelname} {record.name} {str(record.msg).split(' ', 1)[0]}"
         self.counts[key] = self.counts.get(key, 0) + 1
-        if len(self.samples) < 3:
+        if record.levelno >= logging.ERROR and len(self.samples) < 3:
             error = record.exc_info[1] if record.exc_info else None
             self.samples.append(f"{key}: {type(error).__name__}: {error}"[:300] if error else key)
 
@@ -712,7 +712,7 @@ def py_spy_summary(path: str, main_ms_per_update: float) -> str:
         for line in samples:
             stack, _, n = line.rstrip().rpartition(" ")
             thread, _, frames = stack.partition(";")
-            if "MainThread" not in thread:
+            if "MainThread" not in thread or not n.isdigit():  # a frame's name may hold a line break
                 continue
             total += int(n)
             name = next(name for name, needles in PY_SPY_RULES if any(needle in frames for needle in needles))

@@ -81,12 +81,12 @@ def _start_changes_nothing(resident: Resident, user) -> bool:
     return resident.awaiting == Awaiting.LANGUAGE
 
 
-# /start's read, in one statement: the resident, their area, and one row per topic in menu
-# order with the resident's subscription to it (LEFT JOIN topics ON true keeps the resident when
-# there is no topic).
+# /start's read, in one statement: the resident, their area and, for an onboarded resident (whose
+# /start shows the summary), one row per topic in menu order with their subscription to it. A LEFT
+# JOIN, so that the resident's row comes back without topics too.
 _START = (select(Resident, Area, Topic, Subscription.topic_code)
           .outerjoin(Area, Area.code == Resident.area_code)
-          .outerjoin(Topic, true())
+          .outerjoin(Topic, Resident.onboarded == true())
           .outerjoin(Subscription, and_(Subscription.resident_id == Resident.id, Subscription.topic_code == Topic.code))
           .where(Resident.telegram_id == bindparam("telegram_id"))
           .order_by(Topic.position, Topic.code))
