@@ -29,7 +29,8 @@ SESSION_WAIT_S = 30
 PING_AFTER_IDLE_S = 10
 
 # Whether this task already holds a session: one opened inside it skips the queue (it would
-# otherwise wait for a place its own task holds).
+# otherwise wait for a place its own task holds). A task started inside a session inherits it and
+# skips the queue too, taking one of the spare connections.
 _holding: ContextVar[bool] = ContextVar("loa_db_holding", default=False)
 
 
