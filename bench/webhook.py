@@ -22,10 +22,13 @@ the bot handled in the window.
 With --rate R the residents are paced instead: R updates a second in all, at the moments of a
 Poisson process (each resident still waits for its reply before sending again), to measure the
 latency below saturation. --trace, --py-spy FILE and --profile show where the bot's time goes;
---bare, --uvloop, --db-gate N and --max-concurrent-updates N are variants that are
-not what `loa run` does, to measure what a change would bring (docs/BENCHMARKS.md).
+--bare and --uvloop are variants that are not what `loa run` does, to measure what a change would
+bring (docs/BENCHMARKS.md); --pool-size and --in-flight set LOA_DB_POOL_SIZE and
+LOA_UPDATES_IN_FLIGHT. Every run counts the statements, transactions and pool checkouts per
+update (SQLAlchemy's events). `--db both --repeat N` measures the two databases in one run,
+alternating, and ends with the ratios of each pair.
 
-    .venv/bin/python bench/webhook.py [--db sqlite|postgresql|both] [--residents 200] [--seconds 20]
+    .venv/bin/python bench/webhook.py [--db sqlite|postgresql|both] [--repeat 1] [--residents 200] [--seconds 20]
 
 Not part of the test suite.
 """
@@ -236,15 +239,16 @@ class EmulatorProcess(ChildProcess):
 # ============================================================================ the database
 
 
-async def open_database(kind: str, folder: Path):
+async def open_database(kind: str, folder: Path, pool_size: int | None = None):
     """A migrated database with the shipped areas: (db, cleanup coroutine function)."""
     from sqlalchemy import text
 
     from storage import areas, migrate
     from storage.db import Database
 
+    pool = {"pool_size": pool_size} if pool_size else {}  # else Database's default, LOA_DB_POOL_SIZE's
     if kind == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{folder / 'bench.db'}")
+        db = Database(f"sqlite+aiosqlite:///{folder / 'bench.db'}", **pool)
 
         async def cleanup() -> None:
             await db.dispose()
@@ -253,7 +257,7 @@ async def open_database(kind: str, folder: Path):
         admin = Database(PG_URL)
         async with admin.engine.begin() as connection:
             await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        db = Database(PG_URL, schema=schema)
+        db = Database(PG_URL, schema=schema, **pool)
 
         async def cleanup() -> None:
             await db.dispose()
@@ -364,9 +368,14 @@ class ErrorCount(logging.Handler):
         super().__init__(logging.WARNING)
         self.counts: dict[str, int] = {}
 
+        self.samples: list[str] = []  # the first few errors, with their exception
+
     def emit(self, record: logging.LogRecord) -> None:
         key = f"{record.levelname} {record.name} {str(record.msg).split(' ', 1)[0]}"
         self.counts[key] = self.counts.get(key, 0) + 1
+        if record.levelno >= logging.ERROR and len(self.samples) < 3:
+            error = record.exc_info[1] if record.exc_info else None
+            self.samples.append(f"{key}: {type(error).__name__}: {error}"[:300] if error else key)
 
 
 class GcClock:
@@ -394,19 +403,24 @@ class GcClock:
 
 
 class Trace:
-    """--trace: where an update's time goes inside the bot, by wrapping four places: its wait
-    from the webhook (Update.de_json) to its chat's turn, its handling (bot.ordering), each wait
-    for a database connection (SQLAlchemy's QueuePool) and each Bot API call (the transport)."""
+    """--trace: where an update's time goes inside the bot, by wrapping five places: its wait
+    from the webhook (Update.de_json) to its turn (its chat's, then one of LOA_UPDATES_IN_FLIGHT),
+    its handling (bot.ordering), each wait for a database session's turn (storage.db) and how long
+    the session then holds it, each wait for a connection in SQLAlchemy's QueuePool, and each Bot
+    API call (the transport)."""
 
     def __init__(self) -> None:
+        from contextlib import asynccontextmanager
+
         from sqlalchemy.pool import QueuePool
         from telegram import Update
 
         from bot import ordering
         from kernel import transport
+        from storage.db import Database
 
-        self.samples: dict[str, list[float]] = {"webhook to turn": [], "handling": [], "pool checkout": [],
-                                                "Bot API call": []}
+        self.samples: dict[str, list[float]] = {"webhook to turn": [], "handling": [], "database turn": [],
+                                                "session held": [], "pool checkout": [], "Bot API call": []}
         self.recording = False
         self._received: dict[int, float] = {}
         self._restore = []
@@ -432,6 +446,19 @@ class Trace:
                     trace.add("webhook to turn", started - received)
                 trace.add("handling", time.perf_counter() - started)
 
+        turn = Database._turn
+
+        @asynccontextmanager
+        async def traced_turn(db):
+            started = time.perf_counter()
+            async with turn(db):
+                granted = time.perf_counter()
+                trace.add("database turn", granted - started)
+                try:
+                    yield
+                finally:
+                    trace.add("session held", time.perf_counter() - granted)
+
         do_get = QueuePool._do_get
 
         def traced_do_get(pool):
@@ -452,6 +479,7 @@ class Trace:
 
         for owner, name, replacement in ((Update, "de_json", staticmethod(traced_de_json)),
                                          (ordering.PerChatUpdateProcessor, "_timed", traced_timed),
+                                         (Database, "_turn", traced_turn),
                                          (QueuePool, "_do_get", traced_do_get),
                                          (transport.AiohttpRequest, "_exchange", staticmethod(traced_exchange))):
             self._restore.append((owner, name, owner.__dict__[name]))
@@ -476,21 +504,42 @@ class Trace:
             setattr(owner, name, original)
 
 
-def gate_database(db, size: int) -> None:
-    """--db-gate, a what-if: at most `size` sessions of `db` at once, in the order they were
-    asked for (an asyncio.Semaphore before SQLAlchemy's pool, whose waiters can be overtaken)."""
-    from contextlib import asynccontextmanager
+class DbCounter:
+    """What the bot asks of its database, counted by SQLAlchemy's events on every engine: the
+    statements sent, the transactions opened (BEGIN sent: not the look-ups in autocommit, on
+    PostgreSQL or SQLite's look-up connection), and the pool checkouts."""
 
-    gate = asyncio.Semaphore(size)
+    def __init__(self) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+        from sqlalchemy.pool import Pool
 
-    def gated(open_session):
-        @asynccontextmanager
-        async def session():
-            async with gate, open_session() as opened:
-                yield opened
-        return session
+        self.counts = {"statements": 0, "transactions": 0, "checkouts": 0}
+        self._listeners = [(Engine, "before_cursor_execute", self._statement), (Engine, "begin", self._begin),
+                           (Pool, "checkout", self._checkout)]
+        for target, name, fn in self._listeners:
+            event.listen(target, name, fn)
 
-    db.read, db.transaction = gated(db.read), gated(db.transaction)
+    def _statement(self, *_args) -> None:
+        self.counts["statements"] += 1
+
+    def _begin(self, connection) -> None:
+        autocommit = (connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+                      or connection.engine.url.drivername == "sqlite")  # SQLite's look-ups: no BEGIN
+        if not autocommit:
+            self.counts["transactions"] += 1
+
+    def _checkout(self, *_args) -> None:
+        self.counts["checkouts"] += 1
+
+    def snapshot(self) -> dict:
+        return dict(self.counts)
+
+    def close(self) -> None:
+        from sqlalchemy import event
+
+        for target, name, fn in self._listeners:
+            event.remove(target, name, fn)
 
 
 def main_thread_cpu() -> float:
@@ -506,7 +555,7 @@ def handled(application) -> int:
                    for sample in family.samples if sample.name.endswith("_total")))
 
 
-async def run_one(kind: str, args, pins) -> dict:
+async def run_one(kind: str, args, pins, spy_file: str | None = None) -> dict:
     import aiohttp
 
     from bot.app import build_application
@@ -519,7 +568,7 @@ async def run_one(kind: str, args, pins) -> dict:
     result: dict = {"db": kind}
     try:
         started = time.perf_counter()
-        db, cleanup = await open_database(kind, folder)
+        db, cleanup = await open_database(kind, folder, args.pool_size)
         try:
             sims = await populate(db, args.residents, args.extra, args.seed)
             result["setup_s"] = time.perf_counter() - started
@@ -528,7 +577,8 @@ async def run_one(kind: str, args, pins) -> dict:
                                 DATABASE_URL=db.url, HTTP_HOST="127.0.0.1", HTTP_PORT=str(port),
                                 WEBHOOK_URL=f"http://127.0.0.1:{port}", WEBHOOK_SECRET=SECRET,
                                 WEBHOOK_MAX_CONNECTIONS=str(args.max_connections), LOA_MEDIA_DIR=str(folder / "media"),
-                                LOA_LOG_LEVEL=args.log_level)
+                                LOA_LOG_LEVEL=args.log_level,
+                                **({"LOA_UPDATES_IN_FLIGHT": str(args.in_flight)} if args.in_flight else {}))
             setup_logging(settings.log_level, secrets=(TOKEN, SECRET))
             root = logging.getLogger()
             log_file = open(folder / "bot.log", "w", encoding="utf-8")  # noqa: SIM115
@@ -536,16 +586,10 @@ async def run_one(kind: str, args, pins) -> dict:
             errors = ErrorCount()
             root.addHandler(errors)
             trace = Trace() if args.trace else None
-            if args.db_gate:
-                gate_database(db, args.db_gate)
+            asked = DbCounter()
             application = build_application(settings, db)
             if args.bare:
                 add_bare_handler(application)
-            if args.max_concurrent_updates:
-                # A what-if: `loa run` keeps PerChatUpdateProcessor's default (256).
-                from bot.ordering import PerChatUpdateProcessor
-
-                application._update_processor = PerChatUpdateProcessor(args.max_concurrent_updates)
             timeout = aiohttp.ClientTimeout(total=args.seconds + 60)
             async with serving(application, settings, db), aiohttp.ClientSession(timeout=timeout) as control:
                 async with control.get(emulator.url + "/bench/info") as answer:
@@ -556,9 +600,10 @@ async def run_one(kind: str, args, pins) -> dict:
                 windows = []
                 gc_clock = GcClock()
                 profile = cProfile.Profile() if args.profile else None
-                spy = start_py_spy(args, pins)
+                spy = start_py_spy(args, pins, spy_file)
                 for _ in range(args.rounds):
                     cpu, count, main_cpu = time.process_time(), handled(application), main_thread_cpu()
+                    asked_before = asked.snapshot()
                     gc_clock.reset()
                     if trace is not None:
                         trace.recording = True
@@ -577,6 +622,7 @@ async def run_one(kind: str, args, pins) -> dict:
                     window["gc"] = {"collections": list(gc_clock.counts), "seconds": gc_clock.seconds,
                                     "longest_ms": gc_clock.longest * 1000}
                     window["bot_handled"] = handled(application) - count
+                    window["db"] = {k: v - asked_before[k] for k, v in asked.snapshot().items()}
                     window["bot_cpu_ms_per_update"] = (window["bot_cpu"] / window["bot_handled"] * 1000
                                                        if window["bot_handled"] else float("nan"))
                     window["bot_busy"] = window["bot_cpu"] / window["wall"]
@@ -588,8 +634,9 @@ async def run_one(kind: str, args, pins) -> dict:
                     spy.wait(30)
                     main_ms = (sum(w["bot_cpu_main_thread"] for w in windows)
                                / max(1, sum(w["bot_handled"] for w in windows)) * 1000)
-                    result["py_spy"] = py_spy_summary(args.py_spy, main_ms)
+                    result["py_spy"] = py_spy_summary(spy_file, main_ms)
                 gc_clock.close()
+                asked.close()
                 if trace is not None:
                     trace.close()
                     result["trace"] = trace.summary()
@@ -597,7 +644,9 @@ async def run_one(kind: str, args, pins) -> dict:
                 if profile is not None:
                     result["profile"] = profile_text(profile, sum(w["bot_handled"] for w in windows))
             result["bot_log_problems"] = errors.counts
+            result["bot_log_samples"] = errors.samples
             root.removeHandler(errors)
+            root.handlers[0].setStream(sys.stderr)  # the next run's set-up logs there
             log_file.close()
         finally:
             await cleanup()
@@ -620,17 +669,19 @@ async def run_one(kind: str, args, pins) -> dict:
         "emulator_busy": statistics.fmean(w["emulator_busy"] for w in windows),
         "timeouts": sum(w["timeouts"] for w in windows), "wrong": sum(w["wrong"] for w in windows),
         "api_errors": sum(w["api_errors"] for w in windows),
+        "db_per_update": {k: sum(w["db"][k] for w in windows) / max(1, handled_total)
+                          for k in ("statements", "transactions", "checkouts")},
     }
     return result
 
 
-def start_py_spy(args, pins) -> subprocess.Popen | None:
+def start_py_spy(args, pins, spy_file: str | None) -> subprocess.Popen | None:
     """py-spy sampling this process (all threads, without pausing it) over the measured windows,
     itself pinned to the emulator's CPU; collapsed stacks to --py-spy."""
-    if not args.py_spy:
+    if not spy_file:
         return None
     command = ["py-spy", "record", "--pid", str(os.getpid()), "--duration", str(int(args.seconds * args.rounds)),
-               "--rate", "200", "--format", "raw", "--threads", "--nonblocking", "--output", args.py_spy]
+               "--rate", "200", "--format", "raw", "--threads", "--nonblocking", "--output", spy_file]
     pin = (lambda: os.sched_setaffinity(0, {pins["emulator"]})) if pins else None
     return subprocess.Popen([str(Path(sys.executable).with_name("py-spy"))] + command[1:], preexec_fn=pin,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -640,7 +691,7 @@ def start_py_spy(args, pins) -> subprocess.Popen | None:
 # that matches a sample's stack names it. SQLAlchemy runs its synchronous core in greenlets,
 # whose samples py-spy shows as stacks of their own (they start at Session.execute).
 PY_SPY_RULES = [
-    ("database: SQLAlchemy ORM, aiosqlite (main thread)",
+    ("database: SQLAlchemy, aiosqlite, asyncpg (main thread)",
      ("sqlalchemy", "aiosqlite", "greenlet", "asyncpg", "storage/db.py")),
     ("reply: PTB send_message, request, transport, Message.de_json",
      ("send_message", "Bot._post", "transport.py")),
@@ -661,7 +712,7 @@ def py_spy_summary(path: str, main_ms_per_update: float) -> str:
         for line in samples:
             stack, _, n = line.rstrip().rpartition(" ")
             thread, _, frames = stack.partition(";")
-            if "MainThread" not in thread:
+            if "MainThread" not in thread or not n.isdigit():  # a frame's name may hold a line break
                 continue
             total += int(n)
             name = next(name for name, needles in PY_SPY_RULES if any(needle in frames for needle in needles))
@@ -713,10 +764,6 @@ def print_result(r: dict, args) -> None:
         print("\nBARE VARIANT: /start and /status answered without the database")
     if args.uvloop:
         print("\nUVLOOP VARIANT: the bot process runs on uvloop")
-    if args.max_concurrent_updates:
-        print(f"\nVARIANT: at most {args.max_concurrent_updates} updates handled at once")
-    if args.db_gate:
-        print(f"\nVARIANT: at most {args.db_gate} database sessions at once, first come first served")
     pace = f"paced at {args.rate:g} updates/s offered" if args.rate else "each sending again as soon as answered"
     print(f"\n{r['db']}: {args.residents} residents {pace}, webhook max_connections "
           f"{r['webhook']['max_connections']}, {args.rounds} x {args.seconds:g} s after {args.warmup:g} s warm-up "
@@ -733,6 +780,9 @@ def print_result(r: dict, args) -> None:
           f"{o['max_ms']:>9.1f}{o['bot_cpu_s_per_1000']:>16.3f}{o['bot_busy']:>10.0%}{o['emulator_busy']:>10.0%}"
           f"{errs:>8}")
     print(f"  bot CPU in threads other than the main one (aiosqlite's): {o['bot_other_threads_share']:.0%}")
+    asked = o["db_per_update"]
+    print(f"  per update: {asked['statements']:.2f} SQL statements, {asked['transactions']:.2f} transactions "
+          f"(BEGIN sent), {asked['checkouts']:.2f} pool checkouts")
     print(f"  objects frozen out of the garbage collector once serving (gc.freeze()): {r['gc_frozen']:,}")
     collections = [sum(w["gc"]["collections"][g] for w in r["windows"]) for g in range(3)]
     gc_seconds = sum(w["gc"]["seconds"] for w in r["windows"])
@@ -744,6 +794,8 @@ def print_result(r: dict, args) -> None:
           f"{t['wrong']} wrong replies, {t['extra_messages']} extra messages, {t['api_errors']} Bot API errors, "
           f"{t['deliveries']:,} webhook POSTs, at most {t['most_in_flight']} in flight")
     print(f"  bot log at WARNING or above: {r['bot_log_problems'] or 'nothing'}")
+    for sample in r["bot_log_samples"]:
+        print(f"    {sample}")
     if t["api_error_samples"]:
         print("  Bot API errors: " + "; ".join(t["api_error_samples"][:5]))
     if r.get("trace"):
@@ -769,10 +821,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--log-level", default="INFO", help="the bot's LOA_LOG_LEVEL (its log goes to a file)")
     parser.add_argument("--profile", action="store_true", help="cProfile the bot's main thread in the windows")
-    parser.add_argument("--max-concurrent-updates", type=int,
-                        help="variant: the bot handles at most this many updates at once (default: the bot's 256)")
-    parser.add_argument("--db-gate", type=int, help="variant: at most this many database sessions at once, "
-                        "first come first served (not what the bot does)")
+    parser.add_argument("--pool-size", type=int, help="LOA_DB_POOL_SIZE (default: the bot's default)")
+    parser.add_argument("--in-flight", type=int, help="LOA_UPDATES_IN_FLIGHT (default: the bot's default)")
+    parser.add_argument("--repeat", type=int, default=1, help="with --db both: run both databases this many "
+                        "times, alternating (sqlite, postgresql, postgresql, sqlite, ...)")
     parser.add_argument("--trace", action="store_true", help="time the waits inside the bot (adds a little CPU)")
     parser.add_argument("--py-spy", metavar="FILE", help="sample the bot process with py-spy (collapsed stacks)")
     parser.add_argument("--bare", action="store_true",
@@ -792,19 +844,22 @@ def main() -> None:
     if pins:
         os.sched_setaffinity(0, {pins["bot"]})
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    # Alternating, so that a change in the machine's load weighs on both alike.
+    order = [kind for i in range(args.repeat) for kind in (kinds if i % 2 == 0 else kinds[::-1])]
     results = {"setup": {
         "python": platform.python_version(), "cpus": os.cpu_count(), "pinning": pins or None,
         "load_before": os.getloadavg(),
         "versions": {p: version(p) for p in ("python-telegram-bot", "aiohttp", "SQLAlchemy", "aiosqlite", "asyncpg")},
     }, "runs": []}
-    for kind in kinds:
+    for i, kind in enumerate(order):
         print(f"{kind}...", file=sys.stderr, flush=True)
+        spy_file = f"{args.py_spy}.{i + 1}-{kind}" if args.py_spy else None
         if args.uvloop:
             import uvloop  # a what-if: `loa run` uses asyncio's own loop
 
-            results["runs"].append(uvloop.run(run_one(kind, args, pins)))
+            results["runs"].append(uvloop.run(run_one(kind, args, pins, spy_file)))
         else:
-            results["runs"].append(asyncio.run(run_one(kind, args, pins)))
+            results["runs"].append(asyncio.run(run_one(kind, args, pins, spy_file)))
     results["setup"]["load_after"] = os.getloadavg()
     if args.json:
         for run in results["runs"]:
@@ -819,6 +874,28 @@ def main() -> None:
         *setup["load_before"], *setup["load_after"]))
     for run in results["runs"]:
         print_result(run, args)
+    if args.db == "both":
+        print_ratios(results["runs"])
+
+
+def print_ratios(runs: list[dict]) -> None:
+    """Each run in order, then PostgreSQL over SQLite for the runs next to each other."""
+    print("\nboth databases, in the order run (all windows of each run pooled):")
+    print(f"{'run':<14}{'updates/s':>11}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'p99/p50':>9}"
+          f"{'CPU ms/update':>15}{'statements':>12}{'transactions':>14}{'errors':>8}")
+    for i, run in enumerate(runs, 1):
+        o = run["overall"]
+        name = f"{i} {run['db']}"
+        print(f"{name:<14}{o['per_s']:>11,.0f}{o['p50_ms']:>9.1f}{o['p95_ms']:>9.1f}{o['p99_ms']:>9.1f}"
+              f"{o['p99_ms'] / o['p50_ms']:>9.2f}{o['bot_cpu_s_per_1000']:>15.3f}"
+              f"{o['db_per_update']['statements']:>12.2f}{o['db_per_update']['transactions']:>14.2f}"
+              f"{o['timeouts'] + o['wrong'] + o['api_errors']:>8}")
+    print("PostgreSQL / SQLite, runs paired in order:")
+    for pair in range(len(runs) // 2):
+        a, b = runs[2 * pair]["overall"], runs[2 * pair + 1]["overall"]
+        sqlite, pg = (a, b) if runs[2 * pair]["db"] == "sqlite" else (b, a)
+        print(f"  pair {pair + 1}: updates/s {pg['per_s'] / sqlite['per_s']:.2f}x, "
+              f"CPU per update {pg['bot_cpu_s_per_1000'] / sqlite['bot_cpu_s_per_1000']:.2f}x")
 
 
 if __name__ == "__main__":

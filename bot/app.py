@@ -71,7 +71,7 @@ def build_application(settings: Settings, db: Database) -> Application:
         .request(AiohttpRequest(connection_pool_size=64))
         .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=POLL_TIMEOUT + 10))
         .context_types(ContextTypes(context=LoaContext))
-        .concurrent_updates(PerChatUpdateProcessor())
+        .concurrent_updates(PerChatUpdateProcessor(settings.updates_in_flight))
         .build()
     )
     sender = SenderService(db, settings)

@@ -3,6 +3,12 @@
 PTB offers all-sequential or all-concurrent; a resident tapping twice quickly must not have
 the second tap overtake the first, while a thousand residents must not wait for each other.
 
+At most `in_flight` updates (LOA_UPDATES_IN_FLIGHT) are handled at once; the others wait their
+turn in the order they arrived. Under a storm the wait then grows evenly for everyone, instead
+of hundreds of handlers competing for the database's connections, where some are overtaken again
+and again (bench/webhook.py, docs/BENCHMARKS.md). An update takes its place only once its chat's
+previous update is done, so one resident's burst of taps holds one place, not many.
+
 The processor also counts what it handles (`UpdateStats`), which /metrics and /healthz read.
 """
 
@@ -52,23 +58,40 @@ class UpdateStats:
         return None if self.last_handled_at is None else time.monotonic() - self.last_handled_at
 
 
+# PTB's own bound is taken before the chat's turn, so it only caps the updates waiting in all.
+QUEUED = 100_000
+
+
 class PerChatUpdateProcessor(BaseUpdateProcessor):
-    def __init__(self, max_concurrent_updates: int = 256) -> None:
-        super().__init__(max_concurrent_updates)
+    def __init__(self, in_flight: int = 64) -> None:
+        super().__init__(QUEUED)
+        self.in_flight = in_flight
+        self._turns = asyncio.Semaphore(in_flight)  # FIFO
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
         self.stats = UpdateStats()
+
+    @property
+    def waiting(self) -> int:
+        """Updates whose chat's turn came, waiting for a place (for /metrics)."""
+        return len(self._turns._waiters or ())
+
+    @property
+    def handling(self) -> int:
+        """Updates being handled now (for /metrics)."""
+        return self.in_flight - self._turns._value
 
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
-            await self._timed(update, coroutine)
+            async with self._turns:
+                await self._timed(update, coroutine)
             return
         lock, users = self._locks.get(chat.id, (None, 0))
         if lock is None:
             lock = asyncio.Lock()
         self._locks[chat.id] = (lock, users + 1)
         try:
-            async with lock:
+            async with lock, self._turns:
                 await self._timed(update, coroutine)
         finally:
             lock, users = self._locks[chat.id]

@@ -119,7 +119,7 @@ async def serving(application: Application, settings: Settings, db: Database,
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """`loa run`: serve until `stop` is set (by default, until SIGINT or SIGTERM)."""
     stop = stop or stop_on_signals()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
     try:
         head = migrate.head_revision()
         if await migrate.current_revision(db) != head:

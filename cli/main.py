@@ -137,7 +137,8 @@ def db() -> None:
 
 def _with_db(action, url: str | None = None):
     async def go():
-        database = Database(url or load_settings().database_url)
+        settings = load_settings()
+        database = Database(url or settings.database_url, pool_size=settings.db_pool_size)
         try:
             return await action(database)
         finally:

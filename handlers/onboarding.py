@@ -6,7 +6,7 @@ so no write lock is held across a network round trip.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam
+from sqlalchemy import and_, bindparam, true
 from sqlmodel import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
@@ -81,20 +81,33 @@ def _start_changes_nothing(resident: Resident, user) -> bool:
     return resident.awaiting == Awaiting.LANGUAGE
 
 
+# /start's read, in one statement: the resident, their area and, for an onboarded resident (whose
+# /start shows the summary), one row per topic in menu order with their subscription to it. A LEFT
+# JOIN, so that the resident's row comes back without topics too.
+_START = (select(Resident, Area, Topic, Subscription.topic_code)
+          .outerjoin(Area, Area.code == Resident.area_code)
+          .outerjoin(Topic, Resident.onboarded == true())
+          .outerjoin(Subscription, and_(Subscription.resident_id == Resident.id, Subscription.topic_code == Topic.code))
+          .where(Resident.telegram_id == bindparam("telegram_id"))
+          .order_by(Topic.position, Topic.code))
+
+
 async def start(update: Update, context: LoaContext) -> None:
     user = update.effective_user
     # Most /starts come from residents whose row they would not change: answer those from a
     # read, without taking SQLite's write lock (their updated_at does not move).
     prompt = None
     async with context.db.lookup() as session:
-        found = await residents.with_area(session, user.id)
-        if found is not None and _start_changes_nothing(found[0], user):
-            resident = found[0]
-            if resident.onboarded:
-                _ = translator(resident.language).gettext
-                prompt = await summary(session, resident, _("Welcome back to Loa. Your settings are as you left them."))
-            else:
-                prompt = prompts.language(resident.language)
+        rows = (await session.execute(_START, {"telegram_id": user.id})).all()
+    if rows and _start_changes_nothing(resident := rows[0][0], user):
+        if resident.onboarded:
+            _ = translator(resident.language).gettext
+            all_topics = [topic for _r, _a, topic, _code in rows if topic is not None]
+            chosen = {code for _r, _a, _t, code in rows if code is not None}
+            prompt = prompts.summary(resident, rows[0][1], all_topics, chosen,
+                                     title=_("Welcome back to Loa. Your settings are as you left them."))
+        else:
+            prompt = prompts.language(resident.language)
     if prompt is None:
         async with context.db.transaction() as session:
             resident, created = await residents.upsert_on_start(

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = Field(default=None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field(default="https://api.telegram.org", validation_alias="TELEGRAM_API_URL")
     database_url: str = Field(default=DEFAULT_DATABASE_URL, validation_alias="DATABASE_URL")
+    # Database connections the sessions share, handed out in arrival order (storage/db.py), and
+    # how many updates are handled at once, the others waiting their turn (bot/ordering.py).
+    db_pool_size: int = Field(default=10, ge=1, le=100, validation_alias="LOA_DB_POOL_SIZE")
+    updates_in_flight: int = Field(default=64, ge=1, le=10_000, validation_alias="LOA_UPDATES_IN_FLIGHT")
     admin_ids: Annotated[frozenset[int], NoDecode] = Field(
         default=frozenset(), validation_alias="LOA_ADMIN_IDS"
     )

@@ -99,7 +99,7 @@ async def _opened(settings: Settings, data_dir: Path, done: Callable[[str], None
     try:
         bot_settings = sandbox_settings(settings, emulator, data_dir)
         _clear(data_dir)
-        db = Database(bot_settings.database_url)
+        db = Database(bot_settings.database_url, pool_size=bot_settings.db_pool_size)
         try:
             await migrate.upgrade(db)
             done("migrate")

@@ -6,15 +6,13 @@ from sqlalchemy import bindparam, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from storage.models import Area, Delivery, Report, ReportDraft, ReportEvent, Resident, Subscription
+from storage.models import Delivery, Report, ReportDraft, ReportEvent, Resident, Subscription
 from storage.types import utcnow
 
 # The look-ups every update makes, built once: SQLAlchemy then reuses their compiled form
 # without rebuilding and re-analysing the statement on each call.
 _BY_TELEGRAM_ID = select(Resident).where(Resident.telegram_id == bindparam("telegram_id"))
 _BY_TELEGRAM_ID_FOR_UPDATE = _BY_TELEGRAM_ID.with_for_update()
-_WITH_AREA = (select(Resident, Area).outerjoin(Area, Area.code == Resident.area_code)
-              .where(Resident.telegram_id == bindparam("telegram_id")))
 
 
 async def by_telegram_id(session: AsyncSession, telegram_id: int, *, for_update: bool = False) -> Resident | None:
@@ -22,13 +20,6 @@ async def by_telegram_id(session: AsyncSession, telegram_id: int, *, for_update:
     (SQLite's writing transactions are serialised already)."""
     query = _BY_TELEGRAM_ID_FOR_UPDATE if for_update else _BY_TELEGRAM_ID
     return (await session.execute(query, {"telegram_id": telegram_id})).scalar_one_or_none()
-
-
-async def with_area(session: AsyncSession, telegram_id: int) -> tuple[Resident, Area | None] | None:
-    """The resident and their area (None without one) in one query; None for someone unknown.
-    The area is then in the session, so `session.get(Area, resident.area_code)` needs no query."""
-    row = (await session.execute(_WITH_AREA, {"telegram_id": telegram_id})).one_or_none()
-    return None if row is None else (row[0], row[1])
 
 
 async def upsert_on_start(

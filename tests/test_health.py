@@ -9,6 +9,7 @@ import time
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import Delivery, Report
@@ -135,3 +136,33 @@ async def test_metrics_count_updates_and_the_rows_of_the_database(application, e
                 grew("loa_deliveries_by_state", "cancelled")) == (3, 2, 1, 1, 0)
         assert grew("loa_outbox_depth") == 3
         assert after[("loa_outbox_depth", ())] == after[("loa_deliveries_by_state", (("state", "pending"),))]
+
+
+async def test_metrics_show_the_sessions_waiting_for_a_database_connection(application, emulator, settings, db):
+    app_db = application.bot_data["db"]
+    async with served(application, emulator, settings, db) as (base, session):
+        idle = await scrape(session, base)
+        assert idle[("loa_db_pool_size", ())] == app_db.pool_size == 10
+        assert idle[("loa_db_sessions_waiting", ())] == 0
+        assert idle[("loa_updates_handling", ())] == idle[("loa_updates_waiting", ())] == 0
+        # Every connection held, and two more sessions asking: they wait, and so does the
+        # scrape's own count (the database then counts as down for that scrape).
+        held, release = [], asyncio.Event()
+
+        async def hold() -> None:
+            async with app_db.read() as reading:
+                held.append(await reading.scalar(select(1)))
+                await release.wait()
+
+        tasks = [asyncio.create_task(hold()) for _ in range(app_db.pool_size + 2)]
+        async with asyncio.timeout(10):
+            while len(held) < app_db.pool_size or app_db.waiting < 2:
+                await asyncio.sleep(0.01)
+        busy = await scrape(session, base)
+        release.set()
+        await asyncio.gather(*tasks)
+        # Ours, and the bot's jobs' that came meanwhile.
+        assert busy[("loa_db_sessions_waiting", ())] >= 2
+        assert busy[("loa_database_up", ())] == 0
+        assert len(held) == app_db.pool_size + 2
+        assert (await scrape(session, base))[("loa_db_sessions_waiting", ())] == 0

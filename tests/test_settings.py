@@ -24,6 +24,7 @@ def test_defaults():
     assert settings.admin_ids == frozenset()
     assert (settings.timezone, settings.default_language) == ("Asia/Ho_Chi_Minh", "vi")
     assert str(settings.sqlite_path()) == "data/loa.db"
+    assert (settings.db_pool_size, settings.updates_in_flight) == (10, 64)
 
 
 def test_environment_wins_and_values_are_normalised(monkeypatch):
@@ -31,6 +32,7 @@ def test_environment_wins_and_values_are_normalised(monkeypatch):
     monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:8081/")
     monkeypatch.setenv("DATABASE_URL", "postgresql://loa@db/loa")
     monkeypatch.setenv("LOA_ADMIN_IDS", " 11, 22,,33 ")
+    monkeypatch.setenv("LOA_DB_POOL_SIZE", "25")
     settings = Settings()
     assert settings.token == "123:abc"
     assert "123:abc" not in repr(settings)
@@ -38,6 +40,7 @@ def test_environment_wins_and_values_are_normalised(monkeypatch):
     assert settings.database_url == "postgresql+asyncpg://loa@db/loa"
     assert settings.sqlite_path() is None
     assert settings.admin_ids == {11, 22, 33}
+    assert settings.db_pool_size == 25
 
 
 def test_dotenv_file_is_read(tmp_path):
@@ -50,6 +53,9 @@ def test_dotenv_file_is_read(tmp_path):
     ("LOA_ADMIN_IDS", "12,abc", "Telegram user ids"),
     ("LOA_TIMEZONE", "Mars/Olympus", "unknown time zone"),
     ("LOA_DEFAULT_LANGUAGE", "fr", "vi, en"),
+    ("LOA_DB_POOL_SIZE", "0", "greater than or equal to 1"),
+    ("LOA_DB_POOL_SIZE", "ten", "valid integer"),
+    ("LOA_UPDATES_IN_FLIGHT", "0", "greater than or equal to 1"),
 ])
 def test_bad_values_are_explained(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)

@@ -9,6 +9,11 @@ From the database, counted at each scrape:
   loa_outbox_depth                         outbox rows still to send (state pending)
   loa_reports_by_state{state}              reports by state
   loa_database_up                          1 when those counts could be read, else 0 (and no counts)
+From the bot and its database sessions, at each scrape (a storm shows here first):
+  loa_updates_handling                     updates being handled now (at most LOA_UPDATES_IN_FLIGHT)
+  loa_updates_waiting                      updates waiting for one of those places, in arrival order
+  loa_db_pool_size                         LOA_DB_POOL_SIZE: the connections the sessions share
+  loa_db_sessions_waiting                  sessions waiting for one of them, in arrival order
 And:
   loa_sender_leading                       1 when this instance sends the outbox
   loa_last_update_age_seconds              seconds since the bot last handled an update (absent before)
@@ -77,6 +82,15 @@ class DatabaseCollector(Collector):
             for state, count in sorted(reports.items()):
                 family.add_metric([state], count)
             yield family
+        processor = self.application.update_processor
+        if hasattr(processor, "waiting"):
+            yield GaugeMetricFamily("loa_updates_handling", "Updates being handled now", value=processor.handling)
+            yield GaugeMetricFamily("loa_updates_waiting", "Updates waiting for a place to be handled",
+                                    value=processor.waiting)
+        db = self.app[DB]
+        yield GaugeMetricFamily("loa_db_pool_size", "Database connections the sessions share", value=db.pool_size)
+        yield GaugeMetricFamily("loa_db_sessions_waiting", "Database sessions waiting for a connection",
+                                value=db.waiting)
         sender = context.sender(self.app)
         yield GaugeMetricFamily("loa_sender_leading", "1 when this instance sends the outbox",
                                 value=1 if sender is not None and sender.leading else 0)
