@@ -109,7 +109,7 @@ def _prepare(settings: Settings) -> None:
         await migrate.upgrade(database)
         return await areas.import_units(database, areas.SHIPPED)
 
-    counts = _with_db(action, settings.database_url)
+    counts = _with_db(action, settings)
     click.echo(f"database at {migrate.head_revision()}; areas: {counts.created} created, {counts.updated} updated, "
                f"{counts.unchanged} unchanged")
 
@@ -135,10 +135,10 @@ def db() -> None:
     pass
 
 
-def _with_db(action, url: str | None = None):
+def _with_db(action, settings: Settings | None = None):
     async def go():
-        settings = load_settings()
-        database = Database(url or settings.database_url, pool_size=settings.db_pool_size)
+        loaded = settings or load_settings()
+        database = Database(loaded.database_url, pool_size=loaded.db_pool_size)
         try:
             return await action(database)
         finally:
