@@ -1,12 +1,13 @@
 """Benchmark: the public feeds (web/public.py) at N alerts: GET /public/alerts.atom and GET
 /public/alerts/{id}.cap without a cached copy, and the feed asked again with its ETag (304).
 
-Each database gets N alerts bulk-written through `broadcasts.alerts.create`, the same on both
-(fixed seed): sent over the last 90 days, each to 1-3 of the shipped Hà Nội wards (whose
-boundaries become CAP polygons) or, one in twenty, to the whole city; 80% in Vietnamese and
-English, the rest in Vietnamese; 10% corrections and 5% cancellations of an earlier alert; 5%
-scheduled and stopped before sending (never published); each with DELIVERIES messages in the
-outbox (sent), so that the "was it received" test reads a table of realistic size.
+Each database gets N alerts written through the alert life cycle (`broadcasts.lifecycle`: sent,
+then finished or stopped), the same on both (fixed seed): sent over the last 90 days, each to 1-3
+of the shipped Hà Nội wards (whose boundaries become CAP polygons) or, one in twenty, to the whole
+city; 80% in Vietnamese and English, the rest in Vietnamese; 10% corrections and 5% cancellations
+of an earlier alert; 5% stopped before anyone received them (never published); each with
+DELIVERIES messages in the outbox (sent), so that the "was it received" test reads a table of
+realistic size.
 
 The server runs in a second process, pinned to one CPU (`loa run`'s public routes: web/public.py
 on an aiohttp application with the settings and the database), the client in this one, pinned
@@ -43,6 +44,7 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,13 +54,16 @@ from sqlalchemy import insert, select  # noqa: E402
 
 from bench.child import free_port  # noqa: E402
 from bench.webhook import open_database  # noqa: E402
-from broadcasts import alerts, publish  # noqa: E402
-from broadcasts.alerts import SENT, Status  # noqa: E402
+from broadcasts import lifecycle, publish  # noqa: E402
+from broadcasts.alerts import SENT  # noqa: E402
+from broadcasts.lifecycle import By, Way  # noqa: E402
 from storage import areas  # noqa: E402
 from storage.models import Alert, Delivery  # noqa: E402
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 DELIVERIES = 100  # messages per alert in the outbox
+BY = By("cli")
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 TEXTS = ["Mưa lớn kéo dài, nguy cơ ngập úng tại các tuyến phố trũng.", "Cấm đường để sửa chữa cầu, đi đường khác.",
          "Cảnh báo nắng nóng gay gắt, hạn chế ra ngoài từ 11 giờ đến 15 giờ.", "Mất điện theo kế hoạch để bảo trì."]
 ENGLISH = ["Prolonged heavy rain, flooding likely in low streets.", "Road closed for bridge repairs: take another.",
@@ -81,15 +86,17 @@ async def populate(db, count: int, seed: int = 20) -> None:
             roll = rng.random()
             fields = dict(topic_code=rng.choice(["weather", "traffic", "utilities", "health"]),
                           severity=rng.choice(["extreme", "severe", "moderate", "minor"]), urgency="expected",
-                          area_codes=codes, texts=texts, source="cli", created_at=when)
-            if roll < 0.05:
-                alert = await alerts.create(session, **fields, status=Status.CANCELLED, send_at=when)  # stopped early
+                          area_codes=codes, texts=texts, created_at=when)
+            if roll < 0.05:  # stopped before anyone received it
+                alert = (await lifecycle.send(session, BY, tz=TZ, **fields, send_at=when)).alert
+                await lifecycle.stop(session, alert, Way.SENDING, BY, now=when)
             else:
                 follow = made and roll < 0.20
                 kind = ("correction" if roll < 0.15 else "cancellation") if follow else "alert"
                 replaces = rng.choice(made[-20:]) if follow else None
-                alert = await alerts.create(session, **fields, kind=kind, replaces_id=replaces,
-                                            status=Status.DONE, composed_at=when, finished_at=when)
+                alert = (await lifecycle.send(session, BY, tz=TZ, **fields, kind=kind, replaces_id=replaces,
+                                              composed_at=when)).alert
+                lifecycle.finished(alert, when)  # as the sender records it once all is sent
                 made.append(alert.id)
                 rows = [dict(alert_id=alert.id, resident_id=r, chat_id=r, state=SENT, due_at=int(when.timestamp()),
                              done_at=int(when.timestamp())) for r in range(1, DELIVERIES + 1)]

@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make_run() -> list[str]:
     """The command `make run` runs once Loa is installed (its set-up done), with this checkout's `loa`."""
-    printed = subprocess.run(["make", "--dry-run", "--old-file=setup", "-f", str(ROOT / "Makefile"), "run",
-                              f"BIN={Path(LOA[0]).parent}"], capture_output=True, text=True, check=True).stdout
+    # --no-print-directory: under `make test` the nested make would print its directory around it.
+    printed = subprocess.run(["make", "--dry-run", "--no-print-directory", "--old-file=setup",
+                              "-f", str(ROOT / "Makefile"), "run", f"BIN={Path(LOA[0]).parent}"],
+                             capture_output=True, text=True, check=True).stdout
     lines = printed.strip().splitlines()
     assert len(lines) == 1, f"make run does more than start loa: {printed}"
     return shlex.split(lines[0])

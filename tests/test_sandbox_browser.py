@@ -280,7 +280,7 @@ async def test_on_a_phone_the_chat_fills_the_screen_and_stays_at_the_newest_mess
     await page.click("#keyboard button.key[data-location]")
     await screenshot(page, "sandbox-phone-05-map")
     await pick_on_map(page, BA_DINH, "Phường Ba Đình")
-    await bot_says(page, "Bạn muốn nhận những thông báo nào?")
+    await bot_says(page, "Bạn muốn nhận những cảnh báo nào?")
     await newest_in_sight(page)
     await screenshot(page, "sandbox-phone-06-topics")
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.app import build_application
 from broadcasts import alerts, drafts, lifecycle, schedules
 from broadcasts.alerts import Status
+from kernel import formats
 from storage.models import Alert, BroadcastSchedule, Resident
 from storage.types import utcnow
 from tests.fixtures.bot import running
@@ -73,13 +74,15 @@ async def test_send_at_a_time_stores_a_daily_schedule_that_schedules_lists_and_s
     await boss.wait_for(lambda: controls.text.startswith("When should it be sent?"))
     await boss.send("07:30")
     ask = await boss.next_message()
-    assert ask.text.startswith("It will be sent at 07:30, ")
+    assert ask.text.startswith("It will be sent at ") and ", 07:30. Repeat it?" in ask.text
     assert ask.buttons[1] == ["Every day at 07:30"]
     await tap(boss, "Every day at 07:30", message=ask)
-    await boss.wait_for(lambda: ask.text.startswith("Scheduled: the alert will be sent at 07:30, "))
+    await boss.wait_for(lambda: ask.text.startswith("Scheduled: the alert will be sent at "))
     assert "(every day)" in ask.text
 
     (schedule,) = await schedule_rows(db)
+    first = formats.moment(schedule.next_run_at, "en", settings.tz)  # today's or tomorrow's 07:30
+    assert first.endswith(", 07:30") and f"sent at {first}" in ask.text
     (template,) = await alert_rows(db)
     assert (schedule.cron, schedule.active, schedule.alert_id, schedule.created_by) == (
         "30 7 * * *", True, template.id, boss.id)
@@ -91,7 +94,7 @@ async def test_send_at_a_time_stores_a_daily_schedule_that_schedules_lists_and_s
     await boss.send("/schedules")
     listing = await boss.next_message()
     assert listing.text.startswith("Your scheduled alerts:")
-    assert f"#{schedule.id} · next: 07:30, " in listing.text and "every day" in listing.text
+    assert f"#{schedule.id} · next: {first}" in listing.text and "every day" in listing.text
     answer = await tap(boss, f"⏹ Stop #{schedule.id}", message=listing)
     assert answer.text == f"Schedule #{schedule.id} stopped."
     await boss.wait_for(lambda: listing.text.startswith("You have no scheduled alerts."))
