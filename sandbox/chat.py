@@ -283,6 +283,17 @@ def _message_id(value) -> int | None:
     return message_id
 
 
+def _caption_and_reply(data, language: str) -> tuple[str | None, int | None, web.Response | None]:
+    """A file's caption and the message it replies to, as the page sent them, or the problem."""
+    caption = str(data.get("caption") or "").strip() or None
+    if caption and len(caption) > CAPTION_MAX:
+        return None, None, _problem(language, N_("A caption can be at most 1,024 characters."))
+    try:
+        return caption, _message_id(data.get("reply_to")), None
+    except ValueError:
+        return None, None, _problem(language, N_("This request is not valid."))
+
+
 async def tap(request: web.Request) -> web.Response:
     """Press a button: `text`, and `message` for an inline button (else the reply keyboard's)."""
     data = await _posted(request)
@@ -320,13 +331,9 @@ async def send_photo(request: web.Request) -> web.Response:
         image = upload.file.read()
         if not image:
             return _problem(language, N_("Choose a picture first."))
-    caption = str(data.get("caption") or "").strip() or None
-    if caption and len(caption) > CAPTION_MAX:
-        return _problem(language, N_("A caption can be at most 1,024 characters."))
-    try:
-        reply_to = _message_id(data.get("reply_to"))
-    except ValueError:
-        return _problem(language, N_("This request is not valid."))
+    caption, reply_to, problem = _caption_and_reply(data, language)
+    if problem is not None:
+        return problem
     try:
         if seat.is_group:
             await seat.chat.send_photo(seat.member, caption, image, reply_to=reply_to)
@@ -348,13 +355,9 @@ async def send_document(request: web.Request) -> web.Response:
     content = upload.file.read() if isinstance(upload, web.FileField) else b""
     if not content:
         return _problem(language, N_("Choose a file first."))
-    caption = str(data.get("caption") or "").strip() or None
-    if caption and len(caption) > CAPTION_MAX:
-        return _problem(language, N_("A caption can be at most 1,024 characters."))
-    try:
-        reply_to = _message_id(data.get("reply_to"))
-    except ValueError:
-        return _problem(language, N_("This request is not valid."))
+    caption, reply_to, problem = _caption_and_reply(data, language)
+    if problem is not None:
+        return problem
     name = " ".join(str(upload.filename or "").split())[-FILE_NAME_MAX:] or "file"
     mime_type = upload.content_type if MIME_TYPE.fullmatch(upload.content_type or "") else "application/octet-stream"
     try:
