@@ -9,7 +9,7 @@ import re
 
 from playwright.async_api import expect
 
-from tests.fixtures.browser import screenshot
+from tests.fixtures.browser import screenshot, signed_in_dashboard
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -35,20 +35,6 @@ CUT_LABELS = """() => [...document.querySelectorAll('svg.loa-bars text')].filter
   const view = text.ownerSVGElement.viewBox.baseVal;
   return box.x < -2 || box.x + box.width > view.width + 2;  // a glyph may overhang its origin a little
 }).map(text => text.textContent)"""
-
-
-async def signed_in_dashboard(sandbox, page):
-    """An, the administrator, opens the sign-in link the bot sends to /dashboard in the web chat."""
-    await page.goto(sandbox.url + "?seat=an")
-    await page.fill("#text", "/dashboard")
-    await page.click("#composer button[type=submit]")
-    link = page.locator("#messages .msg.in a[href*='/dashboard/login?t=']").last
-    async with page.context.expect_page() as opened:
-        await link.click()
-    dashboard = await opened.value
-    await dashboard.click("button.primary")
-    await expect(dashboard.locator("h1")).to_be_visible()
-    return dashboard
 
 
 async def fits(page, label: str) -> None:

@@ -16,7 +16,7 @@ from emulator.images import sample_jpeg
 from kernel.i18n import translator
 from sandbox import cast
 from storage.models import Report, ReportEvent, Resident
-from tests.fixtures.browser import screenshot
+from tests.fixtures.browser import screenshot, signed_in_dashboard
 
 BA_DINH = (21.0368, 105.8342)  # Ba Đình square
 PROBLEM = (21.0410, 105.8430)  # near Quán Thánh, in Ba Đình too
@@ -170,15 +170,7 @@ async def test_a_newcomers_report_from_start_to_a_rated_resolution(sandbox, page
 
 async def test_staff_open_the_dashboard_from_the_sandbox_chat(sandbox, page):
     """/dashboard in a staff member's chat gives the sign-in link; it opens the dashboard."""
-    await page.goto(sandbox.url + "?seat=hung")
-    await page.fill("#text", "/dashboard")
-    await page.click("#composer button[type=submit]")
-    link = page.locator("#messages .msg.in a[href*='/dashboard/login?t=']").last
-    async with page.context.expect_page() as opened:
-        await link.click()
-    dashboard = await opened.value
-    await dashboard.click("button.primary")
-    await expect(dashboard.locator("h1")).to_be_visible()
+    dashboard = await signed_in_dashboard(sandbox, page, "hung")
     assert "/dashboard/queue" in dashboard.url
     await screenshot(dashboard, "sandbox-08-dashboard")
 
