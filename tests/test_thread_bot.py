@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from PIL import Image
 from sqlalchemy import select
@@ -254,3 +257,27 @@ async def until(condition, timeout: float = 10.0) -> None:
     while not await condition():
         assert asyncio.get_running_loop().time() < deadline, "the condition never held"
         await asyncio.sleep(0.05)
+
+
+async def test_with_the_pause_the_deadline_waits_for_the_answer(bot, emulator, db, staff, settings):
+    bot.bot_data["settings"] = settings.model_copy(update={"pause_while_asking": True})
+    # Monday 09:00 in Hanoi, moving on as the test runs (the cards are redrawn when a report's
+    # time of change moves), plus the hours the test skips.
+    start, skipped = time.monotonic(), {"hours": 0}
+    bot.bot_data["clock"] = lambda: HANOI_MONDAY_9 + timedelta(hours=skipped["hours"],
+                                                               seconds=time.monotonic() - start)
+    lan, card, work = await assigned(emulator, staff)
+    [report] = await report_rows(db)
+    skipped["hours"] = 1
+    await ask(staff.transport, staff.hung, work, "Is the hole wider than a metre?")
+    question = await lan.next_message()
+    await staff.transport.wait_for(lambda: "the deadline waits too" in work.text)
+    skipped["hours"] = 3
+    await lan.send("Yes, about two metres", reply_to=question)
+    await lan.next_message()
+    await staff.transport.wait_for(lambda: "the deadline moved by 2" in work.text)  # 2, or 2.01 on a slow run
+    [moved] = await report_rows(db)
+    assert timedelta(hours=2) <= moved.due_at - report.due_at < timedelta(hours=2, minutes=1)
+
+
+HANOI_MONDAY_9 = datetime(2026, 11, 30, 9, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh")).astimezone(timezone.utc)
