@@ -101,8 +101,9 @@ async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
         names = {agency.code: agency.name_en if resident.language == "en" else agency.name_vi
                  for agency in (await session.execute(select(Agency).where(
                      Agency.code.in_(sorted({m.agency_code for m in messages if m.agency_code}))))).scalars()}
+        followed = await session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
     return cards.status(resident, report, category, area, count, events, context.settings.tz, thread=messages,
-                        agencies=names)
+                        agencies=names, followed=followed)
 
 
 async def status_command(update: Update, context: LoaContext) -> None:

@@ -266,11 +266,12 @@ def my_reports(resident: Resident, page, names: dict[str, Category], tz: ZoneInf
     return Card("\n".join(lines), InlineKeyboardMarkup(rows))
 
 
-def add_markup(code: str, language: str) -> InlineKeyboardMarkup:
-    """"Add to my report" (handlers/report_thread.py), under the /status card of an open report."""
+def add_markup(code: str, language: str, *, followed: bool = False) -> InlineKeyboardMarkup:
+    """"Add to my report" (handlers/report_thread.py), under the /status card of an open report;
+    `followed`: the report a duplicate of the resident's was merged into."""
     _ = texts(language)
-    return InlineKeyboardMarkup([[InlineKeyboardButton("➕ " + _("Add to my report"),
-                                                       callback_data=callbacks.ADD.build(code))]])
+    label = _("Add to report {code}").format(code=code) if followed else _("Add to my report")
+    return InlineKeyboardMarkup([[InlineKeyboardButton("➕ " + label, callback_data=callbacks.ADD.build(code))]])
 
 
 def done_markup(language: str) -> InlineKeyboardMarkup:
@@ -293,9 +294,10 @@ def _thread_author(message, resident: Resident, agencies: dict[str, str], _) -> 
 
 def status(resident: Resident, report: Report, category: Category | None, area: Area | None,
            photo_count: int, events: list[ReportEvent], tz: ZoneInfo, *, thread: list = (),
-           agencies: dict[str, str] | None = None) -> Card:
+           agencies: dict[str, str] | None = None, followed: Report | None = None) -> Card:
     """`thread`: the report's public thread messages (complaints.thread.MessageInfo), oldest first;
-    `agencies`: agency code -> its name in the resident's language."""
+    `agencies`: agency code -> its name in the resident's language; `followed`: the open report
+    this one (a duplicate) was merged into, which the resident may add to."""
     _ = texts(resident.language)
     lines = [
         f"<b>{report.code}</b>: {escape(state_name(report.state, resident.language))}",
@@ -333,7 +335,11 @@ def status(resident: Resident, report: Report, category: Category | None, area: 
         if event.note:
             line += " (" + escape(shorten(event.note, 300)) + ")"
         lines.append(line)
-    markup = add_markup(report.code, resident.language) if report.state in OPEN else None
+    markup = None
+    if report.state in OPEN:
+        markup = add_markup(report.code, resident.language)
+    elif followed is not None and followed.state in OPEN:
+        markup = add_markup(followed.code, resident.language, followed=True)
     return Card("\n".join(lines), markup)
 
 

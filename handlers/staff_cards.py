@@ -8,6 +8,11 @@ came back to (reopened by its reporter), and the moderators when an agency sends
 The job runs it every few seconds on the instance that sends, and handlers run it at once for
 the report they changed. The cards show the cleaned copy of the first photo from the media
 store, never the resident's own file, and the agency's card never names the reporter.
+
+The cards also show the last messages of the report's thread (complaints/thread.py), the
+resident only as "the resident", and a question the resident could not receive as undeliverable
+(the job first settles the questions the sender has done with); a resident's answer or addition
+is told in the group holding the report, under its card, once per message.
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ the second is told what the first did; their arguments come from complaints.acti
 dashboard, and what the change leaves to do (kernel/effects.py) goes to `context.carry_out`, the
 report's cards being redrawn before the handler returns. Ops that open a choice (another agency,
 a duplicate, a reason) or ask a question check the same permission first: the role is checked
-on every press, not only when the buttons are drawn. A question is a ForceReply message
-remembered in `staff_prompts`; the answer is the reply to it, even after a restart. /cancel in the
+on every press, not only when the buttons are drawn. "Ask the resident…" (`aq`) asks the staff
+member, the same way, for a question to the report's resident (complaints/thread.py). A question
+is a ForceReply message remembered in `staff_prompts`; the answer is the reply to it, even after
+a restart. /cancel in the
 group drops the sender's open questions there (only the one it replies to, when it replies to
 one). A busy group is not answered message by message: someone who writes in the group instead of
 replying while a question of theirs is open is told once per question how to answer it, and a

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image
 from sqlalchemy import select
 
-from complaints import thread
+from complaints import lifecycle, thread
 from complaints.lifecycle import Actor
 from storage.models import Report, ReportMessage, Resident
 from tests.fixtures.city import TRANSPORT
@@ -281,3 +281,29 @@ async def test_with_the_pause_the_deadline_waits_for_the_answer(bot, emulator, d
 
 
 HANOI_MONDAY_9 = datetime(2026, 11, 30, 9, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh")).astimezone(timezone.utc)
+
+
+async def test_the_reporter_of_a_duplicate_adds_to_the_report_it_was_merged_into(bot, emulator, db, staff):
+    lan, card, work = await assigned(emulator, staff)
+    minh = await onboarded(emulator, "en")
+    await file_report(minh, photos=0)
+    await staff.mods.next_message()
+    original, duplicate = await report_rows(db)
+    async with db.transaction() as session:
+        merged = await lifecycle.apply(session, duplicate.id, "duplicate", Actor("moderator", staff.mai.id, "Mai"),
+                                       policy=bot.bot_data["policy"](), original_id=original.id)
+    bot.bot_data["effects"](merged.effects)
+    await minh.next_message()  # told of the merge
+    await minh.send(f"/status {duplicate.code}")
+    status = await minh.next_message()
+    assert status.buttons == [[f"➕ Add to report {original.code}"]]
+    await tap(minh, f"➕ Add to report {original.code}", message=status)
+    assert (await minh.next_message()).text.startswith(f"Send what you want to add to report {original.code}:")
+    await minh.send("Same pothole, it is getting bigger")
+    assert (await minh.next_message()).text.startswith(f"Added to report {original.code}.")
+    await staff.transport.wait_for(lambda: "➕ the resident" in work.text and "getting bigger" in work.text)
+    # Lan, the reporter, sees it as another resident's; Minh cannot /status the original.
+    await lan.send(f"/status {original.code}")
+    assert "another resident: Same pothole, it is getting bigger" in (await lan.next_message()).text
+    await minh.send(f"/status {original.code}")
+    assert (await minh.next_message()).text.startswith(f"No report of yours has the code {original.code}.")
