@@ -357,6 +357,17 @@ async def _is_staff(session: AsyncSession, telegram_id: int, agency_code: str) -
     return (await session.execute(query.limit(1))).first() is not None
 
 
+async def check_staff(session: AsyncSession, report: Report, actor: Actor, policy: Policy) -> None:
+    """`actor` is a moderator, or the staff of the agency the report is assigned to (as the
+    transitions check them); else `Refused`, saying nothing of the report."""
+    if actor.kind == ActorKind.AGENCY_STAFF:
+        await _check_actor(session, report, Action.START, actor, policy)
+    elif actor.kind == ActorKind.MODERATOR:
+        await _check_actor(session, report, Action.ASSIGN, actor, policy)
+    else:
+        raise Refused("not_staff", N_("Only moderators and the staff of the agency handling this report can do this."))
+
+
 # ---------------------------------------------------------------- the transition
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import String, cast, select
 
-from storage.models import ReportDraft, ReportPhoto
+from storage.models import ReportDraft, ReportMessage, ReportPhoto
 
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "HEIF", "GIF", "BMP", "TIFF"}
 # The most pixels an image may declare in its header, checked before anything is decoded. A JPEG
@@ -125,13 +125,16 @@ class MediaStore:
 
 
 async def remove_unused(session, store: MediaStore, hashes: list[str]) -> int:
-    """Delete the stored photos among `hashes` that no report and no draft holds (the same photo
+    """Delete the stored photos among `hashes` that no report, no thread message and no draft holds (the same photo
     may serve several); returns how many files went. Call it after the commit that dropped them."""
     removed = 0
     for sha in sorted(set(hashes)):
         if not (len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
             continue
         if (await session.execute(select(ReportPhoto.sha256).where(ReportPhoto.sha256 == sha).limit(1))).first():
+            continue
+        if (await session.execute(select(ReportMessage.id)
+                                  .where(cast(ReportMessage.photos, String).like(f"%{sha}%")).limit(1))).first():
             continue
         if (await session.execute(select(ReportDraft.resident_id)
                                   .where(cast(ReportDraft.photos, String).like(f"%{sha}%")).limit(1))).first():

@@ -15,6 +15,7 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -384,6 +385,45 @@ class ReportEvent(SQLModel, table=True):
     agency_code: str | None = Field(default=None, max_length=32)
     photo_file_id: str | None = Field(default=None, max_length=256)
     visible: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true()))
+
+
+class ReportMessage(SQLModel, table=True):
+    """One message of a report's thread (complaints/thread.py): a staff member's question to the
+    resident, the resident's answer or addition, or the staff's internal note.
+
+    `author_telegram_id` is cleared by /forget for a resident's messages (the text and the cleaned
+    photos stay, as the report's own do); agency staff never see who a resident is."""
+
+    __tablename__ = "report_message"
+    __table_args__ = (Index("ix_report_message_report_at", "report_id", "at", "id"),
+                      Index("ix_report_message_queued", "delivery",
+                            postgresql_where=text("delivery = 'queued'"), sqlite_where=text("delivery = 'queued'")))
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="reports.id", index=True, ondelete="CASCADE")
+    at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
+    author: str = Field(max_length=16)  # resident | moderator | agency_staff | system
+    author_telegram_id: int | None = Field(default=None, sa_type=BigInteger)
+    author_name: str | None = Field(default=None, max_length=128)  # staff only; never a resident's
+    agency_code: str | None = Field(default=None, max_length=32)  # the agency a staff author acts for
+    visibility: str = Field(default="public", max_length=16)  # public | internal
+    kind: str = Field(max_length=16)  # question | answer | addition | note
+    text: str | None = Field(default=None, sa_type=Text)
+    # The cleaned photos, as a draft keeps them: [{"file_id", "file_unique_id", "sha256", "width", "height"}]
+    photos: list = Field(default_factory=list, sa_type=JSON)
+    # A corrected location, and the area it lies in.
+    latitude: float | None = None
+    longitude: float | None = None
+    area_code: str | None = Field(default=None, max_length=16)
+    # An answer: the question it answers. A question: when it was first answered.
+    reply_to_id: int | None = Field(default=None, foreign_key="report_message.id", ondelete="SET NULL")
+    answered_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # A question: queued | delivered | undeliverable (the resident blocked the bot); None otherwise.
+    delivery: str | None = Field(default=None, max_length=16)
+    # A question asked with LOA_PAUSE_WHILE_ASKING: the resolution deadline waits for the answer.
+    # An answer to one: the working hours the deadline was moved by.
+    pauses: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    paused_hours: float | None = None
 
 
 class ReportDraft(SQLModel, table=True):

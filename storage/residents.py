@@ -6,7 +6,7 @@ from sqlalchemy import bindparam, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from storage.models import Delivery, Report, ReportDraft, ReportEvent, Resident, Subscription
+from storage.models import Delivery, Report, ReportDraft, ReportEvent, ReportMessage, Resident, Subscription
 from storage.types import utcnow
 
 # The look-ups every update makes, built once: SQLAlchemy then reuses their compiled form
@@ -49,7 +49,8 @@ async def upsert_on_start(
 
 async def forget(session: AsyncSession, telegram_id: int) -> bool:
     """Delete everything personal about a resident (their subscriptions and any report draft go
-    with them); the reports they sent stay with the city as anonymous records."""
+    with them); the reports they sent, and what they wrote in reports' threads, stay with the city
+    as anonymous records."""
     resident = await by_telegram_id(session, telegram_id, for_update=True)
     if resident is None:
         return False
@@ -60,6 +61,10 @@ async def forget(session: AsyncSession, telegram_id: int) -> bool:
     await session.execute(update(ReportEvent).where(ReportEvent.actor_telegram_id == telegram_id,
                                                     ReportEvent.actor == "resident")
                           .values(actor_telegram_id=None, actor_name=None))
+    # What they wrote in reports' threads stays, with its cleaned photos, by "the resident".
+    await session.execute(update(ReportMessage).where(ReportMessage.author_telegram_id == telegram_id,
+                                                      ReportMessage.author == "resident")
+                          .values(author_telegram_id=None, author_name=None))
     await session.execute(delete(ReportDraft).where(ReportDraft.resident_id == resident.id))
     await session.execute(delete(Subscription).where(Subscription.resident_id == resident.id))
     # Messages not yet sent are dropped; the record of those sent keeps no chat id.
