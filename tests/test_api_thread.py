@@ -137,8 +137,11 @@ async def test_another_agencys_report_an_unknown_one_and_bad_input_are_refused(c
                         ({"text": "Ở đâu?", "to": "everyone"}, "to"), ({"text": "a\x00b"}, "text")):
         error = await error_of(await client.post("/api/v1/reports/PA-AAAAA/messages", headers=a1, json=body), 422)
         assert error["field"] == field, (body, error)
-    await error_of(await client.post("/api/v1/reports/PA-AAAAA/messages", headers=a1, data=b"{not json",
-                                     ), 400, "invalid_json")
+    json_type = {**a1, "Content-Type": "application/json"}
+    await error_of(await client.post("/api/v1/reports/PA-AAAAA/messages", headers=json_type, data=b"{not json"),
+                   400, "invalid_json")
+    await error_of(await client.post("/api/v1/reports/PA-AAAAA/messages", headers={**a1, "Content-Type": "text/plain"},
+                                     data="Ở đâu?".encode()), 415, "unsupported_media_type")
     await error_of(await client.post("/api/v1/reports/PA-AAAAA/messages", headers=a1,
                                      json={"text": "x" * MAX_BODY}), 413, "too_large")
     assert await written(db) == before

@@ -122,6 +122,8 @@ async def test_agency_staff_add_an_internal_note_that_reaches_nobody(application
         await lan.next_message()  # told of the assignment
         await resident_adds(db, settings, lan.id, report.id, text="It got worse after the rain.")
         await browser.sign_in(hung)
+        status, page = await browser.get(f"/dashboard/reports/{report.code}")
+        assert status == 200 and len(messages(page)) == 1
         before = await written(db)
         status, page = await browser.post(f"/dashboard/reports/{report.code}/messages",
                                           {"action": "note", "text": f"Crew booked for Monday {XSS}"})

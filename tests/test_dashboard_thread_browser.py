@@ -61,7 +61,8 @@ async def test_the_thread_on_the_report_page(application, emulator, settings, db
         assert "Lan" not in await added.inner_text()
         image = added.locator("img")
         await image.scroll_into_view_if_needed()
-        await page.wait_for_function("(img) => img.complete && img.naturalWidth === 64", arg=await image.element_handle())
+        await page.wait_for_function("(img) => img.complete && img.naturalWidth === 64",
+                                     arg=await image.element_handle())
         assert await page.evaluate("() => window.__xss") is None
         # Nothing sticks out of a phone's screen.
         assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
