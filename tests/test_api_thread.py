@@ -20,9 +20,15 @@ from storage import areas
 from storage.models import Delivery, Report, ReportMessage
 from tests.fixtures.api import REPORTER, REPORTER_NAME, World, api_settings, make_world
 from tests.fixtures.thread_messages import resident_adds
-from web import server
+from web import openapi, server
 
 MAX_BODY = 4096
+
+
+def documented(path: str, method: str, status: int) -> dict:
+    """The schema the OpenAPI document gives the answer."""
+    answer = openapi.document()["paths"][path][method]["responses"][str(status)]
+    return answer["content"]["application/json"]["schema"]
 
 
 def auth(token: str) -> dict:
@@ -74,6 +80,7 @@ async def test_an_agency_asks_the_resident_and_reads_the_thread(client, world, d
                                  json={"text": "  Bên trái hay bên phải đường?  "})
     assert response.status == 201, await response.text()
     asked = await response.json()
+    openapi.check(asked, documented("/api/v1/reports/{code}/messages", "post", 201))
     assert asked["kind"] == "question" and asked["public"] is True and asked["author"] == "agency_staff"
     assert asked["author_name"] == "a1 dispatch" and asked["text"] == "Bên trái hay bên phải đường?"
     assert asked["delivery"] == "queued" and asked["photos"] == 0
@@ -94,7 +101,9 @@ async def test_an_agency_asks_the_resident_and_reads_the_thread(client, world, d
                         location=(21.0301, 105.8502), locator=BA_DINH)
     response = await client.get("/api/v1/reports/PA-AAAAA/messages", headers=auth(world.tokens["a1"]))
     assert response.status == 200
-    items = (await response.json())["items"]
+    listed = await response.json()
+    openapi.check(listed, documented("/api/v1/reports/{code}/messages", "get", 200))
+    items = listed["items"]
     assert [(m["kind"], m["author"]) for m in items] == [
         ("question", "agency_staff"), ("note", "agency_staff"), ("addition", "resident")]
     assert items[1]["text"] == "Đã hẹn đội thi công <b>thứ Hai</b>.", "kept as data, never changed"
@@ -147,12 +156,24 @@ async def test_another_agencys_report_an_unknown_one_and_bad_input_are_refused(c
     assert await written(db) == before
 
 
+async def test_a_thread_takes_so_many_staff_messages_a_day(client, world, db):
+    for n in range(thread.STAFF_PER_DAY):
+        response = await client.post("/api/v1/reports/PA-AAAAA/messages", headers=auth(world.tokens["a1"]),
+                                     json={"text": f"Ghi chú {n}", "internal": True})
+        assert response.status == 201, await response.text()
+    before = await written(db)
+    error = await error_of(await client.post("/api/v1/reports/PA-AAAAA/messages", headers=auth(world.tokens["a1"]),
+                                             json={"text": "Thêm một câu hỏi"}), 409, "too_many")
+    assert f"{thread.STAFF_PER_DAY} messages" in error["message"]
+    assert await written(db) == before
+
+
 async def test_a_closed_report_takes_no_question(client, world, db):
     async with db.transaction() as session:
         report = await session.get(Report, world.reports["PA-BBBBB"])
         report.state = "closed"
     before = await written(db)
     error = await error_of(await client.post("/api/v1/reports/PA-BBBBB/messages", headers=auth(world.tokens["a1"]),
-                                             json={"text": "Còn không?"}), 409)
-    assert error["message"]
+                                             json={"text": "Còn không?"}), 409, "closed")
+    assert "PA-BBBBB" in error["message"]
     assert await written(db) == before
