@@ -97,15 +97,17 @@ async def test_an_agency_asks_the_resident_and_reads_the_thread(client, world, d
     assert (note["kind"], note["public"], note["delivery"]) == ("note", False, None)
     assert (await written(db))["deliveries"] == after["deliveries"], "an internal note reaches nobody"
 
+    assert asked["answered_at"] is None
     await resident_adds(db, settings, REPORTER, report_id, text="Bên phải, trước số 14.", photo=True,
-                        location=(21.0301, 105.8502), locator=BA_DINH)
+                        location=(21.0301, 105.8502), locator=BA_DINH, question_id=asked["id"])
     response = await client.get("/api/v1/reports/PA-AAAAA/messages", headers=auth(world.tokens["a1"]))
     assert response.status == 200
     listed = await response.json()
     openapi.check(listed, documented("/api/v1/reports/{code}/messages", "get", 200))
     items = listed["items"]
     assert [(m["kind"], m["author"]) for m in items] == [
-        ("question", "agency_staff"), ("note", "agency_staff"), ("addition", "resident")]
+        ("question", "agency_staff"), ("note", "agency_staff"), ("answer", "resident")]
+    assert items[0]["answered_at"] is not None
     assert items[1]["text"] == "Đã hẹn đội thi công <b>thứ Hai</b>.", "kept as data, never changed"
     added = items[2]
     assert added["author_name"] is None and added["photos"] == 1

@@ -82,22 +82,25 @@ async def test_a_moderator_asks_the_resident_answers_and_the_page_shows_the_thre
         assert "Your question is on its way to the resident." in page
         [asked] = messages(page)
         assert "Mai" in asked and "question to the resident" in asked and "Which side of the street?" in asked
+        assert "waiting for the answer" in asked
         # The resident gets it in the bot, with the report's code, and can reply to it.
         question = await lan.next_message()
         assert report.code in question.text and "Which side of the street?" in question.text
 
+        question_id = int(re.search(r'data-message="(\d+)"', thread_of(page)).group(1))
         await resident_adds(db, settings, lan.id, report.id, text=f"The left side. {XSS}", photo=True,
-                            location=HOAN_KIEM)
+                            location=HOAN_KIEM, question_id=question_id)
         status, page = await browser.get(f"/dashboard/reports/{report.code}")
         first, added = messages(page)
-        assert first == asked
+        assert "Which side of the street?" in first and "waiting for the answer" not in first
+        assert "answer to a question" in added
         assert "the resident" in added and "Lan" not in thread_of(page), "the resident is never named in the thread"
         assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt; &amp; &#34;quoted&#34;" in added
         assert "<script>" not in page
         assert f"Corrected location: {HOAN_KIEM[0]:.6f}, {HOAN_KIEM[1]:.6f}" in added
         [url] = re.findall(r'<img src="([^"]+)"', added)
         async with db.read() as session:
-            [message] = (await session.execute(select(ReportMessage).where(ReportMessage.kind == "addition"))
+            [message] = (await session.execute(select(ReportMessage).where(ReportMessage.kind == "answer"))
                          ).scalars()
         assert url == f"/dashboard/reports/{report.code}/messages/{message.id}/photos/1"
         async with browser.http.get(base + url) as response:
@@ -131,7 +134,7 @@ async def test_agency_staff_add_an_internal_note_that_reaches_nobody(application
         assert "The internal note was added. The resident does not see it." in page
         resident, note = messages(page)
         assert "the resident" in resident and "It got worse after the rain." in resident
-        assert "Hùng" in note and "internal note: not shown to the resident" in note
+        assert "Hùng" in note and "internal note" in note and "not shown to the resident" in note
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in note and "<script>alert" not in page
         assert "Lan" not in page and "@lan" not in page, "agency staff never see who reported"
         after = await written(db)

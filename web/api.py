@@ -612,7 +612,7 @@ def _message(message: thread.MessageInfo) -> dict:
         "author_name": None if message.author == ActorKind.RESIDENT else message.author_name,
         "kind": message.kind, "public": message.visibility != "internal", "text": message.text,
         "photos": len(message.photos or ()), "latitude": message.latitude, "longitude": message.longitude,
-        "delivery": message.delivery,
+        "delivery": message.delivery, "answered_at": _time(message.answered_at),
     }
 
 

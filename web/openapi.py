@@ -276,7 +276,7 @@ SCHEMAS: dict[str, dict] = {
         "type": "object",
         "description": "One message of a report's thread. The resident is never named.",
         "required": ["id", "at", "author", "author_name", "kind", "public", "text", "photos", "latitude", "longitude",
-                     "delivery"],
+                     "delivery", "answered_at"],
         "properties": {
             "id": {"type": "integer"},
             "at": DATE_TIME,
@@ -294,6 +294,8 @@ SCHEMAS: dict[str, dict] = {
             "longitude": {"type": ["number", "null"]},
             "delivery": {"type": ["string", "null"], "enum": ["queued", "delivered", "undeliverable", None],
                          "description": "A question's way to the resident: undeliverable when they blocked the bot."},
+            "answered_at": {"type": ["string", "null"], "format": "date-time",
+                            "description": "A question: when the resident answered it; null while it waits."},
         },
     },
     "ReportMessageList": {"type": "object", "required": ["items"],

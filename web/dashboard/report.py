@@ -62,8 +62,8 @@ HISTORY = {
 }
 THREAD_KINDS = {
     "question": N_("question to the resident"),
-    "answer": N_("answer"),
-    "addition": N_("added by the resident"),
+    "answer": N_("answer to a question"),
+    "addition": N_("added to the report"),
     "note": N_("internal note"),
 }
 
@@ -157,6 +157,8 @@ async def _thread(session, report: Report, _) -> list[dict]:
             "photos": [f"{PREFIX}/reports/{report.code}/messages/{message.id}/photos/{n}"
                        for n in range(1, len(message.photos) + 1)],
             "undeliverable": message.delivery == thread.UNDELIVERABLE,
+            "waiting": message.kind == thread.Kind.QUESTION and message.answered_at is None
+                       and message.delivery != thread.UNDELIVERABLE,
         })
     return shown
 
