@@ -5,7 +5,9 @@ Two deadlines run from the moment a report is filed (or reopened):
   working hours (8 by default) — moderators assigning it late eat into the same time;
 - resolution (`due_at`): `resolved` within the category's `resolve_days` working days (each of
   the calendar's working hours; 10 by default), or, once marked urgent, within `urgent_hours`
-  working hours (4 by default) of that moment.
+  working hours (4 by default) of that moment. With LOA_PAUSE_WHILE_ASKING it waits while a staff
+  question to the resident is unanswered (not reminded, not overdue), and moves on by the working
+  hours the answer took (complaints/thread.py).
 
 What the deadline job does about them is decided here: `reminders` (a deadline within the
 reminder window: the agency's group is told, or the moderators' when it has none), `newly_overdue`
@@ -22,12 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, exists, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from complaints.calendar import WorkingCalendar
-from storage.models import Agency, Category, Report
+from storage.models import Agency, Category, Report, ReportMessage
 
 # States in which the agency still has to take the report up, and in which it still has to resolve it.
 AWAITING_TAKE_UP = ("submitted", "assigned", "reopened")
@@ -70,12 +72,20 @@ async def start_clock(session: AsyncSession, report: Report, start: datetime, ru
     report.reminded_at = report.overdue_at = report.escalated_at = None
 
 
+def _paused():
+    """The report's resolution deadline waits: a staff question asked with LOA_PAUSE_WHILE_ASKING
+    is not answered yet (complaints/thread.py moves the deadline on by the wait once it is)."""
+    return exists().where(ReportMessage.report_id == Report.id, ReportMessage.kind == "question",
+                          ReportMessage.pauses, ReportMessage.answered_at.is_(None))
+
+
 def _pending_deadline(now_or_later: datetime):
-    """Open reports with a deadline (take-up while not taken up, or resolution) before the moment."""
+    """Open reports with a deadline (take-up while not taken up, or resolution, unless it is
+    paused) before the moment."""
     return or_(
         and_(Report.state.in_(AWAITING_TAKE_UP), Report.take_up_due_at.is_not(None),
              Report.take_up_due_at <= now_or_later),
-        and_(Report.state.in_(OPEN), Report.due_at.is_not(None), Report.due_at <= now_or_later),
+        and_(Report.state.in_(OPEN), Report.due_at.is_not(None), Report.due_at <= now_or_later, ~_paused()),
     )
 
 

@@ -30,6 +30,7 @@ added in its thread together at most `drafts.MAX_PHOTOS`; a banned resident adds
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from broadcasts import outbox
-from complaints import drafts
+from complaints import codes, drafts
 from complaints.lifecycle import (
     OPEN,
     STATE_LABELS,
@@ -87,6 +88,7 @@ NOT_FOUND = N_("No report of yours has the code {code}. Check the code, or see y
 QUESTION_NOTICE = N_("❓ A question from {who} about your report {code}:\n\n{text}\n\n"
                      "Reply to this message to answer: with text, a photo or a location.")
 MODERATORS = N_("the city's moderators")
+NO_RESIDENT = N_("Nobody can be asked: the resident who sent this report asked Loa to forget them.")
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,7 @@ async def ask(session: AsyncSession, report_id: int, actor: Actor, text: str, *,
     text = _text(text, report, required=True)
     resident = await session.get(Resident, report.resident_id) if report.resident_id is not None else None
     if resident is None:
-        raise Refused("no_resident", N_("Nobody can be asked: the resident who sent this report asked Loa to "
-                                        "forget them."), state=report.state)
+        raise Refused("no_resident", NO_RESIDENT, state=report.state)
     await _within_day(session, report, now, residents=False)
     message = _staff_message(report, actor, Kind.QUESTION, PUBLIC, text, now)
     message.delivery = UNDELIVERABLE if resident.blocked_at is not None else QUEUED
@@ -307,6 +308,40 @@ async def settle_deliveries(session: AsyncSession, *, now: datetime | None = Non
 # ---------------------------------------------------------------- the resident
 
 
+async def _adder(session: AsyncSession, report: Report | None, actor: Actor) -> Resident:
+    """The resident who may add to the report: its reporter, or one who follows it; anyone else
+    is answered as for a code that does not exist."""
+    resident = None
+    if actor.kind == ActorKind.RESIDENT and actor.telegram_id is not None:
+        resident = (await session.execute(select(Resident).where(Resident.telegram_id == actor.telegram_id))
+                    ).scalar_one_or_none()
+    if report is None or resident is None or not (
+            report.resident_id == resident.id or resident.id in await followers(session, report.id)):
+        raise _neutral(report.code if report is not None else "")
+    return resident
+
+
+async def _may_add(session: AsyncSession, report: Report, resident: Resident, secret: str | None) -> None:
+    _open(report)
+    if await abuse.ban_of(session, secret, resident.telegram_id) is not None:
+        raise Refused("banned", N_("You can no longer send reports or add to them."), state=report.state)
+
+
+async def may_add(session: AsyncSession, report_id: int | None, actor: Actor, *, secret: str | None = None) -> Report:
+    """Whether `actor` may add to the report now, without doing it (nothing is written): the
+    report, or `Refused` as `add` would refuse it. `add` checks everything again."""
+    report = await session.get(Report, report_id) if report_id is not None else None
+    resident = await _adder(session, report, actor)
+    await _may_add(session, report, resident, secret)
+    return report
+
+
+async def report_id_of(session: AsyncSession, code: str | None) -> int | None:
+    if not code:
+        return None
+    return (await session.execute(select(Report.id).where(Report.code == code))).scalar_one_or_none()
+
+
 async def add(session: AsyncSession, report_id: int, actor: Actor, *, text: str | None = None,
               photos: Sequence[dict] = (), location: Location | None = None, locator=None,
               question_id: int | None = None, policy: Policy | None = None, secret: str | None = None,
@@ -317,23 +352,14 @@ async def add(session: AsyncSession, report_id: int, actor: Actor, *, text: str 
     serves. `secret`: the settings' pseudonym_secret, for the ban."""
     policy, now = policy or Policy(), now or utcnow()
     report = await _locked(session, report_id)
-    code = report.code if report is not None else ""
-    resident = None
-    if actor.kind == ActorKind.RESIDENT and actor.telegram_id is not None:
-        resident = (await session.execute(select(Resident).where(Resident.telegram_id == actor.telegram_id))
-                    ).scalar_one_or_none()
-    if report is None or resident is None or not (
-            report.resident_id == resident.id or resident.id in await followers(session, report.id)):
-        raise _neutral(code)
+    resident = await _adder(session, report, actor)
     question = None
     if question_id is not None:
         question = await session.get(ReportMessage, question_id)
         if question is None or question.report_id != report.id or question.kind != Kind.QUESTION \
                 or report.resident_id != resident.id:
-            raise _neutral(code)
-    _open(report)
-    if await abuse.ban_of(session, secret, resident.telegram_id) is not None:
-        raise Refused("banned", N_("You can no longer send reports or add to them."), state=report.state)
+            raise _neutral(report.code)
+    await _may_add(session, report, resident, secret)
     text = _text(text, report, required=False)
     photos = [dict(p) for p in photos]
     if not (text or photos or location):
@@ -392,20 +418,33 @@ async def _answered(session: AsyncSession, report: Report, policy: Policy, now: 
     return round(hours, 2)
 
 
-async def question_replied(session: AsyncSession, telegram_id: int, message_id: int) -> tuple[int, int] | None:
+QUESTION_MARK = "❓"  # how every question's notice begins, in every language
+_CODE = re.compile(re.escape(codes.PREFIX) + "[" + codes.ALPHABET + "]{" + str(codes.LENGTH) + "}")
+
+
+async def question_replied(session: AsyncSession, telegram_id: int, message_id: int,
+                           text: str | None = None) -> tuple[int, int] | None:
     """The (report id, question id) of the question that Telegram message `message_id` in the
-    resident's chat is, or None."""
-    query = (select(ReportMessage.id, ReportMessage.report_id).join(Report, Report.id == ReportMessage.report_id)
+    resident's chat is, or None. The sender records a message's id a moment after sending it: a
+    reply faster than that is known by `text`, the replied message's, which names the report
+    (its latest question to this resident is the one answered)."""
+    query = (select(ReportMessage.id, ReportMessage.report_id, Report.code)
+             .join(Report, Report.id == ReportMessage.report_id)
              .join(Resident, Resident.id == Report.resident_id)
              .where(Resident.telegram_id == telegram_id, ReportMessage.kind == Kind.QUESTION.value)
              .order_by(ReportMessage.id.desc()).limit(100))
-    questions = {question_key(row.id): (row.report_id, row.id) for row in (await session.execute(query)).all()}
+    rows = (await session.execute(query)).all()
+    questions = {question_key(row.id): (row.report_id, row.id) for row in rows}
     if not questions:
         return None
     key = (await session.execute(select(Delivery.key).where(Delivery.key.in_(sorted(questions)),
                                                             Delivery.chat_id == telegram_id,
                                                             Delivery.message_id == message_id))).scalar_one_or_none()
-    return questions.get(key) if key else None
+    if key:
+        return questions[key]
+    named = _CODE.search(text or "") if (text or "").startswith(QUESTION_MARK) else None
+    latest = next((row for row in rows if named is not None and row.code == named.group(0)), None)
+    return (latest.report_id, latest.id) if latest is not None else None
 
 
 # ---------------------------------------------------------------- reading

@@ -217,23 +217,25 @@ class SimUser(_Conversation):
         self._before_sending()
         return self._callback(self.user, self._resolve(message), data)
 
-    async def share_location(self, latitude: float, longitude: float, *, live_period: int | None = None
-                             ) -> BotMessage:
+    async def share_location(self, latitude: float, longitude: float, *, live_period: int | None = None,
+                             reply_to: BotMessage | int | None = None) -> BotMessage:
         self._before_sending()
         location = {"latitude": latitude, "longitude": longitude}
         if live_period:
             location["live_period"] = live_period
-        return self._post(self.user, location=location)
+        return self._post(self.user, location=location, reply_to=self._resolve(reply_to))
 
     async def share_contact(self, phone_number: str | None = None) -> BotMessage:
         self._before_sending()
         return self._post(self.user, contact=_contact(self.user, phone_number))
 
-    async def send_photo(self, caption: str | None = None, image: bytes | None = None) -> BotMessage:
+    async def send_photo(self, caption: str | None = None, image: bytes | None = None, *,
+                         reply_to: BotMessage | int | None = None) -> BotMessage:
         """Send a photo (a real JPEG made with Pillow unless `image` is given); the bot gets it in
         several sizes, as from Telegram."""
         self._before_sending()
-        return self._post(self.user, photo=self._photo(image), **self._caption_fields(caption))
+        return self._post(self.user, photo=self._photo(image), reply_to=self._resolve(reply_to),
+                          **self._caption_fields(caption))
 
     async def send_album(self, images: list[bytes | None], caption: str | None = None) -> list[BotMessage]:
         """Send 2-10 photos as one album: one update per photo, sharing a media_group_id."""

@@ -14,13 +14,14 @@ from handlers import (
     onboarding,
     preferences,
     rating,
+    report_thread,
     reporting,
     stats,
     triage,
 )
 
-MODULES = (onboarding, area, preferences, leaving, reporting, myreports, broadcasting, rating, triage, stats,
-           dashboard_link, guide)
+MODULES = (onboarding, area, preferences, leaving, reporting, myreports, report_thread, broadcasting, rating, triage,
+           stats, dashboard_link, guide)
 
 
 def register(application: Application) -> None:

@@ -17,6 +17,7 @@ class Awaiting(StrEnum):
     QUIET = "quiet"  # onboarding: the quiet-hours buttons
     REPORT = "report"  # the report wizard (complaints.drafts): its step says what
     COMMENT = "comment"  # a comment on the report just rated
+    ADDITION = "addition"  # "Add to my report": to Resident.adding_report_id (complaints/thread.py)
 
 
 ONBOARDING = (Awaiting.LANGUAGE, Awaiting.AREA, Awaiting.TOPICS, Awaiting.QUIET)

@@ -74,6 +74,7 @@ SUBMIT = Kind("rs", r"\d{1,18}$")  # rs:<the draft's nonce>
 REPORT_CANCEL = Kind("rx", None, 0)
 MY_REPORTS = Kind("mr", r"\d{1,18}$")  # mr:<page>
 STATUS = Kind("st", re.escape(codes.PREFIX) + rf"\w{{{codes.LENGTH}}}$")  # st:<report code>
+ADD = Kind("ad", "(" + re.escape(codes.PREFIX) + rf"\w{{{codes.LENGTH}}}|done)$")  # ad:<report code>, ad:done
 
 # The resident's rating of a resolved report
 RATING_CHOICES = ("satisfied", "acceptable", "not_satisfied", "reopen", "close", "skip")
@@ -87,7 +88,7 @@ BROADCAST = Kind("bc", "", None)  # bc:<alert id>:<action>[:<arg>...]
 SCHEDULE_STOP = Kind("bs", r"\d{1,18}$")  # bs:<schedule id>
 
 KINDS = (LANGUAGE, AREA_PAGE, AREA_PICK, TOPIC, QUIET, FORGET, REPORT_NEW, CATEGORY, PHOTOS, LOCATION, REVIEW_EDIT,
-         SUBMIT, REPORT_CANCEL, MY_REPORTS, STATUS, RATING, TRIAGE, BROADCAST, SCHEDULE_STOP)
+         SUBMIT, REPORT_CANCEL, MY_REPORTS, STATUS, ADD, RATING, TRIAGE, BROADCAST, SCHEDULE_STOP)
 
 
 def kind_of(data: str) -> Kind | None:

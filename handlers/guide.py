@@ -1,7 +1,8 @@
-"""/help, /cancel, and a helpful answer to anything the bot did not ask for. A message goes to the
+"""/help, /cancel, and a helpful answer to anything the bot did not ask for. A reply to a staff
+question about a report is its answer (report_thread.on_reply); any other message goes to the
 step the resident's `awaiting` names when it takes it (`STEPS`, the one routing table: the area
-step, the report wizard, the comment on a rating), else to the broadcaster's wizard when no step
-waits, else it gets a short reminder of where the resident is."""
+step, the report wizard, the comment on a rating, an addition to a report), else to the
+broadcaster's wizard when no step waits, else it gets a short reminder of where the resident is."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from complaints import drafts
 from complaints.lifecycle import N_
-from handlers import area, broadcasting, rating, reporting
+from handlers import area, broadcasting, rating, report_thread, reporting
 from handlers.awaiting import Awaiting
 from handlers.cards import Card, reply
 from handlers.context import LoaContext
@@ -107,6 +108,8 @@ STEPS: dict[Awaiting, Step] = {
                           _not_command, reporting.on_message),
     Awaiting.COMMENT: Step(N_("Type a comment on how your report was handled, or tap Skip."),
                            _typed, rating.on_comment),
+    Awaiting.ADDITION: Step(N_("Send what you want to add to your report, or tap “Done ✓”."),
+                            _not_command, report_thread.on_addition),
 }
 
 
@@ -125,6 +128,9 @@ async def unexpected(update: Update, context: LoaContext) -> None:
     broadcaster's wizard; everything else gets a short reminder of where the resident is."""
     resident = await _resident(update, context)
     message = update.effective_message
+    if message.reply_to_message is not None and _not_command(message) \
+            and await report_thread.on_reply(update, context, resident):
+        return  # the answer to a staff question about one of their reports
     step = STEPS.get(resident.awaiting) if resident is not None and resident.awaiting else None
     if (step is None or step.handle is None) and _not_command(message):
         if await broadcasting.on_message(update, context):

@@ -1,6 +1,7 @@
 """/myreports (the resident's reports, newest first, paged) and /status CODE (one report's
-details and history). A resident sees only their own reports: any other code, whether it
-exists or not, gets the same answer."""
+details, the last public messages of its thread, its history, and "➕ Add to my report" while it
+is open). A resident sees only their own reports: any other code, whether it exists or not, gets
+the same answer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlmodel import select
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from complaints import codes, reports
+from complaints import codes, reports, thread
 from complaints.lifecycle import EventInfo
 from handlers import callbacks
 from handlers import report_prompts as cards
@@ -21,7 +22,7 @@ from handlers.onboarding import language_of
 from handlers.report_prompts import Card
 from handlers.reporting import stale
 from storage import residents
-from storage.models import Area, Category, Report, ReportEvent, ReportPhoto, Resident
+from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto, Resident
 
 PRIVATE = filters.ChatType.PRIVATE
 PER_PAGE = 5
@@ -96,7 +97,13 @@ async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
             return cards.not_found(language_of(update, context, resident), typed)
         resident, report, category, area, count, _event = rows[0]
         events = _shown([row[-1] for row in rows if row[-1] is not None])
-    return cards.status(resident, report, category, area, count, events, context.settings.tz)
+        messages = await thread.messages(session, report.id, for_staff=False)
+        names = {agency.code: agency.name_en if resident.language == "en" else agency.name_vi
+                 for agency in (await session.execute(select(Agency).where(
+                     Agency.code.in_(sorted({m.agency_code for m in messages if m.agency_code}))))).scalars()}
+        followed = await session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
+    return cards.status(resident, report, category, area, count, events, context.settings.tz, thread=messages,
+                        agencies=names, followed=followed)
 
 
 async def status_command(update: Update, context: LoaContext) -> None:

@@ -16,7 +16,7 @@ from telegram import (
 )
 
 from complaints import drafts
-from complaints.lifecycle import RATING_LABELS
+from complaints.lifecycle import OPEN, RATING_LABELS
 from handlers import callbacks, cards
 from handlers.cards import area_page
 from kernel import formats
@@ -266,8 +266,38 @@ def my_reports(resident: Resident, page, names: dict[str, Category], tz: ZoneInf
     return Card("\n".join(lines), InlineKeyboardMarkup(rows))
 
 
+def add_markup(code: str, language: str, *, followed: bool = False) -> InlineKeyboardMarkup:
+    """"Add to my report" (handlers/report_thread.py), under the /status card of an open report;
+    `followed`: the report a duplicate of the resident's was merged into."""
+    _ = texts(language)
+    label = _("Add to report {code}").format(code=code) if followed else _("Add to my report")
+    return InlineKeyboardMarkup([[InlineKeyboardButton("➕ " + label, callback_data=callbacks.ADD.build(code))]])
+
+
+def done_markup(language: str) -> InlineKeyboardMarkup:
+    _ = texts(language)
+    return InlineKeyboardMarkup([[InlineKeyboardButton(_("Done ✓"), callback_data=callbacks.ADD.build("done"))]])
+
+
+THREAD_SHOWN = 5  # the last public messages of a report's thread /status shows
+
+
+def _thread_author(message, resident: Resident, agencies: dict[str, str], _) -> str:
+    """Who wrote a thread message, as the resident sees it: "you", another resident, or the
+    agency or the city's moderators (never a staff member's name)."""
+    if message.from_resident:
+        return _("you") if message.author_telegram_id == resident.telegram_id else _("another resident")
+    if message.agency_code:
+        return agencies.get(message.agency_code) or _("the agency")
+    return _("the city's moderators")
+
+
 def status(resident: Resident, report: Report, category: Category | None, area: Area | None,
-           photo_count: int, events: list[ReportEvent], tz: ZoneInfo) -> Card:
+           photo_count: int, events: list[ReportEvent], tz: ZoneInfo, *, thread: list = (),
+           agencies: dict[str, str] | None = None, followed: Report | None = None) -> Card:
+    """`thread`: the report's public thread messages (complaints.thread.MessageInfo), oldest first;
+    `agencies`: agency code -> its name in the resident's language; `followed`: the open report
+    this one (a duplicate) was merged into, which the resident may add to."""
     _ = texts(resident.language)
     lines = [
         f"<b>{report.code}</b>: {escape(state_name(report.state, resident.language))}",
@@ -285,6 +315,19 @@ def status(resident: Resident, report: Report, category: Category | None, area: 
     ]
     if report.rating in RATING_LABELS:
         lines.append(_("Your rating: {rating}.").format(rating=_(RATING_LABELS[report.rating])))
+    if thread:
+        lines += ["", "<b>" + _("Messages") + "</b>"]
+        if len(thread) > THREAD_SHOWN:
+            lines.append(_("(the last {count} of {total})").format(count=THREAD_SHOWN, total=len(thread)))
+        for message in thread[-THREAD_SHOWN:]:
+            at = formats.moment(message.at, resident.language, tz)
+            who = escape(_thread_author(message, resident, agencies or {}, _))
+            parts = [escape(shorten(message.text, 300))] if message.text else []
+            if message.photos:
+                parts.append("📷 " + _("{count} photo(s)").format(count=len(message.photos)))
+            if message.latitude is not None:
+                parts.append("📍 " + _("a corrected location"))
+            lines.append(f"• {at}, {who}: " + " · ".join(parts))
     lines += ["", "<b>" + _("History") + "</b>"]
     for event in events:
         at = formats.moment(event.at, resident.language, tz)
@@ -292,7 +335,12 @@ def status(resident: Resident, report: Report, category: Category | None, area: 
         if event.note:
             line += " (" + escape(shorten(event.note, 300)) + ")"
         lines.append(line)
-    return Card("\n".join(lines))
+    markup = None
+    if report.state in OPEN:
+        markup = add_markup(report.code, resident.language)
+    elif followed is not None and followed.state in OPEN:
+        markup = add_markup(followed.code, resident.language, followed=True)
+    return Card("\n".join(lines), markup)
 
 
 def not_found(language: str, typed: str) -> Card:

@@ -8,6 +8,11 @@ came back to (reopened by its reporter), and the moderators when an agency sends
 The job runs it every few seconds on the instance that sends, and handlers run it at once for
 the report they changed. The cards show the cleaned copy of the first photo from the media
 store, never the resident's own file, and the agency's card never names the reporter.
+
+The cards also show the last messages of the report's thread (complaints/thread.py), the
+resident only as "the resident", and a question the resident could not receive as undeliverable
+(the job first settles the questions the sender has done with); a resident's answer or addition
+is told in the group holding the report, under its card, once per message.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import or_
@@ -26,9 +31,10 @@ from telegram.error import RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from broadcasts import outbox
-from complaints import agencies, bans, media
+from complaints import agencies, bans, media, thread
 from complaints.lifecycle import (
     FINAL,
+    OPEN,
     PRIORITY_LABELS,
     RATING_LABELS,
     STATE_LABELS,
@@ -42,11 +48,12 @@ from handlers import callbacks, edits
 from handlers.context import services
 from kernel import formats
 from kernel.i18n import translator
-from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto
+from storage.models import Agency, Area, Category, Report, ReportEvent, ReportMessage, ReportPhoto
 
 log = logging.getLogger(__name__)
 
 SYNC_EVERY = 5  # seconds between two runs of the job
+THREAD_SHOWN = 3  # the last messages of a report's thread a card shows
 BATCH = 20  # reports a run looks at; the next run takes the rest
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -89,6 +96,8 @@ class View:
     original: str | None  # the code of the report this one duplicates
     # Whether the reporter is banned; None when the report leads to nobody (forgotten).
     reporter_banned: bool | None = None
+    # The last messages of the report's thread (complaints/thread.py), internal notes included.
+    thread: list[thread.MessageInfo] = field(default_factory=list)
 
 
 async def load_view(session, report: Report, media_dir: Path, secret: str | None = None) -> View:
@@ -100,22 +109,30 @@ async def load_view(session, report: Report, media_dir: Path, secret: str | None
     last = (await session.execute(
         select(ReportEvent).where(ReportEvent.report_id == report.id)
         .order_by(ReportEvent.at.desc(), ReportEvent.id.desc()).limit(1))).scalar_one_or_none()
+    own = await photo_paths(session, report.id, media_dir, with_thread=False)
     paths = await photo_paths(session, report.id, media_dir)
     original = await session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
+    messages = await thread.messages(session, report.id, for_staff=True)
     return View(report, await session.get(Category, report.category_code), area,
                 province if province is not area else None,
                 await session.get(Agency, report.agency_code) if report.agency_code else None,
-                last, paths[0] if paths else None, len(paths), original.code if original else None,
-                await bans.reporter_banned(session, secret, report))
+                last, own[0] if own else None, len(paths), original.code if original else None,
+                await bans.reporter_banned(session, secret, report), messages[-THREAD_SHOWN:])
 
 
-async def photo_paths(session, report_id: int, media_dir: Path) -> list[Path]:
-    """The cleaned copies of the report's photos in the media store, in order (those not fetched
-    or since removed are left out: staff never see the resident's own file)."""
+async def photo_paths(session, report_id: int, media_dir: Path, *, with_thread: bool = True) -> list[Path]:
+    """The cleaned copies of the report's photos in the media store, in order, then (`with_thread`)
+    those the residents added in its thread (those not fetched or since removed are left out:
+    staff never see the resident's own file)."""
     store = media.MediaStore(media_dir)
-    photos = (await session.execute(select(ReportPhoto.sha256).where(ReportPhoto.report_id == report_id)
-                                    .order_by(ReportPhoto.position))).scalars()
-    return [path for sha in photos if sha and (path := store.path_of(sha)).exists()]
+    hashes = list((await session.execute(select(ReportPhoto.sha256).where(ReportPhoto.report_id == report_id)
+                                         .order_by(ReportPhoto.position))).scalars())
+    if with_thread:
+        added = (await session.execute(select(ReportMessage.photos).where(
+            ReportMessage.report_id == report_id, ReportMessage.author == ActorKind.RESIDENT.value)
+            .order_by(ReportMessage.at, ReportMessage.id))).scalars()
+        hashes += [photo.get("sha256") for photos in added for photo in photos or ()]
+    return [path for sha in hashes if sha and (path := store.path_of(sha)).exists()]
 
 
 def _name(row, language: str) -> str:
@@ -164,6 +181,9 @@ def card_text(view: View, language: str, tz, *, for_agency: bool, limit: int) ->
         if for_agency and last.actor == ActorKind.RESIDENT:
             who = _("the resident")
         tail.append(f"— {who}, {formats.moment(last.at, language, tz)}: {done}")
+    if view.thread:
+        tail += _thread_lines(view.thread, view.agency, language, tz, for_agency=for_agency,
+                              each=80 if limit <= CAPTION_LIMIT else 300)
     head_text = "\n".join(lines) + "\n\n"
     tail_text = ("\n\n" + "\n".join(tail)) if tail else ""
     room = limit - len(head_text) - len(tail_text)
@@ -172,6 +192,57 @@ def card_text(view: View, language: str, tz, *, for_agency: bool, limit: int) ->
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:max(limit - 1, 0)].rstrip() + "…"
+
+
+THREAD_ICONS = {thread.Kind.QUESTION: "❓", thread.Kind.ANSWER: "💬", thread.Kind.ADDITION: "➕",
+                thread.Kind.NOTE: "📝"}
+
+
+def author_of(message: thread.MessageInfo, agency: Agency | None, language: str) -> str:
+    """Who wrote a thread message, as the staff see it: a staff member by name, a resident only
+    as "the resident" (never who they are)."""
+    _ = translator(language).gettext
+    if message.from_resident:
+        return _("the resident")
+    return message.author_name or _name(agency, language) or "Loa"
+
+
+def _place_link(message: thread.MessageInfo, _) -> str:
+    lat, lon = f"{message.latitude:.6f}", f"{message.longitude:.6f}"
+    url = f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=18/{lat}/{lon}"
+    label = _("corrected location")
+    return f'📍 <a href="{url}">{label}</a> ({lat}, {lon})'
+
+
+def message_body(message: thread.MessageInfo, language: str, *, each: int) -> str:
+    """A thread message's text (escaped and shortened), its photos and its corrected location (HTML)."""
+    _ = translator(language).gettext
+    parts = [html.escape(_shorten(message.text, each))] if message.text else []
+    if message.photos:
+        parts.append("📷 " + _("{count} photo(s)").format(count=len(message.photos)))
+    if message.latitude is not None and message.longitude is not None:
+        parts.append(_place_link(message, _))
+    return " · ".join(parts)
+
+
+def _thread_lines(messages: list[thread.MessageInfo], agency: Agency | None, language: str, tz, *,
+                  for_agency: bool, each: int) -> list[str]:
+    _ = translator(language).gettext
+    lines = []
+    for message in messages:
+        who = html.escape(author_of(message, agency, language))
+        line = (f"{THREAD_ICONS.get(message.kind, '💬')} {who}, {formats.moment(message.at, language, tz)}: "
+                + message_body(message, language, each=each))
+        if message.delivery == thread.UNDELIVERABLE:
+            line += " · ⚠️ " + _("undeliverable: the resident blocked the bot")
+        elif message.kind == thread.Kind.QUESTION and message.answered_at is None:
+            line += " · ⏳ " + (_("waiting for the answer; the deadline waits too") if message.pauses
+                               else _("waiting for the answer"))
+        if message.paused_hours:
+            line += " · ⏸ " + _("the deadline moved by {hours} working hours").format(
+                hours=f"{message.paused_hours:g}")
+        lines.append(line)
+    return lines
 
 
 def callback(report: Report, event_id: int | None, op: str, arg: str = "") -> str:
@@ -221,8 +292,11 @@ def card_markup(view: View, language: str, *, for_agency: bool,
         if view.reporter_banned is False and Action.REJECT in actions:
             # While the report is with the moderators; the dashboard's page offers it at any time.
             rows.append([button("🚫 " + _("Ban reporter…"), "bn")])
-    if view.photos > 1:
-        rows.append([button("🖼 " + _("All {count} photos").format(count=view.photos), "ph")])
+    if report.state in OPEN and report.resident_id is not None and (not for_agency or actions):
+        rows.append([button("❓ " + _("Ask the resident…"), "aq")])
+    if view.photos > (1 if view.photo is not None else 0):
+        rows.append([button("🖼 " + (_("All {count} photos").format(count=view.photos) if view.photos > 1
+                                     else _("The photo")), "ph")])
     return InlineKeyboardMarkup(rows) if rows else None
 
 
@@ -250,10 +324,10 @@ async def sync(application: Application, report_ids: list[int] | None = None) ->
             for report in reports:
                 views[report.id] = (await load_view(session, report, settings.media_dir, settings.pseudonym_secret),
                                     await agencies.route(session, report.category_code, report.area_code),
-                                    await _new_events(session, report))
+                                    await _new_events(session, report), await _new_messages(session, report))
         done = 0
         for report in reports:
-            view, routed, events = views[report.id]
+            view, routed, events, messages = views[report.id]
             try:
                 placed = await _sync_one(application, view, routed, post=post)
             except RetryAfter as error:
@@ -271,6 +345,7 @@ async def sync(application: Application, report_ids: list[int] | None = None) ->
                 if row.updated_at == report.updated_at:
                     row.cards_synced_at = report.updated_at
                 await _notices(session, settings, view, placed, events)
+                await _thread_notices(session, settings, view, placed, messages)
             done += 1
         if done:
             sender.wake()
@@ -282,6 +357,16 @@ async def _new_events(session, report: Report) -> list[ReportEvent]:
     if report.cards_synced_at is not None:
         query = query.where(ReportEvent.at > report.cards_synced_at)
     return list((await session.execute(query.order_by(ReportEvent.at, ReportEvent.id))).scalars())
+
+
+async def _new_messages(session, report: Report) -> list[thread.MessageInfo]:
+    """What residents wrote in the report's thread since its cards were last drawn."""
+    query = select(ReportMessage).where(ReportMessage.report_id == report.id,
+                                        ReportMessage.author == ActorKind.RESIDENT.value)
+    if report.cards_synced_at is not None:
+        query = query.where(ReportMessage.at > report.cards_synced_at)
+    rows = (await session.execute(query.order_by(ReportMessage.at, ReportMessage.id))).scalars()
+    return [thread.MessageInfo.of(row) for row in rows]
 
 
 async def _sync_one(application: Application, view: View, routed: Agency | None, *, post: bool) -> dict | None:
@@ -361,6 +446,33 @@ async def _notices(session, settings, view: View, placed: dict, events: list[Rep
             await _queue(session, settings.moderators_chat_id, text, reply_to, f"card-notice:{event.id}")
 
 
+THREAD_NOTICES = {thread.Kind.ANSWER: N_("💬 The resident answered about report {code}:"),
+                  thread.Kind.ADDITION: N_("➕ The resident added to report {code}:")}
+
+
+async def _thread_notices(session, settings, view: View, placed: dict, messages: list[thread.MessageInfo]) -> None:
+    """A resident's answer or addition, told in the group of whoever holds the report (its
+    agency, else the moderators), as a reply to the card, once per message."""
+    _ = translator(settings.default_language).gettext
+    report = view.report
+    holder = view.agency if State(report.state) in WITH_AGENCY else None
+    if holder is not None and holder.telegram_chat_id:
+        chat, reply_to = holder.telegram_chat_id, placed.get("agency_card_message_id") or report.agency_card_message_id
+    elif settings.moderators_chat_id:
+        chat, reply_to = settings.moderators_chat_id, placed.get("mod_card_message_id") or report.mod_card_message_id
+    else:
+        return
+    for message in messages:
+        if message.kind not in THREAD_NOTICES:
+            continue
+        text = _(THREAD_NOTICES[thread.Kind(message.kind)]).format(code=f"<b>{html.escape(report.code)}</b>")
+        text += "\n" + message_body(message, settings.default_language, each=1000)
+        if message.photos:
+            text += "\n" + _("The photos are on the card: “{button}”.").format(button=_("All {count} photos").format(
+                count=view.photos) if view.photos > 1 else _("The photo"))
+        await _queue(session, chat, text, reply_to, f"thread-notice:{message.id}")
+
+
 async def _queue(session, chat_id: int, text: str, reply_to: int | None, key: str) -> None:
     params: dict = {"text": text, "parse_mode": "HTML"}
     if reply_to:
@@ -372,6 +484,10 @@ async def _queue(session, chat_id: int, text: str, reply_to: int | None, key: st
 
 
 async def sync_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    db = services(context.application).db
+    # Questions the sender has done with: delivered, or not (the resident blocked the bot).
+    async with db.transaction() as session:
+        await thread.settle_deliveries(session, now=services(context.application).now())
     await sync(context.application)
 
 

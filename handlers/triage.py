@@ -7,8 +7,10 @@ the second is told what the first did; their arguments come from complaints.acti
 dashboard, and what the change leaves to do (kernel/effects.py) goes to `context.carry_out`, the
 report's cards being redrawn before the handler returns. Ops that open a choice (another agency,
 a duplicate, a reason) or ask a question check the same permission first: the role is checked
-on every press, not only when the buttons are drawn. A question is a ForceReply message
-remembered in `staff_prompts`; the answer is the reply to it, even after a restart. /cancel in the
+on every press, not only when the buttons are drawn. "Ask the resident…" (`aq`) asks the staff
+member, the same way, for a question to the report's resident (complaints/thread.py). A question
+is a ForceReply message remembered in `staff_prompts`; the answer is the reply to it, even after
+a restart. /cancel in the
 group drops the sender's open questions there (only the one it replies to, when it replies to
 one). A busy group is not answered message by message: someone who writes in the group instead of
 replying while a question of theirs is open is told once per question how to answer it, and a
@@ -26,7 +28,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from complaints import actions, agencies, bans, duplicates, lifecycle
+from complaints import actions, agencies, bans, duplicates, lifecycle, thread
 from complaints.lifecycle import Action, Refused
 from complaints.rejections import REJECT_REASONS
 from handlers import callbacks, edits, staff_cards
@@ -50,13 +52,18 @@ ACTIONS = {"as": Action.ASSIGN, "ag": Action.ASSIGN, "du": Action.DUPLICATE, "dp
            "dc": Action.DUPLICATE, "rj": Action.REJECT, "rr": Action.REJECT, "ro": Action.REJECT,
            "pr": Action.PRIORITY, "st": Action.START, "rs": Action.RESOLVE, "sb": Action.SEND_BACK}
 APPLY = {"as", "dp", "rr", "pr", "st"}
-# The ops that lead to no action: « Back, the photos, and banning the reporter (asked, then confirmed).
-OTHER_OPS = ("bk", "ph", "bn", "by")
+# "Ask the resident…": a question for the report's thread (complaints/thread.py), asked like a reason.
+ASK_RESIDENT, QUESTION = "aq", "question"
+# The ops that lead to no action: « Back, the photos, banning the reporter (asked, then confirmed),
+# and asking the resident.
+OTHER_OPS = ("bk", "ph", "bn", "by", ASK_RESIDENT)
 ASK = {"dc": N_("Reply to this message with the code of the report that {code} duplicates (like PA-7K3Q9)."),
        "ro": N_("Reply to this message with the reason for rejecting {code}. The resident will read it."),
        "rs": N_("Reply to this message with what was done about {code}. You can send a photo with the note as "
                 "its caption. The resident will read it."),
-       "sb": N_("Reply to this message with why {code} should go back to the moderators.")}
+       "sb": N_("Reply to this message with why {code} should go back to the moderators."),
+       ASK_RESIDENT: N_("Reply to this message with your question about {code} for the resident who sent it. "
+                        "They will read it and can answer with text, a photo or a location.")}
 
 
 def _staff_language(update: Update, context: LoaContext) -> str:
@@ -70,7 +77,8 @@ async def _actor(session, update: Update, context: LoaContext):
                                      agency_code=agency.code if agency else None)
 
 
-ASKED_BY = {ACTIONS[op].value: op for op in ASK}  # a question's action -> its op in `ASK`
+# a question's action (StaffPrompt.action) -> its op in `ASK`
+ASKED_BY = {**{ACTIONS[op].value: op for op in ASK if op in ACTIONS}, QUESTION: ASK_RESIDENT}
 
 
 # Refusals of who is pressing: answered the same whatever the report (its state, who has it,
@@ -93,6 +101,9 @@ async def on_button(update: Update, context: LoaContext) -> None:
         return
     if report_id > BIGGEST_ID or (event_id or 0) > BIGGEST_ID:
         report_id = 0  # no report has it: refused below as any other that does not exist
+    if op == ASK_RESIDENT:
+        await _ask_resident(update, context, report_id, event_id)
+        return
     if op == "bk":
         await _redraw(update, context, report_id)
         return
@@ -140,6 +151,34 @@ async def on_button(update: Update, context: LoaContext) -> None:
         await edits.query_markup(context.application, query, menu)
         return
     await _ask(update, context, report_id, event_id, action, ask)
+
+
+async def _ask_resident(update: Update, context: LoaContext, report_id: int, event_id: int | None) -> None:
+    """"Ask the resident…": who asks is checked now (and again when the question is written)."""
+    query = update.callback_query
+    language = _staff_language(update, context)
+    _ = translator(language).gettext
+    refused = None
+    async with context.db.read() as session:
+        actor = await _actor(session, update, context)
+        report = await session.get(Report, report_id) if report_id else None
+        try:
+            if report is None:
+                raise Refused("not_found", "")
+            await lifecycle.check_staff(session, report, actor, context.policy)
+        except Refused as refusal:
+            refused = _("Only moderators and the staff of the agency handling this report can do this.") \
+                if refusal.code in NOT_THEIRS | {"not_staff"} else refusal.render(_, language, context.settings.tz)
+        else:
+            if report.state not in lifecycle.OPEN:
+                refused = _("Report {code} is closed: the resident can no longer be asked.").format(code=report.code)
+            elif report.resident_id is None:
+                refused = _(thread.NO_RESIDENT)
+    if refused is not None:
+        await query.answer(refused, show_alert=True)
+        return
+    await query.answer()
+    await _ask(update, context, report_id, event_id, QUESTION, _(ASK[ASK_RESIDENT]).format(code=report.code))
 
 
 def _may_see(actor: lifecycle.Actor, report: Report | None) -> bool:
@@ -290,7 +329,7 @@ def _question(user, text: str) -> str:
     return f'<a href="tg://user?id={user.id}">{html.escape(user.full_name)}</a>, {html.escape(text)}'
 
 
-async def _ask(update: Update, context: LoaContext, report_id: int, event_id: int | None, action: Action,
+async def _ask(update: Update, context: LoaContext, report_id: int, event_id: int | None, action: Action | str,
                text: str) -> None:
     user = update.effective_user
     message = await context.bot.send_message(
@@ -299,7 +338,7 @@ async def _ask(update: Update, context: LoaContext, report_id: int, event_id: in
         reply_to_message_id=update.callback_query.message.message_id)
     async with context.db.transaction() as session:
         session.add(StaffPrompt(chat_id=message.chat_id, message_id=message.message_id, telegram_id=user.id,
-                                report_id=report_id, action=action.value, expected_event_id=event_id))
+                                report_id=report_id, action=str(action), expected_event_id=event_id))
 
 
 async def on_reply(update: Update, context: LoaContext) -> None:
@@ -307,13 +346,15 @@ async def on_reply(update: Update, context: LoaContext) -> None:
     message = update.effective_message
     language = _staff_language(update, context)
     _ = translator(language).gettext
-    answer, done, hint = None, None, None
+    answer, done, hint, asked = None, None, None, None
     async with context.db.transaction() as session:
         prompt = await _prompt_of(session, message.reply_to_message)
         if prompt is None:  # a reply to something else: perhaps meant as the answer
             hint = await _hint(session, update, context)
         elif prompt.telegram_id != update.effective_user.id:
             answer = _("This question was for someone else. Tap the button on the card to do it yourself.")
+        elif prompt.action == QUESTION:
+            answer, asked = await _question_for_resident(session, update, context, prompt, message)
         else:
             text = (message.text or message.caption or "").strip()
             photo = message.photo[-1].file_id if message.photo else None
@@ -340,8 +381,37 @@ async def on_reply(update: Update, context: LoaContext) -> None:
         await message.reply_text(_("Done: {code} is now “{state}”.").format(
             code=done.code, state=_(lifecycle.STATE_LABELS[lifecycle.State(done.to_state)])))
         await _carry_out(context, done.effects, [done.report_id])
+    elif asked is not None:
+        await message.reply_text(answer)
+        log.info("resident_asked code=%s by=%s", asked.code, update.effective_user.id)
+        await _carry_out(context, asked.effects, [asked.report_id])
     elif answer is not None or hint is not None:
         await message.reply_text(answer or hint)
+
+
+async def _question_for_resident(session, update: Update, context: LoaContext, prompt: StaffPrompt,
+                                 message) -> tuple[str, thread.Posted | None]:
+    """The staff member's reply to "Ask the resident…": the question, into the report's thread
+    and on its way to the resident. What to answer them, and the question when it was asked."""
+    language = _staff_language(update, context)
+    _ = translator(language).gettext
+    text = (message.text or message.caption or "").strip()
+    try:
+        actor = await _actor(session, update, context)
+        async with session.begin_nested():
+            asked = await thread.ask(session, prompt.report_id, actor, text, policy=context.policy,
+                                     pause=context.settings.pause_while_asking, now=context.now())
+    except Refused as refusal:
+        answer = refusal.render(_, language, context.settings.tz)
+        if refusal.code in ("missing_text", "too_long"):
+            return answer + "\n" + _("Reply to my question again with the corrected text."), None
+        await session.execute(delete(StaffPrompt).where(StaffPrompt.id == prompt.id))
+        return answer, None
+    await session.execute(delete(StaffPrompt).where(StaffPrompt.id == prompt.id))
+    if asked.message.delivery == thread.UNDELIVERABLE:
+        return _("Saved in the thread of {code}, but the resident cannot receive it: they blocked the bot.").format(
+            code=asked.code), asked
+    return _("Sent to the resident of {code}. Their answer will appear on the card.").format(code=asked.code), asked
 
 
 async def _prompt_of(session, replied) -> StaffPrompt | None:

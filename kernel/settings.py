@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     take_up_hours: float = Field(default=8, gt=0, validation_alias="LOA_TAKE_UP_HOURS")
     urgent_hours: float = Field(default=4, gt=0, validation_alias="LOA_URGENT_HOURS")
     autoclose_days: int = Field(default=7, ge=1, validation_alias="LOA_AUTOCLOSE_DAYS")
+    # A report's thread (complaints/thread.py): while a staff question waits for the resident's
+    # answer, the resolution deadline waits too (it moves on by the working hours the answer took).
+    pause_while_asking: bool = Field(default=False, validation_alias="LOA_PAUSE_WHILE_ASKING")
     # The deadline job: how often it looks, and how long before a deadline it reminds the agency.
     deadline_check_seconds: float = Field(default=60, gt=0, validation_alias="LOA_DEADLINE_CHECK_SECONDS")
     reminder_hours: float = Field(default=2, gt=0, validation_alias="LOA_REMINDER_HOURS")

@@ -68,6 +68,9 @@ class Resident(SQLModel, table=True):
     quiet_start_minute: int | None = Field(default=22 * 60)
     quiet_end_minute: int | None = Field(default=6 * 60)
     blocked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    # The report their next messages are added to ("Add to my report", awaiting "addition"); no
+    # foreign key, which would make a circle with reports.resident_id: complaints/thread.py checks it.
+    adding_report_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
 

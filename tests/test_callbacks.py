@@ -46,6 +46,8 @@ EXAMPLES = [
     (callbacks.REPORT_CANCEL, (), "rx"),
     (callbacks.MY_REPORTS, (2,), "mr:2"),
     (callbacks.STATUS, ("PA-7K3Q9",), "st:PA-7K3Q9"),
+    (callbacks.ADD, ("PA-7K3Q9",), "ad:PA-7K3Q9"),
+    (callbacks.ADD, ("done",), "ad:done"),
     (callbacks.RATING, (12, "not_satisfied"), "rt:12:not_satisfied"),
     (callbacks.TRIAGE, (12, 40, "as", "water:co"), "tr:12:40:as:water:co"),
     (callbacks.TRIAGE, (12, 0, "bk"), "tr:12:0:bk"),
@@ -154,6 +156,8 @@ def _resident_cards(language: str) -> list[Card]:
     text, markup = rating.comment_offer(report.id, language)
     out.append(Card(text, markup))
     out.append(Card("", InlineKeyboardMarkup.de_json(rating.rating_markup(report, language), None)))
+    out += [report_prompts.status(resident, report, CATEGORY, None, 0, [], TZ, thread=[]),
+            Card("", report_prompts.done_markup(language))]
     return out
 
 
@@ -183,6 +187,7 @@ def _staff_markups(language: str) -> list[InlineKeyboardMarkup]:
     for state in ("submitted", "assigned", "in_progress", "resolved"):
         report = _report()
         report.state, report.agency_code = state, "water" if state != "submitted" else None
+        report.resident_id = 1  # "Ask the resident…" too
         last = ReportEvent(id=2**40, report_id=report.id, state=state, at=NOW, action=Action.ASSIGN,
                            actor=ActorKind.MODERATOR)
         view = staff_cards.View(report, CATEGORY, None, None, None, last, None, 0, None, reporter_banned=False)

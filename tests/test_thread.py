@@ -339,3 +339,41 @@ def _jpeg() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 10, 10)).save(out, "JPEG")
     return out.getvalue()
+
+
+async def test_a_paused_deadline_is_neither_reminded_nor_overdue_until_the_answer(db):
+    rid = await setup(db)
+    async with db.transaction() as session:
+        await session.execute(update(Report).where(Report.id == rid).values(due_at=T0 + timedelta(hours=1)))
+    question = await write(db, thread.ask, rid, MOD, "Which side?", pause=True, now=T0 + timedelta(minutes=30))
+    async with db.read() as session:
+        assert await deadlines.overdue(session, T0 + timedelta(hours=2)) == []
+        assert await deadlines.due_for_reminder(session, T0 + timedelta(minutes=45)) == []
+    answer = await write(db, thread.add, rid, RESIDENT, text="Left", question_id=question.message.id,
+                         now=T0 + timedelta(hours=3))
+    assert answer.message.paused_hours == 2.5
+    async with db.read() as session:
+        assert (await session.get(Report, rid)).due_at == T0 + timedelta(hours=3, minutes=30)
+        assert await deadlines.overdue(session, T0 + timedelta(hours=3)) == []
+        assert [r.id for r in await deadlines.overdue(session, T0 + timedelta(hours=4))] == [rid]
+
+
+async def test_a_reply_is_known_by_its_message_or_by_the_code_it_names(db):
+    rid = await setup(db)
+    first = await write(db, thread.ask, rid, MOD, "Which side?")
+    second = await write(db, thread.ask, rid, MOD, "How big?", now=T0 + timedelta(hours=2))
+    rows = await deliveries(db)
+    async with db.transaction() as session:
+        await session.execute(update(Delivery).where(Delivery.id == rows[0].id).values(state="sent", message_id=70))
+    async with db.read() as session:
+        assert await thread.question_replied(session, REPORTER, 70) == (rid, first.message.id)
+        # Not recorded yet: the text of the replied message names the report; its latest question.
+        text = rows[1].payload["params"]["text"].replace("<b>", "").replace("</b>", "")
+        assert await thread.question_replied(session, REPORTER, 71, text) == (rid, second.message.id)
+        assert await thread.question_replied(session, REPORTER, 71, "Report PA-AAAAA has been passed") is None
+        assert await thread.question_replied(session, STRANGER, 71, text) is None
+        # "May I add?" answers as `add` would, writing nothing.
+        assert (await thread.may_add(session, rid, RESIDENT)).code == "PA-AAAAA"
+        with pytest.raises(Refused) as error:
+            await thread.may_add(session, rid, Actor("resident", STRANGER))
+        assert error.value.code == "not_found"

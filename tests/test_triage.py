@@ -66,7 +66,8 @@ async def test_a_report_from_the_moderators_to_the_agency_to_the_resident(bot, e
     work = await staff.transport.next_message()
     assert work.caption.startswith(f"📨 {report.code} · Passed to the agency · 🔴 urgent")
     assert "Lan" not in work.caption and "@lan" not in work.caption, "agencies do not see who reported"
-    assert work.buttons == [["▶️ In progress", "✅ Resolve…"], ["↩️ Send back to moderators…"]]
+    assert work.buttons == [["▶️ In progress", "✅ Resolve…"], ["↩️ Send back to moderators…"],
+                            ["❓ Ask the resident…"]]
 
     # Staff of another agency cannot act on it, even from inside this group, nor learn who has it.
     refusal = await (await staff.transport.tap(staff.thu, "▶️ In progress", message=work)).answer()
@@ -76,7 +77,7 @@ async def test_a_report_from_the_moderators_to_the_agency_to_the_resident(bot, e
 
     await (await staff.transport.tap(staff.hung, "▶️ In progress", message=work)).answer()
     await staff.transport.wait_for(lambda: "Being handled" in work.caption)
-    assert work.buttons == [["✅ Resolve…"], ["↩️ Send back to moderators…"]]
+    assert work.buttons == [["✅ Resolve…"], ["↩️ Send back to moderators…"], ["❓ Ask the resident…"]]
     assert (await lan.next_message()).text == f"{TRANSPORT} has started work on report {report.code}."
 
     await (await staff.transport.tap(staff.hung, "✅ Resolve…", message=work)).answer()

@@ -1,4 +1,5 @@
-"""Report threads: the staff's questions, the resident's answers and additions, internal notes
+"""Report threads: the staff's questions, the resident's answers and additions, internal notes;
+the report a resident is adding to
 
 Revision ID: 0019
 Revises: 0015
@@ -49,7 +50,11 @@ def upgrade() -> None:
         batch_op.create_index('ix_report_message_queued', ['delivery'], unique=False,
                               postgresql_where=sa.text("delivery = 'queued'"),
                               sqlite_where=sa.text("delivery = 'queued'"))
+    with op.batch_alter_table('residents', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('adding_report_id', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('residents', schema=None) as batch_op:
+        batch_op.drop_column('adding_report_id')
     op.drop_table('report_message')
