@@ -12,6 +12,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from bot.app import build_application
 from complaints import lifecycle, thread
 from complaints.lifecycle import Action, Actor, ActorKind
 from complaints.media import MediaStore
@@ -211,3 +212,27 @@ async def test_bad_input_is_refused_and_what_was_typed_is_kept(application, emul
         status, page = await browser.post(path, {"action": "ask", "text": "Which house?"})
         assert status == 409 and "forget them" in html.unescape(page) and "Which house?</textarea>" in page
         assert await written(db) == before
+
+
+async def test_with_the_pause_a_question_asked_on_the_page_holds_the_deadline(emulator, db, tmp_path, city):
+    mai = emulator.user(first_name="Mai")
+    await grant(db, mai, "moderator")
+    settings = web_settings(emulator, db, tmp_path, LOA_DEFAULT_LANGUAGE="en", LOA_PAUSE_WHILE_ASKING="true")
+    async with served(build_application(settings, city), emulator, settings, db) as (base, _), \
+            browser_at(base) as browser:
+        lan = await onboarded(emulator, "en")
+        await file_report(lan, photos=0)
+        [report] = await report_rows(db)
+        await assign(db, report.code, "hn-so-gtvt")
+        await lan.next_message()
+        await browser.sign_in(mai)
+        await browser.get(f"/dashboard/reports/{report.code}")
+        status, page = await browser.post(f"/dashboard/reports/{report.code}/messages",
+                                          {"action": "ask", "text": "Is it still there?"})
+        assert status == 200
+        [asked] = messages(page)
+        assert "waiting for the answer; the deadline waits too" in asked
+        assert "Is it still there?" in (await lan.next_message()).text
+    async with db.read() as session:
+        [question] = (await session.execute(select(ReportMessage))).scalars()
+    assert question.pauses is True

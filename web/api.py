@@ -636,7 +636,8 @@ async def post_report_message(request: web.Request) -> web.Response:
             if body.get("internal"):
                 written = await thread.note(session, report.id, _actor(who), body["text"], policy=policy, now=now)
             else:
-                written = await thread.ask(session, report.id, _actor(who), body["text"], policy=policy, now=now)
+                written = await thread.ask(session, report.id, _actor(who), body["text"], policy=policy,
+                                           pause=request.config_dict[SETTINGS].pause_while_asking, now=now)
     except Refused as refusal:
         message = refusal.render(translator("en").gettext, "en", None)
         if refusal.code in MESSAGE_REFUSALS:  # the text: empty once trimmed, or too long

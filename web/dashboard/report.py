@@ -159,6 +159,7 @@ async def _thread(session, report: Report, _) -> list[dict]:
             "undeliverable": message.delivery == thread.UNDELIVERABLE,
             "waiting": message.kind == thread.Kind.QUESTION and message.answered_at is None
                        and message.delivery != thread.UNDELIVERABLE,
+            "pauses": message.pauses, "paused_hours": f"{message.paused_hours:g}" if message.paused_hours else None,
         })
     return shown
 

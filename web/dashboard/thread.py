@@ -60,7 +60,8 @@ async def post(request: web.Request) -> web.Response:
             if actor is None:  # a role taken away since the page was shown
                 raise views.refusal(request, staff, 403)
             if action == "ask":
-                written = await thread.ask(session, report.id, actor, text, policy=context.policy(request), now=now)
+                written = await thread.ask(session, report.id, actor, text, policy=context.policy(request),
+                                           pause=settings.pause_while_asking, now=now)
             else:
                 written = await thread.note(session, report.id, actor, text, policy=context.policy(request), now=now)
     except Refused as refusal:
