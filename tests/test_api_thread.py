@@ -98,8 +98,12 @@ async def test_an_agency_asks_the_resident_and_reads_the_thread(client, world, d
     assert (await written(db))["deliveries"] == after["deliveries"], "an internal note reaches nobody"
 
     assert asked["answered_at"] is None
-    await resident_adds(db, settings, REPORTER, report_id, text="Bên phải, trước số 14.", photo=True,
-                        location=(21.0301, 105.8502), locator=BA_DINH, question_id=asked["id"])
+    answer = await resident_adds(db, settings, REPORTER, report_id, text="Bên phải, trước số 14.", photo=True,
+                                 location=(21.0301, 105.8502), locator=BA_DINH, question_id=asked["id"])
+    # An agency polling for news finds the report the answer moved.
+    response = await client.get("/api/v1/reports", params={"updated_since": answer.at.isoformat()},
+                                headers=auth(world.tokens["a1"]))
+    assert [r["code"] for r in (await response.json())["items"]] == ["PA-AAAAA"]
     response = await client.get("/api/v1/reports/PA-AAAAA/messages", headers=auth(world.tokens["a1"]))
     assert response.status == 200
     listed = await response.json()
