@@ -22,7 +22,7 @@ from tests.fixtures.city import REPORTER, add_report, grant
 from tests.fixtures.dashboard import browser_at, web_settings
 from tests.fixtures.reports import report_rows
 from tests.fixtures.residents import HOAN_KIEM, onboarded
-from tests.fixtures.thread_messages import resident_adds
+from tests.fixtures.thread_messages import jpeg, resident_adds
 from tests.fixtures.triage import file_report
 
 XSS = "<script>alert(1)</script> <b>bold</b> & \"quoted\""
@@ -88,17 +88,19 @@ async def test_a_moderator_asks_the_resident_answers_and_the_page_shows_the_thre
         question = await lan.next_message()
         assert report.code in question.text and "Which side of the street?" in question.text
 
-        question_id = int(re.search(r'data-message="(\d+)"', thread_of(page)).group(1))
-        await resident_adds(db, settings, lan.id, report.id, text=f"The left side. {XSS}", photo=True,
-                            location=HOAN_KIEM, question_id=question_id)
+        # The resident answers by replying, with a photo (its camera and position inside) and a
+        # caption; then adds a corrected location.
+        await lan.send_photo(caption=f"The left side. {XSS}", image=jpeg(camera="SecretPhone"), reply_to=question)
+        assert report.code in (await lan.next_message()).text  # thanked
+        await resident_adds(db, settings, lan.id, report.id, location=HOAN_KIEM)
         status, page = await browser.get(f"/dashboard/reports/{report.code}")
-        first, added = messages(page)
+        first, added, located = messages(page)
         assert "Which side of the street?" in first and "waiting for the answer" not in first
-        assert "answer to a question" in added
+        assert "answer to a question" in added and "added to the report" in located
         assert "the resident" in added and "Lan" not in thread_of(page), "the resident is never named in the thread"
         assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt; &amp; &#34;quoted&#34;" in added
         assert "<script>" not in page
-        assert f"Corrected location: {HOAN_KIEM[0]:.6f}, {HOAN_KIEM[1]:.6f}" in added
+        assert "the resident" in located and f"Corrected location: {HOAN_KIEM[0]:.6f}, {HOAN_KIEM[1]:.6f}" in located
         [url] = re.findall(r'<img src="([^"]+)"', added)
         async with db.read() as session:
             [message] = (await session.execute(select(ReportMessage).where(ReportMessage.kind == "answer"))
@@ -107,7 +109,7 @@ async def test_a_moderator_asks_the_resident_answers_and_the_page_shows_the_thre
         async with browser.http.get(base + url) as response:
             assert response.status == 200 and response.content_type == "image/jpeg"
             stored = MediaStore(settings.media_dir).path_of(message.photos[0]["sha256"]).read_bytes()
-            assert await response.read() == stored
+            assert await response.read() == stored and b"SecretPhone" not in stored
         assert message.photos[0]["file_id"] not in page, "never the resident's Telegram file"
         for missing in (f"/dashboard/reports/{report.code}/messages/{message.id}/photos/2",
                         f"/dashboard/reports/{report.code}/messages/{message.id + 99}/photos/1",

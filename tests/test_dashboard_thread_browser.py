@@ -1,7 +1,7 @@
 """A report's thread in a real headless Chromium, on a desktop's screen and on a phone's: a
 moderator asks the resident from the report page, the resident (in the emulator) gets the
-question and adds a photo, a location and words written as HTML, which stay inert; an internal
-note joins the thread marked as such. The page is kept as a screenshot,
+question and answers by replying with a photo and words written as HTML, which stay inert; an
+internal note joins the thread marked as such. The page is kept as a screenshot,
 test-artifacts/screenshots/thread-desktop.png and thread-phone.png."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from tests.fixtures.browser import screenshot
 from tests.fixtures.city import grant
 from tests.fixtures.dashboard import sign_in_link, web_settings
 from tests.fixtures.reports import report_rows
-from tests.fixtures.residents import HOAN_KIEM, onboarded
-from tests.fixtures.thread_messages import resident_adds
+from tests.fixtures.residents import onboarded
 from tests.fixtures.triage import file_report
 
 # Written by the resident: if the page ran it, window.__xss would be set.
@@ -50,7 +49,9 @@ async def test_the_thread_on_the_report_page(application, emulator, settings, db
         question = await lan.next_message()
         assert report.code in question.text and "bên phải đường?" in question.text
 
-        await resident_adds(db, settings, lan.id, report.id, text=XSS, photo=True, location=HOAN_KIEM)
+        # The resident answers by replying in Telegram, with a photo and words written as HTML.
+        await lan.send_photo(caption=XSS, reply_to=question)
+        assert report.code in (await lan.next_message()).text
         await page.fill("#t-note", "Đã hẹn đội thi công thứ Hai.")
         await page.click("form:has(#t-note) button")
         await page.wait_for_selector("#thread li.message.internal")
@@ -61,7 +62,7 @@ async def test_the_thread_on_the_report_page(application, emulator, settings, db
         assert "Lan" not in await added.inner_text()
         image = added.locator("img")
         await image.scroll_into_view_if_needed()
-        await page.wait_for_function("(img) => img.complete && img.naturalWidth === 64",
+        await page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
                                      arg=await image.element_handle())
         assert await page.evaluate("() => window.__xss") is None
         # Nothing sticks out of a phone's screen.
