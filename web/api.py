@@ -610,8 +610,8 @@ def _message(message: thread.MessageInfo) -> dict:
     return {
         "id": message.id, "at": _time(message.at), "author": message.author,
         "author_name": None if message.author == ActorKind.RESIDENT else message.author_name,
-        "kind": message.kind, "public": message.visibility != "internal", "text": message.text,
-        "photos": len(message.photos or ()), "latitude": message.latitude, "longitude": message.longitude,
+        "kind": message.kind, "public": not message.internal, "text": message.text,
+        "photos": len(message.photos), "latitude": message.latitude, "longitude": message.longitude,
         "delivery": message.delivery, "answered_at": _time(message.answered_at),
     }
 

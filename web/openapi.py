@@ -595,9 +595,10 @@ PATHS = {
                     parameters=[REPORT_CODE], body="ReportMessageCreate", operation_id="postReportMessage",
                     description="As \"Ask the resident\" on the staff's card: the resident receives the question in "
                                 "the bot, in their language, and their answer joins the thread. An internal note is "
-                                "for the staff only. 409 when the report is no longer open (wrong_state) or the "
-                                "thread has reached its day's limit; 422 for a text that is empty once trimmed or "
-                                "too long."),
+                                "for the staff only. 409 when the report is no longer open (code closed), the "
+                                "thread has reached its limit for the day (too_many) or the resident asked Loa to "
+                                "forget them (no_resident, for a question); 422 for a text that is empty once "
+                                "trimmed or too long."),
     },
     "/api/v1/reports/{code}/messages/{message_id}/photos/{n}": {"get": _op(
         "A photo of a message of a report's thread", "reports",

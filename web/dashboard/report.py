@@ -207,6 +207,7 @@ async def _context(request: web.Request, staff: Staff, session, report: Report) 
         "thread": await _thread(session, report, _), "thread_url": f"{PREFIX}/reports/{report.code}/messages",
         # Staff note in any state; they ask while the report is open (complaints.thread checks again).
         "may_note": bool(who), "may_ask": bool(who) and report.state in lifecycle.OPEN,
+        "nobody_to_ask": _(thread.NO_RESIDENT) if report.resident_id is None else None,
         "message_max": thread.MESSAGE_MAX,
         "allowed": allowed, "choices": choices, "expected_event_id": last.id if last else "",
         "rating": _(lifecycle.RATING_LABELS[report.rating]) if report.rating in lifecycle.RATING_LABELS else None,
