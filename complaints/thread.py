@@ -277,6 +277,12 @@ async def _queue_question(session: AsyncSession, report: Report, message: Report
                                 key=question_key(message.id), resident_id=resident.id)
 
 
+async def any_queued(session: AsyncSession) -> bool:
+    """Whether a question waits for the sender (`settle_deliveries` has something to look at)."""
+    query = select(ReportMessage.id).where(ReportMessage.delivery == QUEUED).limit(1)
+    return (await session.execute(query)).first() is not None
+
+
 async def settle_deliveries(session: AsyncSession, *, now: datetime | None = None, limit: int = 200) -> Effects:
     """Questions still `queued` whose outbox row the sender has done with: `delivered`, or
     `undeliverable` (the resident blocked the bot, the message failed, or /forget dropped it).

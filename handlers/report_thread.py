@@ -40,6 +40,8 @@ from storage.models import Report, Resident
 log = logging.getLogger(__name__)
 
 NOT_A_PHOTO = "not_a_photo"
+# Refusals after which the resident's next messages no longer go to the report they were adding to.
+ENDS_ADDING = frozenset({"closed", "not_found", "banned"})
 
 
 def _refusal(refusal: Refused, language: str, context: LoaContext) -> Card:
@@ -93,10 +95,15 @@ async def on_addition(update: Update, context: LoaContext, resident: Resident) -
     if resident.adding_report_id is None:
         return False
     posted = await _post(update, context, resident, resident.adding_report_id, None)
-    if posted is not None:
+    if isinstance(posted, thread.Posted):
         _ = translator(resident.language).gettext
         await reply(update, Card(_("Added to report {code}. Send more, or tap “Done ✓”.").format(code=posted.code),
                                  report_prompts.done_markup(resident.language)))
+    elif isinstance(posted, Refused) and posted.code in ENDS_ADDING:
+        async with context.db.transaction() as session:
+            fresh = await residents.by_telegram_id(session, resident.telegram_id, for_update=True)
+            if fresh is not None and fresh.awaiting == Awaiting.ADDITION:
+                fresh.awaiting, fresh.adding_report_id = None, None
     return True
 
 
@@ -117,7 +124,7 @@ async def on_reply(update: Update, context: LoaContext, resident: Resident | Non
         return False
     report_id, question_id = found
     posted = await _post(update, context, resident, report_id, question_id)
-    if posted is not None:
+    if isinstance(posted, thread.Posted):
         _ = translator(resident.language).gettext
         await reply(update, Card(_("Thank you: your answer was passed on to the staff handling report {code}.")
                                  .format(code=posted.code)))
@@ -128,8 +135,9 @@ async def on_reply(update: Update, context: LoaContext, resident: Resident | Non
 
 
 async def _post(update: Update, context: LoaContext, resident: Resident, report_id: int,
-                question_id: int | None) -> thread.Posted | None:
-    """The message into the report's thread; the resident is told when it could not be."""
+                question_id: int | None) -> thread.Posted | Refused | None:
+    """The message into the report's thread; the resident is told when it could not be (and
+    given the refusal, or None for a message of the wrong kind)."""
     message = update.effective_message
     language = resident.language
     _ = translator(language).gettext
@@ -159,7 +167,7 @@ async def _post(update: Update, context: LoaContext, resident: Resident, report_
             async with context.db.read() as session:
                 await media.remove_unused(session, media.MediaStore(context.settings.media_dir), [photo["sha256"]])
         await reply(update, _refusal(refusal, language, context))
-        return None
+        return refusal
     log.info("report_thread_%s code=%s", posted.message.kind, posted.code)
     context.carry_out(posted.effects)
     return posted

@@ -181,10 +181,13 @@ def card_text(view: View, language: str, tz, *, for_agency: bool, limit: int) ->
         if for_agency and last.actor == ActorKind.RESIDENT:
             who = _("the resident")
         tail.append(f"— {who}, {formats.moment(last.at, language, tz)}: {done}")
-    if view.thread:
-        tail += _thread_lines(view.thread, view.agency, language, tz, for_agency=for_agency,
-                              each=80 if limit <= CAPTION_LIMIT else 300)
     head_text = "\n".join(lines) + "\n\n"
+    exchanges = _thread_lines(view.thread, view.agency, language, tz, for_agency=for_agency,
+                              each=80 if limit <= CAPTION_LIMIT else 300)
+    # The thread's oldest lines give way first, so that some of the description always fits.
+    while exchanges and len(head_text) + len("\n\n" + "\n".join(tail + exchanges)) > limit - 120:
+        exchanges.pop(0)
+    tail += exchanges
     tail_text = ("\n\n" + "\n".join(tail)) if tail else ""
     room = limit - len(head_text) - len(tail_text)
     return head_text + html.escape(_shorten(report.description, max(room - 200, 20))) + tail_text
@@ -485,9 +488,13 @@ async def _queue(session, chat_id: int, text: str, reply_to: int | None, key: st
 
 async def sync_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     db = services(context.application).db
-    # Questions the sender has done with: delivered, or not (the resident blocked the bot).
-    async with db.transaction() as session:
-        await thread.settle_deliveries(session, now=services(context.application).now())
+    # Questions the sender has done with: delivered, or not (the resident blocked the bot); a
+    # look-up first, so that a quiet bot takes no write lock every few seconds.
+    async with db.lookup() as session:
+        queued = await thread.any_queued(session)
+    if queued:
+        async with db.transaction() as session:
+            await thread.settle_deliveries(session, now=services(context.application).now())
     await sync(context.application)
 
 

@@ -216,6 +216,11 @@ async def test_two_taps_on_ask_give_two_prompts_but_one_answer_makes_one_questio
     assert (await staff.transport.next_message()).text.startswith("This question was for someone else.")
     refusal = await (await staff.transport.tap(staff.guest, ASK, message=work)).answer()
     assert refusal.text == "Only moderators and the staff of the agency handling this report can do this."
+    # Hùng drops the question he no longer needs.
+    await staff.transport.send(staff.hung, "/cancel", reply_to=first)
+    assert (await staff.transport.next_message()).text.startswith(
+        f"Cancelled: I no longer wait for your answer about {report.code}.")
+    await staff.transport.wait_for(lambda: first.text.endswith("✖ Cancelled."))
     assert len(await messages_of(db, report.id)) == 1
     # A reply to another message of the bot is no answer.
     await lan.send("Hello", reply_to=(await lan.wait_for(lambda: lan.messages[0])))
@@ -231,14 +236,22 @@ async def test_nothing_is_added_to_a_closed_report(bot, emulator, db, staff):
     [report] = await report_rows(db)
     await lan.send(f"/status {report.code}")
     status = await lan.next_message()
+    await tap(lan, "➕ Add to my report", message=status)
+    await lan.next_message()
     async with db.transaction() as session:
         row = await session.get(Report, report.id)
         row.state = "closed"
-    await tap(lan, "➕ Add to my report", message=status)
-    refused = await lan.next_message()
-    assert refused.text == f"Report {report.code} is “Closed”: nothing can be added to it any more."
+    # Closed while the resident was adding: refused, and their next messages go elsewhere.
+    await lan.send("One more thing")
+    closed = f"Report {report.code} is “Closed”: nothing can be added to it any more."
+    assert (await lan.next_message()).text == closed
+    await lan.send("Hello?")
+    assert (await lan.next_message()).text.startswith("I didn't understand that.")
+    await tap(lan, "➕ Add to my report", message=status)  # an old button
+    assert (await lan.next_message()).text == closed
     await lan.send(f"/status {report.code}")
     assert (await lan.next_message()).buttons == []
+    assert await messages_of(db, report.id) == []
 
 
 async def delivered(db, report_id: int) -> bool:

@@ -101,6 +101,15 @@ async def test_share_location_and_user_replies(tg, lan):
     assert replied.reply_to_message.message_id == question.message_id
 
 
+async def test_a_photo_or_a_location_can_reply_to_a_message(tg, lan):
+    question = await tg.send_message(lan.id, "Bên nào?")
+    await lan.send_photo(caption="bên trái", reply_to=question.message_id)
+    await lan.share_location(21.0278, 105.8342, reply_to=question.message_id)
+    photo, located = [u.message for u in await tg.get_updates()]
+    assert photo.photo and photo.caption == "bên trái" and photo.reply_to_message.message_id == question.message_id
+    assert located.location.latitude == 21.0278 and located.reply_to_message.message_id == question.message_id
+
+
 async def test_user_edits_reach_the_bot_as_edited_message(tg, lan):
     mine = await lan.send("Đường ngập")
     await lan.edit(mine, "Đường ngập nặng")
