@@ -58,6 +58,11 @@ def thread_of(page: str) -> str:
     return page[page.index('id="thread"'):page.index("</section>", page.index('id="thread"'))]
 
 
+def asked_id(page: str) -> str:
+    """The id of the thread's first message on the page."""
+    return re.search(r'<li class="message [^"]*" data-message="(\d+)">', thread_of(page)).group(1)
+
+
 def messages(page: str) -> list[str]:
     return re.findall(r'<li class="message [^"]*" data-message="\d+">(.*?)</li>', thread_of(page), re.S)
 
@@ -88,11 +93,21 @@ async def test_a_moderator_asks_the_resident_answers_and_the_page_shows_the_thre
         question = await lan.next_message()
         assert report.code in question.text and "Which side of the street?" in question.text
 
+        # The page's live line asks whether the thread grew since: not yet.
+        live = re.search(r'data-live="([^"]+)"', thread_of(page)).group(1)
+        assert live == f"/dashboard/reports/{report.code}/messages.json?after={int(asked_id(page))}"
+        async with browser.http.get(base + live) as response:
+            assert response.status == 200 and await response.json() == {"text": "", "done": False}
         # The resident answers by replying, with a photo (its camera and position inside) and a
         # caption; then adds a corrected location.
         await lan.send_photo(caption=f"The left side. {XSS}", image=jpeg(camera="SecretPhone"), reply_to=question)
         assert report.code in (await lan.next_message()).text  # thanked
         await resident_adds(db, settings, lan.id, report.id, location=HOAN_KIEM)
+        async with browser.http.get(base + live) as response:
+            assert await response.json() == {"done": True,
+                                             "text": "2 new messages in the thread: reload the page to see them."}
+        for after in ("-1", "x", "9" * 30):
+            assert (await browser.get(f"/dashboard/reports/{report.code}/messages.json?after={after}"))[0] == 400
         status, page = await browser.get(f"/dashboard/reports/{report.code}")
         first, added, located = messages(page)
         assert "Which side of the street?" in first and "waiting for the answer" not in first
@@ -166,6 +181,7 @@ async def test_who_may_write_in_the_thread(application, emulator, settings, db, 
         for action in ("ask", "note"):
             status, _page = await browser.post(f"/dashboard/reports/{code}/messages", {"action": action, "text": "?"})
             assert status == 404
+        assert (await browser.get(f"/dashboard/reports/{code}/messages.json?after=0"))[0] == 404
         async with browser_at(base) as other:
             await other.sign_in(bao)
             assert (await other.get("/dashboard/stats"))[0] == 200

@@ -1,7 +1,7 @@
 """A report's thread in a real headless Chromium, on a desktop's screen and on a phone's: a
 moderator asks the resident from the report page, the resident (in the emulator) gets the
-question and answers by replying with a photo and words written as HTML, which stay inert; an
-internal note joins the thread marked as such. The page is kept as a screenshot,
+question and answers by replying with a photo and words written as HTML, which stay inert (the
+open page says a new message came); an internal note joins the thread marked as such. The page is kept as a screenshot,
 test-artifacts/screenshots/thread-desktop.png and thread-phone.png."""
 
 from __future__ import annotations
@@ -49,9 +49,15 @@ async def test_the_thread_on_the_report_page(application, emulator, settings, db
         question = await lan.next_message()
         assert report.code in question.text and "bên phải đường?" in question.text
 
-        # The resident answers by replying in Telegram, with a photo and words written as HTML.
+        # The resident answers by replying in Telegram, with a photo and words written as HTML:
+        # the open page says so by itself, and shows it once reloaded.
         await lan.send_photo(caption=XSS, reply_to=question)
         assert report.code in (await lan.next_message()).text
+        hint = page.locator("#thread .live-hint")
+        await hint.wait_for(state="visible")
+        assert "1 tin nhắn mới" in await hint.inner_text()
+        await page.reload()
+        await page.wait_for_selector("#thread li.message >> nth=1")
         await page.fill("#t-note", "Đã hẹn đội thi công thứ Hai.")
         await page.click("form:has(#t-note) button")
         await page.wait_for_selector("#thread li.message.internal")

@@ -193,6 +193,7 @@ async def _context(request: web.Request, staff: Staff, session, report: Report) 
     if Action.REJECT in allowed:
         choices["reasons"] = [(index, _(reason)) for index, reason in enumerate(REJECT_REASONS)]
 
+    shown = await _thread(session, report, _)
     point = (report.latitude, report.longitude) if None not in (report.latitude, report.longitude) else None
     area = chain[-1] if chain else None
     place = ", ".join(_name(unit, language) for unit in reversed(chain))
@@ -204,7 +205,8 @@ async def _context(request: web.Request, staff: Staff, session, report: Report) 
         "map": svg.area_map(area.boundary if area else None, point,
                             label=place if (area and area.boundary) or point else _("No map for this report.")),
         "history": await _history(session, report, staff, names, _),
-        "thread": await _thread(session, report, _), "thread_url": f"{PREFIX}/reports/{report.code}/messages",
+        "thread": shown, "last_message_id": shown[-1]["id"] if shown else 0,
+        "thread_url": f"{PREFIX}/reports/{report.code}/messages",
         # Staff note in any state; they ask while the report is open (complaints.thread checks again).
         "may_note": bool(who), "may_ask": bool(who) and report.state in lifecycle.OPEN,
         "nobody_to_ask": _(thread.NO_RESIDENT) if report.resident_id is None else None,

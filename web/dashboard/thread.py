@@ -10,6 +10,11 @@ see, 403 without a role that sees reports.
 
 GET /dashboard/reports/{code}/messages/{id}/photos/{n} serves a message's photo n (from 1), the
 cleaned copy, with the page's permission check.
+
+GET /dashboard/reports/{code}/messages.json?after=<id> says, for the page's live line
+(dashboard.js's data-live), how many messages the thread got after the last one the page shows:
+{"text", "done"}, done once there are some (the page is then reloaded by the reader, so that
+nothing they are typing is lost).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ NOT_ALLOWED = page.NOT_ALLOWED | {"not_staff"}
 def setup(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/reports/{{code}}/messages", post)
     app.router.add_get(f"{PREFIX}/reports/{{code}}/messages/{{message_id}}/photos/{{n}}", photo)
+    app.router.add_get(f"{PREFIX}/reports/{{code}}/messages.json", news)
 
 
 async def post(request: web.Request) -> web.Response:
@@ -86,3 +92,17 @@ async def photo(request: web.Request) -> web.StreamResponse:
     if path is None or not path.is_file():
         raise views.refusal(request, staff, 404)
     return web.FileResponse(path, headers={"Content-Type": "image/jpeg"})
+
+
+async def news(request: web.Request) -> web.Response:
+    staff = await views.signed_in(request)
+    after = inputs.number(request.query.get("after", ""), 0)
+    if after is None:
+        raise views.refusal(request, staff, 400)
+    async with request.app[DB].read() as session:
+        report = await page.visible(request, staff, session, request.match_info["code"])
+        count = sum(1 for message in await thread.messages(session, report.id, for_staff=True) if message.id > after)
+    text = translator(staff.language).ngettext(
+        "{count} new message in the thread: reload the page to see it.",
+        "{count} new messages in the thread: reload the page to see them.", count).format(count=count) if count else ""
+    return web.json_response({"text": text, "done": count > 0})
