@@ -216,7 +216,7 @@ async def ask(session: AsyncSession, report_id: int, actor: Actor, text: str, *,
     await _within_day(session, report, now, residents=False)
     message = _staff_message(report, actor, Kind.QUESTION, PUBLIC, text, now)
     message.delivery = UNDELIVERABLE if resident.blocked_at is not None else QUEUED
-    message.pauses = pause
+    message.pauses = pause and message.delivery == QUEUED  # nothing to wait for from one who cannot read it
     session.add(message)
     await session.flush()
     notified = 0
@@ -302,6 +302,8 @@ async def settle_deliveries(session: AsyncSession, *, now: datetime | None = Non
         if state == outbox.PENDING:
             continue
         message.delivery = DELIVERED if state == outbox.SENT else UNDELIVERABLE
+        if message.delivery == UNDELIVERABLE:
+            message.pauses = False  # the deadline runs again: no answer can come
         touched.add(message.report_id)
     for report_id in sorted(touched):
         report = await session.get(Report, report_id)

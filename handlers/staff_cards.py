@@ -182,8 +182,7 @@ def card_text(view: View, language: str, tz, *, for_agency: bool, limit: int) ->
             who = _("the resident")
         tail.append(f"— {who}, {formats.moment(last.at, language, tz)}: {done}")
     head_text = "\n".join(lines) + "\n\n"
-    exchanges = _thread_lines(view.thread, view.agency, language, tz, for_agency=for_agency,
-                              each=80 if limit <= CAPTION_LIMIT else 300)
+    exchanges = _thread_lines(view.thread, view.agency, language, tz, each=80 if limit <= CAPTION_LIMIT else 300)
     # The thread's oldest lines give way first, so that some of the description always fits.
     while exchanges and len(head_text) + len("\n\n" + "\n".join(tail + exchanges)) > limit - 120:
         exchanges.pop(0)
@@ -229,7 +228,7 @@ def message_body(message: thread.MessageInfo, language: str, *, each: int) -> st
 
 
 def _thread_lines(messages: list[thread.MessageInfo], agency: Agency | None, language: str, tz, *,
-                  for_agency: bool, each: int) -> list[str]:
+                  each: int) -> list[str]:
     _ = translator(language).gettext
     lines = []
     for message in messages:

@@ -251,14 +251,16 @@ async def test_a_question_to_a_resident_who_blocked_the_bot_is_undeliverable(db)
     rid = await setup(db)
     async with db.transaction() as session:
         await residents.mark_blocked(session, REPORTER, True)
-    posted = await write(db, thread.ask, rid, MOD, "Still there?")
+    posted = await write(db, thread.ask, rid, MOD, "Still there?", pause=True)
     assert posted.message.delivery == "undeliverable" and posted.notified == 0 and not posted.effects.wake_sender
+    assert not posted.message.pauses  # no answer can come: the deadline does not wait
     assert await deliveries(db) == []
 
     # Unblocked, asked again; the sender then finds the chat blocked (403).
     async with db.transaction() as session:
         await residents.mark_blocked(session, REPORTER, False)
-    posted = await write(db, thread.ask, rid, MOD, "Hello?", now=T0 + timedelta(hours=2))
+    posted = await write(db, thread.ask, rid, MOD, "Hello?", pause=True, now=T0 + timedelta(hours=2))
+    assert posted.message.pauses
     [sent] = await deliveries(db)
     async with db.transaction() as session:
         await outbox_rows.record(session, [outbox_rows.Outcome(sent.id, outbox_rows.BLOCKED, chat_id=REPORTER)])
@@ -267,7 +269,7 @@ async def test_a_question_to_a_resident_who_blocked_the_bot_is_undeliverable(db)
         assert not (await thread.settle_deliveries(session, now=T0 + timedelta(hours=3))).cards  # done once
     assert effects.cards
     shown = await thread_of(db, rid, for_staff=True)
-    assert [m.delivery for m in shown] == ["undeliverable", "undeliverable"]
+    assert [(m.delivery, m.pauses) for m in shown] == [("undeliverable", False), ("undeliverable", False)]
     async with db.read() as session:
         assert (await session.get(Report, rid)).updated_at == T0 + timedelta(hours=3)
 
