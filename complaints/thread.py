@@ -475,3 +475,12 @@ async def waiting_question(session: AsyncSession, report_id: int) -> MessageInfo
              .order_by(ReportMessage.at, ReportMessage.id).limit(1))
     row = (await session.execute(query)).scalar_one_or_none()
     return MessageInfo.of(row) if row is not None else None
+
+
+async def photo(session: AsyncSession, report_id: int, message_id: int, index: int) -> str | None:
+    """The media key (sha256) of photo `index` (from 0) of message `message_id` of the report, for
+    the staff (the dashboard and the API serve the cleaned copy); None when there is none."""
+    row = await session.get(ReportMessage, message_id)
+    if row is None or row.report_id != report_id or not 0 <= index < len(row.photos or ()):
+        return None
+    return row.photos[index].get("sha256")

@@ -33,7 +33,7 @@ from broadcasts import alerts, drafts, schedules
 from broadcasts import lifecycle as alert_lifecycle
 from broadcasts.alerts import Kind, Status
 from broadcasts.lifecycle import By, No
-from complaints import actions, codes, lifecycle
+from complaints import actions, codes, lifecycle, thread
 from complaints import reports as report_queries
 from complaints.lifecycle import Action, Actor, ActorKind, Refused
 from complaints.media import MediaStore
@@ -66,6 +66,9 @@ def setup(app: web.Application) -> None:
     router.add_get(f"{PREFIX}/reports/{{code}}", get_report)
     router.add_post(f"{PREFIX}/reports/{{code}}/actions", act_on_report)
     router.add_get(f"{PREFIX}/reports/{{code}}/photos/{{n}}", get_report_photo)
+    router.add_get(f"{PREFIX}/reports/{{code}}/messages", list_report_messages)
+    router.add_post(f"{PREFIX}/reports/{{code}}/messages", post_report_message)
+    router.add_get(f"{PREFIX}/reports/{{code}}/messages/{{message_id}}/photos/{{n}}", get_message_photo)
 
 
 # ---------------------------------------------------------------- errors as JSON
@@ -593,4 +596,68 @@ async def get_report_photo(request: web.Request) -> web.Response:
     path = MediaStore(request.config_dict[SETTINGS].media_dir).path_of(photo.sha256) if photo and photo.sha256 else None
     if path is None or not path.is_file():
         raise error(404, "not_found", f"Report {report.code} has no photo {raw[:20]}.")
+    return web.FileResponse(path, headers={"Content-Type": "image/jpeg"})
+
+
+# ---------------------------------------------------------------- a report's thread
+
+
+MESSAGE_REFUSALS = {"missing_text", "too_long"}
+
+
+def _message(message: thread.MessageInfo) -> dict:
+    """A message of the thread as the agency sees it: the resident is never named."""
+    return {
+        "id": message.id, "at": _time(message.at), "author": message.author,
+        "author_name": None if message.author == ActorKind.RESIDENT else message.author_name,
+        "kind": message.kind, "public": not message.internal, "text": message.text,
+        "photos": len(message.photos), "latitude": message.latitude, "longitude": message.longitude,
+        "delivery": message.delivery, "answered_at": _time(message.answered_at),
+    }
+
+
+async def list_report_messages(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "reports")
+    async with request.config_dict[DB].read() as session:
+        report = await _report_of(session, who, request.match_info["code"])
+        found = await thread.messages(session, report.id, for_staff=True)
+    return _json({"items": [_message(message) for message in found]})
+
+
+async def post_report_message(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "reports")
+    db = request.config_dict[DB]
+    async with db.read() as session:
+        report = await _report_of(session, who, request.match_info["code"])
+    body = await _body(request, "ReportMessageCreate")
+    policy, now = context.policy(request), context.now(request)
+    try:
+        async with db.transaction() as session:
+            if body.get("internal"):
+                written = await thread.note(session, report.id, _actor(who), body["text"], policy=policy, now=now)
+            else:
+                written = await thread.ask(session, report.id, _actor(who), body["text"], policy=policy,
+                                           pause=request.config_dict[SETTINGS].pause_while_asking, now=now)
+    except Refused as refusal:
+        message = refusal.render(translator("en").gettext, "en", None)
+        if refusal.code in MESSAGE_REFUSALS:  # the text: empty once trimmed, or too long
+            raise error(422, refusal.code, f"text: {message}", field="text") from None
+        raise error(409, refusal.code, message) from None
+    log.info("api_report_message report=%s internal=%s token=%s agency=%s", report.code, bool(body.get("internal")),
+             who.token_id, who.agency_code)
+    context.carry_out(request, written.effects)
+    return _json(_message(written.message), status=201)
+
+
+async def get_message_photo(request: web.Request) -> web.Response:
+    who = await auth.caller(request, "reports")
+    message_id = inputs.number(request.match_info["message_id"])
+    position = inputs.number(request.match_info["n"], 1, 100)
+    async with request.config_dict[DB].read() as session:
+        report = await _report_of(session, who, request.match_info["code"])
+        found = await thread.photo(session, report.id, message_id, position - 1) \
+            if message_id is not None and position is not None else None
+    path = MediaStore(request.config_dict[SETTINGS].media_dir).path_of(found) if found else None
+    if path is None or not path.is_file():
+        raise error(404, "not_found", f"Report {report.code} has no such photo in its thread.")
     return web.FileResponse(path, headers={"Content-Type": "image/jpeg"})

@@ -18,6 +18,7 @@ from typing import Any
 from broadcasts import cap
 from broadcasts.alerts import Kind, Severity, Status, Urgency
 from broadcasts.drafts import MAX_AREAS, TEXT_LIMIT
+from complaints import thread
 from complaints.lifecycle import NOTE_MAX, State
 
 VERSION = "1.0.0"
@@ -270,6 +271,45 @@ SCHEMAS: dict[str, dict] = {
         "properties": {"items": {"type": "array", "items": _ref("Report")},
                        "page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1},
                        "total": COUNT},
+    },
+    "ReportMessage": {
+        "type": "object",
+        "description": "One message of a report's thread. The resident is never named.",
+        "required": ["id", "at", "author", "author_name", "kind", "public", "text", "photos", "latitude", "longitude",
+                     "delivery", "answered_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "at": DATE_TIME,
+            "author": {"type": "string", "enum": ["resident", "moderator", "agency_staff", "system"]},
+            "author_name": {"type": ["string", "null"], "description": "Staff member or API token; null for "
+                                                                       "the resident."},
+            "kind": {"type": "string", "enum": ["question", "answer", "addition", "note"],
+                     "description": "question: staff ask the resident; answer: the resident's reply to one; "
+                                    "addition: the resident adds to the report; note: internal, for staff only."},
+            "public": {"type": "boolean", "description": "false for an internal note: the resident never sees it."},
+            "text": _nullable(STRING),
+            "photos": {**COUNT, "description": "How many photos: GET /reports/{code}/messages/{id}/photos/{n}, "
+                                               "n from 1."},
+            "latitude": {"type": ["number", "null"], "description": "A corrected location the resident sent."},
+            "longitude": {"type": ["number", "null"]},
+            "delivery": {"type": ["string", "null"], "enum": ["queued", "delivered", "undeliverable", None],
+                         "description": "A question's way to the resident: undeliverable when they blocked the bot."},
+            "answered_at": {"type": ["string", "null"], "format": "date-time",
+                            "description": "A question: when the resident answered it; null while it waits."},
+        },
+    },
+    "ReportMessageList": {"type": "object", "required": ["items"],
+                          "properties": {"items": {"type": "array", "items": _ref("ReportMessage")}}},
+    "ReportMessageCreate": {
+        "type": "object", "additionalProperties": False, "required": ["text"],
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": thread.MESSAGE_MAX},
+            "internal": {"type": "boolean", "default": False,
+                         "description": "true: an internal note for the staff; false: a question the resident "
+                                        "receives in the bot, with the report's code, and can answer."},
+        },
+        "examples": [{"text": "Ổ gà ở bên trái hay bên phải đường?"}, {"text": "Đã hẹn đội thi công.",
+                                                                       "internal": True}],
     },
     "StartAction": {
         "type": "object", "additionalProperties": False, "required": ["action"],
@@ -544,6 +584,32 @@ PATHS = {
         parameters=[REPORT_CODE, {"name": "n", "in": "path", "required": True,
                                   "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
         operation_id="getReportPhoto")},
+    "/api/v1/reports/{code}/messages": {
+        "get": _op("A report's thread", "reports",
+                   {"200": _json(_ref("ReportMessageList"), "Every message, oldest first, internal notes too."),
+                    **_errors(401, 403, 404)},
+                   parameters=[REPORT_CODE], operation_id="listReportMessages"),
+        "post": _op("Ask the resident, or add an internal note", "reports",
+                    {"201": _json(_ref("ReportMessage"), "Written: the message."),
+                     **_errors(400, 401, 403, 404, 409, 413, 415, 422)},
+                    parameters=[REPORT_CODE], body="ReportMessageCreate", operation_id="postReportMessage",
+                    description="As \"Ask the resident\" on the staff's card: the resident receives the question in "
+                                "the bot, in their language, and their answer joins the thread. An internal note is "
+                                "for the staff only. 409 when the report is no longer open (code closed), the "
+                                "thread has reached its limit for the day (too_many) or the resident asked Loa to "
+                                "forget them (no_resident, for a question); 422 for a text that is empty once "
+                                "trimmed or too long."),
+    },
+    "/api/v1/reports/{code}/messages/{message_id}/photos/{n}": {"get": _op(
+        "A photo of a message of a report's thread", "reports",
+        {"200": {"description": "The cleaned copy (no EXIF, no GPS).",
+                 "content": {"image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}}}},
+         **_errors(401, 403, 404)},
+        parameters=[REPORT_CODE, {"name": "message_id", "in": "path", "required": True,
+                                  "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}},
+                    {"name": "n", "in": "path", "required": True,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+        operation_id="getReportMessagePhoto")},
 }
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web.dashboard import bans, broadcasts, queue, report, signin, stats, views
+from web.dashboard import bans, broadcasts, queue, report, signin, stats, thread, views
 
-PAGES = (signin, queue, report, bans, broadcasts, stats)
+PAGES = (signin, queue, report, bans, thread, broadcasts, stats)
 
 
 def setup(app: web.Application) -> None:

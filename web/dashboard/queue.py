@@ -52,6 +52,8 @@ DONE = {
     "send_back": N_("The report was sent back to the moderators."),
     "ban": N_("The reporter is banned: Loa refuses their reports from now on. They are being told."),
     "unban": N_("The ban was lifted: the reporter may send reports again. They are being told."),
+    "ask": N_("Your question is on its way to the resident. Their answer will appear here."),
+    "note": N_("The internal note was added. The resident does not see it."),
 }
 
 

@@ -20,14 +20,14 @@ import logging
 from aiohttp import web
 from sqlalchemy import select
 
-from complaints import actions, agencies, bans, codes, duplicates, lifecycle
+from complaints import actions, agencies, bans, codes, duplicates, lifecycle, thread
 from complaints import reports as report_queries
 from complaints.lifecycle import Action, ActorKind, Refused
 from complaints.media import MediaStore
 from complaints.rejections import REJECT_REASONS
 from kernel.i18n import translator
 from storage import areas
-from storage.models import Agency, Category, Report, ReportPhoto
+from storage.models import Agency, Category, Report, ReportPhoto, Resident
 from web import context, inputs
 from web.dashboard import svg, views
 from web.dashboard.queue import DONE
@@ -59,6 +59,12 @@ HISTORY = {
     Action.RATE: N_("Rated by the resident"),
     Action.REOPEN: N_("Reopened by the resident"),
     Action.AUTO_CLOSE: N_("Closed automatically"),
+}
+THREAD_KINDS = {
+    "question": N_("question to the resident"),
+    "answer": N_("answer to a question"),
+    "addition": N_("added to the report"),
+    "note": N_("internal note"),
 }
 
 
@@ -125,6 +131,39 @@ async def _history(session, report: Report, staff: Staff, names: dict[str, str],
     return events
 
 
+def _osm(point: tuple[float, float]) -> str:
+    return f"https://www.openstreetmap.org/?mlat={point[0]:.6f}&mlon={point[1]:.6f}#map=18/{point[0]:.6f}/{point[1]:.6f}"
+
+
+async def _thread(session, report: Report, _) -> list[dict]:
+    """The thread as staff see it: public and internal messages in order. A resident is "the
+    resident" (or one following the report) to every member of staff: only the facts name the
+    reporter, to moderators."""
+    reporter = await session.get(Resident, report.resident_id) if report.resident_id is not None else None
+    shown = []
+    for message in await thread.messages(session, report.id, for_staff=True):
+        if message.from_resident:
+            following = message.author_telegram_id not in (None, reporter.telegram_id if reporter else None)
+            who = _("a resident following this report") if following else _("the resident")
+        elif message.author == ActorKind.SYSTEM:
+            who = "Loa"
+        else:
+            who = message.author_name or "—"
+        point = (message.latitude, message.longitude) if None not in (message.latitude, message.longitude) else None
+        shown.append({
+            "id": message.id, "at": message.at, "who": who, "author": message.author,
+            "what": _(THREAD_KINDS[message.kind]) if message.kind in THREAD_KINDS else message.kind,
+            "internal": message.internal, "text": message.text, "point": point, "osm": _osm(point) if point else None,
+            "photos": [f"{PREFIX}/reports/{report.code}/messages/{message.id}/photos/{n}"
+                       for n in range(1, len(message.photos) + 1)],
+            "undeliverable": message.delivery == thread.UNDELIVERABLE,
+            "waiting": message.kind == thread.Kind.QUESTION and message.answered_at is None
+                       and message.delivery != thread.UNDELIVERABLE,
+            "pauses": message.pauses, "paused_hours": f"{message.paused_hours:g}" if message.paused_hours else None,
+        })
+    return shown
+
+
 async def _context(request: web.Request, staff: Staff, session, report: Report) -> dict:
     """What report.html shows of the report, and the actions the viewer may take now."""
     settings = request.app[SETTINGS]
@@ -154,6 +193,7 @@ async def _context(request: web.Request, staff: Staff, session, report: Report) 
     if Action.REJECT in allowed:
         choices["reasons"] = [(index, _(reason)) for index, reason in enumerate(REJECT_REASONS)]
 
+    shown = await _thread(session, report, _)
     point = (report.latitude, report.longitude) if None not in (report.latitude, report.longitude) else None
     area = chain[-1] if chain else None
     place = ", ".join(_name(unit, language) for unit in reversed(chain))
@@ -161,11 +201,16 @@ async def _context(request: web.Request, staff: Staff, session, report: Report) 
         "report": report, "category": _name(category, language) or report.category_code, "place": place,
         "agency": names.get(report.agency_code, report.agency_code), "original": original.code if original else None,
         "show_reporter": staff.moderator, "photos": photos, "point": point,
-        "osm": f"https://www.openstreetmap.org/?mlat={point[0]:.6f}&mlon={point[1]:.6f}#map=18/{point[0]:.6f}/"
-               f"{point[1]:.6f}" if point else None,
+        "osm": _osm(point) if point else None,
         "map": svg.area_map(area.boundary if area else None, point,
                             label=place if (area and area.boundary) or point else _("No map for this report.")),
         "history": await _history(session, report, staff, names, _),
+        "thread": shown, "last_message_id": shown[-1]["id"] if shown else 0,
+        "thread_url": f"{PREFIX}/reports/{report.code}/messages",
+        # Staff note in any state; they ask while the report is open (complaints.thread checks again).
+        "may_note": bool(who), "may_ask": bool(who) and report.state in lifecycle.OPEN,
+        "nobody_to_ask": _(thread.NO_RESIDENT) if report.resident_id is None else None,
+        "message_max": thread.MESSAGE_MAX,
         "allowed": allowed, "choices": choices, "expected_event_id": last.id if last else "",
         "rating": _(lifecycle.RATING_LABELS[report.rating]) if report.rating in lifecycle.RATING_LABELS else None,
         "reporter_banned": (await bans.reporter_banned(session, settings.pseudonym_secret, report)
