@@ -19,7 +19,7 @@ from kernel.i18n import pick_language, translator
 from storage import residents, topics
 from storage.db import Database
 from storage.models import Area, Resident, Subscription, Topic
-from storage.rows import Columns
+from storage.rows import columns_of, split
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -87,8 +87,8 @@ def _start_changes_nothing(resident: Resident, user) -> bool:
 # /start shows the summary), one row per topic in menu order with their subscription to it. A LEFT
 # JOIN, so that the resident's row comes back without topics too. Columns, not entities, for
 # `Database.rows`, the fast path: every /start reads this.
-_AREA, _TOPIC = Columns(Area), Columns(Topic)
-_START = (select(*residents.RESIDENT.columns, *_AREA.columns, *_TOPIC.columns, Subscription.topic_code)
+_RESIDENT, _AREA, _TOPIC = columns_of(Resident), columns_of(Area), columns_of(Topic)
+_START = (select(*_RESIDENT.columns, *_AREA.columns, *_TOPIC.columns, Subscription.topic_code)
           .select_from(Resident)
           .outerjoin(Area, Area.code == Resident.area_code)
           .outerjoin(Topic, Resident.onboarded == true())
@@ -103,12 +103,10 @@ async def start_read(db: Database, telegram_id: int) -> tuple[Resident | None, A
     rows = await db.rows(_START, {"telegram_id": telegram_id})
     if not rows:
         return None, None, [], set()
-    a = len(residents.RESIDENT)
-    t = a + len(_AREA)
-    c = t + len(_TOPIC)
-    all_topics = [topic for row in rows if (topic := _TOPIC.load(row[t:c])) is not None]
-    return (residents.RESIDENT.load(rows[0][:a]), _AREA.load(rows[0][a:t]), all_topics,
-            {row[c] for row in rows if row[c] is not None})
+    (resident, area), _rest = split(rows[0], _RESIDENT, _AREA)
+    topic_columns = slice(-1 - len(_TOPIC), -1)
+    all_topics = [topic for row in rows if (topic := _TOPIC.load(row[topic_columns])) is not None]
+    return resident, area, all_topics, {row[-1] for row in rows if row[-1] is not None}
 
 
 async def start(update: Update, context: LoaContext) -> None:

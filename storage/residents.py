@@ -8,10 +8,10 @@ from sqlmodel import select
 
 from storage.db import Database
 from storage.models import Delivery, Report, ReportDraft, ReportEvent, Resident, Subscription
-from storage.rows import Columns
+from storage.rows import columns_of
 from storage.types import utcnow
 
-RESIDENT = Columns(Resident)
+_RESIDENT = columns_of(Resident)
 
 # The look-ups every update makes, built once: SQLAlchemy then reuses their compiled form
 # without rebuilding and re-analysing the statement on each call.
@@ -19,13 +19,13 @@ _BY_TELEGRAM_ID = select(Resident).where(Resident.telegram_id == bindparam("tele
 _BY_TELEGRAM_ID_FOR_UPDATE = _BY_TELEGRAM_ID.with_for_update()
 
 
-_FIND = select(*RESIDENT.columns).where(Resident.telegram_id == bindparam("telegram_id"))
+_FIND = select(*_RESIDENT.columns).where(Resident.telegram_id == bindparam("telegram_id"))
 
 
 async def find(db: Database, telegram_id: int) -> Resident | None:
     """The resident, read outside any session (`Database.rows`): for reading only."""
     rows = await db.rows(_FIND, {"telegram_id": telegram_id})
-    return RESIDENT.load(rows[0]) if rows else None
+    return _RESIDENT.load(rows[0]) if rows else None
 
 
 async def by_telegram_id(session: AsyncSession, telegram_id: int, *, for_update: bool = False) -> Resident | None:

@@ -1,6 +1,6 @@
 """Model instances from the plain rows of `Database.rows()`, for the hot look-ups.
 
-`Columns(Resident)` lists the table's columns for a Core select, and `load` makes a Resident of
+`columns_of(Resident)` lists the table's columns for a Core select, and `load` makes a Resident of
 its slice of a row the way the ORM loads one (the class's own `__new__`, no validation), then
 detaches it with its identity, as a session would leave it after closing: it can be read, or
 merged into a session, but a session never takes it for a new row.
@@ -8,6 +8,7 @@ merged into a session, but a session never takes it for a new row.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Generic, TypeVar
 
 from sqlalchemy import inspect
@@ -37,3 +38,18 @@ class Columns(Generic[Model]):
         instance.__dict__.update(zip(self._keys, values))
         make_transient_to_detached(instance)
         return instance
+
+
+@cache
+def columns_of(model: type[Model]) -> Columns[Model]:
+    return Columns(model)
+
+
+def split(row: tuple, *parts: Columns) -> tuple[list, tuple]:
+    """The instances of a row that holds `parts`' columns one after the other (None for each
+    part an outer join found nothing for), and the row's values after them."""
+    instances, start = [], 0
+    for part in parts:
+        instances.append(part.load(row[start:start + len(part)]))
+        start += len(part)
+    return instances, row[start:]
