@@ -28,6 +28,8 @@ SESSION_WAIT_S = 30
 # before use; under load none sits that long, and a server restart under load costs each
 # connection in use one failed statement, after which SQLAlchemy replaces the whole pool.
 PING_AFTER_IDLE_S = 10
+# Statements `Database.rows` keeps compiled (there are a handful; more means some are built per call).
+MAX_COMPILED = 200
 
 # Whether this task already holds a session: one opened inside it skips the queue (it would
 # otherwise wait for a place its own task holds). A task started inside a session inherits it and
@@ -148,10 +150,13 @@ class Database:
 
         On PostgreSQL the statement, compiled once, goes straight to asyncpg on a connection of
         SQLAlchemy's pool (its checkout events and idle ping included): no session, no result
-        object and one greenlet switch for the checkout instead of several per statement. That is
-        0.14 ms of CPU for /start's read against 0.85 ms through `lookup()` (docs/BENCHMARKS.md).
+        object and one greenlet switch for the checkout instead of several per statement: a third to
+        a half of the CPU of the same read through `lookup()` (docs/BENCHMARKS.md, fourth round).
         asyncpg prepares the statement once per connection (its statement cache). On SQLite it
         runs on `lookup()`'s connection in the event loop's thread.
+
+        Build the statement once (at module level) and pass values in `params`: compiled forms
+        are kept per statement object. Errors are asyncpg's own on PostgreSQL, not SQLAlchemy's.
         """
         if self._lookup_engine is not None:
             with self._lookup_engine.connect() as connection:
@@ -161,6 +166,8 @@ class Database:
                 return [tuple(row) for row in await connection.execute(statement, params)]
         compiled = self._compiled.get(statement)
         if compiled is None:
+            if len(self._compiled) >= MAX_COMPILED:  # statements built per call: keep memory bounded
+                self._compiled.clear()
             compiled = self._compiled[statement] = _Compiled(statement, self.engine.dialect)
         async with self._turn():
             pooled = await greenlet_spawn(self.engine.sync_engine.pool.connect)
