@@ -507,18 +507,30 @@ class Trace:
 class DbCounter:
     """What the bot asks of its database, counted by SQLAlchemy's events on every engine: the
     statements sent, the transactions opened (BEGIN sent: not the look-ups in autocommit, on
-    PostgreSQL or SQLite's look-up connection), and the pool checkouts."""
+    PostgreSQL or SQLite's look-up connection), and the pool checkouts; on PostgreSQL
+    `Database.rows` sends its statement to asyncpg itself, so it is counted where it is called."""
 
     def __init__(self) -> None:
         from sqlalchemy import event
         from sqlalchemy.engine import Engine
         from sqlalchemy.pool import Pool
 
+        from storage.db import Database
+
         self.counts = {"statements": 0, "transactions": 0, "checkouts": 0}
         self._listeners = [(Engine, "before_cursor_execute", self._statement), (Engine, "begin", self._begin),
                            (Pool, "checkout", self._checkout)]
         for target, name, fn in self._listeners:
             event.listen(target, name, fn)
+        rows = self._rows = Database.rows
+        counts = self.counts
+
+        async def counted_rows(db, statement, params):
+            if not db.is_sqlite:
+                counts["statements"] += 1
+            return await rows(db, statement, params)
+
+        Database.rows = counted_rows
 
     def _statement(self, *_args) -> None:
         self.counts["statements"] += 1
@@ -538,8 +550,11 @@ class DbCounter:
     def close(self) -> None:
         from sqlalchemy import event
 
+        from storage.db import Database
+
         for target, name, fn in self._listeners:
             event.remove(target, name, fn)
+        Database.rows = self._rows
 
 
 def main_thread_cpu() -> float:
@@ -692,7 +707,7 @@ def start_py_spy(args, pins, spy_file: str | None) -> subprocess.Popen | None:
 # whose samples py-spy shows as stacks of their own (they start at Session.execute).
 PY_SPY_RULES = [
     ("database: SQLAlchemy, aiosqlite, asyncpg (main thread)",
-     ("sqlalchemy", "aiosqlite", "greenlet", "asyncpg", "storage/db.py")),
+     ("sqlalchemy", "aiosqlite", "greenlet", "asyncpg", "storage/db.py", "storage/rows.py")),
     ("reply: PTB send_message, request, transport, Message.de_json",
      ("send_message", "Bot._post", "transport.py")),
     ("intake: web/webhook.receive (json, Update.de_json)", ("receive (web/webhook.py",)),

@@ -49,8 +49,7 @@ def help_text(language: str) -> str:
 
 
 async def _resident(update: Update, context: LoaContext):
-    async with context.db.lookup() as session:
-        return await residents.by_telegram_id(session, update.effective_user.id)
+    return await residents.find(context.db, update.effective_user.id)
 
 
 async def help_command(update: Update, context: LoaContext) -> None:

@@ -28,8 +28,7 @@ async def stop(update: Update, context: LoaContext) -> None:
 
 
 async def forget(update: Update, context: LoaContext) -> None:
-    async with context.db.lookup() as session:
-        resident = await residents.by_telegram_id(session, update.effective_user.id)
+    resident = await residents.find(context.db, update.effective_user.id)
     _ = translator(language_of(update, context, resident)).gettext
     if resident is None:
         await reply(update, Card(_("Loa keeps no personal data about you.")))

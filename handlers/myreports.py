@@ -22,7 +22,8 @@ from handlers.onboarding import language_of
 from handlers.report_prompts import Card
 from handlers.reporting import stale
 from storage import residents
-from storage.models import Agency, Area, Category, Report, ReportEvent, ReportPhoto, Resident
+from storage.models import Agency, Area, Category, Report, ReportEvent, ReportMessage, ReportPhoto, Resident
+from storage.rows import columns_of, split
 
 PRIVATE = filters.ChatType.PRIVATE
 PER_PAGE = 5
@@ -78,7 +79,14 @@ def _shown(events: list) -> list[EventInfo]:
 # category, area and number of photos, and one row per event of its history, oldest first.
 _PHOTOS = (select(func.count()).select_from(ReportPhoto).where(ReportPhoto.report_id == Report.id)
            .scalar_subquery())
-_STATUS = (select(Resident, Report, Category, Area, _PHOTOS, ReportEvent)
+# Columns, not entities, for `Database.rows`, the fast path.
+_RESIDENT, _REPORT, _CATEGORY, _AREA, _EVENT = (columns_of(model) for model in (Resident, Report, Category, Area,
+                                                                                ReportEvent))
+_SAID = (select(func.count()).select_from(ReportMessage)
+         .where(ReportMessage.report_id == Report.id, ReportMessage.visibility == thread.PUBLIC).scalar_subquery())
+_STATUS = (select(*_RESIDENT.columns, *_REPORT.columns, *_CATEGORY.columns, *_AREA.columns, _PHOTOS, _SAID,
+                  *_EVENT.columns)
+           .select_from(Resident)
            .join(Report, Report.resident_id == Resident.id)
            .outerjoin(Category, Category.code == Report.category_code)
            .outerjoin(Area, Area.code == Report.area_code)
@@ -90,18 +98,21 @@ _STATUS = (select(Resident, Report, Category, Area, _PHOTOS, ReportEvent)
 async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
     code = codes.parse(typed)
     telegram_id = update.effective_user.id
-    async with context.db.lookup() as session:
-        rows = (await session.execute(_STATUS, {"telegram_id": telegram_id, "code": code})).all() if code else []
-        if not rows:
-            resident = await residents.by_telegram_id(session, telegram_id)
-            return cards.not_found(language_of(update, context, resident), typed)
-        resident, report, category, area, count, _event = rows[0]
-        events = _shown([row[-1] for row in rows if row[-1] is not None])
-        messages = await thread.messages(session, report.id, for_staff=False)
-        names = {agency.code: agency.name_en if resident.language == "en" else agency.name_vi
-                 for agency in (await session.execute(select(Agency).where(
-                     Agency.code.in_(sorted({m.agency_code for m in messages if m.agency_code}))))).scalars()}
-        followed = await session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
+    rows = await context.db.rows(_STATUS, {"telegram_id": telegram_id, "code": code}) if code else []
+    if not rows:
+        resident = await residents.find(context.db, telegram_id)
+        return cards.not_found(language_of(update, context, resident), typed)
+    (resident, report, category, area), (count, said, *_event) = split(rows[0], _RESIDENT, _REPORT, _CATEGORY,
+                                                                       _AREA)
+    events = _shown([event for row in rows if (event := _EVENT.load(row[-len(_EVENT):])) is not None])
+    messages, names, followed = [], {}, None
+    if said or report.duplicate_of_id:  # most reports have no thread: the card then costs one statement
+        async with context.db.lookup() as session:
+            messages = await thread.messages(session, report.id, for_staff=False)
+            named = {m.agency_code for m in messages if m.agency_code}
+            agencies = (await session.execute(select(Agency).where(Agency.code.in_(named)))).scalars()
+            names = {agency.code: agency.name_en if resident.language == "en" else agency.name_vi for agency in agencies}
+            followed = await session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
     return cards.status(resident, report, category, area, count, events, context.settings.tz, thread=messages,
                         agencies=names, followed=followed)
 
@@ -109,8 +120,7 @@ async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
 async def status_command(update: Update, context: LoaContext) -> None:
     typed = " ".join(context.args or []).strip()
     if not typed:
-        async with context.db.lookup() as session:
-            resident = await residents.by_telegram_id(session, update.effective_user.id)
+        resident = await residents.find(context.db, update.effective_user.id)
         _ = cards.texts(language_of(update, context, resident))
         await reply(update, Card(_("Send /status followed by the reference code, for example: "
                                    "/status PA-7K3Q9. /myreports lists your reports.")))

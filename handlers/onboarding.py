@@ -17,7 +17,9 @@ from handlers.cards import Card, edit, show
 from handlers.context import LoaContext
 from kernel.i18n import pick_language, translator
 from storage import residents, topics
+from storage.db import Database
 from storage.models import Area, Resident, Subscription, Topic
+from storage.rows import columns_of, split
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -83,8 +85,11 @@ def _start_changes_nothing(resident: Resident, user) -> bool:
 
 # /start's read, in one statement: the resident, their area and, for an onboarded resident (whose
 # /start shows the summary), one row per topic in menu order with their subscription to it. A LEFT
-# JOIN, so that the resident's row comes back without topics too.
-_START = (select(Resident, Area, Topic, Subscription.topic_code)
+# JOIN, so that the resident's row comes back without topics too. Columns, not entities, for
+# `Database.rows`, the fast path: every /start reads this.
+_RESIDENT, _AREA, _TOPIC = columns_of(Resident), columns_of(Area), columns_of(Topic)
+_START = (select(*_RESIDENT.columns, *_AREA.columns, *_TOPIC.columns, Subscription.topic_code)
+          .select_from(Resident)
           .outerjoin(Area, Area.code == Resident.area_code)
           .outerjoin(Topic, Resident.onboarded == true())
           .outerjoin(Subscription, and_(Subscription.resident_id == Resident.id, Subscription.topic_code == Topic.code))
@@ -92,19 +97,28 @@ _START = (select(Resident, Area, Topic, Subscription.topic_code)
           .order_by(Topic.position, Topic.code))
 
 
+async def start_read(db: Database, telegram_id: int) -> tuple[Resident | None, Area | None, list[Topic], set[str]]:
+    """/start's read: the resident (None for someone new), their area, and for an onboarded
+    resident every topic in menu order and the codes of those they follow."""
+    rows = await db.rows(_START, {"telegram_id": telegram_id})
+    if not rows:
+        return None, None, [], set()
+    (resident, area), _rest = split(rows[0], _RESIDENT, _AREA)
+    topic_columns = slice(-1 - len(_TOPIC), -1)
+    all_topics = [topic for row in rows if (topic := _TOPIC.load(row[topic_columns])) is not None]
+    return resident, area, all_topics, {row[-1] for row in rows if row[-1] is not None}
+
+
 async def start(update: Update, context: LoaContext) -> None:
     user = update.effective_user
     # Most /starts come from residents whose row they would not change: answer those from a
     # read, without taking SQLite's write lock (their updated_at does not move).
     prompt = None
-    async with context.db.lookup() as session:
-        rows = (await session.execute(_START, {"telegram_id": user.id})).all()
-    if rows and _start_changes_nothing(resident := rows[0][0], user):
+    resident, area, all_topics, chosen = await start_read(context.db, user.id)
+    if resident is not None and _start_changes_nothing(resident, user):
         if resident.onboarded:
             _ = translator(resident.language).gettext
-            all_topics = [topic for _r, _a, topic, _code in rows if topic is not None]
-            chosen = {code for _r, _a, _t, code in rows if code is not None}
-            prompt = prompts.summary(resident, rows[0][1], all_topics, chosen,
+            prompt = prompts.summary(resident, area, all_topics, chosen,
                                      title=_("Welcome back to Loa. Your settings are as you left them."))
         else:
             prompt = prompts.language(resident.language)
@@ -181,8 +195,7 @@ def language_of(update: Update, context: LoaContext, resident: Resident | None) 
 
 async def stale_button(update: Update, context: LoaContext) -> None:
     """A button from an old message, or one the resident can no longer use: say so, change nothing."""
-    async with context.db.lookup() as session:
-        resident = await residents.by_telegram_id(session, update.effective_user.id)
+    resident = await residents.find(context.db, update.effective_user.id)
     _ = translator(language_of(update, context, resident)).gettext
     await update.callback_query.answer(
         _("This button is no longer active. Send /start to see your settings."), show_alert=True)

@@ -6,8 +6,12 @@ from sqlalchemy import bindparam, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
+from storage.db import Database
 from storage.models import Delivery, Report, ReportDraft, ReportEvent, ReportMessage, Resident, Subscription
+from storage.rows import columns_of
 from storage.types import utcnow
+
+_RESIDENT = columns_of(Resident)
 
 # The look-ups every update makes, built once: SQLAlchemy then reuses their compiled form
 # without rebuilding and re-analysing the statement on each call.
@@ -15,9 +19,19 @@ _BY_TELEGRAM_ID = select(Resident).where(Resident.telegram_id == bindparam("tele
 _BY_TELEGRAM_ID_FOR_UPDATE = _BY_TELEGRAM_ID.with_for_update()
 
 
+_FIND = select(*_RESIDENT.columns).where(Resident.telegram_id == bindparam("telegram_id"))
+
+
+async def find(db: Database, telegram_id: int) -> Resident | None:
+    """The resident, read outside any session (`Database.rows`): for reading only."""
+    rows = await db.rows(_FIND, {"telegram_id": telegram_id})
+    return _RESIDENT.load(rows[0]) if rows else None
+
+
 async def by_telegram_id(session: AsyncSession, telegram_id: int, *, for_update: bool = False) -> Resident | None:
-    """The resident; `for_update` locks the row on PostgreSQL for a read-modify-write
-    (SQLite's writing transactions are serialised already)."""
+    """The resident in `session`, to change it or read it with the rest of the session's work
+    (a look-up alone is `find`); `for_update` locks the row on PostgreSQL for a
+    read-modify-write (SQLite's writing transactions are serialised already)."""
     query = _BY_TELEGRAM_ID_FOR_UPDATE if for_update else _BY_TELEGRAM_ID
     return (await session.execute(query, {"telegram_id": telegram_id})).scalar_one_or_none()
 
