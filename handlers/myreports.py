@@ -111,7 +111,8 @@ async def _status_card(update: Update, context: LoaContext, typed: str) -> Card:
             messages = await thread.messages(session, report.id, for_staff=False)
             named = {m.agency_code for m in messages if m.agency_code}
             agencies = (await session.execute(select(Agency).where(Agency.code.in_(named)))).scalars()
-            names = {agency.code: agency.name_en if resident.language == "en" else agency.name_vi for agency in agencies}
+            names = {agency.code: agency.name_en if resident.language == "en" else agency.name_vi
+                     for agency in agencies}
             followed = await session.get(Report, report.duplicate_of_id) if report.duplicate_of_id else None
     return cards.status(resident, report, category, area, count, events, context.settings.tz, thread=messages,
                         agencies=names, followed=followed)
