@@ -1,0 +1,143 @@
+"""Telegram updates claimed in the database, so that several instances behind one webhook
+handle each update once and each chat's updates one at a time, in order (PostgreSQL only: on
+SQLite one process serves, web/webhook.py keeps the recent ids in memory).
+
+- **Claim.** The instance a webhook reaches inserts the update's row (its id is the key) before
+  it answers 200. A resend reaching any instance finds the row and is acknowledged unhandled.
+- **Lease.** The row names its instance and `taken_at`; each instance renews the rows it holds
+  every `RENEW_S`. A row left `LEASE_S` without renewal (its instance died, or gave it back) is
+  taken over by the next resend or by `recover`, which every instance runs every `RENEW_S`:
+  the payload is in the row, so an update whose instance died after answering 200 is not lost.
+- **Done.** The row is marked done once the handlers returned. An instance that dies after the
+  handlers' work but before that write has the update handled again by another (at least once,
+  never lost), a window of one statement.
+- **Order.** Telegram delivers a chat's next update only after it got 200 for the previous
+  one, so the claims of one chat are made in update-id order. An update is handled only when no
+  earlier update of its chat is still pending at another instance (`behind`); the webhook waits
+  for that before answering (web/webhook.py), and an instance's own updates of one chat run one
+  after another (bot/ordering.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from kernel.logs import fields
+from storage.db import Database
+
+log = logging.getLogger("loa.updates")
+
+LEASE_S = 15
+RENEW_S = 3
+RECOVER_BATCH = 100
+
+_CLAIM = text("""
+WITH taken AS (
+    INSERT INTO update_claims (update_id, chat_id, payload, taken_by, taken_at)
+    VALUES (:id, :chat, :payload, :me, now())
+    ON CONFLICT (update_id) DO NOTHING
+    RETURNING update_id)
+SELECT EXISTS (SELECT 1 FROM taken) AS taken,
+       EXISTS (SELECT 1 FROM update_claims
+               WHERE chat_id = :chat AND update_id < :id AND done_at IS NULL AND taken_by <> :me) AS behind
+""")
+# A resend of an update whose lease ran out: taken over (one instance wins the row's lock).
+_TAKE_OVER = text("""
+UPDATE update_claims SET taken_by = :me, taken_at = now()
+WHERE update_id = :id AND done_at IS NULL AND taken_at < now() - make_interval(secs => :lease)
+RETURNING update_id
+""")
+_BEHIND = text("""
+SELECT EXISTS (SELECT 1 FROM update_claims
+               WHERE chat_id = :chat AND update_id < :id AND done_at IS NULL AND taken_by <> :me)
+""")
+_DONE = text("UPDATE update_claims SET done_at = now() WHERE update_id = :id")
+# Given back: nobody's, its lease already over.
+_RELEASE = text("""
+UPDATE update_claims SET taken_by = '', taken_at = 'epoch'
+WHERE update_id = :id AND taken_by = :me AND done_at IS NULL
+""")
+_RENEW = text("UPDATE update_claims SET taken_at = now() WHERE taken_by = :me AND done_at IS NULL")
+# The oldest claims whose lease ran out, but none whose chat has an earlier update still held.
+_RECOVER = text("""
+UPDATE update_claims SET taken_by = :me, taken_at = now()
+WHERE update_id IN (
+    SELECT s.update_id FROM update_claims s
+    WHERE s.done_at IS NULL AND s.taken_at < now() - make_interval(secs => :lease)
+      AND NOT EXISTS (SELECT 1 FROM update_claims e
+                      WHERE e.chat_id = s.chat_id AND e.update_id < s.update_id AND e.done_at IS NULL
+                        AND e.taken_at >= now() - make_interval(secs => :lease))
+    ORDER BY s.update_id LIMIT :batch
+    FOR UPDATE SKIP LOCKED)
+RETURNING update_id, payload
+""")
+
+
+@dataclass(frozen=True)
+class Claim:
+    taken: bool  # False: another instance holds or handled it (a duplicate)
+    behind: bool = False  # an earlier update of its chat is still pending at another instance
+
+
+def instance_name() -> str:
+    """This process among the instances: host, pid and a random part (a pid is reused)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class UpdateClaims:
+    def __init__(self, db: Database, me: str | None = None, lease_s: float = LEASE_S) -> None:
+        self.db = db
+        self.me = me or instance_name()
+        self.lease_s = lease_s
+        self._unmarked: set[int] = set()
+
+    async def claim(self, update_id: int, chat_id: int | None, payload: str) -> Claim:
+        async with self.db.autocommit() as session:
+            row = (await session.execute(_CLAIM, {"id": update_id, "chat": chat_id, "payload": payload,
+                                                  "me": self.me})).one()
+            if row.taken:
+                return Claim(True, bool(row.behind))
+            taken = (await session.execute(_TAKE_OVER, {"id": update_id, "me": self.me,
+                                                        "lease": self.lease_s})).first()
+            if taken is None:
+                return Claim(False)
+            behind = (await session.execute(_BEHIND, {"id": update_id, "chat": chat_id, "me": self.me})).scalar()
+            return Claim(True, bool(behind))
+
+    async def behind(self, update_id: int, chat_id: int) -> bool:
+        async with self.db.autocommit() as session:
+            return bool((await session.execute(_BEHIND, {"id": update_id, "chat": chat_id, "me": self.me})).scalar())
+
+    async def done(self, update_id: int) -> None:
+        """Mark it handled; should the write fail, `renew` tries again (until then the lease is
+        renewed, so no other instance handles it again)."""
+        try:
+            async with self.db.autocommit() as session:
+                await session.execute(_DONE, {"id": update_id})
+        except Exception:
+            log.exception("update_done_failed %s", fields(id=update_id))
+            self._unmarked.add(update_id)
+
+    async def release(self, update_id: int) -> None:
+        async with self.db.autocommit() as session:
+            await session.execute(_RELEASE, {"id": update_id, "me": self.me})
+
+    async def renew(self) -> None:
+        async with self.db.autocommit() as session:
+            for update_id in list(self._unmarked):
+                await session.execute(_DONE, {"id": update_id})
+                self._unmarked.discard(update_id)
+            await session.execute(_RENEW, {"me": self.me})
+
+    async def recover(self) -> list[tuple[int, str]]:
+        """Take over the claims whose lease ran out; their (update id, payload), in id order."""
+        async with self.db.transaction() as session:
+            rows = (await session.execute(_RECOVER, {"me": self.me, "lease": self.lease_s,
+                                                     "batch": RECOVER_BATCH})).all()
+        return sorted((row.update_id, row.payload) for row in rows)
