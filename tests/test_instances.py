@@ -241,8 +241,8 @@ async def test_two_instances_handle_each_update_once_in_order_and_survive_a_kill
     code, _out, err = await loa("areas", "import", cwd=tmp_path, **env)
     assert code == 0, err
     moderators = emulator.group("Moderators", id=MODERATORS)
-    # Telegram's flood limits are not what this test is about: each instance paces its own
-    # messages, so two of them together may go over the bot's 30 a second (README).
+    # Telegram's flood limits are not what this test is about: residents all at once get their
+    # answers faster than 30 messages a second, which one instance alike does not pace.
     emulator.limits.rate_limits = False
     emulator.webhooks.resend_every = 5
     instances = []
