@@ -5,8 +5,9 @@ SQLite one process serves, web/webhook.py keeps the recent ids in memory).
 - **Claim.** The instance a webhook reaches inserts the update's row (its id is the key) before
   it answers 200. A resend reaching any instance finds the row and is acknowledged unhandled.
 - **Lease.** The row names its instance and `taken_at`; each instance renews the rows it holds
-  every `RENEW_S`. A row left `LEASE_S` without renewal (its instance died, or gave it back) is
-  taken over by the next resend or by `recover`, which every instance runs every `RENEW_S`:
+  every `RENEW_S`, on a connection of its own. A row left `LEASE_S` without renewal (its
+  instance died, or gave it back) is taken over by the next resend or by `recover`, which every
+  instance runs every `RENEW_S`:
   the payload is in the row, so an update whose instance died after answering 200 is not lost.
 - **Done.** The row is marked done once the handlers returned. An instance that dies after the
   handlers' work but before that write has the update handled again by another (at least once,
@@ -33,7 +34,7 @@ from storage.db import Database
 
 log = logging.getLogger("loa.updates")
 
-LEASE_S = 15
+LEASE_S = 30
 RENEW_S = 3
 RECOVER_BATCH = 100
 
@@ -128,16 +129,20 @@ class UpdateClaims:
         async with self.db.autocommit() as session:
             await session.execute(_RELEASE, {"id": update_id, "me": self.me})
 
+    # The lease's upkeep takes a connection of its own, past the sessions' queue: under load that
+    # queue can hold a session for seconds, and a lease renewed late is taken over by another
+    # instance while its update is still being handled here.
+
     async def renew(self) -> None:
-        async with self.db.autocommit() as session:
+        async with self.db.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
             for update_id in list(self._unmarked):
-                await session.execute(_DONE, {"id": update_id})
+                await connection.execute(_DONE, {"id": update_id})
                 self._unmarked.discard(update_id)
-            await session.execute(_RENEW, {"me": self.me})
+            await connection.execute(_RENEW, {"me": self.me})
 
     async def recover(self) -> list[tuple[int, str]]:
         """Take over the claims whose lease ran out; their (update id, payload), in id order."""
-        async with self.db.transaction() as session:
-            rows = (await session.execute(_RECOVER, {"me": self.me, "lease": self.lease_s,
-                                                     "batch": RECOVER_BATCH})).all()
+        async with self.db.engine.begin() as connection:
+            rows = (await connection.execute(_RECOVER, {"me": self.me, "lease": self.lease_s,
+                                                        "batch": RECOVER_BATCH})).all()
         return sorted((row.update_id, row.payload) for row in rows)

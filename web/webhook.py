@@ -46,9 +46,11 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,256}")
 RECENT_IDS = 10_000
 # How long a webhook's answer waits for an earlier update of its chat held by another instance
-# (well under Telegram's and nginx's timeouts), and how often it looks.
+# (well under Telegram's and nginx's timeouts), and how often it looks: soon at first (the
+# earlier update is usually being answered), then less often, so that many chats waiting at
+# once do not crowd the handlers out of the database.
 CHAT_WAIT_S = 10.0
-CHAT_POLL_S = 0.02
+CHAT_POLL_S = (0.01, 0.25)
 
 
 class RecentIds:
@@ -156,8 +158,10 @@ async def receive(request: web.Request) -> web.Response:
 async def _turn_came(claims, update_id: int, chat_id: int) -> bool:
     """Whether the earlier updates of the chat held by other instances were handled within CHAT_WAIT_S."""
     deadline = time.monotonic() + CHAT_WAIT_S
+    pause, longest = CHAT_POLL_S
     while time.monotonic() < deadline:
-        await asyncio.sleep(CHAT_POLL_S)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, longest)
         if not await claims.behind(update_id, chat_id):
             return True
     return False
