@@ -119,13 +119,14 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         finally:
             self.stats.record(update, time.perf_counter() - started)
         if self.claims is not None and isinstance(update, Update):
-            await self.claims.done(update.update_id)
+            self.claims.done(update.update_id)
 
     async def initialize(self) -> None:
         pass
 
     async def shutdown(self) -> None:
-        pass
+        if self.claims is not None:
+            await self.claims.close()
 
 
 async def claims_job(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -5,13 +5,12 @@ SQLite one process serves, web/webhook.py keeps the recent ids in memory).
 - **Claim.** The instance a webhook reaches inserts the update's row (its id is the key) before
   it answers 200. A resend reaching any instance finds the row and is acknowledged unhandled.
 - **Lease.** The row names its instance and `taken_at`; each instance renews the rows it holds
-  every `RENEW_S`, on a connection of its own. A row left `LEASE_S` without renewal (its
-  instance died, or gave it back) is taken over by the next resend or by `recover`, which every
-  instance runs every `RENEW_S`:
-  the payload is in the row, so an update whose instance died after answering 200 is not lost.
-- **Done.** The row is marked done once the handlers returned. An instance that dies after the
-  handlers' work but before that write has the update handled again by another (at least once,
-  never lost), a window of one statement.
+  every `RENEW_S`. A row left `LEASE_S` without renewal (its instance died, or gave it back) is
+  taken over by the next resend or by `recover`, which every instance runs every `RENEW_S`: the
+  payload is in the row, so an update whose instance died after answering 200 is not lost.
+- **Done.** The row is marked done once the handlers returned (in batches, `UpdateClaims.done`).
+  An instance that dies after the handlers' work but before that write has the update handled
+  again by another (at least once, never lost), a window of one statement.
 - **Order.** Telegram delivers a chat's next update only after it got 200 for the previous
   one, so the claims of one chat are made in update-id order. An update is handled only when no
   earlier update of its chat is still pending at another instance (`behind`); the webhook waits
@@ -21,6 +20,7 @@ SQLite one process serves, web/webhook.py keeps the recent ids in memory).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -37,6 +37,7 @@ log = logging.getLogger("loa.updates")
 LEASE_S = 30
 RENEW_S = 3
 RECOVER_BATCH = 100
+POOL_SIZE = 3
 
 _CLAIM = text("""
 WITH taken AS (
@@ -58,7 +59,7 @@ _BEHIND = text("""
 SELECT EXISTS (SELECT 1 FROM update_claims
                WHERE chat_id = :chat AND update_id < :id AND done_at IS NULL AND taken_by <> :me)
 """)
-_DONE = text("UPDATE update_claims SET done_at = now() WHERE update_id = :id")
+_DONE = text("UPDATE update_claims SET done_at = now() WHERE update_id = ANY(CAST(:ids AS BIGINT[]))")
 # Given back: nobody's, its lease already over.
 _RELEASE = text("""
 UPDATE update_claims SET taken_by = '', taken_at = 'epoch'
@@ -92,14 +93,27 @@ def instance_name() -> str:
 
 
 class UpdateClaims:
+    """This instance's claims, on a small pool of their own: an update's claim when it arrives
+    and the lease's upkeep never queue behind the handlers' sessions (under load that queue holds
+    a session for seconds; a lease renewed late is taken over while its update is still being
+    handled, and an intake that waits holds Telegram's connection). Marks of done are written in
+    batches, by one task: whatever was handled while the last write ran goes in the next."""
+
     def __init__(self, db: Database, me: str | None = None, lease_s: float = LEASE_S) -> None:
-        self.db = db
         self.me = me or instance_name()
         self.lease_s = lease_s
-        self._unmarked: set[int] = set()
+        self._db = Database(db.url, schema=db.schema, pool_size=POOL_SIZE)
+        self._done: set[int] = set()
+        self._flusher: asyncio.Task | None = None
+
+    async def __aenter__(self) -> UpdateClaims:
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        await self.close()
 
     async def claim(self, update_id: int, chat_id: int | None, payload: str) -> Claim:
-        async with self.db.autocommit() as session:
+        async with self._db.autocommit() as session:
             row = (await session.execute(_CLAIM, {"id": update_id, "chat": chat_id, "payload": payload,
                                                   "me": self.me})).one()
             if row.taken:
@@ -112,37 +126,54 @@ class UpdateClaims:
             return Claim(True, bool(behind))
 
     async def behind(self, update_id: int, chat_id: int) -> bool:
-        async with self.db.autocommit() as session:
+        async with self._db.autocommit() as session:
             return bool((await session.execute(_BEHIND, {"id": update_id, "chat": chat_id, "me": self.me})).scalar())
 
-    async def done(self, update_id: int) -> None:
-        """Mark it handled; should the write fail, `renew` tries again (until then the lease is
-        renewed, so no other instance handles it again)."""
-        try:
-            async with self.db.autocommit() as session:
-                await session.execute(_DONE, {"id": update_id})
-        except Exception:
-            log.exception("update_done_failed %s", fields(id=update_id))
-            self._unmarked.add(update_id)
+    def done(self, update_id: int) -> None:
+        """Mark it handled, soon (`flush` waits for it). Until it is written the lease is renewed,
+        so no other instance handles it again."""
+        self._done.add(update_id)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="update-claims-done")
+
+    async def flush(self) -> None:
+        """Wait until every update marked done so far is written."""
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def _flush(self) -> None:
+        while self._done:
+            ids = sorted(self._done)
+            try:
+                async with self._db.autocommit() as session:
+                    await session.execute(_DONE, {"ids": ids})
+            except Exception:
+                log.exception("update_done_failed %s", fields(updates=len(ids)))
+                await asyncio.sleep(RENEW_S)
+                continue
+            self._done.difference_update(ids)
 
     async def release(self, update_id: int) -> None:
-        async with self.db.autocommit() as session:
+        async with self._db.autocommit() as session:
             await session.execute(_RELEASE, {"id": update_id, "me": self.me})
 
-    # The lease's upkeep takes a connection of its own, past the sessions' queue: under load that
-    # queue can hold a session for seconds, and a lease renewed late is taken over by another
-    # instance while its update is still being handled here.
-
     async def renew(self) -> None:
-        async with self.db.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
-            for update_id in list(self._unmarked):
-                await connection.execute(_DONE, {"id": update_id})
-                self._unmarked.discard(update_id)
-            await connection.execute(_RENEW, {"me": self.me})
+        async with self._db.autocommit() as session:
+            await session.execute(_RENEW, {"me": self.me})
 
     async def recover(self) -> list[tuple[int, str]]:
         """Take over the claims whose lease ran out; their (update id, payload), in id order."""
-        async with self.db.engine.begin() as connection:
-            rows = (await connection.execute(_RECOVER, {"me": self.me, "lease": self.lease_s,
-                                                        "batch": RECOVER_BATCH})).all()
+        async with self._db.transaction() as session:
+            rows = (await session.execute(_RECOVER, {"me": self.me, "lease": self.lease_s,
+                                                     "batch": RECOVER_BATCH})).all()
         return sorted((row.update_id, row.payload) for row in rows)
+
+    async def close(self) -> None:
+        """Write the marks of done still waiting, and close the pool."""
+        try:
+            if self._done:
+                await asyncio.wait_for(self.flush(), 5)
+        except TimeoutError:
+            log.warning("update_done_unwritten %s", fields(updates=len(self._done)))
+        finally:
+            await self._db.dispose()

@@ -244,13 +244,14 @@ async def test_a_later_update_waits_for_an_earlier_one_of_its_chat_at_another_in
     await hoa.send("/start")
     update = captured_start(emulator, hoa)
     earlier = earlier_of(update)
-    other = UpdateClaims(db, me="other-instance")
-    assert (await other.claim(earlier["update_id"], hoa.id, json.dumps(earlier))).taken
-    async with served(application, emulator, settings, db) as (base, session):
+    async with (UpdateClaims(db, me="other-instance") as other,
+                served(application, emulator, settings, db) as (base, session)):
+        assert (await other.claim(earlier["update_id"], hoa.id, json.dumps(earlier))).taken
         posting = asyncio.ensure_future(post(session, base + PATH, update))
         await until_claimed(db, update["update_id"])
         assert not posting.done() and handled(application) == 0  # waiting for the other instance
-        await other.done(earlier["update_id"])
+        other.done(earlier["update_id"])
+        await other.flush()
         assert await posting == 200
         assert (await hoa.next_message()).text.startswith("Xin chào! Đây là Loa")
         await settled(application)
@@ -266,16 +267,17 @@ async def test_at_the_wait_bound_the_claim_is_given_back_and_the_answer_asks_for
     await hoa.send("/start")
     update = captured_start(emulator, hoa)
     earlier = earlier_of(update)
-    other = UpdateClaims(db, me="other-instance")
-    await other.claim(earlier["update_id"], hoa.id, json.dumps(earlier))
-    async with served(application, emulator, settings, db) as (base, session):
+    async with (UpdateClaims(db, me="other-instance") as other,
+                served(application, emulator, settings, db) as (base, session)):
+        await other.claim(earlier["update_id"], hoa.id, json.dumps(earlier))
         async with session.post(base + PATH, data=json.dumps(update).encode(),
                                 headers={"Content-Type": "application/json",
                                          "X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
             assert response.status == 503 and response.headers["Retry-After"] == "1"
         assert (await claim_row(db, update["update_id"])).taken_by == ""  # given back
         assert handled(application) == 0
-        await other.done(earlier["update_id"])
+        other.done(earlier["update_id"])
+        await other.flush()
         # Telegram's resend is taken and handled, once.
         assert await post(session, base + PATH, update) == 200
         assert (await hoa.next_message()).text.startswith("Xin chào! Đây là Loa")
@@ -290,14 +292,15 @@ async def test_an_update_whose_instance_died_is_handled_after_its_lease(applicat
     await hoa.send("/start")
     update = captured_start(emulator, hoa)
     # Another instance took it, answered 200, and died: Telegram will not send it again.
-    dead = UpdateClaims(db, me="dead-instance")
-    assert (await dead.claim(update["update_id"], hoa.id, json.dumps(update))).taken
+    async with UpdateClaims(db, me="dead-instance") as dead:
+        assert (await dead.claim(update["update_id"], hoa.id, json.dumps(update))).taken
     async with db.transaction() as session:
         await session.execute(text("UPDATE update_claims SET taken_at = now() - interval '1 hour'"))
     async with served(application, emulator, settings, db) as (base, session):
         assert (await hoa.next_message(timeout=30)).text.startswith("Xin chào! Đây là Loa")
         await settled(application)
         assert handled(application) == 1
+        await application.update_processor.claims.flush()
         row = await claim_row(db, update["update_id"])
         assert row.taken_by == application.update_processor.claims.me and row.done_at is not None
         # A late resend is a duplicate.
