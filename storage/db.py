@@ -95,14 +95,6 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncSession]:
-        """PostgreSQL: a session whose every statement commits by itself, for the one-statement
-        writes every update makes (storage/updates.py) without BEGIN and COMMIT round trips."""
-        assert not self.is_sqlite, "autocommit writes are for PostgreSQL"
-        async with self._turn(), self._autocommit_reads() as session:
-            yield session
-
-    @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
         """Wait for one of `pool_size` places, in the order asked (asyncio.Semaphore is FIFO)."""
         if self._queue is None or _holding.get():

@@ -25,6 +25,8 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -39,16 +41,19 @@ RENEW_S = 3
 RECOVER_BATCH = 100
 POOL_SIZE = 3
 
-_CLAIM = text("""
+# The two statements every update makes are sent through asyncpg itself ($1: the update id,
+# $2 its chat, $3 its JSON, $4 this instance): SQLAlchemy's statement and result handling cost
+# more CPU than the round trip (bench/webhook.py, docs/BENCHMARKS.md).
+_CLAIM = """
 WITH taken AS (
     INSERT INTO update_claims (update_id, chat_id, payload, taken_by, taken_at)
-    VALUES (:id, :chat, :payload, :me, now())
+    VALUES ($1, $2, $3, $4, now())
     ON CONFLICT (update_id) DO NOTHING
     RETURNING update_id)
 SELECT EXISTS (SELECT 1 FROM taken) AS taken,
        EXISTS (SELECT 1 FROM update_claims
-               WHERE chat_id = :chat AND update_id < :id AND done_at IS NULL AND taken_by <> :me) AS behind
-""")
+               WHERE chat_id = $2 AND update_id < $1 AND done_at IS NULL AND taken_by <> $4) AS behind
+"""
 # A resend of an update whose lease ran out: taken over (one instance wins the row's lock).
 _TAKE_OVER = text("""
 UPDATE update_claims SET taken_by = :me, taken_at = now()
@@ -59,7 +64,7 @@ _BEHIND = text("""
 SELECT EXISTS (SELECT 1 FROM update_claims
                WHERE chat_id = :chat AND update_id < :id AND done_at IS NULL AND taken_by <> :me)
 """)
-_DONE = text("UPDATE update_claims SET done_at = now() WHERE update_id = ANY(CAST(:ids AS BIGINT[]))")
+_DONE = "UPDATE update_claims SET done_at = now() WHERE update_id = ANY($1::bigint[])"
 # Given back: nobody's, its lease already over.
 _RELEASE = text("""
 UPDATE update_claims SET taken_by = '', taken_at = 'epoch'
@@ -103,6 +108,8 @@ class UpdateClaims:
         self.me = me or instance_name()
         self.lease_s = lease_s
         self._db = Database(db.url, schema=db.schema, pool_size=POOL_SIZE)
+        # Core connections in autocommit: no BEGIN and COMMIT round trips, no ORM session.
+        self._autocommit = self._db.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._done: set[int] = set()
         self._flusher: asyncio.Task | None = None
 
@@ -112,22 +119,28 @@ class UpdateClaims:
     async def __aexit__(self, *_exc) -> None:
         await self.close()
 
+    @asynccontextmanager
+    async def _driver(self) -> AsyncIterator:
+        """asyncpg's own connection, out of the pool, outside any transaction."""
+        async with self._autocommit.connect() as connection:
+            yield (await connection.get_raw_connection()).driver_connection
+
     async def claim(self, update_id: int, chat_id: int | None, payload: str) -> Claim:
-        async with self._db.autocommit() as session:
-            row = (await session.execute(_CLAIM, {"id": update_id, "chat": chat_id, "payload": payload,
-                                                  "me": self.me})).one()
-            if row.taken:
-                return Claim(True, bool(row.behind))
-            taken = (await session.execute(_TAKE_OVER, {"id": update_id, "me": self.me,
+        async with self._driver() as driver:
+            row = await driver.fetchrow(_CLAIM, update_id, chat_id, payload, self.me)
+        if row["taken"]:
+            return Claim(True, bool(row["behind"]))
+        async with self._autocommit.connect() as connection:
+            taken = (await connection.execute(_TAKE_OVER, {"id": update_id, "me": self.me,
                                                         "lease": self.lease_s})).first()
             if taken is None:
                 return Claim(False)
-            behind = (await session.execute(_BEHIND, {"id": update_id, "chat": chat_id, "me": self.me})).scalar()
+            behind = (await connection.execute(_BEHIND, {"id": update_id, "chat": chat_id, "me": self.me})).scalar()
             return Claim(True, bool(behind))
 
     async def behind(self, update_id: int, chat_id: int) -> bool:
-        async with self._db.autocommit() as session:
-            return bool((await session.execute(_BEHIND, {"id": update_id, "chat": chat_id, "me": self.me})).scalar())
+        async with self._autocommit.connect() as connection:
+            return bool((await connection.execute(_BEHIND, {"id": update_id, "chat": chat_id, "me": self.me})).scalar())
 
     def done(self, update_id: int) -> None:
         """Mark it handled, soon (`flush` waits for it). Until it is written the lease is renewed,
@@ -145,8 +158,8 @@ class UpdateClaims:
         while self._done:
             ids = sorted(self._done)
             try:
-                async with self._db.autocommit() as session:
-                    await session.execute(_DONE, {"ids": ids})
+                async with self._driver() as driver:
+                    await driver.execute(_DONE, ids)
             except Exception:
                 log.exception("update_done_failed %s", fields(updates=len(ids)))
                 await asyncio.sleep(RENEW_S)
@@ -154,17 +167,17 @@ class UpdateClaims:
             self._done.difference_update(ids)
 
     async def release(self, update_id: int) -> None:
-        async with self._db.autocommit() as session:
-            await session.execute(_RELEASE, {"id": update_id, "me": self.me})
+        async with self._autocommit.connect() as connection:
+            await connection.execute(_RELEASE, {"id": update_id, "me": self.me})
 
     async def renew(self) -> None:
-        async with self._db.autocommit() as session:
-            await session.execute(_RENEW, {"me": self.me})
+        async with self._autocommit.connect() as connection:
+            await connection.execute(_RENEW, {"me": self.me})
 
     async def recover(self) -> list[tuple[int, str]]:
         """Take over the claims whose lease ran out; their (update id, payload), in id order."""
-        async with self._db.transaction() as session:
-            rows = (await session.execute(_RECOVER, {"me": self.me, "lease": self.lease_s,
+        async with self._db.engine.begin() as connection:
+            rows = (await connection.execute(_RECOVER, {"me": self.me, "lease": self.lease_s,
                                                      "batch": RECOVER_BATCH})).all()
         return sorted((row.update_id, row.payload) for row in rows)
 
