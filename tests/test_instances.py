@@ -4,7 +4,7 @@ file): the emulator delivers every update to the front and a share of them once 
 Telegram does when an answer is lost. Residents onboard and report at the same time; every
 update is handled once, every chat's replies come in order, every staff card is posted once.
 Then the sending instance is killed with SIGKILL mid-run: the other carries on, sends the
-outbox, and nothing is lost.
+outbox, and nothing is lost. And a job meant for one instance at a time runs in one.
 
 PostgreSQL only (one process serves a SQLite file). The test makes a database of its own,
 since the instances are separate processes that cannot be pointed at this run's schema, and
@@ -28,6 +28,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import text
 
+from storage import jobs
 from storage.db import Database
 from tests.fixtures.cli import LOA, environment, loa
 from tests.fixtures.database import PG_URL
@@ -328,3 +329,18 @@ async def test_two_instances_handle_each_update_once_in_order_and_survive_a_kill
             if hasattr(instance, "process"):
                 await instance.stop()
         await front.stop()
+
+
+async def test_a_job_runs_in_one_instance_at_a_time(db):
+    if db.is_sqlite:
+        pytest.skip("one process serves a SQLite file: every job runs in it")
+    other = Database(db.url, schema=db.schema)  # another instance's connections
+    try:
+        async with jobs.alone(db, "broadcast-progress") as first:
+            async with (jobs.alone(other, "broadcast-progress") as second,
+                        jobs.alone(other, "another-job") as third):
+                assert (first, second, third) == (True, False, True)
+        async with jobs.alone(other, "broadcast-progress") as after:
+            assert after  # let go at the end of the block
+    finally:
+        await other.dispose()
