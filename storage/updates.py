@@ -36,8 +36,10 @@ from storage.db import Database
 
 log = logging.getLogger("loa.updates")
 
-LEASE_S = 30
-RENEW_S = 3
+# A lease short enough that a button tap caught in a crash is still answered within Telegram's
+# 15 s for a callback query; renewed five times within it, on a connection of its own.
+LEASE_S = 10
+RENEW_S = 2
 RECOVER_BATCH = 100
 POOL_SIZE = 3
 
@@ -108,6 +110,9 @@ class UpdateClaims:
         self.me = me or instance_name()
         self.lease_s = lease_s
         self._db = Database(db.url, schema=db.schema, pool_size=POOL_SIZE)
+        # The lease's upkeep has a connection of its own: a renewal that waits behind a burst of
+        # claims lets the lease run out while the update is still being handled here.
+        self._upkeep = Database(db.url, schema=db.schema, pool_size=1)
         # Core connections in autocommit: no BEGIN and COMMIT round trips, no ORM session.
         self._autocommit = self._db.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._done: set[int] = set()
@@ -171,12 +176,12 @@ class UpdateClaims:
             await connection.execute(_RELEASE, {"id": update_id, "me": self.me})
 
     async def renew(self) -> None:
-        async with self._autocommit.connect() as connection:
+        async with self._upkeep.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as connection:
             await connection.execute(_RENEW, {"me": self.me})
 
     async def recover(self) -> list[tuple[int, str]]:
         """Take over the claims whose lease ran out; their (update id, payload), in id order."""
-        async with self._db.engine.begin() as connection:
+        async with self._upkeep.engine.begin() as connection:
             rows = (await connection.execute(_RECOVER, {"me": self.me, "lease": self.lease_s,
                                                      "batch": RECOVER_BATCH})).all()
         return sorted((row.update_id, row.payload) for row in rows)
@@ -190,3 +195,4 @@ class UpdateClaims:
             log.warning("update_done_unwritten %s", fields(updates=len(self._done)))
         finally:
             await self._db.dispose()
+            await self._upkeep.dispose()
