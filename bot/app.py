@@ -10,6 +10,7 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 import handlers
+from bot import ordering
 from bot.effects import EffectRunner
 from bot.ordering import PerChatUpdateProcessor, update_kind
 from broadcasts.service import SenderService
@@ -22,6 +23,7 @@ from kernel.logs import fields
 from kernel.settings import Settings
 from kernel.transport import AiohttpRequest
 from storage.db import Database
+from storage.updates import UpdateClaims
 
 log = logging.getLogger("loa.updates")
 
@@ -63,6 +65,8 @@ def policy_of(application: Application) -> Callable[[], Policy]:
 
 def build_application(settings: Settings, db: Database) -> Application:
     api = settings.telegram_api_url
+    # Several instances may share a webhook on PostgreSQL: updates are claimed in the database.
+    claims = UpdateClaims(db) if settings.webhook_url and not db.is_sqlite else None
     application = (
         ApplicationBuilder()
         .token(settings.token)
@@ -71,7 +75,7 @@ def build_application(settings: Settings, db: Database) -> Application:
         .request(AiohttpRequest(connection_pool_size=64))
         .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=POLL_TIMEOUT + 10))
         .context_types(ContextTypes(context=LoaContext))
-        .concurrent_updates(PerChatUpdateProcessor(settings.updates_in_flight))
+        .concurrent_updates(PerChatUpdateProcessor(settings.updates_in_flight, claims))
         .build()
     )
     sender = SenderService(db, settings)
@@ -85,5 +89,6 @@ def build_application(settings: Settings, db: Database) -> Application:
     deadline_job.add_jobs(application)
     draft_job.add_jobs(application)
     feed_job.add_jobs(application)
+    ordering.add_jobs(application)
     application.add_error_handler(_log_error)
     return application

@@ -9,18 +9,29 @@ of hundreds of handlers competing for the database's connections, where some are
 and again (bench/webhook.py, docs/BENCHMARKS.md). An update takes its place only once its chat's
 previous update is done, so one resident's burst of taps holds one place, not many.
 
+With several instances on PostgreSQL (webhook mode), `claims` (storage/updates.py) carries the
+order and the once-only across them: each update handled is marked done there, and `claims_job`
+renews this instance's leases and takes over the updates of instances that died.
+
 The processor also counts what it handles (`UpdateStats`), which /metrics and /healthz read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 from collections.abc import Awaitable
 
 from prometheus_client import Counter, Histogram
 from telegram import Update
-from telegram.ext import BaseUpdateProcessor
+from telegram.ext import Application, BaseUpdateProcessor, ContextTypes
+
+from kernel.logs import fields
+from storage.updates import RENEW_S, UpdateClaims
+
+log = logging.getLogger("loa.updates")
 
 UPDATE_KINDS = ("message", "edited_message", "callback_query", "my_chat_member", "chat_member",
                 "inline_query")
@@ -63,9 +74,10 @@ QUEUED = 100_000
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
-    def __init__(self, in_flight: int = 64) -> None:
+    def __init__(self, in_flight: int = 64, claims: UpdateClaims | None = None) -> None:
         super().__init__(QUEUED)
         self.in_flight = in_flight
+        self.claims = claims
         self._turns = asyncio.Semaphore(in_flight)  # FIFO
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
         self.stats = UpdateStats()
@@ -106,9 +118,29 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             await coroutine
         finally:
             self.stats.record(update, time.perf_counter() - started)
+        if self.claims is not None and isinstance(update, Update):
+            self.claims.done(update.update_id)
 
     async def initialize(self) -> None:
         pass
 
     async def shutdown(self) -> None:
-        pass
+        if self.claims is not None:
+            await self.claims.close()
+
+
+async def claims_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Renew this instance's claims, and handle the updates whose instance's lease ran out."""
+    application = context.application
+    claims = application.update_processor.claims
+    await claims.renew()
+    for update_id, payload in await claims.recover():
+        log.warning("update_recovered %s", fields(id=update_id))
+        application.update_queue.put_nowait(Update.de_json(json.loads(payload), application.bot))
+
+
+def add_jobs(application: Application) -> None:
+    if getattr(application.update_processor, "claims", None) is not None:
+        application.job_queue.run_repeating(claims_job, interval=RENEW_S, first=RENEW_S, name="update-claims",
+                                            job_kwargs={"max_instances": 1, "coalesce": True,
+                                                        "misfire_grace_time": None})

@@ -4,11 +4,13 @@ then a clean shutdown."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import gc
 import logging
+import os
 import signal
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
 from aiohttp import web
 from telegram import BotCommand, Update
@@ -21,7 +23,7 @@ from kernel.i18n import translator
 from kernel.logs import fields
 from kernel.settings import LANGUAGES, Settings
 from storage import migrate
-from storage.db import Database
+from storage.db import Database, sqlite_file
 from web import server, webhook
 
 log = logging.getLogger("loa.run")
@@ -116,16 +118,40 @@ async def serving(application: Application, settings: Settings, db: Database,
             log.info("stopping")
 
 
+@contextmanager
+def only_process(db: Database) -> Iterator[None]:
+    """On a SQLite file, one `loa run` at a time: an exclusive lock on `<database>.instance-lock`
+    for as long as it runs (the kernel releases it when the process ends, however it ends).
+    Several instances need PostgreSQL, where updates and jobs are claimed in the database."""
+    path = sqlite_file(db.url) if db.is_sqlite else None
+    if path is None:
+        yield
+        return
+    lock = path.with_name(path.name + ".instance-lock")
+    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CannotStart(f"another `loa run` already serves the SQLite database {path} (it holds {lock}): "
+                              "SQLite serves one process; stop the other one, or use PostgreSQL "
+                              "(DATABASE_URL=postgresql://…) to run several instances") from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """`loa run`: serve until `stop` is set (by default, until SIGINT or SIGTERM)."""
     stop = stop or stop_on_signals()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     try:
-        head = migrate.head_revision()
-        if await migrate.current_revision(db) != head:
-            raise NotMigrated("the database is not up to date: run `loa db upgrade` first")
-        async with serving(build_application(settings, db), settings, db):
-            await stop.wait()
+        with only_process(db):
+            head = migrate.head_revision()
+            if await migrate.current_revision(db) != head:
+                raise NotMigrated("the database is not up to date: run `loa db upgrade` first")
+            async with serving(build_application(settings, db), settings, db):
+                await stop.wait()
     finally:
         await db.dispose()
 

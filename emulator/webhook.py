@@ -12,6 +12,10 @@ An update leaves the queue only when the receiver answers 2xx, so an update whos
 lost is delivered again, as Telegram does. One that fails is retried with backoff, holding up
 its own chat only. A JSON answer naming a "method" is executed, as Telegram executes a method
 call returned in the webhook response.
+
+`resend_every=n` delivers every n-th update taken once more, at once and beside the chat's next
+updates, as Telegram does when the receiver's answer was lost on the way (a timeout): the
+receiver must recognise it.
 """
 
 from __future__ import annotations
@@ -61,8 +65,13 @@ def _remove(updates: deque[dict], update: dict) -> None:
 
 
 class WebhookSender:
-    def __init__(self, emulator: Emulator, backoff: tuple[float, float] = (0.05, 2.0), timeout: float = 10.0):
+    def __init__(self, emulator: Emulator, backoff: tuple[float, float] = (0.05, 2.0), timeout: float = 10.0,
+                 resend_every: int = 0):
         self.emulator = emulator
+        self.resend_every = resend_every
+        self.taken = 0  # updates the receiver took
+        self.resent = 0  # of which delivered once more (resend_every)
+        self._resends: set[asyncio.Task] = set()
         self.first_delay, self.max_delay = backoff
         self.timeout = timeout
         self.deliveries = 0  # POSTs made, retries included
@@ -80,7 +89,7 @@ class WebhookSender:
             task.cancel()
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
+        tasks = list(self._tasks.values()) + list(self._resends)
         self._tasks.clear()
         for task in tasks:
             task.cancel()
@@ -137,6 +146,12 @@ class WebhookSender:
                 return
             if error is None:
                 _remove(bot.updates, update)
+                self.taken += 1
+                if self.resend_every and self.taken % self.resend_every == 0:
+                    self.resent += 1
+                    task = asyncio.get_running_loop().create_task(self._post(bot, hook, update))
+                    self._resends.add(task)
+                    task.add_done_callback(self._resends.discard)
                 return
             hook.last_error_date = int(time.time())
             hook.last_error_message = error

@@ -40,7 +40,7 @@ from handlers.cards import Card, edit, page_of, send
 from handlers.context import LoaContext, services
 from kernel.effects import Effects
 from kernel.i18n import pick_language
-from storage import areas, residents, roles, topics
+from storage import areas, jobs, residents, roles, topics
 from storage.models import Alert, Area, Role, Topic
 from storage.types import utcnow
 
@@ -705,8 +705,12 @@ async def follow_progress(application: Application) -> None:
     """Post or edit the progress message of every alert being followed; the last edit, once the
     alert is done or stopped, is its final report, after which the alert is no longer followed."""
     lock = application.bot_data.setdefault("progress_lock", asyncio.Lock())
-    async with lock:
-        db, settings = services(application).db, services(application).settings
+    db, settings = services(application).db, services(application).settings
+    # With several instances, one posts and edits the progress messages at a time; the others
+    # skip the tick (storage/jobs.py).
+    async with lock, jobs.alone(db, "broadcast-progress") as mine:
+        if not mine:
+            return
         async with db.read() as session:
             followed = (await session.execute(
                 select(Alert).where(Alert.wizard_step == drafts.FOLLOW, Alert.progress_chat_id.is_not(None))

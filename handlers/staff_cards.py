@@ -5,9 +5,10 @@ the agency handling it. Each is posted once and then edited in place as the repo
 date: it posts the missing ones, edits the others, and closes the card an agency no longer holds.
 It also tells a group of what it must not miss, through the outbox: the agency that a report
 came back to (reopened by its reporter), and the moderators when an agency sends one back.
-The job runs it every few seconds on the instance that sends, and handlers run it at once for
-the report they changed. The cards show the cleaned copy of the first photo from the media
-store, never the resident's own file, and the agency's card never names the reporter.
+The job runs it every few seconds in every instance (each card claimed in the database, see
+`sync`), and handlers run it at once for the report they changed. The cards show the cleaned
+copy of the first photo from the media store, never the resident's own file, and the agency's
+card never names the reporter.
 
 The cards also show the last messages of the report's thread (complaints/thread.py), the
 resident only as "the resident", and a question the resident could not receive as undeliverable
@@ -311,10 +312,12 @@ def _lock(application: Application) -> asyncio.Lock:
 
 async def sync(application: Application, report_ids: list[int] | None = None) -> int:
     """Bring the cards of changed reports (or of `report_ids`) up to date; returns how many
-    reports it handled. Only the instance that runs the sender posts new cards, so that two
-    instances do not both post one; the others edit the cards that exist and leave the rest."""
+    reports it handled. Every instance may run it: on PostgreSQL each report is claimed for the
+    post and the write of its card's message id, a row lock taken with SKIP LOCKED that the others
+    pass over, so that two instances never both post one card (a sender changing or not). On
+    SQLite one process serves and the in-process lock suffices, so the post stays outside the
+    write transaction (which would hold up every other writer)."""
     settings, db, sender = services(application).settings, services(application).db, services(application).sender
-    post = sender.leading
     async with _lock(application):
         async with db.read() as session:
             query = select(Report).where(or_(Report.cards_synced_at.is_(None),
@@ -331,27 +334,52 @@ async def sync(application: Application, report_ids: list[int] | None = None) ->
         for report in reports:
             view, routed, events, messages = views[report.id]
             try:
-                placed = await _sync_one(application, view, routed, post=post)
+                if db.is_sqlite:
+                    placed = await _sync_one(application, view, routed)
+                    if placed is not None:
+                        async with db.transaction() as session:
+                            await _record(session, settings, report, view, placed, events, messages)
+                else:
+                    async with db.transaction() as session:
+                        placed = None
+                        if await _claimed(session, report):
+                            placed = await _sync_one(application, view, routed)
+                            if placed is not None:
+                                await _record(session, settings, report, view, placed, events, messages)
             except RetryAfter as error:
                 log.warning("cards_paused retry_after=%s", error.retry_after)
                 break  # the group's limit: the next run goes on
             except TelegramError as error:
                 log.warning("card_failed report=%s error=%s", report.code, error)
                 continue
-            if placed is None:
-                continue
-            async with db.transaction() as session:
-                row = await session.get(Report, report.id, with_for_update=True)
-                for key, value in placed.items():
-                    setattr(row, key, value)
-                if row.updated_at == report.updated_at:
-                    row.cards_synced_at = report.updated_at
-                await _notices(session, settings, view, placed, events)
-                await _thread_notices(session, settings, view, placed, messages)
-            done += 1
+            if placed is not None:
+                done += 1
         if done:
             sender.wake()
         return done
+
+
+CARD_COLUMNS = ("mod_card_chat_id", "mod_card_message_id", "agency_card_chat_id", "agency_card_message_id")
+
+
+async def _claimed(session, report: Report) -> bool:
+    """Lock the report's row for this transaction unless another instance holds it; False when it
+    does, or when the cards changed since they were read (the next run sees them as they are)."""
+    row = (await session.execute(select(Report).where(Report.id == report.id)
+                                 .with_for_update(skip_locked=True)
+                                 .execution_options(populate_existing=True))).scalar_one_or_none()
+    return row is not None and all(getattr(row, c) == getattr(report, c) for c in CARD_COLUMNS)
+
+
+async def _record(session, settings, report: Report, view: View, placed: dict, events: list[ReportEvent],
+                  messages: list[thread.MessageInfo]) -> None:
+    row = await session.get(Report, report.id, with_for_update=True)
+    for key, value in placed.items():
+        setattr(row, key, value)
+    if row.updated_at == report.updated_at:
+        row.cards_synced_at = report.updated_at
+    await _notices(session, settings, view, placed, events)
+    await _thread_notices(session, settings, view, placed, messages)
 
 
 async def _new_events(session, report: Report) -> list[ReportEvent]:
@@ -371,16 +399,14 @@ async def _new_messages(session, report: Report) -> list[thread.MessageInfo]:
     return [thread.MessageInfo.of(row) for row in rows]
 
 
-async def _sync_one(application: Application, view: View, routed: Agency | None, *, post: bool) -> dict | None:
-    """Post or edit both cards; the card columns to write, or None when a card could not be posted."""
+async def _sync_one(application: Application, view: View, routed: Agency | None) -> dict | None:
+    """Post or edit both cards; the card columns to write."""
     settings = services(application).settings
     bot, report, language = application.bot, view.report, settings.default_language
     placed: dict = {}
     if settings.moderators_chat_id:
         markup = card_markup(view, language, for_agency=False, routed=routed)
         if report.mod_card_message_id is None or report.mod_card_chat_id != settings.moderators_chat_id:
-            if not post:
-                return None
             message = await _post(bot, settings.moderators_chat_id, view, language, settings.tz, False, markup)
             placed.update(mod_card_chat_id=message.chat_id, mod_card_message_id=message.message_id)
         else:
@@ -396,8 +422,6 @@ async def _sync_one(application: Application, view: View, routed: Agency | None,
     if chat:
         markup = card_markup(view, language, for_agency=True)
         if report.agency_card_message_id is None or report.agency_card_chat_id != chat:
-            if not post:
-                return None
             message = await _post(bot, chat, view, language, settings.tz, True, markup)
             placed.update(agency_card_chat_id=message.chat_id, agency_card_message_id=message.message_id)
         else:

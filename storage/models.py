@@ -572,3 +572,25 @@ class DashboardSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())
     expires_at: datetime = Field(sa_column=_utc_column())
     ended_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class UpdateClaim(SQLModel, table=True):
+    """A Telegram update taken by one instance (webhook mode on PostgreSQL, storage/updates.py):
+    the key makes a resend that reaches another instance a duplicate; `taken_at` is the lease
+    its instance renews while it holds it, `payload` lets another instance handle it when the
+    lease runs out (the instance died); `done_at` once handled."""
+
+    __tablename__ = "update_claims"
+    __table_args__ = (
+        Index("ix_update_claims_chat_pending", "chat_id", "update_id",
+              postgresql_where=text("done_at IS NULL"), sqlite_where=text("done_at IS NULL")),
+        Index("ix_update_claims_taken_pending", "taken_at",
+              postgresql_where=text("done_at IS NULL"), sqlite_where=text("done_at IS NULL")),
+    )
+
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    payload: str = Field(sa_type=Text)
+    taken_by: str = Field(max_length=64)
+    taken_at: datetime = Field(sa_column=_utc_column())
+    done_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))

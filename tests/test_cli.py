@@ -126,3 +126,35 @@ async def test_run_answers_start_through_the_emulator_and_stops_cleanly(tmp_path
     assert emulator.token not in log and emulator.token.split(":")[1] not in log
     commands = [name for name, params in emulator.calls if name == "setMyCommands"]
     assert len(commands) == 3
+
+
+async def test_a_second_run_on_one_sqlite_file_refuses_and_says_why(tmp_path, emulator):
+    await loa("db", "upgrade", cwd=tmp_path)
+    env = {"TELEGRAM_BOT_TOKEN": emulator.token, "TELEGRAM_API_URL": emulator.url}
+    first = await asyncio.create_subprocess_exec(*LOA, "run", cwd=tmp_path, env=environment(**env),
+                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        resident = emulator.user(first_name="Minh", language_code="vi")
+        await resident.send("/start")
+        await resident.next_message(timeout=30)  # the first one serves
+        code, _out, err = await loa("run", cwd=tmp_path, **env)
+        assert code == 1, err
+        assert "another `loa run` already serves the SQLite database" in err and "PostgreSQL" in err
+        assert "Traceback" not in err
+        # The first one still answers.
+        await resident.send("/help")
+        await resident.next_message(timeout=30)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(first.communicate(), 30)
+    assert first.returncode == 0, err.decode()
+    # Once it stopped, the next one may start (the lock went with the process).
+    second = await asyncio.create_subprocess_exec(*LOA, "run", cwd=tmp_path, env=environment(**env),
+                                                  stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        await resident.send("/help")
+        await resident.next_message(timeout=30)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.communicate(), 30)
+    assert second.returncode == 0

@@ -9,11 +9,14 @@ import signal
 import socket
 
 import pytest
+from sqlalchemy import text
 
 from bot.app import build_application
 from storage import residents
+from storage.updates import UpdateClaims
 from tests.fixtures.bot import served, settings_for
 from tests.fixtures.cli import LOA, environment, loa
+from web import webhook
 
 SECRET = "test-webhook-secret_0123456789"
 PATH = "/telegram/" + hashlib.sha256(SECRET.encode()).hexdigest()[:32]
@@ -203,3 +206,104 @@ async def test_loa_run_in_webhook_mode_answers_and_stops_cleanly(tmp_path, emula
     assert SECRET not in log and emulator.token not in log
     assert emulator.default_bot.webhook is not None, "left for the other instances"
     assert not any(name == "getUpdates" for name, _ in emulator.calls)
+
+
+# Several instances on PostgreSQL: the updates are claimed in the database (storage/updates.py).
+# `UpdateClaims(db, me=...)` plays another instance.
+
+def postgresql_only(db) -> None:
+    if db.is_sqlite:
+        pytest.skip("one process serves a SQLite file: updates are not claimed in the database")
+
+
+async def claim_row(db, update_id: int):
+    async with db.read() as session:
+        return (await session.execute(text("SELECT taken_by, done_at FROM update_claims WHERE update_id = :id"),
+                                      {"id": update_id})).one_or_none()
+
+
+async def until_claimed(db, update_id: int) -> None:
+    async def claimed():
+        while await claim_row(db, update_id) is None:
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(claimed(), 30)
+
+
+def earlier_of(update: dict, text: str = "/help") -> dict:
+    """An update of the same chat just before `update`."""
+    earlier = json.loads(json.dumps(update))
+    earlier["update_id"] = update["update_id"] - 1
+    earlier["message"]["text"] = text
+    return earlier
+
+
+async def test_a_later_update_waits_for_an_earlier_one_of_its_chat_at_another_instance(application, emulator,
+                                                                                      settings, db):
+    postgresql_only(db)
+    hoa = emulator.user(first_name="Hoa", language_code="vi")
+    await hoa.send("/start")
+    update = captured_start(emulator, hoa)
+    earlier = earlier_of(update)
+    async with (UpdateClaims(db, me="other-instance") as other,
+                served(application, emulator, settings, db) as (base, session)):
+        assert (await other.claim(earlier["update_id"], hoa.id, json.dumps(earlier))).taken
+        posting = asyncio.ensure_future(post(session, base + PATH, update))
+        await until_claimed(db, update["update_id"])
+        assert not posting.done() and handled(application) == 0  # waiting for the other instance
+        other.done(earlier["update_id"])
+        await other.flush()
+        assert await posting == 200
+        assert (await hoa.next_message()).text.startswith("Xin chào! Đây là Loa")
+        await settled(application)
+        assert handled(application) == 1
+    assert (await claim_row(db, update["update_id"])).done_at is not None
+
+
+async def test_at_the_wait_bound_the_claim_is_given_back_and_the_answer_asks_for_a_resend(
+        application, emulator, settings, db, monkeypatch):
+    postgresql_only(db)
+    monkeypatch.setattr(webhook, "CHAT_WAIT_S", 0.2)
+    hoa = emulator.user(first_name="Hoa", language_code="vi")
+    await hoa.send("/start")
+    update = captured_start(emulator, hoa)
+    earlier = earlier_of(update)
+    async with (UpdateClaims(db, me="other-instance") as other,
+                served(application, emulator, settings, db) as (base, session)):
+        await other.claim(earlier["update_id"], hoa.id, json.dumps(earlier))
+        async with session.post(base + PATH, data=json.dumps(update).encode(),
+                                headers={"Content-Type": "application/json",
+                                         "X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
+            assert response.status == 503 and response.headers["Retry-After"] == "1"
+        assert (await claim_row(db, update["update_id"])).taken_by == ""  # given back
+        assert handled(application) == 0
+        other.done(earlier["update_id"])
+        await other.flush()
+        # Telegram's resend is taken and handled, once.
+        assert await post(session, base + PATH, update) == 200
+        assert (await hoa.next_message()).text.startswith("Xin chào! Đây là Loa")
+        assert await post(session, base + PATH, update) == 200
+        await settled(application)
+        assert handled(application) == 1 and len(hoa.messages) == 1
+
+
+async def test_an_update_whose_instance_died_is_handled_after_its_lease(application, emulator, settings, db):
+    postgresql_only(db)
+    hoa = emulator.user(first_name="Hoa", language_code="vi")
+    await hoa.send("/start")
+    update = captured_start(emulator, hoa)
+    # Another instance took it, answered 200, and died: Telegram will not send it again.
+    async with UpdateClaims(db, me="dead-instance") as dead:
+        assert (await dead.claim(update["update_id"], hoa.id, json.dumps(update))).taken
+    async with db.transaction() as session:
+        await session.execute(text("UPDATE update_claims SET taken_at = now() - interval '1 hour'"))
+    async with served(application, emulator, settings, db) as (base, session):
+        assert (await hoa.next_message(timeout=30)).text.startswith("Xin chào! Đây là Loa")
+        await settled(application)
+        assert handled(application) == 1
+        await application.update_processor.claims.flush()
+        row = await claim_row(db, update["update_id"])
+        assert row.taken_by == application.update_processor.claims.me and row.done_at is not None
+        # A late resend is a duplicate.
+        assert await post(session, base + PATH, update) == 200
+        await settled(application)
+        assert handled(application) == 1 and len(hoa.messages) == 1

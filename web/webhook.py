@@ -5,8 +5,14 @@ restarts and instances, and names the secret without revealing it. Telegram send
 itself in X-Telegram-Bot-Api-Secret-Token; a request without it (or with another) is refused
 with 403 before its body is read. The update is put on the PTB Application's update queue and
 the answer is 200 at once: the handlers run in the background (per chat in order, see
-bot/ordering.py). An update id seen among the last RECENT_IDS is acknowledged and dropped, since
-Telegram delivers an update again when it did not get our answer.
+bot/ordering.py). Telegram delivers an update again when it did not get our answer: on SQLite
+(one process) an update id seen among the last RECENT_IDS is acknowledged and dropped. On
+PostgreSQL, where several instances may share the webhook, the update is claimed in the database
+first (storage/updates.py): a resend that any instance already took is acknowledged and dropped,
+and while an earlier update of its chat is pending at another instance the answer waits, up to
+CHAT_WAIT_S; at that bound the claim is given back and the answer is 503 with Retry-After, so
+that Telegram delivers it again later (and should it not, the instance that finds the claim's
+lease over handles it).
 
 The route exists only in webhook mode (WEBHOOK_URL set); the runner calls setWebhook on start
 and leaves it set on stop (bot/runner.py).
@@ -14,10 +20,12 @@ and leaves it set on stop (bot/runner.py).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import re
+import time
 from collections import deque
 from urllib.parse import urlsplit
 
@@ -37,6 +45,12 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # keeps others from posting updates.
 SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,256}")
 RECENT_IDS = 10_000
+# How long a webhook's answer waits for an earlier update of its chat held by another instance
+# (well under Telegram's and nginx's timeouts), and how often it looks: soon at first (the
+# earlier update is usually being answered), then less often, so that many chats waiting at
+# once do not crowd the handlers out of the database.
+CHAT_WAIT_S = 10.0
+CHAT_POLL_S = (0.01, 0.25)
 
 
 class RecentIds:
@@ -115,17 +129,42 @@ async def receive(request: web.Request) -> web.Response:
     update_id = data.get("update_id") if isinstance(data, dict) else None
     if not isinstance(update_id, int) or isinstance(update_id, bool):
         return web.json_response({"error": "not a Telegram update: no update_id"}, status=400)
+    claims = getattr(application.update_processor, "claims", None)
     seen = app[SEEN]
-    if update_id in seen:
+    if claims is None and update_id in seen:
         log.info("webhook_duplicate %s", fields(id=update_id))
         return web.Response()
     try:
         update = Update.de_json(data, application.bot)
     except Exception:
         return web.json_response({"error": "not a Telegram update"}, status=400)
-    seen.add(update_id)
+    if claims is None:
+        seen.add(update_id)
+    else:
+        chat_id = update.effective_chat.id if update.effective_chat else None
+        claim = await claims.claim(update_id, chat_id, body.decode())
+        if not claim.taken:
+            log.info("webhook_duplicate %s", fields(id=update_id))
+            return web.Response()
+        if claim.behind and not await _turn_came(claims, update_id, chat_id):
+            await claims.release(update_id)
+            log.warning("webhook_chat_busy %s", fields(id=update_id, chat=chat_id))
+            return web.json_response({"error": "an earlier update of this chat is still being handled"},
+                                     status=503, headers={"Retry-After": "1"})
     application.update_queue.put_nowait(update)
     return web.Response()
+
+
+async def _turn_came(claims, update_id: int, chat_id: int) -> bool:
+    """Whether the earlier updates of the chat held by other instances were handled within CHAT_WAIT_S."""
+    deadline = time.monotonic() + CHAT_WAIT_S
+    pause, longest = CHAT_POLL_S
+    while time.monotonic() < deadline:
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, longest)
+        if not await claims.behind(update_id, chat_id):
+            return True
+    return False
 
 
 def setup(app: web.Application) -> None:

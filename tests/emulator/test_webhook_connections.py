@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from aiohttp import web
 
@@ -176,3 +176,17 @@ def test_order_keys():
     assert order_key({"update_id": 2, "callback_query": {"id": "1", "from": user, "message": {"chat": chat}}}) == 42
     assert order_key({"update_id": 3, "inline_query": {"id": "1", "from": user, "query": ""}}) == 7
     assert order_key({"update_id": 4, "poll": {"id": "1", "question": "?"}}) is None
+
+
+async def test_resend_every_delivers_that_share_of_the_updates_once_more(tg, emulator):
+    hook = Receiver()
+    people = residents(emulator, 6)
+    emulator.webhooks.resend_every = 3
+    async with hooked(tg, hook):
+        for person in people:
+            await person.send("/start")
+        await hook.wait_seen(8)  # six, and every third once more
+        assert emulator.webhooks.taken == 6 and emulator.webhooks.resent == 2
+        assert (await tg.get_webhook_info()).pending_update_count == 0
+    times = Counter(chat for chat, _ in hook.seen)
+    assert set(times) == {p.id for p in people} and sorted(times.values()) == [1, 1, 1, 1, 2, 2]
