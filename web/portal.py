@@ -10,13 +10,19 @@ Pages need no JavaScript (the security policy forbids scripts) and load nothing 
 Caching: every page is answered as the feeds are (web/public.py: `etag`, `fresh`, `answer`),
 with an ETag of the rendered page in its language and `Vary: Cookie, Accept-Language`, so a
 browser or a proxy asks again with If-None-Match and gets 304 while the page is unchanged.
+Figures that read a whole period of reports (complaints.stats) are kept for MEMO_SECONDS by
+`memo`: a page may be at most that old, as a client may keep it (public.MAX_AGE).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
 from functools import cache
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -35,6 +41,9 @@ COOKIE_SECONDS = 365 * 24 * 3600
 VARY = "Host, Cookie, Accept-Language"
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 JINJA = web.AppKey("public_jinja", Environment)
+MEMO_SECONDS = float(public.MAX_AGE)
+_MEMO = web.AppKey("public_memo", dict)  # key → (time.monotonic() when computed, its task)
+T = TypeVar("T")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'self'; "
@@ -46,6 +55,7 @@ SECURITY_HEADERS = {
 
 def setup(app: web.Application) -> None:
     app[JINJA] = environment()
+    app[_MEMO] = {}
     app.router.add_static(f"{PREFIX}/static", STATIC)
     app.router.add_get(f"{PREFIX}/language/{{code}}", switch_language)
     app.on_response_prepare.append(_secure)
@@ -124,6 +134,23 @@ async def switch_language(request: web.Request) -> web.Response:
 
 
 # ---------------------------------------------------------------- rendering
+
+
+async def memo(request: web.Request, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+    """`compute()`'s value, computed again once it is MEMO_SECONDS old; requests arriving while it
+    is computed wait for the same computation (a burst does not read the period once each)."""
+    store = request.config_dict[_MEMO]
+    found = store.get(key)
+    if found is not None and time.monotonic() - found[0] < MEMO_SECONDS:
+        return await asyncio.shield(found[1])
+    task = asyncio.ensure_future(compute())
+    store[key] = (time.monotonic(), task)
+    try:
+        return await asyncio.shield(task)
+    except Exception:
+        if store.get(key, (0.0, None))[1] is task:
+            del store[key]
+        raise
 
 
 def bot_username(request: web.Request) -> str | None:
