@@ -10,7 +10,9 @@ The server runs in a second process pinned to one CPU: the public routes of `loa
 (web/server.py's SETUPS whose module is `context`, `public*` or `portal`, so pages added later
 are served too) on an aiohttp application without a bot, the client in this one pinned to the
 other. Each page is asked --runs times after --warmup unmeasured ones, on one kept-alive
-connection, without If-None-Match (every answer built afresh); the report pages (from the
+connection, without If-None-Match (every answer built afresh, but for the report figures of
+the home and agencies pages, which web.portal.memo keeps for a minute: the time to compute them,
+what the first request of a minute waits for, is measured apart); the report pages (from the
 `portal-reports` work) are measured when the server has them. Then the feed with its ETag
 from --clients connections for --seconds.
 
@@ -18,7 +20,7 @@ SQLite: a migrated file in a temporary folder. PostgreSQL: a schema of its own o
 BENCH_DATABASE_URL, dropped at the end.
 
     .venv/bin/python bench/public_pages.py [--reports 100000] [--alerts 1000] [--db sqlite|postgresql|both] \
-        [--runs 100]
+        [--runs 100] [--stats-runs 10]
 
 Not part of the test suite.
 """
@@ -35,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +51,7 @@ from bench.child import free_port  # noqa: E402
 from bench.public_feeds import cached_load, quantile  # noqa: E402
 from bench.webhook import open_database  # noqa: E402
 from broadcasts import publish  # noqa: E402
+from complaints import stats  # noqa: E402
 from storage.models import Alert, Report  # noqa: E402
 
 SENDER = "canhbao@hanoi.example.vn"
@@ -114,6 +118,22 @@ async def measure(http: aiohttp.ClientSession, paths: list[str], base: str, runs
     return times, size
 
 
+async def figures(db, runs: int) -> None:
+    """What a page waits for when its figures are not in the memo (web.portal.memo, once a minute
+    per period): complaints.stats over the period, in a read session of its own, in this process."""
+    now = datetime.now(timezone.utc)
+    for name, days, compute in (("overall", 30, stats.overall_stats), ("per agency", 30, stats.agency_stats),
+                                ("per agency", 90, stats.agency_stats), ("per agency", 365, stats.agency_stats)):
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            async with db.read() as session:
+                await compute(session, now=now, days=days)
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"  figures {name}, {days} days, computed (a memo miss): p50 {quantile(times, .5):.0f} ms, "
+              f"max {max(times):.0f} ms", flush=True)
+
+
 async def run(kind: str, args) -> list[tuple[str, float, float, int]]:
     folder = Path(tempfile.mkdtemp(prefix="loa-bench-portal-"))
     db, cleanup = await open_database(kind, folder)
@@ -150,6 +170,7 @@ async def run(kind: str, args) -> list[tuple[str, float, float, int]]:
             ("a report's page", report_pages),
             ("reports GeoJSON", ["/public/reports.geojson"]),
         ]
+        await figures(db, args.stats_runs)
         cpus = sorted(os.sched_getaffinity(0))
         server = Server(db, cpus[0] if len(cpus) > 1 else None)
         if len(cpus) > 1:
@@ -188,6 +209,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--stats-runs", type=int, default=10)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
