@@ -25,7 +25,7 @@ from functools import cache
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from complaints import public
 from complaints.lifecycle import RATING_LABELS, STATE_LABELS
@@ -177,7 +177,7 @@ async def reports_page(request: web.Request) -> web.Response:
     async with request.config_dict[DB].read() as session:
         found = await public.page(session, f, number, per_page)
         with_reports = [row[0] for row in (await session.execute(
-            select(distinct(Report.area_code)).where(Report.area_code.is_not(None)))).all()]
+            select(Report.area_code).where(Report.area_code.is_not(None)).distinct())).all()]
         names = await _Names.load(session, lang, [*with_reports, f.area, *(r.area_code for r in found.reports)])
         boundaries = list((await session.execute(select(Area.boundary).where(
             Area.code.in_({r.area_code for r in found.reports if r.area_code})))).scalars())
