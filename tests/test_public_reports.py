@@ -6,6 +6,7 @@ through the emulator. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -34,6 +35,9 @@ async def reports_portal(city, tmp_path):
         yield made
 
 
+EN = "loa_lang=en"  # the cookie of a visitor who chose English
+
+
 def _html(body: bytes) -> str:
     return body.decode()
 
@@ -41,18 +45,21 @@ def _html(body: bytes) -> str:
 async def test_no_public_page_or_feed_shows_what_the_resident_did_not_allow(reports_portal):
     portal, seeded = reports_portal, reports_portal.seeded
     await sent_alert(portal.db)  # the alerts' feeds and pages are crawled too
+    codes = (seeded.private, seeded.rejected, seeded.with_photo, seeded.no_photo)
     starts = ["/public/", "/public/agencies", "/public/alerts", "/public/alerts.atom", "/public/reports",
-              "/public/reports.geojson", "/public/reports?lang=en", "/public/reports?state=done",
-              "/public/reports.geojson?limit=1000&lang=en"]
-    starts += [f"/public/reports/{code}{tail}" for code in (seeded.private, seeded.rejected, seeded.with_photo,
-                                                              seeded.no_photo)
-               for tail in ("", "?lang=en", "/photo")]
+              "/public/reports.geojson", "/public/reports?state=done", "/public/reports.geojson?limit=1000"]
+    starts += [f"/public/reports/{code}{tail}" for code in codes for tail in ("", "/photo")]
+    # And again in English (the language switch keeps it in a cookie, which the crawl then sends).
+    starts += ["/public/language/en?back=/public/reports"] + [f"/public/reports/{code}?en" for code in codes]
     pages = await crawl(portal, starts)
     served = {path for path, (status, _body) in pages.items() if status == 200}
     # Every report page, its feed and its map were read, and the alert's CAP document from the feed.
     assert {f"/public/reports/{seeded.private}", f"/public/reports/{seeded.rejected}", "/public/reports",
             "/public/reports.geojson", "/public/alerts.atom"} <= served
+    assert {"/public/", "/public/agencies", "/public/alerts"} <= served
     assert any(path.endswith(".cap") for path in served)
+    assert any(re.fullmatch(r"/public/alerts/\d+", path) for path in served)
+    assert any("Passed to Hanoi Department of Transport" in pages[path][1].decode() for path in served)  # English
     for path, (status, body) in pages.items():
         assert status in (200, 404), (path, status)
         if status != 200:
@@ -70,7 +77,7 @@ async def test_no_public_page_or_feed_shows_what_the_resident_did_not_allow(repo
 
 async def test_a_private_report_stands_at_its_wards_centre_and_shows_its_public_history(reports_portal):
     portal, seeded = reports_portal, reports_portal.seeded
-    status, headers, body = await portal.get(f"/public/reports/{seeded.private}?lang=en")
+    status, headers, body = await portal.get(f"/public/reports/{seeded.private}", Cookie=EN)
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     page = _html(body)
     assert "Traffic and roads" in page and "Hoan Kiem Ward" in page
@@ -91,7 +98,7 @@ async def test_a_private_report_stands_at_its_wards_centre_and_shows_its_public_
 
 async def test_a_rejected_report_shows_only_its_reason(reports_portal):
     portal, seeded = reports_portal, reports_portal.seeded
-    status, _headers, body = await portal.get(f"/public/reports/{seeded.rejected}?lang=en")
+    status, _headers, body = await portal.get(f"/public/reports/{seeded.rejected}", Cookie=EN)
     page = _html(body)
     assert status == 200
     assert seeded.rejected in page and "Rejected" in page
@@ -123,7 +130,7 @@ async def test_the_list_filters_pages_and_maps(reports_portal):
     assert await codes_of("?period=30") == [seeded.no_photo, seeded.private]
     assert await codes_of("?limit=1") == [seeded.no_photo]
 
-    status, headers, body = await portal.get("/public/reports?per_page=1&page=2&lang=en")
+    status, headers, body = await portal.get("/public/reports?per_page=1&page=2", Cookie=EN)
     page = _html(body)
     assert status == 200 and "3 reports · page 2 of 3" in page
     assert seeded.private in page and seeded.no_photo not in page.split("<ul")[1]
@@ -136,7 +143,7 @@ async def test_the_list_filters_pages_and_maps(reports_portal):
     for query, name in (("state=bogus", "state"), ("page=0", "page"), ("page=abc", "page"),
                         ("per_page=101", "per_page"), ("period=2", "period"), ("page=" + "9" * 40, "page"),
                         ("category=" + "x" * 60, "category")):
-        status, _headers, body = await portal.get(f"/public/reports?{query}&lang=en")
+        status, _headers, body = await portal.get(f"/public/reports?{query}", Cookie=EN)
         assert status == 400 and f"“{name}”" in body.decode(), query
     status, _headers, _body = await portal.get("/public/reports.geojson?limit=1001")
     assert status == 400
@@ -144,25 +151,25 @@ async def test_the_list_filters_pages_and_maps(reports_portal):
 
 async def test_a_report_page_its_photo_and_caching(reports_portal):
     portal, seeded = reports_portal, reports_portal.seeded
-    status, headers, body = await portal.get(f"/public/reports/{seeded.with_photo}?lang=en")
+    status, headers, body = await portal.get(f"/public/reports/{seeded.with_photo}", Cookie=EN)
     page = _html(body)
     assert status == 200
     assert f'src="/public/reports/{seeded.with_photo}/photo"' in page
     assert "12 &lt;b&gt;Phố&lt;/b&gt; Điện Biên Phủ" in page  # the address, allowed, and escaped
     assert f"{PUBLIC_POINT[0]:.5f}" in page
     assert headers["Cache-Control"] == "public, max-age=60"
-    status, again, body = await portal.get(f"/public/reports/{seeded.with_photo}?lang=en",
-                                           **{"If-None-Match": headers["ETag"]})
+    status, again, body = await portal.get(f"/public/reports/{seeded.with_photo}",
+                                           Cookie=EN, **{"If-None-Match": headers["ETag"]})
     assert status == 304 and body == b""
     # A change of any report makes every page new.
     async with portal.db.transaction() as session:
         report = (await session.execute(Report.__table__.select().where(Report.code == seeded.no_photo))).one()
         await session.execute(Report.__table__.update().where(Report.id == report.id)
                               .values(updated_at=report.updated_at + timedelta(seconds=5)))
-    status, changed, _body = await portal.get(f"/public/reports/{seeded.with_photo}?lang=en",
-                                              **{"If-None-Match": headers["ETag"]})
+    status, changed, _body = await portal.get(f"/public/reports/{seeded.with_photo}",
+                                              Cookie=EN, **{"If-None-Match": headers["ETag"]})
     assert status == 200 and changed["ETag"] != headers["ETag"]
-    status, _headers, body = await portal.get(f"/public/reports/{seeded.no_photo}?lang=en")
+    status, _headers, body = await portal.get(f"/public/reports/{seeded.no_photo}", Cookie=EN)
     assert status == 200 and "/photo" not in _html(body) and "Passed to Hanoi Department of Transport" in _html(body)
     for path in ("/public/reports/PA-ZZZZZ", "/public/reports/PA-ZZZZZ/photo", "/public/reports/%3Cx%3E"):
         assert (await portal.get(path))[0] == 404

@@ -18,90 +18,57 @@ holding it. Registered by web/public.py, under its LOA_PUBLIC_PORTAL switch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-from functools import cache
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 
-from complaints import public
+from complaints import public as reports_public
 from complaints.lifecycle import RATING_LABELS, STATE_LABELS
 from complaints.media import MediaStore
-from kernel import formats
 from kernel.i18n import translator
-from kernel.settings import LANGUAGES
 from storage.areas import full_name
 from storage.models import Agency, Area, Category, Report
+from web import portal, public
 from web.dashboard import svg
-from web.dashboard.views import TEMPLATES
 from web.keys import DB, SETTINGS
 
 LIST_PATH = "/public/reports"
 GEOJSON_PATH = "/public/reports.geojson"
 REPORT_PATH = "/public/reports/{code}"
 PHOTO_PATH = "/public/reports/{code}/photo"
-MAX_AGE = 60
 PER_PAGE = 20
 GEOJSON_LIMIT = 500
 MAX_PAGE = 100_000
-LANGUAGE_COOKIE = "loa_lang"
 _CODE = re.compile(r"[\w-]{1,32}$")
 _AREA = re.compile(r"[\w.-]{1,16}$")
 
 
-@cache
-def environment() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-
-
-def language(request: web.Request) -> str:
-    """The visitor's language: `?lang=`, else their cookie, else the city's."""
-    for chosen in (request.query.get("lang"), request.cookies.get(LANGUAGE_COOKIE)):
-        if chosen in LANGUAGES:
-            return chosen
-    return request.config_dict[SETTINGS].default_language
-
-
-def _etag(*parts: str) -> str:
-    return '"r' + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32] + '"'
-
-
-def _fresh(request: web.Request, tag: str) -> bool:
-    tags = {held.strip().removeprefix("W/") for held in request.headers.get("If-None-Match", "").split(",")}
-    return tag in tags or "*" in tags
-
-
-def _answer(tag: str, body: bytes | None, content_type: str) -> web.Response:
-    headers = {"ETag": tag, "Cache-Control": f"public, max-age={MAX_AGE}", "Vary": "Host, Cookie"}
-    if body is None:
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, headers={**headers, "Content-Type": f"{content_type}; charset=utf-8"})
+def _cached(request: web.Request, tag: str, body: bytes | None, content_type: str) -> web.Response:
+    return public.answer(request, tag, body, content_type, vary=portal.VARY)
 
 
 def _bad(request: web.Request, what: str) -> web.HTTPBadRequest:
-    _ = translator(language(request)).gettext
+    _ = translator(portal.language(request)).gettext
     return web.HTTPBadRequest(text=_("Not a valid value for “{name}”.").format(name=what),
-                              content_type="text/plain")
+                              content_type="text/plain", headers={"Vary": portal.VARY})
 
 
-def _filters(request: web.Request) -> public.Filters:
+def _filters(request: web.Request) -> reports_public.Filters:
     """The filters of the query string; 400 for a malformed one (an unknown category or area
     simply finds nothing)."""
     q = request.query
     state, category, area, period = (q.get(name) or None for name in ("state", "category", "area", "period"))
-    if state is not None and state not in public.LISTED_STATES and state not in public.STATE_GROUPS:
+    if state is not None and state not in reports_public.LISTED_STATES and state not in reports_public.STATE_GROUPS:
         raise _bad(request, "state")
     if category is not None and not _CODE.match(category):
         raise _bad(request, "category")
     if area is not None and not _AREA.match(area):
         raise _bad(request, "area")
-    if period is not None and period not in public.PERIODS:
+    if period is not None and period not in reports_public.PERIODS:
         raise _bad(request, "period")
-    return public.Filters(state=state, category=category, area=area, period=period)
+    return reports_public.Filters(state=state, category=category, area=area, period=period)
 
 
 def _bounded(request: web.Request, name: str, default: int, high: int) -> int:
@@ -115,8 +82,8 @@ def _bounded(request: web.Request, name: str, default: int, high: int) -> int:
 
 async def _version(request: web.Request, *parts: str) -> str:
     async with request.config_dict[DB].read() as session:
-        version = await public.version(session)
-    return _etag(version, request.path_qs, language(request), *parts)
+        version = await reports_public.version(session)
+    return public.etag("reports", version, request.path_qs, portal.language(request), *parts)
 
 
 class _Names:
@@ -147,18 +114,13 @@ class _Names:
 
 
 def _render(request: web.Request, template: str, **values) -> bytes:
-    lang = language(request)
-    translate = translator(lang).gettext
-    settings = request.config_dict[SETTINGS]
-    values.update(_=translate, language=lang,
-                  state_label=lambda state: translate(STATE_LABELS.get(state, state)),
-                  rating_label=lambda rating: translate(RATING_LABELS.get(rating, rating)),
-                  when=lambda moment: formats.moment(moment, lang, settings.tz) if moment else "—",
-                  day=lambda moment: formats.day(moment, lang, settings.tz) if moment else "—")
-    return environment().get_template(template).render(**values).encode()
+    translate = translator(portal.language(request)).gettext
+    return portal.render_text(request, template, **values,
+                              state_label=lambda state: translate(STATE_LABELS.get(state, state)),
+                              rating_label=lambda rating: translate(RATING_LABELS.get(rating, rating))).encode()
 
 
-def _map(names: _Names, reports: list[public.Summary], boundaries: list[str | None], label: str):
+def _map(names: _Names, reports: list[reports_public.Summary], boundaries: list[str | None], label: str):
     _ = translator(names.lang).gettext
     points = [(r.place.latitude, r.place.longitude, r.place.exact,
                f"{r.code} · {names.category(r.category_code)}", f"{LIST_PATH}/{r.code}")
@@ -169,13 +131,13 @@ def _map(names: _Names, reports: list[public.Summary], boundaries: list[str | No
 async def reports_page(request: web.Request) -> web.Response:
     f = _filters(request)
     number = _bounded(request, "page", 1, MAX_PAGE)
-    per_page = _bounded(request, "per_page", PER_PAGE, public.MAX_PER_PAGE)
-    lang = language(request)
+    per_page = _bounded(request, "per_page", PER_PAGE, reports_public.MAX_PER_PAGE)
+    lang = portal.language(request)
     tag = await _version(request)
-    if _fresh(request, tag):
-        return _answer(tag, None, "text/html")
+    if public.fresh(request, tag):
+        return _cached(request, tag, None, "text/html")
     async with request.config_dict[DB].read() as session:
-        found = await public.page(session, f, number, per_page)
+        found = await reports_public.page(session, f, number, per_page)
         with_reports = [row[0] for row in (await session.execute(
             select(Report.area_code).where(Report.area_code.is_not(None)).distinct())).all()]
         names = await _Names.load(session, lang, [*with_reports, f.area, *(r.area_code for r in found.reports)])
@@ -187,31 +149,31 @@ async def reports_page(request: web.Request) -> web.Response:
     if per_page != PER_PAGE:
         params["per_page"] = str(per_page)
     body = _render(request, "public/reports.html", page=found, names=names, filters=f, params=params,
-                   states=public.LISTED_STATES, periods=list(public.PERIODS),
+                   states=reports_public.LISTED_STATES, periods=list(reports_public.PERIODS),
                    area_choices=sorted(((code, names.area(code)) for code in with_reports), key=lambda a: a[1]),
                    map=_map(names, found.reports, boundaries, _("Map of the reports on this page")),
                    page_url=lambda n: LIST_PATH + "?" + "&".join(
                        f"{k}={v}" for k, v in sorted({**params, "page": str(n)}.items())),
                    geojson_url=GEOJSON_PATH + ("?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
                                                if params else ""))
-    return _answer(tag, body, "text/html")
+    return _cached(request, tag, body, "text/html")
 
 
 async def report_page(request: web.Request) -> web.Response:
     code = request.match_info["code"]
     if not _CODE.match(code):
-        raise web.HTTPNotFound()
-    lang = language(request)
+        raise portal.not_found(request)
+    lang = portal.language(request)
     tag = await _version(request)
     async with request.config_dict[DB].read() as session:
-        found = await public.one(session, code)
+        found = await reports_public.one(session, code)
         if found is None:
-            raise web.HTTPNotFound()
-        if _fresh(request, tag):
-            return _answer(tag, None, "text/html")
-        if isinstance(found, public.Rejected):
+            raise portal.not_found(request)
+        if public.fresh(request, tag):
+            return _cached(request, tag, None, "text/html")
+        if isinstance(found, reports_public.Rejected):
             body = _render(request, "public/report_rejected.html", report=found)
-            return _answer(tag, body, "text/html")
+            return _cached(request, tag, body, "text/html")
         names = await _Names.load(session, lang, [found.area_code])
         boundary = (await session.execute(select(Area.boundary).where(Area.code == found.area_code))).scalar()
     _ = translator(lang).gettext
@@ -219,23 +181,23 @@ async def report_page(request: web.Request) -> web.Response:
     body = _render(request, "public/report.html", report=found, names=names,
                    map=svg.area_map(boundary, point, label=_("Where the report is")),
                    photo_url=f"{LIST_PATH}/{found.code}/photo" if found.has_photo else None)
-    return _answer(tag, body, "text/html")
+    return _cached(request, tag, body, "text/html")
 
 
 async def photo(request: web.Request) -> web.StreamResponse:
     code = request.match_info["code"]
     if not _CODE.match(code):
-        raise web.HTTPNotFound()
+        raise portal.not_found(request)
     async with request.config_dict[DB].read() as session:
-        sha256 = await public.photo(session, code)
+        sha256 = await reports_public.photo(session, code)
     path = MediaStore(request.config_dict[SETTINGS].media_dir).path_of(sha256) if sha256 else None
     if path is None or not path.is_file():
-        raise web.HTTPNotFound()
+        raise portal.not_found(request)
     return web.FileResponse(path, headers={"Content-Type": "image/jpeg", "ETag": f'"{sha256[:32]}"',
                                            "Cache-Control": "public, max-age=86400"})
 
 
-def feature(report: public.Summary, names: _Names, base: str) -> dict:
+def feature(report: reports_public.Summary, names: _Names, base: str) -> dict:
     """A report as a GeoJSON Feature: its place (exact, or its area's centre) and public facts."""
     place = report.place
     return {
@@ -255,23 +217,23 @@ def feature(report: public.Summary, names: _Names, base: str) -> dict:
 
 async def geojson(request: web.Request) -> web.Response:
     f = _filters(request)
-    limit = _bounded(request, "limit", GEOJSON_LIMIT, public.MAX_POINTS)
+    limit = _bounded(request, "limit", GEOJSON_LIMIT, reports_public.MAX_POINTS)
     tag = await _version(request)
-    if _fresh(request, tag):
-        return _answer(tag, None, "application/geo+json")
+    if public.fresh(request, tag):
+        return _cached(request, tag, None, "application/geo+json")
     settings = request.config_dict[SETTINGS]
     base = (settings.dashboard_url or str(request.url.origin())).rstrip("/")
     async with request.config_dict[DB].read() as session:
-        shown = await public.points(session, f, limit)
-        names = await _Names.load(session, language(request), [r.area_code for r in shown])
+        shown = await reports_public.points(session, f, limit)
+        names = await _Names.load(session, portal.language(request), [r.area_code for r in shown])
     body = json.dumps({"type": "FeatureCollection", "features": [feature(r, names, base) for r in shown]},
                       ensure_ascii=False, separators=(",", ":")).encode()
-    return _answer(tag, body, "application/geo+json")
+    return _cached(request, tag, body, "application/geo+json")
 
 
 async def open_reports_map(session, lang: str, limit: int = 300):
     """The map of the newest open reports, for the portal's home page."""
-    shown = await public.points(session, public.Filters(state="open"), limit)
+    shown = await reports_public.points(session, reports_public.Filters(state="open"), limit)
     names = await _Names.load(session, lang, [r.area_code for r in shown])
     boundaries = list((await session.execute(select(Area.boundary).where(
         Area.code.in_({r.area_code for r in shown if r.area_code})))).scalars())
