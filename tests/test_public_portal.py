@@ -308,3 +308,14 @@ async def test_the_portal_in_chromium(portal, screen):
     await expect(page.locator("h1")).to_have_text("Loa: reports and alerts for the city")
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     await screenshot(page, f"public-{screen.name}-home-en")
+
+
+async def test_the_sandbox_links_to_the_portal(sandbox, chat_client):
+    async with chat_client.http.get(sandbox.url, params={"lang": "en"}) as response:
+        page = await response.text()
+    assert '<a href="/public/" target="_blank" rel="noopener">Public portal</a>' in page
+    async with chat_client.http.get(sandbox.url + "public/", cookies={portal_module.COOKIE: "en"}) as response:
+        assert response.status == 200
+        home = await response.text()
+    assert 'href="https://t.me/loa_sandbox_bot"' in home  # the sandbox's bot, in its emulator
+    assert listed_alerts(home)  # the demo's weather alert
