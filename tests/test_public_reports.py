@@ -10,10 +10,12 @@ import re
 from datetime import timedelta
 
 import pytest
+from playwright.async_api import expect
 
 from complaints import public
 from storage.models import Report
 from tests.fixtures.bot import settings_for
+from tests.fixtures.browser import screenshot
 from tests.fixtures.public import portal_for, sent_alert
 from tests.fixtures.public_reports import (
     BA_DINH_WARD,
@@ -226,3 +228,24 @@ async def test_without_a_tap_the_setting_decides(bot, emulator, db):
     await lan.next_message()
     [report] = await report_rows(db)
     assert report.publicity == public.PLACE
+
+
+async def test_the_reports_in_chromium(reports_portal, screen):
+    """Desktop and phone: the list, its filters (a form, no script) and a report's page; nothing
+    scrolls sideways at a phone's width."""
+    portal, seeded, page = reports_portal, reports_portal.seeded, screen
+    await page.goto(portal.url("/public/reports"))
+    await expect(page.locator("h1")).to_have_text("Phản ánh")
+    await expect(page.locator(".reports-list li")).to_have_count(3)
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await screenshot(page, f"public-{screen.name}-reports")
+    await page.get_by_label("Trạng thái").select_option("open")
+    await page.get_by_role("button", name="Xem").click()
+    await expect(page.locator(".reports-list li")).to_have_count(2)
+    assert "state=open" in page.url
+    await page.get_by_role("link", name=seeded.with_photo, exact=True).click()
+    await expect(page.locator("h1")).to_contain_text(seeded.with_photo)
+    await page.wait_for_function("document.querySelector('.public-photo img').naturalWidth > 0")
+    assert await page.evaluate("document.querySelector('.public-photo img').naturalWidth") == 40  # the photo
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await screenshot(page, f"public-{screen.name}-report")
