@@ -15,7 +15,7 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from complaints import drafts
+from complaints import drafts, public
 from complaints.lifecycle import RATING_LABELS
 from handlers import callbacks, cards
 from handlers.cards import area_page
@@ -210,6 +210,7 @@ def review(resident: Resident, draft: ReportDraft, category: Category | None, ar
     ]
     if category is not None:
         lines.append(_("Expected handling time: {days} working days").format(days=category.resolve_days))
+    lines.append(_("On the public portal: {value}").format(value=publicity_text(draft.publicity, _)))
     # An image sent as a file still carries its metadata in Telegram: only real photos are shown.
     first = next((p["file_id"] for p in draft.photos or [] if p.get("kind") != "document"), None)
     if closed:
@@ -223,10 +224,18 @@ def review(resident: Resident, draft: ReportDraft, category: Category | None, ar
          InlineKeyboardButton(_("✏️ Location"), callback_data=callbacks.REVIEW_EDIT.build("location"))],
         [InlineKeyboardButton(_("✅ Submit"), callback_data=callbacks.SUBMIT.build(nonce))],
         [InlineKeyboardButton(_("✖️ Cancel the report"), callback_data=callbacks.REPORT_CANCEL.build())],
+        *([InlineKeyboardButton(("✓ " if draft.publicity == choice else "") + _(public.CHOICE_LABELS[choice]),
+                                callback_data=callbacks.PUBLICITY.build(choice))] for choice in public.CHOICES),
     ]
     if drafts.ward_from_address(draft):
         rows[1].append(InlineKeyboardButton(_("✏️ Ward"), callback_data=callbacks.REVIEW_EDIT.build("ward")))
     return Card("\n".join(lines), InlineKeyboardMarkup(rows), photo=first)
+
+
+def publicity_text(choice: str, _) -> str:
+    """The resident's answer to "may the portal show it?", with what it means."""
+    choice = public.choice(choice, public.WARD)
+    return f"<b>{escape(_(public.CHOICE_LABELS[choice]))}</b> ({escape(_(public.CHOICE_NOTES[choice]))})"
 
 
 def submitted(resident: Resident, report: Report, tz: ZoneInfo) -> Card:
@@ -282,6 +291,7 @@ def status(resident: Resident, report: Report, category: Category | None, area: 
         _("Location: {value}").format(value=where(report, area, resident.language)),
         _("Photos: {value}").format(value=photo_count if photo_count else _("none")),
         _("Description: {value}").format(value=escape(shorten(report.description, TEXT_DESCRIPTION))),
+        _("On the public portal: {value}").format(value=publicity_text(report.publicity, _)),
     ]
     if report.rating in RATING_LABELS:
         lines.append(_("Your rating: {rating}.").format(rating=_(RATING_LABELS[report.rating])))
