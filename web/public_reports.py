@@ -99,7 +99,8 @@ class _Names:
                       for c in (await session.execute(select(Category))).scalars()}
         agencies = {a.code: (a.name_en if en else a.name_vi) for a in (await session.execute(select(Agency))).scalars()}
         codes = sorted({code for code in area_codes if code})
-        areas = {a.code: a for a in (await session.execute(select(Area).where(Area.code.in_(codes)))).scalars()}
+        areas = {row.code: row for row in (await session.execute(  # names only: not the boundaries
+            select(Area.code, Area.full_name_vi, Area.full_name_en).where(Area.code.in_(codes)))).all()}
         return cls(lang, categories, agencies, areas)
 
     def category(self, code: str) -> str:
