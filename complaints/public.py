@@ -112,7 +112,7 @@ class Rejected:
 @dataclass(frozen=True)
 class Page:
     reports: list[Summary]
-    total: int
+    total: int  # at most MAX_OFFSET + 1: more than MAX_OFFSET when it is that
     page: int  # from 1
     pages: int
     per_page: int
@@ -199,7 +199,9 @@ async def page(session: AsyncSession, f: Filters, number: int = 1, per_page: int
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
     now = now or utcnow()
     conditions = await _conditions(session, f, now)
-    total = (await session.execute(select(func.count()).select_from(Report).where(and_(*conditions)))).scalar_one()
+    # Counted up to one past what paging reaches: enough to say "more than 10,000", at a bounded cost.
+    counted = select(Report.id).where(and_(*conditions)).limit(MAX_OFFSET + 1).subquery()
+    total = (await session.execute(select(func.count()).select_from(counted))).scalar_one()
     pages = max(1, min(-(-total // per_page), MAX_OFFSET // per_page))
     number = min(max(number, 1), pages)
     walk = await _conditions(session, f, now, walk=_is_sqlite(session))
@@ -259,8 +261,16 @@ async def photo(session: AsyncSession, code: str) -> str | None:
 
 
 async def version(session: AsyncSession) -> str:
-    """Changes whenever anything public about any report may have changed: the newest update
-    time and the number of reports (the portal's pages are cached on it)."""
-    newest, count = (await session.execute(select(select(func.max(Report.updated_at)).scalar_subquery(),
-                                                  select(func.count()).select_from(Report).scalar_subquery()))).one()
-    return f"{newest.isoformat() if newest else '-'}:{count}"
+    """Changes whenever anything public about the reports may have changed: the newest change,
+    the newest report and the oldest one (the last two tell of reports filed and deleted), three
+    look-ups of an index each (the portal's pages are cached on it)."""
+    newest, last, first = (await session.execute(select(
+        select(func.max(Report.updated_at)).scalar_subquery(), select(func.max(Report.id)).scalar_subquery(),
+        select(func.min(Report.id)).scalar_subquery()))).one()
+    return f"{newest.isoformat() if newest else '-'}:{last}:{first}"
+
+
+async def area_codes(session: AsyncSession) -> list[str]:
+    """The areas that have reports, for the filter's choices."""
+    query = select(Report.area_code).where(Report.area_code.is_not(None)).distinct()
+    return list((await session.execute(query)).scalars())
