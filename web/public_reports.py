@@ -179,12 +179,12 @@ async def report_page(request: web.Request) -> web.Response:
         raise portal.not_found(request)
     lang = portal.language(request)
     tag = await _version(request)
+    if public.fresh(request, tag):  # only a page that was found was given this ETag
+        return _cached(request, tag, None, "text/html")
     async with request.config_dict[DB].read() as session:
         found = await reports_public.one(session, code)
         if found is None:
             raise portal.not_found(request)
-        if public.fresh(request, tag):
-            return _cached(request, tag, None, "text/html")
         if isinstance(found, reports_public.Rejected):
             body = _render(request, "public/report_rejected.html", report=found)
             return _cached(request, tag, body, "text/html")
