@@ -29,6 +29,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints.lifecycle import OPEN, Action, State
+from complaints.queue import _unindexed
 from storage import areas
 from storage.models import Area, Report, ReportEvent, ReportPhoto
 from storage.types import utcnow
@@ -51,6 +52,7 @@ LISTED_STATES = tuple(s.value for s in State if s != State.REJECTED)
 STATE_GROUPS = {"open": tuple(sorted(OPEN)), "done": (State.RESOLVED.value, State.CLOSED.value)}
 PERIODS = {"7": 7, "30": 30, "90": 90, "365": 365}  # days back from now
 MAX_PER_PAGE = 100
+MAX_OFFSET = 10_000  # paging reaches the newest 10,000 matches; filters narrow older ones down
 MAX_POINTS = 1000  # a map's or the GeoJSON's reports at most
 # The events the public history shows; the rest (priority, sent back) are the staff's business.
 PUBLIC_ACTIONS = (Action.ASSIGN, Action.START, Action.RESOLVE, Action.RATE, Action.REOPEN, Action.AUTO_CLOSE,
@@ -110,7 +112,7 @@ class Rejected:
 @dataclass(frozen=True)
 class Page:
     reports: list[Summary]
-    total: int
+    total: int  # at most MAX_OFFSET + 1: more than MAX_OFFSET when it is that
     page: int  # from 1
     pages: int
     per_page: int
@@ -118,6 +120,10 @@ class Page:
 
 def choice(value: str | None, default: str) -> str:
     return value if value in CHOICES else default
+
+
+def _is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
 
 
 def _private():
@@ -156,21 +162,34 @@ def _summary(row) -> Summary:
                    has_photo=row.photo is not None)
 
 
-async def _conditions(session: AsyncSession, f: Filters, now: datetime) -> list:
-    states = STATE_GROUPS.get(f.state or "") or ((f.state,) if f.state in LISTED_STATES else LISTED_STATES)
-    conditions = [Report.state.in_(states)]
+async def _conditions(session: AsyncSession, f: Filters, now: datetime, *, walk: bool = False) -> list:
+    """The filter as SQL conditions. `walk`: for the page's rows on SQLite, which keeps no
+    statistics: its state and a province's many wards are kept off their indexes (`+column`), so
+    that it walks the newest-first index until the page is full instead of sorting every match
+    (a city's reports are mostly in one province, and most are in a listed state)."""
+    col = _unindexed if walk else (lambda column: column)
+    states = STATE_GROUPS.get(f.state or "") or ((f.state,) if f.state in LISTED_STATES else None)
+    conditions = [col(Report.state).in_(states) if states else col(Report.state) != State.REJECTED]
     if f.category:
         conditions.append(Report.category_code == f.category)
     if f.area:
-        conditions.append(Report.area_code.in_([f.area, *await areas.descendant_codes(session, f.area)]))
+        codes = [f.area, *await areas.descendant_codes(session, f.area)]
+        conditions.append((col(Report.area_code) if len(codes) > 1 else Report.area_code).in_(codes))
     if f.period in PERIODS:
         conditions.append(Report.created_at >= now - timedelta(days=PERIODS[f.period]))
     return conditions
 
 
-def _listed(conditions: list):
-    return (select(*_SUMMARY).outerjoin(Area, Area.code == Report.area_code).where(and_(*conditions))
-            .order_by(Report.created_at.desc(), Report.id.desc()))
+_NEWEST = (Report.created_at.desc(), Report.id.desc())
+
+
+async def _rows(session: AsyncSession, conditions: list, offset: int, limit: int) -> list[Summary]:
+    """The listed reports `offset` to `offset + limit`, newest first: their ids first, from the
+    indexes alone, then their columns for those ids only (a deep page skips ids, not rows)."""
+    ids = select(Report.id).where(and_(*conditions)).order_by(*_NEWEST).offset(offset).limit(limit).subquery()
+    query = (select(*_SUMMARY).join(ids, ids.c.id == Report.id).outerjoin(Area, Area.code == Report.area_code)
+             .order_by(*_NEWEST))
+    return [_summary(row) for row in (await session.execute(query)).all()]
 
 
 async def page(session: AsyncSession, f: Filters, number: int = 1, per_page: int = 20, *,
@@ -178,20 +197,22 @@ async def page(session: AsyncSession, f: Filters, number: int = 1, per_page: int
     """One page of the listed reports (never the rejected ones), newest first. `number` is
     clamped to the pages there are, `per_page` to 1..MAX_PER_PAGE. Two queries (three with an area)."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    conditions = await _conditions(session, f, now or utcnow())
-    total = (await session.execute(select(func.count()).select_from(Report).where(and_(*conditions)))).scalar_one()
-    pages = max(1, -(-total // per_page))
+    now = now or utcnow()
+    conditions = await _conditions(session, f, now)
+    # Counted up to one past what paging reaches: enough to say "more than 10,000", at a bounded cost.
+    counted = select(Report.id).where(and_(*conditions)).limit(MAX_OFFSET + 1).subquery()
+    total = (await session.execute(select(func.count()).select_from(counted))).scalar_one()
+    pages = max(1, min(-(-total // per_page), MAX_OFFSET // per_page))
     number = min(max(number, 1), pages)
-    rows = (await session.execute(_listed(conditions).offset((number - 1) * per_page).limit(per_page))).all()
-    return Page([_summary(row) for row in rows], total, number, pages, per_page)
+    walk = await _conditions(session, f, now, walk=_is_sqlite(session))
+    return Page(await _rows(session, walk, (number - 1) * per_page, per_page), total, number, pages, per_page)
 
 
 async def points(session: AsyncSession, f: Filters, limit: int = MAX_POINTS, *,
                  now: datetime | None = None) -> list[Summary]:
     """The newest `limit` (at most MAX_POINTS) listed reports matching `f`, for a map or a feed."""
     limit = min(max(limit, 1), MAX_POINTS)
-    conditions = await _conditions(session, f, now or utcnow())
-    return [_summary(row) for row in (await session.execute(_listed(conditions).limit(limit))).all()]
+    return await _rows(session, await _conditions(session, f, now or utcnow(), walk=_is_sqlite(session)), 0, limit)
 
 
 async def one(session: AsyncSession, code: str) -> Detail | Rejected | None:
@@ -240,7 +261,16 @@ async def photo(session: AsyncSession, code: str) -> str | None:
 
 
 async def version(session: AsyncSession) -> str:
-    """Changes whenever anything public about any report may have changed: the newest update
-    time and the number of reports (the portal's pages are cached on it)."""
-    newest, count = (await session.execute(select(func.max(Report.updated_at), func.count()).select_from(Report))).one()
-    return f"{newest.isoformat() if newest else '-'}:{count}"
+    """Changes whenever anything public about the reports may have changed: the newest change,
+    the newest report and the oldest one (the last two tell of reports filed and deleted), three
+    look-ups of an index each (the portal's pages are cached on it)."""
+    newest, last, first = (await session.execute(select(
+        select(func.max(Report.updated_at)).scalar_subquery(), select(func.max(Report.id)).scalar_subquery(),
+        select(func.min(Report.id)).scalar_subquery()))).one()
+    return f"{newest.isoformat() if newest else '-'}:{last}:{first}"
+
+
+async def area_codes(session: AsyncSession) -> list[str]:
+    """The areas that have reports, for the filter's choices."""
+    query = select(Report.area_code).where(Report.area_code.is_not(None)).distinct()
+    return list((await session.execute(query)).scalars())

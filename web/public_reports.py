@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from aiohttp import web
 from sqlalchemy import select
@@ -29,7 +30,7 @@ from complaints.lifecycle import RATING_LABELS, STATE_LABELS
 from complaints.media import MediaStore
 from kernel.i18n import translator
 from storage.areas import full_name
-from storage.models import Agency, Area, Category, Report
+from storage.models import Agency, Area, Category
 from web import portal, public
 from web.dashboard import svg
 from web.keys import DB, SETTINGS
@@ -41,6 +42,8 @@ PHOTO_PATH = "/public/reports/{code}/photo"
 PER_PAGE = 20
 GEOJSON_LIMIT = 500
 MAX_PAGE = 100_000
+AREAS_SECONDS = 60.0
+_AREAS = web.AppKey("public_report_areas", dict)  # "areas" → (time.monotonic() when read, codes)
 _CODE = re.compile(r"[\w-]{1,32}$")
 _AREA = re.compile(r"[\w.-]{1,16}$")
 
@@ -99,7 +102,8 @@ class _Names:
                       for c in (await session.execute(select(Category))).scalars()}
         agencies = {a.code: (a.name_en if en else a.name_vi) for a in (await session.execute(select(Agency))).scalars()}
         codes = sorted({code for code in area_codes if code})
-        areas = {a.code: a for a in (await session.execute(select(Area).where(Area.code.in_(codes)))).scalars()}
+        areas = {row.code: row for row in (await session.execute(  # names only: not the boundaries
+            select(Area.code, Area.full_name_vi, Area.full_name_en).where(Area.code.in_(codes)))).all()}
         return cls(lang, categories, agencies, areas)
 
     def category(self, code: str) -> str:
@@ -128,6 +132,16 @@ def _map(names: _Names, reports: list[reports_public.Summary], boundaries: list[
     return svg.points_map(boundaries, points, label=label if points else _("No report to show on the map."))
 
 
+async def _area_choices(request: web.Request, session) -> list[str]:
+    """The areas that have reports, read at most once a minute (a scan of an index of every report)."""
+    known = request.config_dict[_AREAS]
+    at, codes = known.get("areas", (0.0, []))
+    if time.monotonic() - at > AREAS_SECONDS or not at:
+        codes = await reports_public.area_codes(session)
+        known["areas"] = (time.monotonic(), codes)
+    return codes
+
+
 async def reports_page(request: web.Request) -> web.Response:
     f = _filters(request)
     number = _bounded(request, "page", 1, MAX_PAGE)
@@ -138,8 +152,7 @@ async def reports_page(request: web.Request) -> web.Response:
         return _cached(request, tag, None, "text/html")
     async with request.config_dict[DB].read() as session:
         found = await reports_public.page(session, f, number, per_page)
-        with_reports = [row[0] for row in (await session.execute(
-            select(Report.area_code).where(Report.area_code.is_not(None)).distinct())).all()]
+        with_reports = await _area_choices(request, session)
         names = await _Names.load(session, lang, [*with_reports, f.area, *(r.area_code for r in found.reports)])
         boundaries = list((await session.execute(select(Area.boundary).where(
             Area.code.in_({r.area_code for r in found.reports if r.area_code})))).scalars())
@@ -149,7 +162,8 @@ async def reports_page(request: web.Request) -> web.Response:
     if per_page != PER_PAGE:
         params["per_page"] = str(per_page)
     body = _render(request, "public/reports.html", page=found, names=names, filters=f, params=params,
-                   states=reports_public.LISTED_STATES, periods=list(reports_public.PERIODS),
+                   states=reports_public.LISTED_STATES, most=reports_public.MAX_OFFSET,
+                   periods=list(reports_public.PERIODS),
                    area_choices=sorted(((code, names.area(code)) for code in with_reports), key=lambda a: a[1]),
                    map=_map(names, found.reports, boundaries, _("Map of the reports on this page")),
                    page_url=lambda n: LIST_PATH + "?" + "&".join(
@@ -165,12 +179,12 @@ async def report_page(request: web.Request) -> web.Response:
         raise portal.not_found(request)
     lang = portal.language(request)
     tag = await _version(request)
+    if public.fresh(request, tag):  # only a page that was found was given this ETag
+        return _cached(request, tag, None, "text/html")
     async with request.config_dict[DB].read() as session:
         found = await reports_public.one(session, code)
         if found is None:
             raise portal.not_found(request)
-        if public.fresh(request, tag):
-            return _cached(request, tag, None, "text/html")
         if isinstance(found, reports_public.Rejected):
             body = _render(request, "public/report_rejected.html", report=found)
             return _cached(request, tag, body, "text/html")
@@ -241,6 +255,7 @@ async def open_reports_map(session, lang: str, limit: int = 300):
 
 
 def setup(app: web.Application) -> None:
+    app[_AREAS] = {}
     app.router.add_get(LIST_PATH, reports_page)
     app.router.add_get(GEOJSON_PATH, geojson)
     app.router.add_get(REPORT_PATH, report_page)
