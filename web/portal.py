@@ -119,7 +119,7 @@ def language(request: web.Request) -> str:
 
 def _local(back: str) -> str:
     """`back` if it is a portal address of this site, else the home page (no open redirect)."""
-    if back.startswith(f"{PREFIX}/") and not back.startswith("//") and "\\" not in back and "\n" not in back:
+    if back.startswith(f"{PREFIX}/") and not back.startswith("//") and not any(c in back for c in "\\\r\n"):
         return back
     return f"{PREFIX}/"
 
@@ -141,7 +141,7 @@ async def switch_language(request: web.Request) -> web.Response:
 @dataclass
 class _Memo:
     value: asyncio.Future  # the last value computed (or its first computation, still running)
-    at: float  # time.monotonic() when it was asked for
+    at: float  # time.monotonic() when it was computed (the first one: when it was started)
     next: asyncio.Future | None = None  # its replacement being computed
 
 
