@@ -33,6 +33,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -197,6 +198,7 @@ async def run(kind: str, args) -> list[tuple[str, float, float, int]]:
         if server is not None:
             server.stop()
         await cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
     return results
 
 
