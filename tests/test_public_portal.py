@@ -7,6 +7,7 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from datetime import timedelta
@@ -319,3 +320,26 @@ async def test_the_sandbox_links_to_the_portal(sandbox, chat_client):
         home = await response.text()
     assert 'href="https://t.me/loa_sandbox_bot"' in home  # the sandbox's bot, in its emulator
     assert listed_alerts(home)  # the demo's weather alert
+
+
+async def test_the_figures_are_computed_again_in_the_background(portal, monkeypatch):
+    """Kept figures are answered at once; once they are old (here: at once), a request starts
+    computing them again and the pages show the new ones when they are ready."""
+    db = portal.db
+    now = utcnow()
+    await reports(db, now)
+    _, home = await portal.page("/public/", "en")
+    assert figure(home, "received") == "6"
+    async with db.transaction() as session:
+        session.add(Report(code="PA-PNEW", category_code="roads", description="x", state="assigned",
+                           agency_code="a3", created_at=now, updated_at=now, due_at=now + DAY))
+    _, kept = await portal.page("/public/", "en")
+    assert figure(kept, "received") == "6"  # not old yet: the kept figures
+    monkeypatch.setattr(portal_module, "MEMO_SECONDS", 0.0)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while figure(home := (await portal.page("/public/", "en"))[1], "received") == "6" and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    assert figure(home, "received") == "7"
+    _, agencies = await portal.page("/public/agencies", "en")
+    assert table(agencies)["a3"][1] == "1"

@@ -10,13 +10,21 @@ Pages need no JavaScript (the security policy forbids scripts) and load nothing 
 Caching: every page is answered as the feeds are (web/public.py: `etag`, `fresh`, `answer`),
 with an ETag of the rendered page in its language and `Vary: Cookie, Accept-Language`, so a
 browser or a proxy asks again with If-None-Match and gets 304 while the page is unchanged.
+Figures that read a whole period of reports (complaints.stats) are kept by `memo` and computed
+again in the background once MEMO_SECONDS old: they may be that old and the time of computing
+them, as a client may keep a page for public.MAX_AGE anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -35,6 +43,9 @@ COOKIE_SECONDS = 365 * 24 * 3600
 VARY = "Host, Cookie, Accept-Language"
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 JINJA = web.AppKey("public_jinja", Environment)
+MEMO_SECONDS = float(public.MAX_AGE)
+_MEMO = web.AppKey("public_memo", dict)  # key → _Memo
+T = TypeVar("T")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'self'; "
@@ -46,6 +57,7 @@ SECURITY_HEADERS = {
 
 def setup(app: web.Application) -> None:
     app[JINJA] = environment()
+    app[_MEMO] = {}
     app.router.add_static(f"{PREFIX}/static", STATIC)
     app.router.add_get(f"{PREFIX}/language/{{code}}", switch_language)
     app.on_response_prepare.append(_secure)
@@ -124,6 +136,42 @@ async def switch_language(request: web.Request) -> web.Response:
 
 
 # ---------------------------------------------------------------- rendering
+
+
+@dataclass
+class _Memo:
+    value: asyncio.Future  # the last value computed (or its first computation, still running)
+    at: float  # time.monotonic() when it was asked for
+    next: asyncio.Future | None = None  # its replacement being computed
+
+
+async def memo(request: web.Request, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+    """`compute()`'s value, kept: once it is MEMO_SECONDS old, the next request starts computing
+    it again in the background and is answered with the value kept, as the requests are until the
+    new one is ready (no visitor waits for a year of reports but the first after a start). The
+    first computation is shared by the requests that arrive while it runs; if it fails, they
+    fail and the next request tries again."""
+    store: dict[Hashable, _Memo] = request.config_dict[_MEMO]
+    found = store.get(key)
+    if found is None:
+        found = store[key] = _Memo(asyncio.ensure_future(compute()), time.monotonic())
+    if not found.value.done():
+        try:
+            return await asyncio.shield(found.value)
+        except Exception:
+            if store.get(key) is found:
+                del store[key]
+            raise
+    if found.next is None and time.monotonic() - found.at >= MEMO_SECONDS:
+        found.next = asyncio.ensure_future(compute())
+        found.next.add_done_callback(lambda done: _replace(found, done))
+    return found.value.result()
+
+
+def _replace(kept: _Memo, done: asyncio.Future) -> None:
+    kept.next = None
+    if not done.cancelled() and done.exception() is None:  # else the old value stays, tried again later
+        kept.value, kept.at = done, time.monotonic()
 
 
 def bot_username(request: web.Request) -> str | None:

@@ -5,7 +5,7 @@ and the dashboard's statistics), as a table and bar charts drawn on the server (
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
@@ -22,13 +22,18 @@ def setup(app: web.Application) -> None:
     app.router.add_get(f"{portal.PREFIX}/agencies", agencies)
 
 
+async def _rows(db, now: datetime, days: int) -> tuple[datetime, list[stats.AgencyStats]]:
+    async with db.read() as session:
+        return now, await stats.agency_stats(session, now=now, days=days)
+
+
 async def agencies(request: web.Request) -> web.Response:
     raw = request.query.get("days", "")
     days = int(raw) if raw in {str(d) for d in PERIODS} else DEFAULT_DAYS
-    now = context.now(request)
     language = portal.language(request)
-    async with request.config_dict[DB].read() as session:
-        rows = await stats.agency_stats(session, now=now, days=days)
+    db = request.config_dict[DB]
+    asked = context.now(request)
+    now, rows = await portal.memo(request, ("agencies", days), lambda: _rows(db, asked, days))
     drawn = charts(rows, language)
     drawn["satisfied"] = svg.bar_chart([(row.name(language), row.satisfied_pct) for row in rows
                                         if row.satisfied_pct is not None], unit="%", max_value=100, language=language)

@@ -68,9 +68,14 @@ def severity_label(severity: str, language: str) -> str:
     return translator(language).gettext(SEVERITY_LABELS[code])
 
 
-async def items(session: AsyncSession, alerts: list[Alert], language: str) -> list[Item]:
-    """The list entries of `alerts`, titled in `language` (else the alert's first language)."""
-    names = await topic_names(session, language)
+async def items(session: AsyncSession, alerts: list[Alert], language: str,
+                names: dict[str, str] | None = None) -> list[Item]:
+    """The list entries of `alerts`, titled in `language` (else the alert's first language);
+    `names`: the topics' names in `language`, when the caller has read them."""
+    if not alerts:
+        return []
+    if names is None:
+        names = await topic_names(session, language)
     wanted = {alert.replaces_id for alert in alerts if alert.replaces_id is not None}
     originals = {alert.id: alert for alert in (await session.execute(
         select(Alert).where(Alert.id.in_(wanted)))).scalars()} if wanted else {}
@@ -95,7 +100,7 @@ async def archive(request: web.Request) -> web.Response:
         topic = topic if topic in names else ""
         alerts, more = await publish.archive(session, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE,
                                              topic=topic or None, severity=severity or None)
-        listed = await items(session, alerts, language)
+        listed = await items(session, alerts, language, names)
     filters = {"topic": topic, "severity": severity}
     return portal.page(request, "public/alerts.html", alerts=listed, page=page, more=more, filters=filters,
                        topics=names, severities=[(code, severity_label(code, language)) for code in SEVERITIES])
@@ -109,8 +114,8 @@ async def alert_page(request: web.Request) -> web.Response:
         if alert is None:
             raise portal.not_found(request)
         found = await publish.context_for(session, alert)
-        later = await items(session, await publish.follow_ups(session, alert), language)
         names = await topic_names(session, language)
+        later = await items(session, await publish.follow_ups(session, alert), language, names)
         agency = await session.get(Agency, alert.agency_code) if alert.agency_code else None
     texts = publish.texts_of(alert, found.original)
     ordered = sorted(texts.items(), key=lambda pair: pair[0] != language)

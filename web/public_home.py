@@ -21,11 +21,17 @@ def setup(app: web.Application) -> None:
     app.router.add_get(f"{portal.PREFIX}/", home)
 
 
+async def _figures(db, now) -> stats.Performance:
+    async with db.read() as session:
+        return await stats.overall_stats(session, now=now, days=HOME_DAYS)
+
+
 async def home(request: web.Request) -> web.Response:
     now = context.now(request)
     language = portal.language(request)
-    async with request.config_dict[DB].read() as session:
-        figures = await stats.overall_stats(session, now=now, days=HOME_DAYS)
+    db = request.config_dict[DB]
+    figures = await portal.memo(request, ("overall", HOME_DAYS), lambda: _figures(db, now))
+    async with db.read() as session:
         alerts_sent = await publish.sent_since(session, now - timedelta(days=HOME_DAYS))
         latest = await public_alerts.items(session, await publish.feed_alerts(session, LATEST_ALERTS), language)
     username = portal.bot_username(request)
