@@ -151,6 +151,13 @@ async def test_the_list_filters_pages_and_maps(reports_portal):
     status, _headers, _body = await portal.get("/public/reports.geojson?limit=1001")
     assert status == 400
 
+    # The home page's map shows the open reports, each a link to its page.
+    status, _headers, body = await portal.get("/public/", Cookie=EN)
+    home = _html(body)
+    assert status == 200 and "Open reports" in home and 'href="/public/reports?state=open"' in home
+    mapped = set(re.findall(r'<a href="/public/reports/([\w-]+)" class="loa-map-marker">', home))
+    assert mapped == {seeded.no_photo, seeded.with_photo}
+
 
 async def test_a_report_page_its_photo_and_caching(reports_portal):
     portal, seeded = reports_portal, reports_portal.seeded
