@@ -162,7 +162,12 @@ def _summary(row) -> Summary:
                    has_photo=row.photo is not None)
 
 
-async def _conditions(session: AsyncSession, f: Filters, now: datetime, *, walk: bool = False) -> list:
+async def _area_codes(session: AsyncSession, f: Filters) -> list[str] | None:
+    """The filter's area and every unit below it; None without an area."""
+    return [f.area, *await areas.descendant_codes(session, f.area)] if f.area else None
+
+
+def _conditions(f: Filters, area_codes: list[str] | None, now: datetime, *, walk: bool = False) -> list:
     """The filter as SQL conditions. `walk`: for the page's rows on SQLite, which keeps no
     statistics: its state and a province's many wards are kept off their indexes (`+column`), so
     that it walks the newest-first index until the page is full instead of sorting every match
@@ -172,9 +177,8 @@ async def _conditions(session: AsyncSession, f: Filters, now: datetime, *, walk:
     conditions = [col(Report.state).in_(states) if states else col(Report.state) != State.REJECTED]
     if f.category:
         conditions.append(Report.category_code == f.category)
-    if f.area:
-        codes = [f.area, *await areas.descendant_codes(session, f.area)]
-        conditions.append((col(Report.area_code) if len(codes) > 1 else Report.area_code).in_(codes))
+    if area_codes is not None:
+        conditions.append((col(Report.area_code) if len(area_codes) > 1 else Report.area_code).in_(area_codes))
     if f.period in PERIODS:
         conditions.append(Report.created_at >= now - timedelta(days=PERIODS[f.period]))
     return conditions
@@ -198,13 +202,14 @@ async def page(session: AsyncSession, f: Filters, number: int = 1, per_page: int
     clamped to the pages there are, `per_page` to 1..MAX_PER_PAGE. Two queries (three with an area)."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
     now = now or utcnow()
-    conditions = await _conditions(session, f, now)
+    area_codes = await _area_codes(session, f)
+    conditions = _conditions(f, area_codes, now)
     # Counted up to one past what paging reaches: enough to say "more than 10,000", at a bounded cost.
     counted = select(Report.id).where(and_(*conditions)).limit(MAX_OFFSET + 1).subquery()
     total = (await session.execute(select(func.count()).select_from(counted))).scalar_one()
     pages = max(1, min(-(-total // per_page), MAX_OFFSET // per_page))
     number = min(max(number, 1), pages)
-    walk = await _conditions(session, f, now, walk=_is_sqlite(session))
+    walk = _conditions(f, area_codes, now, walk=_is_sqlite(session))
     return Page(await _rows(session, walk, (number - 1) * per_page, per_page), total, number, pages, per_page)
 
 
@@ -212,7 +217,8 @@ async def points(session: AsyncSession, f: Filters, limit: int = MAX_POINTS, *,
                  now: datetime | None = None) -> list[Summary]:
     """The newest `limit` (at most MAX_POINTS) listed reports matching `f`, for a map or a feed."""
     limit = min(max(limit, 1), MAX_POINTS)
-    return await _rows(session, await _conditions(session, f, now or utcnow(), walk=_is_sqlite(session)), 0, limit)
+    conditions = _conditions(f, await _area_codes(session, f), now or utcnow(), walk=_is_sqlite(session))
+    return await _rows(session, conditions, 0, limit)
 
 
 async def one(session: AsyncSession, code: str) -> Detail | Rejected | None:

@@ -210,7 +210,6 @@ def review(resident: Resident, draft: ReportDraft, category: Category | None, ar
     ]
     if category is not None:
         lines.append(_("Expected handling time: {days} working days").format(days=category.resolve_days))
-    lines.append(_("On the public portal: {value}").format(value=publicity_text(draft.publicity, _)))
     # An image sent as a file still carries its metadata in Telegram: only real photos are shown.
     first = next((p["file_id"] for p in draft.photos or [] if p.get("kind") != "document"), None)
     if closed:
@@ -224,6 +223,8 @@ def review(resident: Resident, draft: ReportDraft, category: Category | None, ar
          InlineKeyboardButton(_("✏️ Location"), callback_data=callbacks.REVIEW_EDIT.build("location"))],
         [InlineKeyboardButton(_("✅ Submit"), callback_data=callbacks.SUBMIT.build(nonce))],
         [InlineKeyboardButton(_("✖️ Cancel the report"), callback_data=callbacks.REPORT_CANCEL.build())],
+        # What the public portal may show: the ticked one (a button, not a line of the card, whose
+        # caption, with a photo, holds 1,024 characters and is full enough).
         *([InlineKeyboardButton(("✓ " if draft.publicity == choice else "") + _(public.CHOICE_LABELS[choice]),
                                 callback_data=callbacks.PUBLICITY.build(choice))] for choice in public.CHOICES),
     ]
@@ -245,7 +246,9 @@ def submitted(resident: Resident, report: Report, tz: ZoneInfo) -> Card:
                   "Expected to be handled by: {due}\n\n"
                   "You will hear from Loa when its status changes. "
                   "Follow it with /status {code}, or see all your reports with /myreports.").format(
-        code=report.code, due=formats.day(report.due_at, resident.language, tz)), ReplyKeyboardRemove())
+        code=report.code, due=formats.day(report.due_at, resident.language, tz))
+        + "\n\n" + _("On the public portal: {value}").format(value=publicity_text(report.publicity, _)),
+        ReplyKeyboardRemove())
 
 
 # /myreports and /status

@@ -151,6 +151,13 @@ async def test_the_list_filters_pages_and_maps(reports_portal):
     status, _headers, _body = await portal.get("/public/reports.geojson?limit=1001")
     assert status == 400
 
+    # The home page's map shows the open reports, each a link to its page.
+    status, _headers, body = await portal.get("/public/", Cookie=EN)
+    home = _html(body)
+    assert status == 200 and "Open reports" in home and 'href="/public/reports?state=open"' in home
+    mapped = set(re.findall(r'<a href="/public/reports/([\w-]+)" class="loa-map-marker">', home))
+    assert mapped == {seeded.no_photo, seeded.with_photo}
+
 
 async def test_a_report_page_its_photo_and_caching(reports_portal):
     portal, seeded = reports_portal, reports_portal.seeded
@@ -196,19 +203,21 @@ async def test_the_resident_chooses_what_the_portal_shows_with_one_tap(bot, emul
     lan = await onboarded(emulator, "en")
     await to_photos(lan)
     card = await review_card(lan, photos=1)
-    # The default of the setting is shown and ticked.
-    assert "On the public portal: Public without photo" in card.caption
+    # The default of the setting is ticked.
     assert ["✓ Public without photo"] in card.buttons and ["Public with photo"] in card.buttons
+    assert ["Private: no photo, only the ward"] in card.buttons
     answer = await tap(lan, "Public with photo", message=card)
     assert answer.text == "Public with photo ✓"
     await lan.wait_for(lambda: ["✓ Public with photo"] in card.buttons)
-    assert "On the public portal: Public with photo" in card.caption
+    assert ["Public without photo"] in card.buttons
     # The same tap again changes nothing and says so.
     assert (await tap(lan, "✓ Public with photo", message=card)).text == "Public with photo ✓"
     await tap(lan, "Private: no photo, only the ward", message=card)
     await lan.wait_for(lambda: ["✓ Private: no photo, only the ward"] in card.buttons)
     assert (await tap(lan, "✅ Submit", message=card)).text == "Sent ✓"
-    await lan.next_message()
+    done = await lan.next_message()
+    assert done.text.endswith("On the public portal: Private: no photo, only the ward "
+                              "(only its category, ward and progress are shown)")
     [report] = await report_rows(db)
     assert report.publicity == public.WARD
     # An old button of the card, after it was sent, does nothing.

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 from aiohttp import web
 from sqlalchemy import select
@@ -42,8 +41,6 @@ PHOTO_PATH = "/public/reports/{code}/photo"
 PER_PAGE = 20
 GEOJSON_LIMIT = 500
 MAX_PAGE = 100_000
-AREAS_SECONDS = 60.0
-_AREAS = web.AppKey("public_report_areas", dict)  # "areas" → (time.monotonic() when read, codes)
 _CODE = re.compile(r"[\w-]{1,32}$")
 _AREA = re.compile(r"[\w.-]{1,16}$")
 
@@ -132,14 +129,15 @@ def _map(names: _Names, reports: list[reports_public.Summary], boundaries: list[
     return svg.points_map(boundaries, points, label=label if points else _("No report to show on the map."))
 
 
-async def _area_choices(request: web.Request, session) -> list[str]:
-    """The areas that have reports, read at most once a minute (a scan of an index of every report)."""
-    known = request.config_dict[_AREAS]
-    at, codes = known.get("areas", (0.0, []))
-    if time.monotonic() - at > AREAS_SECONDS or not at:
-        codes = await reports_public.area_codes(session)
-        known["areas"] = (time.monotonic(), codes)
-    return codes
+async def _area_choices(request: web.Request) -> list[str]:
+    """The areas that have reports, kept a minute (web.portal.memo): a scan of an index of them all."""
+    db = request.config_dict[DB]
+
+    async def read() -> list[str]:
+        async with db.read() as session:
+            return await reports_public.area_codes(session)
+
+    return await portal.memo(request, "public_report_areas", read)
 
 
 async def reports_page(request: web.Request) -> web.Response:
@@ -150,9 +148,9 @@ async def reports_page(request: web.Request) -> web.Response:
     tag = await _version(request)
     if public.fresh(request, tag):
         return _cached(request, tag, None, "text/html")
+    with_reports = await _area_choices(request)
     async with request.config_dict[DB].read() as session:
         found = await reports_public.page(session, f, number, per_page)
-        with_reports = await _area_choices(request, session)
         names = await _Names.load(session, lang, [*with_reports, f.area, *(r.area_code for r in found.reports)])
         boundaries = list((await session.execute(select(Area.boundary).where(
             Area.code.in_({r.area_code for r in found.reports if r.area_code})))).scalars())
@@ -245,17 +243,17 @@ async def geojson(request: web.Request) -> web.Response:
     return _cached(request, tag, body, "application/geo+json")
 
 
-async def open_reports_map(session, lang: str, limit: int = 300):
-    """The map of the newest open reports, for the portal's home page."""
-    shown = await reports_public.points(session, reports_public.Filters(state="open"), limit)
-    names = await _Names.load(session, lang, [r.area_code for r in shown])
-    boundaries = list((await session.execute(select(Area.boundary).where(
-        Area.code.in_({r.area_code for r in shown if r.area_code})))).scalars())
-    return _map(names, shown, boundaries, translator(lang).gettext("Map of the open reports"))
+async def open_reports_map(db, language: str, limit: int = 300):
+    """The map of the newest `limit` open reports, for the portal's home page."""
+    async with db.read() as session:
+        shown = await reports_public.points(session, reports_public.Filters(state="open"), limit)
+        names = await _Names.load(session, language, [r.area_code for r in shown])
+        boundaries = list((await session.execute(select(Area.boundary).where(
+            Area.code.in_({r.area_code for r in shown if r.area_code})))).scalars())
+    return _map(names, shown, boundaries, translator(language).gettext("Map of the open reports"))
 
 
 def setup(app: web.Application) -> None:
-    app[_AREAS] = {}
     app.router.add_get(LIST_PATH, reports_page)
     app.router.add_get(GEOJSON_PATH, geojson)
     app.router.add_get(REPORT_PATH, report_page)
