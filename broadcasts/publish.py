@@ -133,6 +133,41 @@ async def published_alert(session: AsyncSession, alert_id: int) -> Alert | None:
     return alert
 
 
+async def archive(session: AsyncSession, *, offset: int = 0, limit: int = 20, topic: str | None = None,
+                  severity: str | None = None) -> tuple[list[Alert], bool]:
+    """A page of the published alerts, newest first, of a topic and a severity when given (the
+    portal's archive); and whether older ones follow. A page may hold fewer than `limit` when a
+    correction of another authority's alert falls in it (`_chain_published`)."""
+    query = select(Alert).where(_published())
+    if topic:
+        query = query.where(Alert.topic_code == topic)
+    if severity:
+        query = query.where(Alert.severity == severity)
+    rows = list((await session.execute(query.order_by(*_newest_first()).offset(offset).limit(limit + 1))).scalars())
+    known: dict[int, bool] = {}
+    return [alert for alert in rows[:limit] if await _chain_published(session, alert, known)], len(rows) > limit
+
+
+async def follow_ups(session: AsyncSession, alert: Alert) -> list[Alert]:
+    """The published corrections and cancellations of a published `alert`, oldest first."""
+    rows = (await session.execute(select(Alert).where(Alert.replaces_id == alert.id, _published())
+                                  .order_by(func.coalesce(Alert.send_at, Alert.created_at), Alert.id))).scalars()
+    return list(rows)
+
+
+async def sent_since(session: AsyncSession, since: datetime) -> int:
+    """How many alerts were published since `since`, corrections and cancellations not counted."""
+    sent = func.coalesce(Alert.send_at, Alert.created_at)
+    return (await session.execute(select(func.count()).select_from(Alert).where(
+        _published(), Alert.replaces_id.is_(None), sent >= since))).scalar_one()
+
+
+def texts_of(alert: Alert, original: Alert | None) -> dict[str, str]:
+    """The alert's text per language, Vietnamese first; a cancellation without its own, its original's."""
+    texts = _texts(alert, original)
+    return {language: texts[language] for language in sorted(texts, key=lambda code: (code != "vi", code))}
+
+
 # ---------------------------------------------------------------------------- the CAP document
 
 

@@ -29,8 +29,9 @@ async def get(session: AsyncSession, resident_id: int, *, for_update: bool = Fal
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def start(session: AsyncSession, resident_id: int) -> ReportDraft:
-    draft = ReportDraft(resident_id=resident_id, step="category")
+async def start(session: AsyncSession, resident_id: int, *, publicity: str = "ward") -> ReportDraft:
+    """A new draft; `publicity` is what the portal may show of it until the resident says otherwise."""
+    draft = ReportDraft(resident_id=resident_id, step="category", publicity=publicity)
     session.add(draft)
     await session.flush()
     return draft

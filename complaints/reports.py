@@ -41,7 +41,7 @@ async def submit(session: AsyncSession, draft: ReportDraft, *, reporter_name: st
                         latitude=draft.latitude, longitude=draft.longitude, area_code=draft.area_code,
                         address_text=draft.address_text, resident_id=draft.resident_id,
                         reporter_name=reporter_name, photos=draft.photos or [], tz=tz, now=now,
-                        new_code=new_code, rules=rules)
+                        new_code=new_code, rules=rules, publicity=draft.publicity)
     await session.delete(draft)
     await session.flush()
     return report
@@ -60,13 +60,14 @@ async def file(session: AsyncSession, *, category_code: str, description: str, l
                resident_id: int | None = None, reporter_name: str | None = None, photos: Sequence[dict] = (),
                tz: ZoneInfo | None = None, now: datetime | None = None, new_code=codes.new_code,
                rules: deadlines.DeadlineRules | None = None, actor: str = "resident",
-               actor_name: str | None = None) -> Report:
+               actor_name: str | None = None, publicity: str = "ward") -> Report:
     """File a report from plain fields (state `submitted`, with its first event): the one way a
     report comes to be, from the bot's draft (`submit`) or from an Open311 client.
 
     The caller has checked the fields (complaints.drafts). `photos` are the draft's dicts
     (`file_id`, `file_unique_id`, `sha256`, `width`, `height`); `actor` and `actor_name` say on
-    the first event who filed it (the resident, or an Open311 client by its token's name).
+    the first event who filed it (the resident, or an Open311 client by its token's name);
+    `publicity` what the public portal may show of it (complaints.public.CHOICES).
     Deadlines count on `rules` (by default Monday to Friday, 08:00-17:00 in `tz`)."""
     now = now or utcnow()
     rules = rules or deadlines.DeadlineRules(calendar=WorkingCalendar(tz=tz) if tz else WorkingCalendar())
@@ -78,7 +79,7 @@ async def file(session: AsyncSession, *, category_code: str, description: str, l
             category_code=category_code, description=description,
             search_text=searchable(description, address_text),
             latitude=latitude, longitude=longitude, area_code=area_code,
-            address_text=address_text, due_at=rules.resolve_due(now, resolve_days=days),
+            address_text=address_text, publicity=publicity, due_at=rules.resolve_due(now, resolve_days=days),
             take_up_due_at=rules.take_up_due(now),
             created_at=now, updated_at=now,
         )

@@ -79,13 +79,14 @@ async def _period(session: AsyncSession, *, now: datetime, days: int) -> list:
         .where(Report.agency_code.is_not(None), Report.created_at >= since, Report.created_at <= now))).all())
 
 
-def _tally(rows: list, column: int, *, row_for: Callable[[str], Row], idle: list[str]) -> list[Row]:
-    """The figures of `rows` (of `_period`) grouped by their `column` (0: agency, 1: category);
-    the groups of `idle` are listed even without reports. The busiest first."""
+def _tally(rows: list, column: int | None, *, row_for: Callable[[str], Row], idle: list[str]) -> list[Row]:
+    """The figures of `rows` (of `_period`) grouped by their `column` (0: agency, 1: category,
+    None: all in one group ""); the groups of `idle` are listed even without reports. The
+    busiest first."""
     table: dict[str, Row] = {code: row_for(code) for code in idle}
     durations: dict[str, list[float]] = {}
     for row in rows:
-        code, (created_at, resolved_at, due_at, rating) = row[column], row[2:]
+        code, (created_at, resolved_at, due_at, rating) = ("" if column is None else row[column]), row[2:]
         if code not in table:
             table[code] = row_for(code)
         stats = table[code]
@@ -144,3 +145,11 @@ async def agency_and_category_stats(session: AsyncSession, *, now: datetime, day
     """`agency_stats` and `category_stats` from one read of the period's reports (the dashboard)."""
     rows = await _period(session, now=now, days=days)
     return await _by_agency(session, rows, include_idle), await _by_category(session, rows, include_idle)
+
+
+async def overall_stats(session: AsyncSession, *, now: datetime, days: int = 30) -> Performance:
+    """The figures of all the agencies together (the public portal's home): the same reports and
+    figures as `agency_stats`, summed."""
+    rows = await _period(session, now=now, days=days)
+    [total] = _tally(rows, None, row_for=lambda code: Performance(code, "", ""), idle=[""])
+    return total

@@ -71,6 +71,7 @@ PHOTOS = Kind("rph", r"(done|none|clear)$")
 LOCATION = Kind("rl", r"(gps|[^:]+:\d{1,18})$", None)  # rl:gps, rl:<area code or ->:<page>
 REVIEW_EDIT = Kind("re", r"\w+$")  # re:<step>
 SUBMIT = Kind("rs", r"\d{1,18}$")  # rs:<the draft's nonce>
+PUBLICITY = Kind("rv", r"(photo|place|ward)$")  # rv:<complaints.public choice> on the review card
 REPORT_CANCEL = Kind("rx", None, 0)
 MY_REPORTS = Kind("mr", r"\d{1,18}$")  # mr:<page>
 STATUS = Kind("st", re.escape(codes.PREFIX) + rf"\w{{{codes.LENGTH}}}$")  # st:<report code>
@@ -88,7 +89,7 @@ BROADCAST = Kind("bc", "", None)  # bc:<alert id>:<action>[:<arg>...]
 SCHEDULE_STOP = Kind("bs", r"\d{1,18}$")  # bs:<schedule id>
 
 KINDS = (LANGUAGE, AREA_PAGE, AREA_PICK, TOPIC, QUIET, FORGET, REPORT_NEW, CATEGORY, PHOTOS, LOCATION, REVIEW_EDIT,
-         SUBMIT, REPORT_CANCEL, MY_REPORTS, STATUS, ADD, RATING, TRIAGE, BROADCAST, SCHEDULE_STOP)
+         SUBMIT, PUBLICITY, REPORT_CANCEL, MY_REPORTS, STATUS, ADD, RATING, TRIAGE, BROADCAST, SCHEDULE_STOP)
 
 
 def kind_of(data: str) -> Kind | None:

@@ -15,7 +15,7 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from complaints import drafts
+from complaints import drafts, public
 from complaints.lifecycle import OPEN, RATING_LABELS
 from handlers import callbacks, cards
 from handlers.cards import area_page
@@ -223,10 +223,20 @@ def review(resident: Resident, draft: ReportDraft, category: Category | None, ar
          InlineKeyboardButton(_("✏️ Location"), callback_data=callbacks.REVIEW_EDIT.build("location"))],
         [InlineKeyboardButton(_("✅ Submit"), callback_data=callbacks.SUBMIT.build(nonce))],
         [InlineKeyboardButton(_("✖️ Cancel the report"), callback_data=callbacks.REPORT_CANCEL.build())],
+        # What the public portal may show: the ticked one (a button, not a line of the card, whose
+        # caption, with a photo, holds 1,024 characters and is full enough).
+        *([InlineKeyboardButton(("✓ " if draft.publicity == choice else "") + _(public.CHOICE_LABELS[choice]),
+                                callback_data=callbacks.PUBLICITY.build(choice))] for choice in public.CHOICES),
     ]
     if drafts.ward_from_address(draft):
         rows[1].append(InlineKeyboardButton(_("✏️ Ward"), callback_data=callbacks.REVIEW_EDIT.build("ward")))
     return Card("\n".join(lines), InlineKeyboardMarkup(rows), photo=first)
+
+
+def publicity_text(choice: str, _) -> str:
+    """The resident's answer to "may the portal show it?", with what it means."""
+    choice = public.choice(choice, public.WARD)
+    return f"<b>{escape(_(public.CHOICE_LABELS[choice]))}</b> ({escape(_(public.CHOICE_NOTES[choice]))})"
 
 
 def submitted(resident: Resident, report: Report, tz: ZoneInfo) -> Card:
@@ -236,7 +246,9 @@ def submitted(resident: Resident, report: Report, tz: ZoneInfo) -> Card:
                   "Expected to be handled by: {due}\n\n"
                   "You will hear from Loa when its status changes. "
                   "Follow it with /status {code}, or see all your reports with /myreports.").format(
-        code=report.code, due=formats.day(report.due_at, resident.language, tz)), ReplyKeyboardRemove())
+        code=report.code, due=formats.day(report.due_at, resident.language, tz))
+        + "\n\n" + _("On the public portal: {value}").format(value=publicity_text(report.publicity, _)),
+        ReplyKeyboardRemove())
 
 
 # /myreports and /status
@@ -312,6 +324,7 @@ def status(resident: Resident, report: Report, category: Category | None, area: 
         _("Location: {value}").format(value=where(report, area, resident.language)),
         _("Photos: {value}").format(value=photo_count if photo_count else _("none")),
         _("Description: {value}").format(value=escape(shorten(report.description, TEXT_DESCRIPTION))),
+        _("On the public portal: {value}").format(value=publicity_text(report.publicity, _)),
     ]
     if report.rating in RATING_LABELS:
         lines.append(_("Your rating: {rating}.").format(rating=_(RATING_LABELS[report.rating])))

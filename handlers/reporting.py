@@ -16,7 +16,7 @@ from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from complaints import drafts, media, reports
+from complaints import drafts, media, public, reports
 from handlers import callbacks, edits
 from handlers import report_prompts as cards
 from handlers.area import area_locator
@@ -148,7 +148,8 @@ async def report_command(update: Update, context: LoaContext) -> None:
                 if again is not None:
                     out = [Card(_limited(resident, again, context))]
                 else:
-                    draft = await drafts.start(session, resident.id)
+                    draft = await drafts.start(session, resident.id,
+                                               publicity=context.settings.public_reports_default)
                     resident.awaiting = Awaiting.REPORT
                     out = await step_cards(session, resident, draft)
     if query is not None:
@@ -308,6 +309,28 @@ async def edit_button(update: Update, context: LoaContext) -> None:
     result = await _with_draft(update, context, ("review",), work)
     if result is not None:
         await _closed(update, context, *result)
+
+
+async def publicity_button(update: Update, context: LoaContext) -> None:
+    """`rv:<choice>` on the review card: what the public portal may show of the report. The card
+    is redrawn with the choice ticked; the same choice again changes nothing."""
+    [choice] = callbacks.PUBLICITY.args(update.callback_query.data)
+
+    async def work(session, resident, draft):
+        changed = draft.publicity != choice
+        if changed:
+            draft.publicity = choice
+            draft.updated_at = utcnow()
+        return changed, resident, await review_card(session, resident, draft)
+
+    result = await _with_draft(update, context, ("review",), work)
+    if result is None:
+        return
+    changed, resident, card = result
+    _ = cards.texts(resident.language)
+    await update.callback_query.answer(_(public.CHOICE_LABELS[choice]) + " ✓")
+    if changed:
+        await edit(context.application, update.callback_query, card)
 
 
 async def _closed(update: Update, context: LoaContext, review: Card, following: list[Card]) -> None:
@@ -648,5 +671,6 @@ HANDLERS = [
     CallbackQueryHandler(location_button, pattern=callbacks.LOCATION.pattern),
     CallbackQueryHandler(edit_button, pattern=callbacks.REVIEW_EDIT.pattern),
     CallbackQueryHandler(submit, pattern=callbacks.SUBMIT.pattern),
+    CallbackQueryHandler(publicity_button, pattern=callbacks.PUBLICITY.pattern),
     CallbackQueryHandler(cancel_button, pattern=callbacks.REPORT_CANCEL.pattern),
 ]

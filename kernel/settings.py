@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     # <sender> they carry (empty: loa@ the host of the dashboard's address).
     public_portal: bool = Field(default=True, validation_alias="LOA_PUBLIC_PORTAL")
     cap_sender: str = Field(default="", max_length=128, validation_alias="LOA_CAP_SENDER")
+    # What the portal may show of a new report until its resident answers otherwise (the wizard
+    # asks; Open311 and the REST API's reports keep it): photo | place | ward (complaints/public.py).
+    public_reports_default: Literal["photo", "place", "ward"] = Field(
+        default="ward", validation_alias="LOA_PUBLIC_REPORTS_DEFAULT")
     # Triage: the moderators' Telegram group (a negative chat id), where new reports arrive.
     moderators_chat_id: int | None = Field(default=None, validation_alias="LOA_MODERATORS_CHAT_ID")
     # Broadcasts: messages a second across all chats (Telegram allows about 30; paid broadcast,

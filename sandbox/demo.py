@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broadcasts import alerts, outbox
 from broadcasts import lifecycle as alert_lifecycle
-from complaints import actions, agencies, deadlines, lifecycle, reports
+from complaints import actions, agencies, deadlines, lifecycle, public, reports
 from complaints.lifecycle import FINAL, Action, Actor, ActorKind, Policy, State
 from handlers.rating import rating_markup
 from kernel.i18n import pick_language, translator
@@ -216,7 +216,9 @@ async def create_reports(session: AsyncSession, settings: Settings, clock: Clock
                                     latitude=latitude, longitude=longitude, area_code=story.ward,
                                     address_text=story.address, resident_id=reporter.resident_id,
                                     reporter_name=reporter.name, tz=settings.tz, now=story.filed,
-                                    rules=policy.rules)
+                                    rules=policy.rules,
+                                    # each answer to "may the portal show it?" in turn, for the portal's map
+                                    publicity=public.CHOICES[len(filed) % len(public.CHOICES)])
         for step in story.steps:
             await take(session, report, step, policy, staff, by_agency, reporter, filed,
                        default_language=settings.default_language)

@@ -347,6 +347,10 @@ class Report(SQLModel, table=True):
     rating_comment: str | None = Field(default=None, sa_type=Text)
     rated_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     reopened_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # What the resident allowed the public portal to show (complaints/public.py): "photo" (the
+    # report with its first photo and exact place), "place" (exact place, no photo) or "ward" (no
+    # photo, only the ward). Reports filed before the question was asked show only the ward.
+    publicity: str = Field(default="ward", max_length=8, sa_column_kwargs={"server_default": "ward"})
     # The staff's cards of this report in Telegram (handlers/cards.py): the moderators' card and
     # the agency's, edited in place; `cards_synced_at` is the `updated_at` they last showed.
     mod_card_chat_id: int | None = Field(default=None, sa_type=BigInteger)
@@ -446,6 +450,8 @@ class ReportDraft(SQLModel, table=True):
     longitude: float | None = None
     area_code: str | None = Field(default=None, max_length=16)
     address_text: str | None = Field(default=None, max_length=200)
+    # The answer to "may the portal show it?" (Report.publicity), set from LOA_PUBLIC_REPORTS_DEFAULT.
+    publicity: str = Field(default="ward", max_length=8, sa_column_kwargs={"server_default": "ward"})
     # The album last acknowledged, so that an album gets one answer, not one per photo.
     media_group_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc_column())

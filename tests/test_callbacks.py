@@ -43,6 +43,7 @@ EXAMPLES = [
     (callbacks.LOCATION, ("01", 2), "rl:01:2"),
     (callbacks.REVIEW_EDIT, ("description",), "re:description"),
     (callbacks.SUBMIT, (1765076400,), "rs:1765076400"),
+    (callbacks.PUBLICITY, ("photo",), "rv:photo"),
     (callbacks.REPORT_CANCEL, (), "rx"),
     (callbacks.MY_REPORTS, (2,), "mr:2"),
     (callbacks.STATUS, ("PA-7K3Q9",), "st:PA-7K3Q9"),

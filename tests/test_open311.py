@@ -393,6 +393,13 @@ async def test_a_photo_by_media_url_is_kept_cleaned(api, media_server):
         assert not image.getexif() and "exif" not in image.info and media._gps(image) is None
 
 
+async def test_what_the_public_portal_shows_of_a_request_follows_the_setting(make_api):
+    for setting in ("photo", "ward"):
+        api = await make_api(LOA_PUBLIC_REPORTS_DEFAULT=setting)
+        assert (await api.post()).status == 200
+        assert (await api.reports())[-1].publicity == setting
+
+
 async def test_a_photo_that_cannot_be_had_leaves_the_report_filed(make_api, media_server):
     api = await make_api(LOA_MAX_PHOTO_BYTES="100000")
     cases = [("/page", "it is not an image"), ("/fake.jpg", "it is not an image"),

@@ -291,7 +291,8 @@ async def post_request(request: web.Request) -> web.Response:
             session, category_code=new.service_code, description=new.description, latitude=new.latitude,
             longitude=new.longitude, area_code=new.area_code, address_text=new.address_text,
             reporter_name=new.reporter_name, photos=photos, tz=settings.tz, now=now,
-            rules=DeadlineRules.from_settings(settings), actor="open311", actor_name=caller.name)
+            rules=DeadlineRules.from_settings(settings), actor="open311", actor_name=caller.name,
+            publicity=settings.public_reports_default)
         code, due = report.code, report.due_at
     log.info("open311_report_filed code=%s category=%s client=%s photos=%d", code, new.service_code,
              caller.token_id, len(photos))

@@ -20,7 +20,7 @@ import time
 from aiohttp import web
 
 from broadcasts import publish
-from web import inputs
+from web import inputs, public_reports
 from web.keys import DB, SETTINGS
 
 FEED_PATH = "/public/alerts.atom"
@@ -46,20 +46,23 @@ def publisher(request: web.Request) -> publish.Publisher:
     return publish.Publisher(settings.cap_sender_id, base, settings.tz)
 
 
-def _etag(*parts: str) -> str:
+def etag(*parts: str) -> str:
     """A strong ETag of what the answer is made of (and of the documents' format)."""
     return '"' + hashlib.sha256("\n".join((publish.FORMAT, *parts)).encode()).hexdigest()[:32] + '"'
 
 
-def _fresh(request: web.Request, etag: str) -> bool:
+def fresh(request: web.Request, tag: str) -> bool:
     """Whether the client holds this version (If-None-Match names it, or is *)."""
     wanted = request.headers.get("If-None-Match", "")
-    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
-    return etag in tags or "*" in tags
+    tags = {held.strip().removeprefix("W/") for held in wanted.split(",")}
+    return tag in tags or "*" in tags
 
 
-def _answer(request: web.Request, etag: str, body: bytes | None, content_type: str) -> web.Response:
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={MAX_AGE}", "Vary": "Host"}
+def answer(request: web.Request, tag: str, body: bytes | None, content_type: str,
+           vary: str = "Host") -> web.Response:
+    """A cacheable answer: 200 with `body`, or 304 (`body` None) to a client holding `tag`.
+    `vary`: what else than the address the answer depends on (the portal's pages: the language)."""
+    headers = {"ETag": tag, "Cache-Control": f"public, max-age={MAX_AGE}", "Vary": vary}
     if body is None:
         return web.Response(status=304, headers=headers)
     return web.Response(body=body, headers={**headers, "Content-Type": f"{content_type}; charset=utf-8"})
@@ -71,16 +74,16 @@ async def feed(request: web.Request) -> web.Response:
     more often than it changes); a 200 always carries the version read with its body."""
     who = publisher(request)
     known = request.app[_VERSION]
-    etag, at = known.get(who.base, ("", 0.0))
-    if time.monotonic() - at < VERSION_SECONDS and _fresh(request, etag):
-        return _answer(request, etag, None, publish.ATOM_TYPE)
+    tag, at = known.get(who.base, ("", 0.0))
+    if time.monotonic() - at < VERSION_SECONDS and fresh(request, tag):
+        return answer(request, tag, None, publish.ATOM_TYPE)
     async with request.config_dict[DB].read() as session:
-        etag = _etag(await publish.feed_version(session), who.sender, who.base)
-        known[who.base] = (etag, time.monotonic())
-        if _fresh(request, etag):
-            return _answer(request, etag, None, publish.ATOM_TYPE)
+        tag = etag(await publish.feed_version(session), who.sender, who.base)
+        known[who.base] = (tag, time.monotonic())
+        if fresh(request, tag):
+            return answer(request, tag, None, publish.ATOM_TYPE)
         body = await publish.feed_document(session, who, title=FEED_TITLE)
-    return _answer(request, etag, body, publish.ATOM_TYPE)
+    return answer(request, tag, body, publish.ATOM_TYPE)
 
 
 async def cap_document(request: web.Request) -> web.Response:
@@ -88,15 +91,15 @@ async def cap_document(request: web.Request) -> web.Response:
     if alert_id is None:
         raise web.HTTPNotFound()
     who = publisher(request)
-    etag = _etag(str(alert_id), who.sender, who.base)
+    tag = etag(str(alert_id), who.sender, who.base)
     async with request.config_dict[DB].read() as session:
         alert = await publish.published_alert(session, alert_id)
         if alert is None:
             raise web.HTTPNotFound()
-        if _fresh(request, etag):
-            return _answer(request, etag, None, publish.CAP_TYPE)
+        if fresh(request, tag):
+            return answer(request, tag, None, publish.CAP_TYPE)
         found = await publish.context_for(session, alert)
-    return _answer(request, etag, publish.cap_document(alert, found, who), publish.CAP_TYPE)
+    return answer(request, tag, publish.cap_document(alert, found, who), publish.CAP_TYPE)
 
 
 def setup(app: web.Application) -> None:
@@ -104,3 +107,4 @@ def setup(app: web.Application) -> None:
     app.middlewares.append(switch)
     app.router.add_get(FEED_PATH, feed)
     app.router.add_get(CAP_PATH, cap_document)
+    public_reports.setup(app)  # the reports' pages and GeoJSON (web/public_reports.py)

@@ -15,11 +15,28 @@ from telegram.ext import Application
 
 from kernel.settings import Settings
 from storage.db import Database
-from web import api, cap, context, dashboard, favicon, health, inputs, metrics, open311, public, webhook
+from web import (
+    api,
+    cap,
+    context,
+    dashboard,
+    favicon,
+    health,
+    inputs,
+    metrics,
+    open311,
+    portal,
+    public,
+    public_agencies,
+    public_alerts,
+    public_home,
+    webhook,
+)
 from web.keys import BOT, DB, SETTINGS
 
 # One module per feature, each with setup(app: web.Application) -> None.
-SETUPS = (context, health, metrics, webhook, open311, api, cap, public, dashboard, favicon)
+SETUPS = (context, health, metrics, webhook, open311, api, cap, public, portal, public_home, public_agencies,
+          public_alerts, dashboard, favicon)
 
 # Seconds in-flight requests get to finish when the server stops.
 SHUTDOWN_TIMEOUT = 5.0

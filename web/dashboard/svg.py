@@ -1,7 +1,8 @@
 """Pictures drawn on the server as inline SVG, so the dashboard needs no map tiles and no chart
-library and works offline: `area_map` (an area's boundary and a report's place) and `bar_chart`.
+library and works offline: `area_map` (an area's boundary and a report's place), `points_map` (many places) and
+`bar_chart`.
 
-Both return `markupsafe.Markup`, ready for a Jinja2 template (`{{ area_map(...) }}`); every text
+Each returns `markupsafe.Markup`, ready for a Jinja2 template (`{{ area_map(...) }}`); every text
 they are given is escaped. Numbers are rounded to a tenth of a pixel to keep the SVG small.
 Colours are presentation attributes, so the dashboard's CSS can override them through the
 classes (`loa-map`, `loa-map-area`, `loa-map-marker`, `loa-bars`, `loa-bar`, ...).
@@ -196,6 +197,49 @@ def area_map(boundary: str | None, point: tuple[float, float] | None, *, width: 
         x, y = map(num, project(point[1], point[0]))
         out.append(f'<g class="loa-map-marker"><circle cx="{x}" cy="{y}" r="7" fill="#dc2626" '
                    f'stroke="#fff" stroke-width="2"/><circle cx="{x}" cy="{y}" r="2" fill="#fff"/></g>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def points_map(boundaries: Sequence[str | None], points: Sequence[tuple[float, float, bool, str, str]], *,
+               width: int = 480, height: int = 320, label: str = "") -> Markup:
+    """An SVG map of several places (the public portal's reports) over the boundaries of their
+    areas, in `area_map`'s projection. A point is (lat, lon, exact, title, href): a filled dot
+    when exact, a hollow ring when it stands for its area's centre; each a link to `href`, named
+    by `title`. With nothing to draw, the SVG shows `label`, as `area_map` does."""
+    polygons = [polygon for boundary in boundaries for polygon in parse_boundary(boundary)]
+    shown = [(float(lat), float(lon), exact, title, href) for lat, lon, exact, title, href in points
+             if _finite(lat, lon) and -90 <= lat <= 90 and -180 <= lon <= 180]
+    if not polygons and not shown:
+        return area_map(None, None, width=width, height=height, label=label)
+    lons = [lon for polygon in polygons for ring in polygon for lon, _ in ring] + [p[1] for p in shown]
+    lats = [lat for polygon in polygons for ring in polygon for _, lat in ring] + [p[0] for p in shown]
+    min_lon, max_lon, min_lat, max_lat = min(lons), max(lons), min(lats), max(lats)
+    mid_lat = (min_lat + max_lat) / 2
+    k = max(math.cos(math.radians(mid_lat)), 0.01)
+    if max_lat - min_lat < _POINT_SPAN_DEG and max_lon - min_lon < _POINT_SPAN_DEG / k:
+        mid_lon = (min_lon + max_lon) / 2
+        min_lat, max_lat = mid_lat - _POINT_SPAN_DEG / 2, mid_lat + _POINT_SPAN_DEG / 2
+        min_lon, max_lon = mid_lon - _POINT_SPAN_DEG / 2 / k, mid_lon + _POINT_SPAN_DEG / 2 / k
+    span_x, span_y = (max_lon - min_lon) * k, max_lat - min_lat
+    inner_w, inner_h = max(width - 2 * _MAP_MARGIN, 1), max(height - 2 * _MAP_MARGIN, 1)
+    scale = min(inner_w / span_x if span_x else math.inf, inner_h / span_y if span_y else math.inf)
+    offset_x, offset_y = (width - span_x * scale) / 2, (height - span_y * scale) / 2
+
+    def project(lon: float, lat: float) -> tuple[float, float]:
+        return offset_x + (lon - min_lon) * k * scale, offset_y + (max_lat - lat) * scale
+
+    out = _open_svg(width, height, label, "loa-map")
+    out.append(f'<rect class="loa-map-background" width="{num(width)}" height="{num(height)}" fill="#f8fafc"/>')
+    d = path_data(polygons, project)
+    if d:
+        out.append(f'<path class="loa-map-area" d="{d}" fill="#2563eb" fill-opacity="0.08" fill-rule="evenodd" '
+                   'stroke="#2563eb" stroke-width="1" stroke-linejoin="round"/>')
+    for lat, lon, exact, title, href in shown:
+        x, y = map(num, project(lon, lat))
+        dot = (f'<circle cx="{x}" cy="{y}" r="5" fill="#dc2626" stroke="#fff" stroke-width="1.5"/>' if exact else
+               f'<circle cx="{x}" cy="{y}" r="5" fill="none" stroke="#dc2626" stroke-width="2"/>')
+        out.append(f'<a href="{_attr(href)}" class="loa-map-marker"><title>{escape(title)}</title>{dot}</a>')
     out.append("</svg>")
     return Markup("".join(out))
 
