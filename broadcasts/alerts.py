@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BigInteger, and_, case, func, insert, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Alert, Area, Delivery, Resident, Subscription
+from storage.models import Alert, Area, Delivery, DeliveryTally, Resident, Subscription
 from storage.types import utcnow
 
 MINUTES_PER_DAY = 24 * 60
@@ -70,6 +70,8 @@ class Status(StrEnum):
 
 # Outbox states a delivery ends in; "pending" is the only one the sender works on.
 PENDING, SENT, FAILED, BLOCKED, CANCELLED, EXPIRED = "pending", "sent", "failed", "blocked", "cancelled", "expired"
+# The outcomes an alert's tallies keep once retention deleted the rows (storage.models.DeliveryTally).
+TALLIED = (SENT, FAILED, BLOCKED, CANCELLED, EXPIRED)
 
 
 COLUMNS = ["alert_id", "resident_id", "chat_id", "language", "state", "priority", "due_at", "deferred", "attempts"]
@@ -232,6 +234,13 @@ async def progress_of(session: AsyncSession, alert_ids: list[int], *,
         figures = counts[alert_id]
         figures[key] = figures.get(key, 0) + count
         figures["total"] += count
+    # The rows retention deleted (complaints/retention.py) count through their tallies.
+    tallied = select(DeliveryTally).where(DeliveryTally.alert_id.in_(alert_ids))
+    for tally in (await session.execute(tallied)).scalars():
+        figures = counts[tally.alert_id]
+        for state in TALLIED:
+            figures[state] = figures.get(state, 0) + getattr(tally, state)
+            figures["total"] += getattr(tally, state)
     return {alert_id: Progress(**{k: v for k, v in figures.items() if k in Progress.__dataclass_fields__})
             for alert_id, figures in counts.items()}
 
@@ -291,6 +300,8 @@ async def copy_deliveries(session: AsyncSession, original: Alert, follow: Alert)
 
 
 async def sent_count(session: AsyncSession, alert_id: int) -> int:
-    """How many of the alert's messages were delivered."""
-    return (await session.execute(select(func.count()).select_from(Delivery).where(
+    """How many of the alert's messages were delivered (those retention deleted included)."""
+    live = (await session.execute(select(func.count()).select_from(Delivery).where(
         Delivery.alert_id == alert_id, Delivery.state == SENT))).scalar_one()
+    tallied = (await session.execute(select(DeliveryTally.sent).where(DeliveryTally.alert_id == alert_id))).scalar()
+    return live + (tallied or 0)
