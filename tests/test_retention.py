@@ -9,12 +9,14 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from telegram.ext import CallbackContext
 
 from broadcasts import alerts, outbox
 from complaints import media, reports, retention
 from emulator.images import sample_jpeg
+from handlers import retention_job
 from storage import logins
-from storage.models import DashboardLogin, DashboardSession, Delivery, ReportDraft, ReportPhoto, Resident
+from storage.models import DashboardLogin, DashboardSession, Delivery, ReportDraft, ReportPhoto, Resident, RetentionRun
 from storage.types import utcnow
 from tests.fixtures.city import HOAN_KIEM_WARD
 from tests.fixtures.cli import loa
@@ -174,6 +176,23 @@ async def test_the_job_runs_once_across_instances(db):
     # The winner stopped running it: after the claim's time, another takes it.
     assert await retention.claim(db, every, now=now + timedelta(minutes=10))
     await retention.record(db, {"outbox": 3}, now=now)
+
+
+async def test_the_bots_job_runs_claimed_and_records_what_went(bot, db):
+    [job] = bot.job_queue.get_jobs_by_name(retention_job.JOB_NAME)
+    assert job.callback is retention_job.sweep_job
+    job.schedule_removal()  # the test runs it, not the timer
+    async with db.transaction() as session:
+        await logins.create_link(session, KEY, 1, now=utcnow() - 40 * DAY)
+    await retention_job.sweep_job(CallbackContext(bot))
+    async with db.read() as session:
+        [run] = (await session.execute(select(RetentionRun))).scalars().all()
+    assert run.last_deleted["sign_in_links"] == 1 and await count(db, DashboardLogin) == 0
+    # Run again at once (another instance, or a timer that fired early): the claim refuses it.
+    async with db.transaction() as session:
+        await logins.create_link(session, KEY, 1, now=utcnow() - 40 * DAY)
+    await retention_job.sweep_job(CallbackContext(bot))
+    assert await count(db, DashboardLogin) == 1
 
 
 async def test_the_command_over_a_real_database(city, tmp_path):
