@@ -197,6 +197,11 @@ async def run(args, pins) -> dict:
                 result["since_send_s"] = time.perf_counter() - composing
                 result["totals"] = await emulator.call(control, "stop")
                 result["sender_counters"] = services(application).sender.counters.as_dict()
+                # The rest of the compose is not waited for (the schema is dropped next).
+                composing_tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("loa-compose-")]
+                for task in composing_tasks:
+                    task.cancel()
+                await asyncio.gather(*composing_tasks, return_exceptions=True)
             logging.getLogger().handlers[0].setStream(sys.stderr)
             log_file.close()
         finally:
