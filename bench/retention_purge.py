@@ -115,7 +115,8 @@ async def run(kind: str, args) -> None:
             left = (await session.execute(text("SELECT count(*) FROM deliveries"))).scalar_one()
         ordered = sorted(batches)
         if args.verbose:
-            print("  batches (ms):", [round(b * 1000) for b in batches], "late > 50 ms at:", [round(x * 1000) for x in late if x > 0.05])
+            print("  batches (ms):", [round(b * 1000) for b in batches],
+                  "late > 50 ms:", [round(x * 1000) for x in late if x > 0.05])
         print(f"  deleted {deleted['outbox']:,} rows in {took:.1f} s ({deleted['outbox'] / took:,.0f} rows/s), "
               f"{len(batches)} batches of at most {retention.BATCH:,}: "
               f"median {ordered[len(ordered) // 2] * 1000:.0f} ms, "
