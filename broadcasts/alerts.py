@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, and_, case, func, insert, literal, or_, select, true, update
+from sqlalchemy import BigInteger, and_, case, func, insert, literal, literal_column, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Alert, Area, Delivery, DeliveryTally, Resident, Subscription
@@ -72,6 +72,11 @@ class Status(StrEnum):
 PENDING, SENT, FAILED, BLOCKED, CANCELLED, EXPIRED = "pending", "sent", "failed", "blocked", "cancelled", "expired"
 # The outcomes an alert's tallies keep once retention deleted the rows (storage.models.DeliveryTally).
 TALLIED = (SENT, FAILED, BLOCKED, CANCELLED, EXPIRED)
+# A pending row, with 'pending' written into the SQL rather than bound: the outbox's partial
+# indexes (ix_deliveries_due, _alert_pending, _chat_pending) hold pending rows only, and the
+# generic plan PostgreSQL switches a prepared statement to after five runs (the idle sender's
+# polls) cannot use them for `state = $1`: it then scans and sorts the whole outbox.
+IS_PENDING = Delivery.state == literal_column(f"'{PENDING}'")
 
 
 COLUMNS = ["alert_id", "resident_id", "chat_id", "language", "state", "priority", "due_at", "deferred", "attempts"]
@@ -249,7 +254,7 @@ async def drop_pending(session: AsyncSession, alert_id: int) -> int:
     """The alert's deliveries not yet sent are cancelled; returns how many (see lifecycle.stop)."""
     result = await session.execute(
         update(Delivery)
-        .where(Delivery.alert_id == alert_id, Delivery.state == PENDING)
+        .where(Delivery.alert_id == alert_id, IS_PENDING)
         .values(state=CANCELLED, done_at=epoch(utcnow()))
     )
     return result.rowcount or 0

@@ -37,7 +37,7 @@ from sqlalchemy import and_, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broadcasts import alerts, schedules
-from broadcasts.alerts import PENDING, Kind, NoFollowUp, Status, epoch
+from broadcasts.alerts import Kind, NoFollowUp, Status, epoch
 from broadcasts.schedules import COPIED, Ran
 from kernel.effects import NOTHING, Effects
 from storage.db import Database
@@ -224,7 +224,7 @@ async def compose_now(db: Database, effects: Effects, *, tz: ZoneInfo,
 async def finish_sent(session: AsyncSession) -> list[int]:
     """Alerts being sent that have nothing left to send are done (the sender, after each batch);
     returns their ids."""
-    pending = exists().where(and_(Delivery.alert_id == Alert.id, Delivery.state == PENDING))
+    pending = exists().where(and_(Delivery.alert_id == Alert.id, alerts.IS_PENDING))
     result = await session.execute(
         update(Alert).where(Alert.status == Status.SENDING, Alert.composed_at.is_not(None), ~pending)
         .values(status=Status.DONE, finished_at=utcnow())

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broadcasts.alerts import BLOCKED, CANCELLED, EXPIRED, FAILED, PENDING, SENT, TALLIED
+from broadcasts.alerts import BLOCKED, CANCELLED, EXPIRED, FAILED, IS_PENDING, PENDING, SENT, TALLIED
 from storage.models import Delivery, DeliveryTally, Resident
 from storage.types import utcnow
 
@@ -68,7 +68,7 @@ async def claim(session: AsyncSession, limit: int, lease_seconds: int, now: int 
     now = _now() if now is None else now
     due = (
         select(Delivery.id)
-        .where(Delivery.state == PENDING, Delivery.due_at <= now,
+        .where(IS_PENDING, Delivery.due_at <= now,
                or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
         .order_by(Delivery.priority, Delivery.due_at, Delivery.id)
         .limit(limit)
@@ -139,7 +139,7 @@ async def mark_blocked(session: AsyncSession, chat_ids: list[int], now: int) -> 
         .values(blocked_at=utcnow())
     )
     await session.execute(
-        update(Delivery).where(Delivery.chat_id.in_(chat_ids), Delivery.state == PENDING)
+        update(Delivery).where(Delivery.chat_id.in_(chat_ids), IS_PENDING)
         .values(state=BLOCKED, error="blocked by the user", done_at=now, lease_until=None)
     )
 
@@ -148,7 +148,7 @@ async def release_leases(session: AsyncSession) -> int:
     """Free every lease: called by a newly elected sender, the only one, so any lease left
     belongs to a sender that died; its deliveries need not wait for the lease to run out."""
     result = await session.execute(
-        update(Delivery).where(Delivery.state == PENDING, Delivery.lease_until.is_not(None)).values(lease_until=None)
+        update(Delivery).where(IS_PENDING, Delivery.lease_until.is_not(None)).values(lease_until=None)
     )
     return result.rowcount or 0
 
@@ -160,12 +160,12 @@ async def done_since(session: AsyncSession, since: int) -> int:
 
 
 async def pending_count(session: AsyncSession) -> int:
-    return (await session.execute(select(func.count()).where(Delivery.state == PENDING))).scalar_one()
+    return (await session.execute(select(func.count()).where(IS_PENDING))).scalar_one()
 
 
 async def next_due(session: AsyncSession) -> int | None:
     """When the earliest pending delivery is due (Unix seconds), or None if none is pending."""
-    return (await session.execute(select(func.min(Delivery.due_at)).where(Delivery.state == PENDING))).scalar()
+    return (await session.execute(select(func.min(Delivery.due_at)).where(IS_PENDING))).scalar()
 
 
 def _done_before(before: int):
