@@ -15,7 +15,7 @@ from bot.effects import EffectRunner
 from bot.ordering import PerChatUpdateProcessor, update_kind
 from broadcasts.service import SenderService
 from complaints.lifecycle import Policy
-from handlers import broadcasting, deadline_job, draft_job, feed_job, staff_cards
+from handlers import broadcasting, deadline_job, feed_job, retention_job, staff_cards
 from handlers.context import LoaContext, attach, services
 from handlers.rating import rating_markup
 from kernel.i18n import translator
@@ -87,7 +87,7 @@ def build_application(settings: Settings, db: Database) -> Application:
     broadcasting.add_jobs(application)
     staff_cards.add_jobs(application)
     deadline_job.add_jobs(application)
-    draft_job.add_jobs(application)
+    retention_job.add_jobs(application)
     feed_job.add_jobs(application)
     ordering.add_jobs(application)
     application.add_error_handler(_log_error)

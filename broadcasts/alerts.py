@@ -16,10 +16,10 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, and_, case, func, insert, literal, or_, select, true, update
+from sqlalchemy import BigInteger, and_, case, func, insert, literal, literal_column, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Alert, Area, Delivery, Resident, Subscription
+from storage.models import Alert, Area, Delivery, DeliveryTally, Resident, Subscription
 from storage.types import utcnow
 
 MINUTES_PER_DAY = 24 * 60
@@ -70,6 +70,13 @@ class Status(StrEnum):
 
 # Outbox states a delivery ends in; "pending" is the only one the sender works on.
 PENDING, SENT, FAILED, BLOCKED, CANCELLED, EXPIRED = "pending", "sent", "failed", "blocked", "cancelled", "expired"
+# The outcomes an alert's tallies keep once retention deleted the rows (storage.models.DeliveryTally).
+TALLIED = (SENT, FAILED, BLOCKED, CANCELLED, EXPIRED)
+# A pending row, with 'pending' written into the SQL rather than bound: the outbox's partial
+# indexes (ix_deliveries_due, _alert_pending, _chat_pending) hold pending rows only, and the
+# generic plan PostgreSQL switches a prepared statement to after five runs (the idle sender's
+# polls) cannot use them for `state = $1`: it then scans and sorts the whole outbox.
+IS_PENDING = Delivery.state == literal_column(f"'{PENDING}'")
 
 
 COLUMNS = ["alert_id", "resident_id", "chat_id", "language", "state", "priority", "due_at", "deferred", "attempts"]
@@ -232,6 +239,13 @@ async def progress_of(session: AsyncSession, alert_ids: list[int], *,
         figures = counts[alert_id]
         figures[key] = figures.get(key, 0) + count
         figures["total"] += count
+    # The rows retention deleted (complaints/retention.py) count through their tallies.
+    tallied = select(DeliveryTally).where(DeliveryTally.alert_id.in_(alert_ids))
+    for tally in (await session.execute(tallied)).scalars():
+        figures = counts[tally.alert_id]
+        for state in TALLIED:
+            figures[state] = figures.get(state, 0) + getattr(tally, state)
+            figures["total"] += getattr(tally, state)
     return {alert_id: Progress(**{k: v for k, v in figures.items() if k in Progress.__dataclass_fields__})
             for alert_id, figures in counts.items()}
 
@@ -240,7 +254,7 @@ async def drop_pending(session: AsyncSession, alert_id: int) -> int:
     """The alert's deliveries not yet sent are cancelled; returns how many (see lifecycle.stop)."""
     result = await session.execute(
         update(Delivery)
-        .where(Delivery.alert_id == alert_id, Delivery.state == PENDING)
+        .where(Delivery.alert_id == alert_id, IS_PENDING)
         .values(state=CANCELLED, done_at=epoch(utcnow()))
     )
     return result.rowcount or 0
@@ -291,6 +305,8 @@ async def copy_deliveries(session: AsyncSession, original: Alert, follow: Alert)
 
 
 async def sent_count(session: AsyncSession, alert_id: int) -> int:
-    """How many of the alert's messages were delivered."""
-    return (await session.execute(select(func.count()).select_from(Delivery).where(
+    """How many of the alert's messages were delivered (those retention deleted included)."""
+    live = (await session.execute(select(func.count()).select_from(Delivery).where(
         Delivery.alert_id == alert_id, Delivery.state == SENT))).scalar_one()
+    tallied = (await session.execute(select(DeliveryTally.sent).where(DeliveryTally.alert_id == alert_id))).scalar()
+    return live + (tallied or 0)

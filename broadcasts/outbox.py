@@ -8,13 +8,15 @@ messages in flight at that moment).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broadcasts.alerts import BLOCKED, CANCELLED, EXPIRED, FAILED, PENDING, SENT
-from storage.models import Delivery, Resident
+from broadcasts.alerts import BLOCKED, CANCELLED, EXPIRED, FAILED, IS_PENDING, PENDING, SENT, TALLIED
+from storage.models import Delivery, DeliveryTally, Resident
 from storage.types import utcnow
 
 # Report notifications and other one-to-one messages come before alerts of any severity but
@@ -66,7 +68,7 @@ async def claim(session: AsyncSession, limit: int, lease_seconds: int, now: int 
     now = _now() if now is None else now
     due = (
         select(Delivery.id)
-        .where(Delivery.state == PENDING, Delivery.due_at <= now,
+        .where(IS_PENDING, Delivery.due_at <= now,
                or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
         .order_by(Delivery.priority, Delivery.due_at, Delivery.id)
         .limit(limit)
@@ -137,7 +139,7 @@ async def mark_blocked(session: AsyncSession, chat_ids: list[int], now: int) -> 
         .values(blocked_at=utcnow())
     )
     await session.execute(
-        update(Delivery).where(Delivery.chat_id.in_(chat_ids), Delivery.state == PENDING)
+        update(Delivery).where(Delivery.chat_id.in_(chat_ids), IS_PENDING)
         .values(state=BLOCKED, error="blocked by the user", done_at=now, lease_until=None)
     )
 
@@ -146,7 +148,7 @@ async def release_leases(session: AsyncSession) -> int:
     """Free every lease: called by a newly elected sender, the only one, so any lease left
     belongs to a sender that died; its deliveries need not wait for the lease to run out."""
     result = await session.execute(
-        update(Delivery).where(Delivery.state == PENDING, Delivery.lease_until.is_not(None)).values(lease_until=None)
+        update(Delivery).where(IS_PENDING, Delivery.lease_until.is_not(None)).values(lease_until=None)
     )
     return result.rowcount or 0
 
@@ -158,13 +160,51 @@ async def done_since(session: AsyncSession, since: int) -> int:
 
 
 async def pending_count(session: AsyncSession) -> int:
-    return (await session.execute(select(func.count()).where(Delivery.state == PENDING))).scalar_one()
+    return (await session.execute(select(func.count()).where(IS_PENDING))).scalar_one()
 
 
 async def next_due(session: AsyncSession) -> int | None:
     """When the earliest pending delivery is due (Unix seconds), or None if none is pending."""
-    return (await session.execute(select(func.min(Delivery.due_at)).where(Delivery.state == PENDING))).scalar()
+    return (await session.execute(select(func.min(Delivery.due_at)).where(IS_PENDING))).scalar()
+
+
+def _done_before(before: int):
+    return (Delivery.state != PENDING, Delivery.done_at < before)
+
+
+async def count_done_before(session: AsyncSession, before: int) -> int:
+    """Outbox rows whose outcome was written before `before` (Unix seconds): what `purge_done`
+    would delete."""
+    return (await session.execute(select(func.count()).select_from(Delivery)
+                                  .where(*_done_before(before)))).scalar_one()
+
+
+async def purge_done(session: AsyncSession, before: int, limit: int) -> int:
+    """Delete up to `limit` of those rows, oldest first, adding what the deleted rows of each
+    alert came to into its tally first (in the same transaction), so an alert's figures stay
+    whole. The tally counts what the DELETE returned: a row two purges race for counts once."""
+    ids = list((await session.execute(select(Delivery.id).where(*_done_before(before))
+                                      .order_by(Delivery.id).limit(limit))).scalars())
+    if not ids:
+        return 0
+    gone = (await session.execute(delete(Delivery).where(Delivery.id.in_(ids), *_done_before(before))
+                                  .returning(Delivery.alert_id, Delivery.state))).all()
+    per_alert: dict[int, Counter] = {}
+    for alert_id, state in gone:
+        if alert_id is not None and state in TALLIED:
+            per_alert.setdefault(alert_id, Counter())[state] += 1
+    if per_alert:
+        rows = [{"alert_id": alert_id, **{state: counts[state] for state in TALLIED}}
+                for alert_id, counts in sorted(per_alert.items())]
+        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(DeliveryTally).values(rows)
+        table = DeliveryTally.__table__
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=["alert_id"],
+            set_={state: table.c[state] + statement.excluded[state] for state in TALLIED}))
+    return len(gone)
 
 
 __all__ = ["BLOCKED", "CANCELLED", "EXPIRED", "FAILED", "PENDING", "SENT", "Claimed", "Outcome",
-           "claim", "done_since", "enqueue", "mark_blocked", "next_due", "pending_count", "record", "release_leases"]
+           "claim", "count_done_before", "done_since", "enqueue", "mark_blocked", "next_due", "pending_count",
+           "purge_done", "record", "release_leases"]

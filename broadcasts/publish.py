@@ -40,7 +40,7 @@ from sqlalchemy.orm import aliased
 from broadcasts import cap
 from broadcasts.alerts import SENT, Kind, Status
 from broadcasts.cap_areas import boundary_shape
-from storage.models import Agency, Alert, Area, Delivery, Topic
+from storage.models import Agency, Alert, Area, Delivery, DeliveryTally, Topic
 
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_LENGTH = 100  # the newest published alerts the feed lists
@@ -69,7 +69,8 @@ def _published():
     """The SQL condition of a published alert (see the module's docstring); the chain of the
     alerts it replaces is checked by `_chain_published`."""
     follow_up = aliased(Alert)
-    received = exists().where(Delivery.alert_id == Alert.id, Delivery.state == SENT)
+    received = or_(exists().where(Delivery.alert_id == Alert.id, Delivery.state == SENT),
+                   exists().where(DeliveryTally.alert_id == Alert.id, DeliveryTally.sent > 0))
     followed = exists().where(follow_up.replaces_id == Alert.id)
     relayed = and_(Alert.source == cap.SOURCE, Alert.owner == "")
     return and_(Alert.composed_at.is_not(None), Alert.status.in_(_published_status),

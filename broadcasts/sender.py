@@ -59,6 +59,9 @@ FINAL_FLUSH_TRIES = (0.5, 1, 2, 4)
 
 @dataclass
 class Counters:
+    """Outcomes of deliveries since the counters were made, counted as Telegram answers (before
+    the outcome is written): what /metrics reports without counting the outbox."""
+
     sent: int = 0
     failed: int = 0
     blocked: int = 0
@@ -111,6 +114,7 @@ class Sender:
         retry_base: float = 2.0,
         idle_poll: float = 1.0,
         request: AiohttpRequest | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self.db = db
         self.tz = tz
@@ -125,7 +129,8 @@ class Sender:
         self.retry_base = retry_base  # seconds before the first retry, doubled for each next one
         self.idle_poll = idle_poll
         self.request = request or AiohttpRequest(connection_pool_size=concurrency, read_timeout=10)
-        self.counters = Counters()
+        # What this sender's deliveries came to; a service passes one that outlives its senders.
+        self.counters = counters if counters is not None else Counters()
         self.wake = asyncio.Event()  # set to look at the outbox now (a compose just happened)
         self._alerts: dict[int, _AlertInfo] = {}
         self._last_sent: dict[int, float] = {}

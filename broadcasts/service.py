@@ -23,6 +23,8 @@ class SenderService:
         self.settings = settings
         self.options = sender_options
         self.sender: sending.Sender | None = None
+        # Since the process started, across the senders of each leadership (web/metrics.py).
+        self.counters = sending.Counters()
         self._stop = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -62,7 +64,7 @@ class SenderService:
 
     async def _send_until(self, lost: asyncio.Event) -> None:
         stop = asyncio.Event()
-        self.sender = sending.from_settings(self.db, self.settings, **self.options)
+        self.sender = sending.from_settings(self.db, self.settings, counters=self.counters, **self.options)
 
         async def relay() -> None:
             waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(lost.wait())]

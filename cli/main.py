@@ -1,6 +1,6 @@
 """The `loa` command line: on top of every layer (docs/ARCHITECTURE.md), since `loa run` starts
 either the bot (bot/runner.py) or, without a token, the sandbox (sandbox/run.py), and the
-operator's commands (db, areas, broadcast, roles, agencies, tokens, residents) call the domain
+operator's commands (db, areas, broadcast, roles, agencies, tokens, residents, retention) call the domain
 and storage directly."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from broadcasts import alerts, lifecycle
 from broadcasts.alerts import Severity, Urgency
 from broadcasts.drafts import unknown_choices
 from broadcasts.service import SenderService
-from complaints import agencies, bans
+from complaints import agencies, bans, media, retention
 from kernel.i18n import translator
 from kernel.logs import setup_logging
 from kernel.settings import Settings
@@ -728,6 +728,43 @@ def residents_unban(telegram_id: int) -> None:
     if not _with_db(action):
         raise click.ClickException(f"{telegram_id} is not banned")
     click.echo(f"{telegram_id} may file reports again")
+
+
+RETENTION_LABELS = {
+    "sign_in_links": "dashboard sign-in links used or expired",
+    "dashboard_sessions": "dashboard sessions ended or expired",
+    "outbox": "outbox rows sent, failed, blocked, cancelled or expired",
+    "photo_file_ids": "Telegram file ids of stored report photos",
+    "drafts": "abandoned report drafts",
+    "drafts_files": "their photo files",
+}
+
+
+@main.group("retention", help="Deleting what Loa is done with, each kind after its period (LOA_SIGN_IN_DAYS, "
+            "LOA_OUTBOX_DAYS, LOA_DRAFT_DAYS, LOA_FILE_ID_DAYS). The running bot does it every 10 minutes.")
+def retention_group() -> None:
+    pass
+
+
+@retention_group.command("run", help="Delete now what is past its period, in small batches, and print how "
+                         "much went per kind.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted, per kind; delete nothing.")
+def retention_run(dry_run: bool) -> None:
+    settings = load_settings()
+    periods = retention.Periods.of(settings)
+
+    async def action(database):
+        await _require_migrated(database)
+        if dry_run:
+            return await retention.due(database, periods)
+        return await retention.run(database, periods, media.MediaStore(settings.media_dir))
+
+    found = _with_db(action)
+    verb = "would delete" if dry_run else "deleted"
+    for kind, count in found.items():
+        click.echo(f"{verb} {count:>10,}  {RETENTION_LABELS[kind]} ({kind})")
+    if dry_run:
+        click.echo("dry run: nothing was deleted")
 
 
 if __name__ == "__main__":

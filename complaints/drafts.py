@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -54,6 +54,12 @@ def photo_hashes(photos: list | None) -> list[str]:
 def photo_bytes(draft: ReportDraft) -> int:
     """The size of the cleaned photos the draft holds (photos stored before this was counted: 0)."""
     return sum(int(p.get("bytes") or 0) for p in draft.photos or [])
+
+
+async def count_abandoned(session: AsyncSession, before: datetime) -> int:
+    """How many drafts nobody touched since `before` (what `abandoned` would delete)."""
+    return (await session.execute(select(func.count()).select_from(ReportDraft)
+                                  .where(ReportDraft.updated_at < before))).scalar_one()
 
 
 async def abandoned(session: AsyncSession, before: datetime, limit: int = 100) -> list[str]:

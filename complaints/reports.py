@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
@@ -137,3 +137,28 @@ async def history(session: AsyncSession, report_id: int) -> list[ReportEvent]:
 async def photo_count(session: AsyncSession, report_id: int) -> int:
     query = select(func.count()).select_from(ReportPhoto).where(ReportPhoto.report_id == report_id)
     return (await session.execute(query)).scalar_one()
+
+
+# Retention (complaints/retention.py): Telegram's ids of a report's photos are needed only until
+# the cleaned copy is stored (the cards, the dashboard and the API show that copy); a photo whose
+# copy could not be fetched keeps its id.
+def _file_ids_of_reports_before(before: datetime):
+    return (ReportPhoto.sha256.is_not(None), ReportPhoto.telegram_file_id != "",
+            ReportPhoto.report_id.in_(select(Report.id).where(Report.created_at < before).scalar_subquery()))
+
+
+async def count_file_ids(session: AsyncSession, before: datetime) -> int:
+    return (await session.execute(select(func.count()).select_from(ReportPhoto)
+                                  .where(*_file_ids_of_reports_before(before)))).scalar_one()
+
+
+async def forget_file_ids(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Clear the Telegram ids of up to `limit` reports' stored photos filed before `before`."""
+    reports = list((await session.execute(select(ReportPhoto.report_id).distinct()
+                                          .where(*_file_ids_of_reports_before(before))
+                                          .order_by(ReportPhoto.report_id).limit(limit))).scalars())
+    if not reports:
+        return 0
+    return (await session.execute(update(ReportPhoto).where(ReportPhoto.report_id.in_(reports),
+                                                            *_file_ids_of_reports_before(before))
+                                  .values(telegram_file_id="", file_unique_id=""))).rowcount or 0

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     # a report nobody touched is thrown away with its photos.
     draft_media_bytes: int = Field(default=20 * 1024 * 1024, ge=1, validation_alias="LOA_DRAFT_MEDIA_BYTES")
     draft_days: float = Field(default=7, gt=0, validation_alias="LOA_DRAFT_DAYS")
+    # Retention (complaints/retention.py): days after which what is done with is deleted.
+    sign_in_days: float = Field(default=30, gt=0, validation_alias="LOA_SIGN_IN_DAYS")
+    outbox_days: float = Field(default=30, gt=0, validation_alias="LOA_OUTBOX_DAYS")
+    file_id_days: float = Field(default=1, ge=0, validation_alias="LOA_FILE_ID_DAYS")
     # The key of the pseudonyms bans and the hourly limit are kept under (storage/abuse.py);
     # empty: a random key Loa makes once and keeps in the database.
     secret_key: SecretStr | None = Field(default=None, validation_alias="LOA_SECRET_KEY")

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -131,3 +131,35 @@ async def end(session: AsyncSession, cookie: str, *, now: datetime | None = None
 def same_token(expected: str, given: str | None) -> bool:
     """A form's CSRF token against the session's, in constant time."""
     return bool(given) and hmac.compare_digest(expected.encode(), given.encode())
+
+
+# Retention (complaints/retention.py): links used or expired, sessions ended or expired, before a
+# time; counted, or deleted a bounded batch at a time.
+def _old_links(before: datetime):
+    return or_(DashboardLogin.used_at < before, DashboardLogin.expires_at < before)
+
+
+def _old_sessions(before: datetime):
+    return or_(DashboardSession.ended_at < before, DashboardSession.expires_at < before)
+
+
+async def count_old_links(session: AsyncSession, before: datetime) -> int:
+    return (await session.execute(select(func.count()).select_from(DashboardLogin)
+                                  .where(_old_links(before)))).scalar_one()
+
+
+async def count_old_sessions(session: AsyncSession, before: datetime) -> int:
+    return (await session.execute(select(func.count()).select_from(DashboardSession)
+                                  .where(_old_sessions(before)))).scalar_one()
+
+
+async def purge_old_links(session: AsyncSession, before: datetime, limit: int) -> int:
+    keys = select(DashboardLogin.token_hash).where(_old_links(before)).limit(limit)
+    return (await session.execute(delete(DashboardLogin).where(
+        DashboardLogin.token_hash.in_(keys.scalar_subquery())))).rowcount or 0
+
+
+async def purge_old_sessions(session: AsyncSession, before: datetime, limit: int) -> int:
+    keys = select(DashboardSession.id_hash).where(_old_sessions(before)).limit(limit)
+    return (await session.execute(delete(DashboardSession).where(
+        DashboardSession.id_hash.in_(keys.scalar_subquery())))).rowcount or 0

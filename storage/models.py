@@ -600,3 +600,29 @@ class UpdateClaim(SQLModel, table=True):
     taken_by: str = Field(max_length=64)
     taken_at: datetime = Field(sa_column=_utc_column())
     done_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class DeliveryTally(SQLModel, table=True):
+    """What the outbox rows of an alert that retention deleted came to, by outcome: an alert's
+    figures are these plus its rows still in the outbox (broadcasts.alerts.progress_of)."""
+
+    __tablename__ = "delivery_tallies"
+
+    alert_id: int = Field(primary_key=True)
+    sent: int = Field(default=0, sa_type=BigInteger)
+    failed: int = Field(default=0, sa_type=BigInteger)
+    blocked: int = Field(default=0, sa_type=BigInteger)
+    cancelled: int = Field(default=0, sa_type=BigInteger)
+    expired: int = Field(default=0, sa_type=BigInteger)
+
+
+class RetentionRun(SQLModel, table=True):
+    """A job that must run once across instances (the retention job): the instance that moves
+    `next_run_at` forward runs it; what its last run deleted, per kind, for the operator."""
+
+    __tablename__ = "retention_runs"
+
+    name: str = Field(primary_key=True, max_length=32)
+    next_run_at: datetime = Field(sa_column=_utc_column())
+    last_run_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    last_deleted: dict = Field(default_factory=dict, sa_type=JSON)

@@ -13,7 +13,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from emulator.images import sample_jpeg
-from handlers import draft_job
+from handlers import retention_job
 from storage.models import ReportDraft
 from storage.types import utcnow
 from tests.fixtures.reports import to_photos
@@ -148,15 +148,15 @@ async def test_forget_deletes_the_photos_of_the_draft(bot, emulator, db):
 
 
 async def test_abandoned_drafts_go_with_their_photos(bot, emulator, db):
-    [job] = bot.job_queue.get_jobs_by_name(draft_job.JOB_NAME)
-    assert job.callback is draft_job.sweep_job
+    [job] = bot.job_queue.get_jobs_by_name(retention_job.JOB_NAME)
+    assert job.callback is retention_job.sweep_job
     lan = await onboarded(emulator, "en")
     await to_photos(lan)
     await lan.send_photo()
     await lan.next_message()
-    assert await draft_job.sweep(bot, now=utcnow() + timedelta(days=6)) == 0
+    assert (await retention_job.sweep(bot, now=utcnow() + timedelta(days=6)))["drafts_files"] == 0
     assert await draft_of(db) is not None and len(stored_files(bot)) == 1
-    assert await draft_job.sweep(bot, now=utcnow() + timedelta(days=8)) == 1
+    assert (await retention_job.sweep(bot, now=utcnow() + timedelta(days=8)))["drafts_files"] == 1
     assert await draft_of(db) is None and stored_files(bot) == set()
     # The resident starts afresh.
     await lan.send("/report")

@@ -2,7 +2,7 @@
 the report a resident is adding to
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07 14:00:00
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 import storage.types
 
 revision = '0019'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
