@@ -20,7 +20,7 @@ import time
 from aiohttp import web
 
 from broadcasts import publish
-from web import inputs, public_reports
+from web import inputs
 from web.keys import DB, SETTINGS
 
 FEED_PATH = "/public/alerts.atom"
@@ -107,4 +107,3 @@ def setup(app: web.Application) -> None:
     app.middlewares.append(switch)
     app.router.add_get(FEED_PATH, feed)
     app.router.add_get(CAP_PATH, cap_document)
-    public_reports.setup(app)  # the reports' pages and GeoJSON (web/public_reports.py)

@@ -30,13 +30,15 @@ from web import (
     public_agencies,
     public_alerts,
     public_home,
+    public_reports,
     webhook,
 )
 from web.keys import BOT, DB, SETTINGS
 
 # One module per feature, each with setup(app: web.Application) -> None.
-SETUPS = (context, health, metrics, webhook, open311, api, cap, public, portal, public_home, public_agencies,
-          public_alerts, dashboard, favicon)
+# The public feeds and portal pages (behind LOA_PUBLIC_PORTAL), in the order they are set up.
+PUBLIC = (public, portal, public_home, public_reports, public_agencies, public_alerts)
+SETUPS = (context, health, metrics, webhook, open311, api, cap, *PUBLIC, dashboard, favicon)
 
 # Seconds in-flight requests get to finish when the server stops.
 SHUTDOWN_TIMEOUT = 5.0
