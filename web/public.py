@@ -29,7 +29,8 @@ MAX_AGE = 60  # seconds a client or proxy may reuse an answer without asking aga
 VERSION_SECONDS = 1.0  # how long a 304 may rest on the feed's version read by an earlier request
 FEED_TITLE = "Loa alerts"
 
-_VERSION = web.AppKey("public_feed_version", dict)  # base URL → (ETag, time.monotonic() when read)
+# base URL → (ETag, time.monotonic() when read, the feed of that version once built)
+_VERSION = web.AppKey("public_feed_version", dict)
 
 
 @web.middleware
@@ -71,18 +72,24 @@ def answer(request: web.Request, tag: str, body: bytes | None, content_type: str
 async def feed(request: web.Request) -> web.Response:
     """The feed; a client holding the current version gets 304. The version read by a request in
     the last VERSION_SECONDS answers a 304 without the database (a cached feed is asked for far
-    more often than it changes); a 200 always carries the version read with its body."""
+    more often than it changes); a 200 always carries the version read with its body, which is
+    built once per version (readers without an ETag, such as aggregators, then cost one small read)."""
     who = publisher(request)
     known = request.app[_VERSION]
-    tag, at = known.get(who.base, ("", 0.0))
+    tag, at, body = known.get(who.base, ("", 0.0, None))
     if time.monotonic() - at < VERSION_SECONDS and fresh(request, tag):
         return answer(request, tag, None, publish.ATOM_TYPE)
     async with request.config_dict[DB].read() as session:
-        tag = etag(await publish.feed_version(session), who.sender, who.base)
-        known[who.base] = (tag, time.monotonic())
+        read = etag(await publish.feed_version(session), who.sender, who.base)
+        if read != tag:
+            body = None
+        tag = read
         if fresh(request, tag):
+            known[who.base] = (tag, time.monotonic(), body)
             return answer(request, tag, None, publish.ATOM_TYPE)
-        body = await publish.feed_document(session, who, title=FEED_TITLE)
+        if body is None:
+            body = await publish.feed_document(session, who, title=FEED_TITLE)
+        known[who.base] = (tag, time.monotonic(), body)
     return answer(request, tag, body, publish.ATOM_TYPE)
 
 
