@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from playwright.async_api import expect
 
-from complaints import public
+from complaints import public, thread
 from storage.models import Report
 from tests.fixtures.bot import settings_for
 from tests.fixtures.browser import screenshot
@@ -23,6 +23,7 @@ from tests.fixtures.public_reports import (
     PUBLIC_POINT,
     REJECT_REASON,
     SECRETS,
+    THREAD_POINT,
     crawl,
     seed_secrets,
 )
@@ -74,6 +75,14 @@ async def test_no_public_page_or_feed_shows_what_the_resident_did_not_allow(repo
             assert photo != body, path
     # The photos: only the one its resident allowed.
     assert pages[f"/public/reports/{seeded.with_photo}/photo"] == (200, seeded.shown_photo)
+    # The thread the crawl found nothing of is there: question, answer with its photo, location, note.
+    async with portal.db.read() as session:
+        messages = await thread.messages(session, await thread.report_id_of(session, seeded.with_photo),
+                                         for_staff=True)
+    assert [(m.kind, m.visibility) for m in messages] == [
+        ("question", "public"), ("answer", "public"), ("addition", "public"), ("note", "internal")]
+    assert messages[1].text == SECRETS["answer"] and messages[1].photos[0]["file_id"] == SECRETS["thread_photo"]
+    assert messages[2].area_code is not None and messages[2].latitude == THREAD_POINT[0]
     for code in (seeded.private, seeded.rejected, seeded.no_photo):
         assert pages[f"/public/reports/{code}/photo"][0] == 404
 
