@@ -14,6 +14,8 @@
   rating and automatically, rejected, one duplicate, one urgent, one reopened, one overdue (as the
   deadline job would have flagged and escalated it). Lan has four (one to rate, one in progress,
   one closed, one just assigned), Tom two;
+- in the thread of Lan's report in progress (the blocked drain), Hùng's question and her answer
+  (complaints/thread.py), the question delivered back then;
 - a severe weather alert for Hà Nội sent two days ago, its deliveries recorded as sent.
 
 What the residents and groups were told back then is history: it is not in the outbox, so
@@ -39,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broadcasts import alerts, outbox
 from broadcasts import lifecycle as alert_lifecycle
-from complaints import actions, agencies, deadlines, lifecycle, public, reports
+from complaints import actions, agencies, deadlines, lifecycle, public, reports, thread
 from complaints.lifecycle import FINAL, Action, Actor, ActorKind, Policy, State
 from handlers.rating import rating_markup
 from kernel.i18n import pick_language, translator
@@ -87,6 +89,7 @@ class Demo:
     urgent: str
     overdue: str
     reopened: str
+    asked: str  # Lan's report in progress, with Hùng's question and her answer in its thread
 
     @property
     def by_state(self) -> dict[str, int]:
@@ -109,6 +112,7 @@ async def seed(db: Database, settings: Settings, *, now: datetime | None = None)
         await grant_roles(session)
         people = await create_residents(session, settings, clock, rng)
         filed = await create_reports(session, settings, clock, rng, people)
+        await ask_and_answer(session, settings, clock, filed["lan-drain"], people["lan"])
         await forget_old_messages(session, keep=filed["lan-pothole"])
         alert = await send_weather_alert(session, settings, clock)
         await mark_final_cards_shown(session)
@@ -196,9 +200,7 @@ async def onboard(session: AsyncSession, settings: Settings, telegram_id: int, f
 async def create_reports(session: AsyncSession, settings: Settings, clock: Clock, rng: random.Random,
                          people: dict) -> dict[str, Report]:
     """The stories of `stories`, each filed and then moved step by step at its past moments."""
-    # As the bot's own (bot/app.py, policy_of): notices in each resident's language, and the rating
-    # buttons on the resolution message.
-    policy = Policy.from_settings(settings, translator=translator, rating_markup=rating_markup)
+    policy = bot_policy(settings)
     places = await WardPlaces.load(session)
     staff = {p.key: await lifecycle.actor_for(session, p.telegram_id, settings.admin_ids, name=p.name)
              for p in cast.STAFF if not p.agencies}
@@ -224,6 +226,30 @@ async def create_reports(session: AsyncSession, settings: Settings, clock: Clock
                        default_language=settings.default_language)
         filed[story.key] = report
     return filed
+
+
+def bot_policy(settings: Settings) -> Policy:
+    """As the bot's own (bot/app.py, policy_of): notices in each resident's language, and the
+    rating buttons on the resolution message."""
+    return Policy.from_settings(settings, translator=translator, rating_markup=rating_markup)
+
+
+async def ask_and_answer(session: AsyncSession, settings: Settings, clock: Clock, report: Report,
+                         reporter: Person) -> None:
+    """Hùng asks the reporter about the report, which the agency has taken up; the sender delivered
+    the question a minute later (its outbox row, history like the others, goes with
+    `forget_old_messages`, so its delivery is settled now), and the resident answered by replying."""
+    policy = bot_policy(settings)
+    hung = await lifecycle.actor_for(session, cast.HUNG.telegram_id, settings.admin_ids, name=cast.HUNG.name)
+    asked_at = clock.at(4, "10:30")
+    asked = await thread.ask(session, report.id, hung, QUESTION, policy=policy, now=asked_at)
+    delivery = (await session.execute(select(Delivery.id).where(
+        Delivery.key == thread.question_key(asked.message.id)))).scalar_one()
+    await outbox.record(session, [outbox.Outcome(delivery, outbox.SENT)], now=alerts.epoch(asked_at) + 60)
+    await thread.settle_deliveries(session, now=asked_at + timedelta(minutes=1))
+    await thread.add(session, report.id, Actor(ActorKind.RESIDENT, reporter.telegram_id, reporter.name),
+                     text=ANSWER, question_id=asked.message.id, policy=policy, secret=settings.pseudonym_secret,
+                     now=clock.at(4, "11:05"))
 
 
 async def take(session: AsyncSession, report: Report, step: Step, policy: Policy, staff: dict[str, Actor],
@@ -319,7 +345,7 @@ async def summarise(session: AsyncSession, filed: dict[str, Report], alert: Aler
                 lan=tuple(filed[k].code for k in filed if k.startswith("lan-")),
                 tom=tuple(filed[k].code for k in filed if k.startswith("tom-")),
                 to_rate=filed["lan-pothole"].code, urgent=filed["manhole"].code,
-                overdue=filed["subsidence"].code, reopened=filed["dumping"].code)
+                overdue=filed["subsidence"].code, reopened=filed["dumping"].code, asked=filed["lan-drain"].code)
 
 
 # ---------------------------------------------------------------- times and places
@@ -605,6 +631,11 @@ def stories(t: Clock, autoclose_days: int) -> list[Story]:
                                                                    "công của thành phố."),)),
     ]
 
+
+# The thread of Lan's blocked drain: what Hùng asked, and her answer.
+QUESTION = ("Đội thoát nước chưa tìm thấy chỗ tắc: cống bị tắc nằm sát cửa số 35 hay ở góc giao với phố "
+            "Phan Đình Phùng?")
+ANSWER = "Sát cửa số 35, nắp cống bằng gang màu đen ngay dưới gốc cây bàng, nước tràn lên từ đó."
 
 WEATHER_VI = ("Cảnh báo mưa dông: từ chiều tối nay đến sáng mai, Hà Nội có mưa to đến rất to, lượng mưa "
               "phổ biến 50–100 mm, có nơi trên 150 mm, kèm dông, lốc, sét và gió giật mạnh. Các tuyến phố "

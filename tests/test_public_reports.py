@@ -12,10 +12,13 @@ from datetime import timedelta
 import pytest
 from playwright.async_api import expect
 
-from complaints import public
+from complaints import public, thread
+from complaints.lifecycle import Actor, ActorKind
+from handlers.context import services
 from storage.models import Report
 from tests.fixtures.bot import settings_for
 from tests.fixtures.browser import screenshot
+from tests.fixtures.city import grant
 from tests.fixtures.public import portal_for, sent_alert
 from tests.fixtures.public_reports import (
     BA_DINH_WARD,
@@ -23,11 +26,12 @@ from tests.fixtures.public_reports import (
     PUBLIC_POINT,
     REJECT_REASON,
     SECRETS,
+    THREAD_POINT,
     crawl,
     seed_secrets,
 )
 from tests.fixtures.reports import report_rows, review_card, to_photos
-from tests.fixtures.residents import onboarded, tap
+from tests.fixtures.residents import onboarded, tap, until
 
 
 @pytest.fixture
@@ -74,6 +78,14 @@ async def test_no_public_page_or_feed_shows_what_the_resident_did_not_allow(repo
             assert photo != body, path
     # The photos: only the one its resident allowed.
     assert pages[f"/public/reports/{seeded.with_photo}/photo"] == (200, seeded.shown_photo)
+    # The thread the crawl found nothing of is there: question, answer with its photo, location, note.
+    async with portal.db.read() as session:
+        messages = await thread.messages(session, await thread.report_id_of(session, seeded.with_photo),
+                                         for_staff=True)
+    assert [(m.kind, m.visibility) for m in messages] == [
+        ("question", "public"), ("answer", "public"), ("addition", "public"), ("note", "internal")]
+    assert messages[1].text == SECRETS["answer"] and messages[1].photos[0]["file_id"] == SECRETS["thread_photo"]
+    assert messages[2].area_code is not None and messages[2].latitude == THREAD_POINT[0]
     for code in (seeded.private, seeded.rejected, seeded.no_photo):
         assert pages[f"/public/reports/{code}/photo"][0] == 404
 
@@ -238,6 +250,59 @@ async def test_without_a_tap_the_setting_decides(bot, emulator, db):
     await lan.next_message()
     [report] = await report_rows(db)
     assert report.publicity == public.PLACE
+
+
+async def test_after_forget_the_portal_shows_nothing_of_the_resident(bot, emulator, db, settings):
+    """/forget keeps the reports as anonymous records (storage/residents.forget): the portal shows
+    the report as its resident chose, and still nothing of them, of their thread or its photo."""
+    mai = emulator.user(first_name="Mai")
+    await grant(db, mai, "moderator")
+    lan = await onboarded(emulator, "en", first_name="Quynhforgotten", username="quynh_forgotten")
+    await to_photos(lan, description="Ổ gà FORGOTTENTEXT trước nhà tôi, gọi 0912345678")
+    card = await review_card(lan, photos=1)
+    await tap(lan, "Public with photo", message=card)
+    await lan.wait_for(lambda: ["✓ Public with photo"] in card.buttons)
+    await tap(lan, "✅ Submit", message=card)
+    await lan.next_message()
+    [report] = await report_rows(db)
+    async with db.transaction() as session:
+        asked = await thread.ask(session, report.id, Actor(ActorKind.MODERATOR, mai.id, "Mai Askingname"),
+                                 "QUESTIONFORGOTTEN: which side?")
+    services(bot).carry_out(asked.effects)
+    question = await lan.next_message()
+    assert "QUESTIONFORGOTTEN" in question.text
+    await lan.send_photo(caption="ANSWERFORGOTTEN by the gate", reply_to=question)
+    assert (await lan.next_message()).text.startswith("Thank you: your answer was passed on")
+    async with db.read() as session:
+        [_asked, answer] = await thread.messages(session, report.id, for_staff=True)
+    assert answer.author_telegram_id == lan.id and len(answer.photos) == 1
+    thread_photo = (settings.media_dir / answer.photos[0]["sha256"][:2] / f"{answer.photos[0]['sha256']}.jpg"
+                    ).read_bytes()
+
+    await lan.send("/forget")
+    confirm = await lan.next_message()
+    await tap(lan, "Yes, delete my data", message=confirm)
+    await until(lan, confirm, "Your data has been deleted.")
+    [report] = await report_rows(db)
+    assert (report.resident_id, report.reporter_name, report.publicity) == (None, None, public.PHOTO)
+
+    async with portal_for(db, LOA_MEDIA_DIR=str(settings.media_dir)) as portal:
+        pages = await crawl(portal, ["/public/", "/public/reports", "/public/reports.geojson",
+                                     f"/public/reports/{report.code}", f"/public/reports/{report.code}?en"])
+        photo = await portal.get(f"/public/reports/{report.code}/photo")
+    # The report is still there, as its resident chose: its place and its own photo.
+    assert pages[f"/public/reports/{report.code}"][0] == 200
+    assert report.code in pages["/public/reports"][1].decode()
+    [feature] = [f for f in json.loads(pages["/public/reports.geojson"][1])["features"]
+                 if f["properties"]["code"] == report.code]
+    assert feature["properties"]["location"] != "area_centre" and photo[0] == 200
+    assert photo[2] != thread_photo
+    for path, (_status, body) in pages.items():
+        text = body.decode("utf-8", "replace")
+        for secret in ("Quynhforgotten", "quynh_forgotten", str(lan.id), "FORGOTTENTEXT", "0912345678",
+                       "QUESTIONFORGOTTEN", "ANSWERFORGOTTEN", "Askingname", answer.photos[0]["file_id"]):
+            assert secret not in text, (path, secret)
+        assert body != thread_photo, path
 
 
 async def test_the_reports_in_chromium(reports_portal, screen):

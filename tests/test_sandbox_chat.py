@@ -16,7 +16,7 @@ from emulator.images import sample_jpeg
 from handlers.broadcast_prompts import severity_name
 from kernel.i18n import translator
 from kernel.settings import Settings
-from sandbox import cast
+from sandbox import cast, demo
 from sandbox.chat import HEADER
 from sandbox.run import opened
 from sandbox.stage import Stage
@@ -38,6 +38,19 @@ async def test_the_page_offers_every_seat_and_starts_with_the_new_resident(sandb
         page = await response.text()
     assert "Staff group: you write as Mai Phạm." in page
     assert response.cookies["loa_sandbox_language"].value == "en"
+
+
+async def test_the_page_links_the_public_portal_which_shows_the_demo(sandbox, chat_client):
+    async with chat_client.http.get(sandbox.url) as response:
+        page = await response.text()
+    assert '<a href="/public/" target="_blank"' in page
+    async with chat_client.http.get(sandbox.url + "public/") as response:
+        assert response.status == 200 and 'href="/public/reports"' in await response.text()
+    # Lan's report with a thread is on the portal; its thread is not.
+    async with chat_client.http.get(f"{sandbox.url}public/reports/{sandbox.demo.asked}") as response:
+        report = await response.text()
+    assert response.status == 200 and sandbox.demo.asked in report
+    assert demo.ANSWER not in report and demo.QUESTION not in report and not re.search(r"\bLan\b", report)
 
 
 async def test_what_the_person_types_reaches_the_bot_and_its_answer_shows(sandbox, chat_client):

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from broadcasts import alerts
-from complaints import deadlines, lifecycle, queue, stats
+from complaints import deadlines, lifecycle, queue, stats, thread
 from complaints.lifecycle import FINAL, Action, State
 from kernel.settings import Settings
 from sandbox import cast, demo
@@ -113,6 +113,30 @@ async def test_lan_and_tom_are_set_up_and_hoa_is_new(seeded):
     assert len(others) == 40 and made.residents == 42
     assert len({r.area_code for r in others}) == 10 and {r.language for r in others} == {"vi", "en"}
     assert all(r.onboarded and r.created_at < NOW - timedelta(days=60) for r in others)
+
+
+async def test_lans_report_in_progress_has_a_question_and_her_answer(seeded):
+    db, made = seeded
+    report = await by_code(db, made.asked)
+    assert report.code in made.lan and report.state == "in_progress"
+    async with db.read() as session:
+        shown = await thread.messages(session, report.id, for_staff=False)
+        assert await thread.waiting_question(session, report.id) is None
+        assert not await thread.any_queued(session)  # nothing for the cards' job to settle at the start
+    [question, answer] = shown
+    assert (question.kind, question.author, question.author_telegram_id, question.delivery) == (
+        "question", "moderator", cast.HUNG.telegram_id, "delivered")
+    assert question.text == demo.QUESTION and question.answered_at == answer.at
+    assert (answer.kind, answer.reply_to_id, answer.author_telegram_id, answer.text) == (
+        "answer", question.id, cast.LAN.telegram_id, demo.ANSWER)
+    assert report.updated_at == answer.at < NOW
+    started = max(e.at for e in await events_of(db, report.id))
+    assert started < question.at < answer.at
+
+
+async def events_of(db, report_id: int) -> list[ReportEvent]:
+    async with db.read() as session:
+        return list((await session.execute(select(ReportEvent).where(ReportEvent.report_id == report_id))).scalars())
 
 
 async def test_the_staff_have_their_roles_and_groups(seeded):
