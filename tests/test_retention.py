@@ -208,6 +208,30 @@ async def test_outbox_purges_racing_count_each_row_once(db):
     assert await count(db, Delivery) == 0
 
 
+async def test_a_thread_photo_keeps_its_cleaned_copy_while_the_report_is_kept(city, tmp_path):
+    """An abandoned draft's photo that a thread also holds: the draft goes, the file stays with
+    the thread; the message loses Telegram's id of it."""
+    db = city
+    now = utcnow()
+    store = media.MediaStore(tmp_path / "media")
+    sha = store.put(sample_jpeg(seed=3), 10_000_000).sha256
+    async with db.transaction() as session:
+        filed = await reports.file(session, category_code="roads", description="Ổ gà", area_code=HOAN_KIEM_WARD,
+                                   now=now - 9 * DAY)
+        session.add(ReportMessage(report_id=filed.id, at=now - 9 * DAY, author="resident", kind="addition",
+                                  photos=[{"file_id": "T", "file_unique_id": "t", "sha256": sha}]))
+        resident = Resident(telegram_id=6000, onboarded=True)
+        session.add(resident)
+        await session.flush()
+        session.add(ReportDraft(resident_id=resident.id, step="photos", updated_at=now - 8 * DAY,
+                                created_at=now - 8 * DAY,
+                                photos=[{"file_id": "f", "file_unique_id": "d", "sha256": sha}]))
+    deleted = await retention.run(db, PERIODS, store, now=now)
+    assert (deleted["drafts"], deleted["drafts_files"], deleted["thread_file_ids"]) == (1, 0, 1)
+    assert store.path_of(sha).exists()
+    assert await thread_photos(db) == [("", "", sha)]
+
+
 async def test_a_claim_not_yet_done_is_never_deleted(db, tmp_path):
     """However old, an update's claim that is not done may still be handled: it stays."""
     now = utcnow()
