@@ -735,13 +735,16 @@ RETENTION_LABELS = {
     "dashboard_sessions": "dashboard sessions ended or expired",
     "outbox": "outbox rows sent, failed, blocked, cancelled or expired",
     "photo_file_ids": "Telegram file ids of stored report photos",
+    "thread_file_ids": "thread messages' Telegram file ids of stored photos",
+    "update_claims": "claims of Telegram updates handled",
     "drafts": "abandoned report drafts",
     "drafts_files": "their photo files",
 }
 
 
 @main.group("retention", help="Deleting what Loa is done with, each kind after its period (LOA_SIGN_IN_DAYS, "
-            "LOA_OUTBOX_DAYS, LOA_DRAFT_DAYS, LOA_FILE_ID_DAYS). The running bot does it every 10 minutes.")
+            "LOA_OUTBOX_DAYS, LOA_DRAFT_DAYS, LOA_FILE_ID_DAYS, LOA_UPDATE_CLAIM_DAYS). "
+            "The running bot does it every 10 minutes.")
 def retention_group() -> None:
     pass
 

@@ -29,7 +29,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints.lifecycle import OPEN, Action, State
-from complaints.queue import _unindexed
+from complaints.queue import unindexed
 from storage import areas
 from storage.models import Area, Report, ReportEvent, ReportPhoto
 from storage.types import utcnow
@@ -172,7 +172,7 @@ def _conditions(f: Filters, area_codes: list[str] | None, now: datetime, *, walk
     statistics: its state and a province's many wards are kept off their indexes (`+column`), so
     that it walks the newest-first index until the page is full instead of sorting every match
     (a city's reports are mostly in one province, and most are in a listed state)."""
-    col = _unindexed if walk else (lambda column: column)
+    col = unindexed if walk else (lambda column: column)
     states = STATE_GROUPS.get(f.state or "") or ((f.state,) if f.state in LISTED_STATES else None)
     conditions = [col(Report.state).in_(states) if states else col(Report.state) != State.REJECTED]
     if f.category:

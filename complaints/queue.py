@@ -164,7 +164,7 @@ def _plain(column):
     return column
 
 
-def _unindexed(column):
+def unindexed(column):
     """`+column`: SQLite's documented way to keep its planner from using an index on a column."""
     return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
@@ -204,7 +204,7 @@ async def _area_codes(session: AsyncSession, f: QueueFilter) -> list[str] | None
 
 
 def _conditions(f: QueueFilter, area_codes: list[str] | None, sqlite: bool, col=_plain) -> list:
-    """The filter's conditions, but its states; `col` may wrap the indexed columns (`_unindexed`)."""
+    """The filter's conditions, but its states; `col` may wrap the indexed columns (`unindexed`)."""
     c = REPORTS.c
     conditions = []
     if f.category:
@@ -389,7 +389,7 @@ async def page(session: AsyncSession, f: QueueFilter, *, sort: str = DEFAULT_SOR
         # SQLite would walk the index on state to group, reading each report from there: a scan
         # (what a search needs anyway) is several times faster, of the narrow index of (search_text,
         # state, code) when no other filter needs the table (storage.models).
-        group = [_unindexed(REPORTS.c.state)]
+        group = [unindexed(REPORTS.c.state)]
     elif area_codes is not None and len(area_codes) > 1:
         # Area by area, each in the order of its (area, state) index: no sorting of every match.
         group = [REPORTS.c.area_code, REPORTS.c.state]
@@ -418,12 +418,12 @@ async def page(session: AsyncSession, f: QueueFilter, *, sort: str = DEFAULT_SOR
             # Few matches: SQLite reads them through a filter's index and sorts them. The index
             # on state, which it would pick for the order, is kept out when another filter has one.
             other = f.category or f.area or f.agency or f.priority or f.overdue
-            where = conditions + _state_conditions(wanted, _unindexed if other else _plain)
+            where = conditions + _state_conditions(wanted, unindexed if other else _plain)
         else:
             # Many matches: walking the sort's indexes until the page is full reads fewer reports
             # than fetching every match to sort them. SQLite, which keeps no statistics, is told so
             # (`+column`); PostgreSQL's planner knows.
-            col = _unindexed if sqlite else _plain
+            col = unindexed if sqlite else _plain
             split = _split_states(f, sort)
             if split is not None:
                 split = [state for state in split if counts.get(state)]

@@ -4,11 +4,12 @@
 Each kind deletes in batches of at most BATCH rows, one short transaction each, yielding to the
 event loop between them: a big purge never holds a long transaction nor the loop. The outbox's
 rows of an alert leave their figures in its tally first (broadcasts.outbox.purge_done), so its
-history and progress stay whole. `run` is what the job (handlers/retention_job.py, once across
-instances by `claim`) and `loa retention run` do; `due` is the dry run's count, deleting nothing.
+history and progress stay whole. `run` is what the job (handlers/retention_job.py, one instance
+at a time by storage/jobs.py) and `loa retention run` do; `due` is the dry run's count, deleting
+nothing.
 
-Recent update ids: when the table of handled update ids lands (issue 19, item 1), its rows older
-than their period are one more entry of `_KINDS` below, with its count and its purge.
+The claims of updates handled (storage/updates.py) go `LOA_UPDATE_CLAIM_DAYS` after they were
+done; a claim not yet done is never deleted.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broadcasts import outbox
-from complaints import drafts, media, reports
+from complaints import drafts, media, reports, thread
 from kernel.settings import Settings
-from storage import logins
+from storage import logins, updates
 from storage.db import Database
 from storage.models import RetentionRun
 from storage.types import utcnow
@@ -43,12 +43,14 @@ class Periods:
     sign_in: timedelta  # dashboard links used or expired, sessions ended or expired
     outbox: timedelta  # outbox rows since their outcome (sent, failed, blocked, cancelled, expired)
     drafts: timedelta  # report drafts nobody touched, with their photos
-    file_ids: timedelta  # Telegram's ids of a report's photos whose cleaned copy is stored
+    file_ids: timedelta  # Telegram's ids of the photos (reports' and threads') whose cleaned copy is stored
+    update_claims: timedelta  # the claims of updates handled (storage/updates.py) since they were done
 
     @classmethod
     def of(cls, settings: Settings) -> Periods:
         return cls(sign_in=timedelta(days=settings.sign_in_days), outbox=timedelta(days=settings.outbox_days),
-                   drafts=timedelta(days=settings.draft_days), file_ids=timedelta(days=settings.file_id_days))
+                   drafts=timedelta(days=settings.draft_days), file_ids=timedelta(days=settings.file_id_days),
+                   update_claims=timedelta(days=settings.update_claim_days))
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ _KINDS = (
     _Kind("dashboard_sessions", lambda p: p.sign_in, logins.count_old_sessions, logins.purge_old_sessions),
     _Kind("outbox", lambda p: p.outbox, _count_outbox, _purge_outbox),
     _Kind("photo_file_ids", lambda p: p.file_ids, reports.count_file_ids, reports.forget_file_ids),
+    _Kind("thread_file_ids", lambda p: p.file_ids, thread.count_file_ids, thread.forget_file_ids),
+    _Kind("update_claims", lambda p: p.update_claims, updates.count_done_before, updates.purge_done),
 )
 DRAFTS = "drafts"
 KINDS = tuple(kind.name for kind in _KINDS) + (DRAFTS,)
@@ -132,22 +136,11 @@ async def run(db: Database, periods: Periods, store: media.MediaStore, *, now: d
     return deleted
 
 
-async def claim(db: Database, every: timedelta, *, name: str = JOB, now: datetime | None = None) -> bool:
-    """Whether this instance runs the job now: the first to move its next run `every` ahead wins;
-    the others (another instance at the same moment, or before that time) get False."""
+async def record(db: Database, deleted: dict[str, int], *, name: str = JOB, now: datetime | None = None) -> None:
+    """Keep what the last run deleted, for the operator."""
     now = now or utcnow()
     async with db.transaction() as session:
         dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-        await session.execute(dialect.insert(RetentionRun).values(name=name, next_run_at=now, last_deleted={})
-                              .on_conflict_do_nothing(index_elements=["name"]))
-        won = await session.execute(update(RetentionRun)
-                                    .where(RetentionRun.name == name, RetentionRun.next_run_at <= now)
-                                    .values(next_run_at=now + every))
-        return won.rowcount == 1
-
-
-async def record(db: Database, deleted: dict[str, int], *, name: str = JOB, now: datetime | None = None) -> None:
-    """Keep what the last run deleted, for the operator."""
-    async with db.transaction() as session:
-        await session.execute(update(RetentionRun).where(RetentionRun.name == name)
-                              .values(last_run_at=now or utcnow(), last_deleted=deleted))
+        await session.execute(dialect.insert(RetentionRun).values(name=name, last_run_at=now, last_deleted=deleted)
+                              .on_conflict_do_update(index_elements=["name"],
+                                                     set_={"last_run_at": now, "last_deleted": deleted}))

@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -484,3 +484,45 @@ async def photo(session: AsyncSession, report_id: int, message_id: int, index: i
     if row is None or row.report_id != report_id or not 0 <= index < len(row.photos or ()):
         return None
     return row.photos[index].get("sha256")
+
+
+# Telegram's ids of the thread's photos go as the reports' own do (complaints/reports.py,
+# complaints/retention.py): cleared `LOA_FILE_ID_DAYS` after the message, once the cleaned copy is
+# stored (a photo whose copy could not be fetched keeps its id); the copy stays with the report.
+_WITH_FILE_IDS = {
+    "postgresql": text(
+        "EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(report_message.photos) = 'array' "
+        "THEN report_message.photos ELSE '[]'::json END) AS p "
+        "WHERE p->>'sha256' IS NOT NULL AND coalesce(p->>'file_id', '') <> '')"),
+    "sqlite": text(
+        "EXISTS (SELECT 1 FROM json_each(report_message.photos) AS p "
+        "WHERE json_extract(p.value, '$.sha256') IS NOT NULL "
+        "AND coalesce(json_extract(p.value, '$.file_id'), '') <> '')"),
+}
+
+
+def _file_ids_before(session: AsyncSession, before: datetime):
+    return ReportMessage.at < before, _WITH_FILE_IDS[session.bind.dialect.name]
+
+
+def _without_file_ids(photos: list) -> list:
+    return [{**p, "file_id": "", "file_unique_id": ""} if p.get("sha256") and p.get("file_id") else p
+            for p in photos or ()]
+
+
+async def count_file_ids(session: AsyncSession, before: datetime) -> int:
+    """The thread messages sent before `before` that hold a Telegram id of a stored photo."""
+    return (await session.execute(select(func.count()).select_from(ReportMessage)
+                                  .where(*_file_ids_before(session, before)))).scalar_one()
+
+
+async def forget_file_ids(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Clear the Telegram ids of the stored photos of up to `limit` thread messages sent before
+    `before`; how many messages."""
+    rows = (await session.execute(select(ReportMessage.id, ReportMessage.photos)
+                                  .where(*_file_ids_before(session, before))
+                                  .order_by(ReportMessage.id).limit(limit))).all()
+    for row in rows:
+        await session.execute(update(ReportMessage).where(ReportMessage.id == row.id)
+                              .values(photos=_without_file_ids(row.photos)))
+    return len(rows)

@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     sign_in_days: float = Field(default=30, gt=0, validation_alias="LOA_SIGN_IN_DAYS")
     outbox_days: float = Field(default=30, gt=0, validation_alias="LOA_OUTBOX_DAYS")
     file_id_days: float = Field(default=1, ge=0, validation_alias="LOA_FILE_ID_DAYS")
+    update_claim_days: float = Field(default=1, gt=0, validation_alias="LOA_UPDATE_CLAIM_DAYS")
     # The key of the pseudonyms bans and the hourly limit are kept under (storage/abuse.py);
     # empty: a random key Loa makes once and keeps in the database.
     secret_key: SecretStr | None = Field(default=None, validation_alias="LOA_SECRET_KEY")

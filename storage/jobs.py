@@ -1,4 +1,18 @@
-"""A job that must run in one instance at a time, when several share a PostgreSQL database."""
+"""A job that must run in one instance at a time, when several share a PostgreSQL database: the
+one way Loa's timed jobs are kept from running twice at once (the progress messages of alerts,
+handlers/broadcasting.py; retention, handlers/retention_job.py).
+
+Why an advisory lock, and not a row whose "next run" the first instance moves forward (the
+retention job's first way): the lock says exactly "not while another runs it". It is let go the
+moment its holder's block ends or its connection dies (a row's claim stays until its time runs
+out, so a crashed instance held the job for a whole period), it cannot let two runs overlap when
+one lasts longer than the claimed period (the progress job's tick of three seconds can: a second
+instance posting an alert's first progress message twice), and it writes nothing (a row was
+updated at every tick by every instance). What it does not do is space the runs: each instance
+runs the job at its own timer when no other is running it. Both jobs are made for that: a
+progress tick edits only what changed, and a retention run finds nothing to delete right after
+another (a few empty deletes).
+"""
 
 from __future__ import annotations
 

@@ -592,6 +592,9 @@ class UpdateClaim(SQLModel, table=True):
               postgresql_where=text("done_at IS NULL"), sqlite_where=text("done_at IS NULL")),
         Index("ix_update_claims_taken_pending", "taken_at",
               postgresql_where=text("done_at IS NULL"), sqlite_where=text("done_at IS NULL")),
+        # Retention deletes the done ones past their period (complaints/retention.py).
+        Index("ix_update_claims_done", "done_at",
+              postgresql_where=text("done_at IS NOT NULL"), sqlite_where=text("done_at IS NOT NULL")),
     )
 
     update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
@@ -617,12 +620,11 @@ class DeliveryTally(SQLModel, table=True):
 
 
 class RetentionRun(SQLModel, table=True):
-    """A job that must run once across instances (the retention job): the instance that moves
-    `next_run_at` forward runs it; what its last run deleted, per kind, for the operator."""
+    """What the retention job's last run deleted, per kind, for the operator (which instance runs
+    it: storage/jobs.py)."""
 
     __tablename__ = "retention_runs"
 
     name: str = Field(primary_key=True, max_length=32)
-    next_run_at: datetime = Field(sa_column=_utc_column())
     last_run_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
     last_deleted: dict = Field(default_factory=dict, sa_type=JSON)

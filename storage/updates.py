@@ -16,6 +16,9 @@ SQLite one process serves, web/webhook.py keeps the recent ids in memory).
   earlier update of its chat is still pending at another instance (`behind`); the webhook waits
   for that before answering (web/webhook.py), and an instance's own updates of one chat run one
   after another (bot/ordering.py).
+- **Retention.** Done rows are deleted after `LOA_UPDATE_CLAIM_DAYS` (complaints/retention.py,
+  `purge_done`): a resend comes within minutes, so a day is plenty. A row not yet done is never
+  deleted, however old: its update may still be handled.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.logs import fields
 from storage.db import Database
+from storage.models import UpdateClaim
 
 log = logging.getLogger("loa.updates")
 
@@ -196,3 +202,19 @@ class UpdateClaims:
         finally:
             await self._db.dispose()
             await self._upkeep.dispose()
+
+
+def _done_before(before: datetime):
+    return UpdateClaim.done_at.is_not(None) & (UpdateClaim.done_at < before)
+
+
+async def count_done_before(session: AsyncSession, before: datetime) -> int:
+    return (await session.execute(select(func.count()).select_from(UpdateClaim)
+                                  .where(_done_before(before)))).scalar_one()
+
+
+async def purge_done(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Delete up to `limit` claims done before `before` (never one not yet done)."""
+    keys = select(UpdateClaim.update_id).where(_done_before(before)).limit(limit)
+    return (await session.execute(delete(UpdateClaim).where(
+        UpdateClaim.update_id.in_(keys.scalar_subquery())))).rowcount or 0

@@ -1,6 +1,8 @@
 """Retention: each kind is deleted after its period and kept before it, in batches; an alert's
-figures survive the deletion of its outbox rows; the dry run deletes nothing; the job runs once
-across instances; `loa retention run` over a real database."""
+figures survive the deletion of its outbox rows; the thread's photos keep their cleaned copy and
+lose Telegram's ids as the reports' do; a claim of an update not yet done is never deleted; the
+dry run deletes nothing; the job runs in one instance at a time; `loa retention run` over a real
+database."""
 
 from __future__ import annotations
 
@@ -15,14 +17,26 @@ from broadcasts import alerts, outbox
 from complaints import media, reports, retention
 from emulator.images import sample_jpeg
 from handlers import retention_job
-from storage import logins
-from storage.models import DashboardLogin, DashboardSession, Delivery, ReportDraft, ReportPhoto, Resident, RetentionRun
+from storage import jobs, logins
+from storage.db import Database
+from storage.models import (
+    DashboardLogin,
+    DashboardSession,
+    Delivery,
+    ReportDraft,
+    ReportMessage,
+    ReportPhoto,
+    Resident,
+    RetentionRun,
+    UpdateClaim,
+)
 from storage.types import utcnow
 from tests.fixtures.city import HOAN_KIEM_WARD
 from tests.fixtures.cli import loa
 
 DAY = timedelta(days=1)
-PERIODS = retention.Periods(sign_in=30 * DAY, outbox=30 * DAY, drafts=7 * DAY, file_ids=1 * DAY)
+PERIODS = retention.Periods(sign_in=30 * DAY, outbox=30 * DAY, drafts=7 * DAY, file_ids=1 * DAY,
+                            update_claims=1 * DAY)
 KEY = logins.signing_key("a token")
 
 
@@ -68,8 +82,8 @@ async def world(db, tmp_path):
         # filed now with a stored photo.
         photo = {"file_id": "AgAD-old", "file_unique_id": "u-old", "sha256": "a" * 64}
         unfetched = {"file_id": "AgAD-unfetched", "file_unique_id": "u-unf", "sha256": None}
-        await reports.file(session, category_code="roads", description="Ổ gà", area_code=HOAN_KIEM_WARD,
-                           photos=[photo, unfetched], now=now - 2 * DAY)
+        filed = await reports.file(session, category_code="roads", description="Ổ gà", area_code=HOAN_KIEM_WARD,
+                                   photos=[photo, unfetched], now=now - 2 * DAY)
         await reports.file(session, category_code="roads", description="Ổ gà mới", area_code=HOAN_KIEM_WARD,
                            photos=[{**photo, "file_id": "AgAD-new", "file_unique_id": "u-new"}], now=now)
         # Drafts: untouched for 8 days and for 6 days, each with a stored photo.
@@ -79,10 +93,31 @@ async def world(db, tmp_path):
             await session.flush()
             session.add(ReportDraft(resident_id=resident.id, step="photos", updated_at=now - age, created_at=now - age,
                                     photos=[{"file_id": "f", "file_unique_id": f"d{n}", "sha256": sha}]))
+        # The report's thread: an addition two days ago with a stored photo and one whose copy
+        # could not be fetched; an addition now with a stored photo; an old message without photos.
+        for at, photos in ((now - 2 * DAY, [{**photo, "file_id": "T-old", "file_unique_id": "t-old"},
+                                            {**unfetched, "file_id": "T-unf", "file_unique_id": "t-unf"}]),
+                           (now, [{**photo, "file_id": "T-new", "file_unique_id": "t-new"}]),
+                           (now - 3 * DAY, [])):
+            session.add(ReportMessage(report_id=filed.id, at=at, author="resident", kind="addition", text="x",
+                                      photos=photos))
+        # Claims of updates: done two days ago, done an hour ago, taken three days ago and never done.
+        for update_id, taken, done in ((1, now - 2 * DAY, now - 2 * DAY), (2, now, now - timedelta(hours=1)),
+                                       (3, now - 3 * DAY, None)):
+            session.add(UpdateClaim(update_id=update_id, chat_id=42, payload="{}", taken_by="i", taken_at=taken,
+                                    done_at=done))
     return now, alert.id, store, old_photo, new_photo
 
 
-EXPECTED = {"sign_in_links": 2, "dashboard_sessions": 2, "outbox": 7, "photo_file_ids": 1, "drafts": 1}
+async def thread_photos(db) -> list[tuple[str, str, str | None]]:
+    """The thread's photos: (Telegram file id, unique id, stored copy), sorted."""
+    async with db.read() as session:
+        rows = (await session.execute(select(ReportMessage.photos))).scalars()
+        return sorted((p["file_id"], p["file_unique_id"], p["sha256"]) for photos in rows for p in photos)
+
+
+EXPECTED = {"sign_in_links": 2, "dashboard_sessions": 2, "outbox": 7, "photo_file_ids": 1, "thread_file_ids": 1,
+            "update_claims": 1, "drafts": 1}
 
 
 async def test_each_kind_goes_after_its_period_and_stays_before(city, tmp_path):
@@ -109,6 +144,11 @@ async def test_each_kind_goes_after_its_period_and_stays_before(city, tmp_path):
         photos = {p.file_unique_id or p.telegram_file_id or "cleared": p.telegram_file_id for p in
                   (await session.execute(select(ReportPhoto))).scalars()}
     assert photos == {"cleared": "", "u-unf": "AgAD-unfetched", "u-new": "AgAD-new"}
+    # The thread's photos as the report's: the old stored one's ids cleared, its copy kept.
+    assert await thread_photos(db) == [("", "", "a" * 64), ("T-new", "t-new", "a" * 64), ("T-unf", "t-unf", None)]
+    # Update claims: the one done two days ago went; the recent one and the one never done stay.
+    async with db.read() as session:
+        assert sorted((await session.execute(select(UpdateClaim.update_id))).scalars()) == [2, 3]
     assert await count(db, ReportDraft) == 1
     assert not store.path_of(old_photo).exists() and store.path_of(new_photo).exists()
 
@@ -138,6 +178,8 @@ async def test_the_dry_run_deletes_nothing(city, tmp_path):
     assert await retention.due(db, PERIODS, now=now) == EXPECTED
     assert {model: await count(db, model) for model in rows} == rows
     assert await count(db, ReportPhoto, ReportPhoto.telegram_file_id == "") == 0
+    assert [file_id for file_id, _, _ in await thread_photos(db)] == ["T-new", "T-old", "T-unf"]
+    assert await count(db, UpdateClaim) == 3
     assert store.path_of(old_photo).exists()
 
 
@@ -166,19 +208,47 @@ async def test_outbox_purges_racing_count_each_row_once(db):
     assert await count(db, Delivery) == 0
 
 
-async def test_the_job_runs_once_across_instances(db):
+async def test_a_thread_photo_keeps_its_cleaned_copy_while_the_report_is_kept(city, tmp_path):
+    """An abandoned draft's photo that a thread also holds: the draft goes, the file stays with
+    the thread; the message loses Telegram's id of it."""
+    db = city
     now = utcnow()
-    every = timedelta(minutes=9)
-    # Two instances at the same moment: one wins.
-    assert sorted(await asyncio.gather(retention.claim(db, every, now=now), retention.claim(db, every, now=now))) == [
-        False, True]
-    assert not await retention.claim(db, every, now=now + timedelta(minutes=5))
-    # The winner stopped running it: after the claim's time, another takes it.
-    assert await retention.claim(db, every, now=now + timedelta(minutes=10))
-    await retention.record(db, {"outbox": 3}, now=now)
+    store = media.MediaStore(tmp_path / "media")
+    sha = store.put(sample_jpeg(seed=3), 10_000_000).sha256
+    async with db.transaction() as session:
+        filed = await reports.file(session, category_code="roads", description="Ổ gà", area_code=HOAN_KIEM_WARD,
+                                   now=now - 9 * DAY)
+        session.add(ReportMessage(report_id=filed.id, at=now - 9 * DAY, author="resident", kind="addition",
+                                  photos=[{"file_id": "T", "file_unique_id": "t", "sha256": sha}]))
+        resident = Resident(telegram_id=6000, onboarded=True)
+        session.add(resident)
+        await session.flush()
+        session.add(ReportDraft(resident_id=resident.id, step="photos", updated_at=now - 8 * DAY,
+                                created_at=now - 8 * DAY,
+                                photos=[{"file_id": "f", "file_unique_id": "d", "sha256": sha}]))
+    deleted = await retention.run(db, PERIODS, store, now=now)
+    assert (deleted["drafts"], deleted["drafts_files"], deleted["thread_file_ids"]) == (1, 0, 1)
+    assert store.path_of(sha).exists()
+    assert await thread_photos(db) == [("", "", sha)]
 
 
-async def test_the_bots_job_runs_claimed_and_records_what_went(bot, db):
+async def test_a_claim_not_yet_done_is_never_deleted(db, tmp_path):
+    """However old, an update's claim that is not done may still be handled: it stays."""
+    now = utcnow()
+    async with db.transaction() as session:
+        session.add(UpdateClaim(update_id=10, chat_id=1, payload="{}", taken_by="gone", taken_at=now - 90 * DAY))
+        session.add(UpdateClaim(update_id=11, chat_id=1, payload="{}", taken_by="i", taken_at=now - 90 * DAY,
+                                done_at=now - 90 * DAY))
+    store = media.MediaStore(tmp_path / "media")
+    assert (await retention.due(db, PERIODS, now=now))["update_claims"] == 1
+    assert (await retention.run(db, PERIODS, store, now=now))["update_claims"] == 1
+    async with db.read() as session:
+        assert list((await session.execute(select(UpdateClaim.update_id))).scalars()) == [10]
+    async with db.transaction() as session:
+        await session.execute(UpdateClaim.__table__.delete())
+
+
+async def test_the_bots_job_runs_alone_and_records_what_went(bot, db):
     [job] = bot.job_queue.get_jobs_by_name(retention_job.JOB_NAME)
     assert job.callback is retention_job.sweep_job
     job.schedule_removal()  # the test runs it, not the timer
@@ -188,11 +258,26 @@ async def test_the_bots_job_runs_claimed_and_records_what_went(bot, db):
     async with db.read() as session:
         [run] = (await session.execute(select(RetentionRun))).scalars().all()
     assert run.last_deleted["sign_in_links"] == 1 and await count(db, DashboardLogin) == 0
-    # Run again at once (another instance, or a timer that fired early): the claim refuses it.
+    # The next run replaces what the last one deleted.
+    await retention_job.sweep_job(CallbackContext(bot))
+    async with db.read() as session:
+        [run] = (await session.execute(select(RetentionRun))).scalars().all()
+    assert run.last_deleted["sign_in_links"] == 0
+    if db.is_sqlite:
+        return  # one process serves a SQLite file: the job always runs in it
+    # Another instance runs it at this moment: this one skips the run, deleting nothing.
     async with db.transaction() as session:
         await logins.create_link(session, KEY, 1, now=utcnow() - 40 * DAY)
+    other = Database(db.url, schema=db.schema)
+    try:
+        async with jobs.alone(other, retention_job.JOB_NAME) as running:
+            assert running
+            await retention_job.sweep_job(CallbackContext(bot))
+            assert await count(db, DashboardLogin) == 1
+    finally:
+        await other.dispose()
     await retention_job.sweep_job(CallbackContext(bot))
-    assert await count(db, DashboardLogin) == 1
+    assert await count(db, DashboardLogin) == 0
 
 
 async def test_the_command_over_a_real_database(city, tmp_path):
@@ -213,6 +298,7 @@ async def test_the_command_over_a_real_database(city, tmp_path):
     assert code == 0, err
     assert "deleted          7  outbox rows" in out and "deleted          2  dashboard sign-in links" in out
     assert "deleted          1  their photo files" in out
+    assert "deleted          1  claims of Telegram updates handled (update_claims)" in out
     assert await count(db, Delivery) == 2 and not store.path_of(old_photo).exists()
     async with db.read() as session:
         assert (await alerts.progress(session, alert_id)).sent == 4
