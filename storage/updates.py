@@ -44,9 +44,10 @@ RENEW_S = 2
 RECOVER_BATCH = 100
 POOL_SIZE = 3
 
-# The two statements every update makes are sent through asyncpg itself ($1: the update id,
-# $2 its chat, $3 its JSON, $4 this instance): SQLAlchemy's statement and result handling cost
-# more CPU than the round trip (bench/webhook.py, docs/BENCHMARKS.md).
+# The two statements every update makes are sent through asyncpg itself, on connections of the
+# claims' own (`_Connections`; $1: the update id, $2 its chat, $3 its JSON, $4 this instance):
+# SQLAlchemy's pool, statement and result handling cost more CPU than the round trip
+# (bench/webhook.py, docs/BENCHMARKS.md, Fifth and Sixth rounds).
 _CLAIM = """
 WITH taken AS (
     INSERT INTO update_claims (update_id, chat_id, payload, taken_by, taken_at)
