@@ -7,7 +7,8 @@ import logging
 from collections.abc import Callable
 
 from telegram import Update
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.error import BadRequest
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, TypeHandler
 
 import handlers
 from bot import ordering
@@ -29,6 +30,25 @@ log = logging.getLogger("loa.updates")
 
 # Long polling holds getUpdates open for this many seconds; its read timeout must exceed it.
 POLL_TIMEOUT = 10
+# What Telegram answers to answerCallbackQuery for a tap older than its ~15 s, or answered already.
+QUERY_TOO_OLD = "query is too old"
+
+
+class LoaBot(ExtBot):
+    """The bot of every handler: answering a tap never stops the handler's real work. A tap
+    answered late (its update waited under load, or was taken over from an instance that died,
+    storage/updates.py), or answered already by that instance, gets "query is too old" from
+    Telegram: the resident merely misses the small notice, while the edit or the next question
+    that follows must still come."""
+
+    async def answer_callback_query(self, callback_query_id: str, *args, **kwargs) -> bool:
+        try:
+            return await super().answer_callback_query(callback_query_id, *args, **kwargs)
+        except BadRequest as error:
+            if QUERY_TOO_OLD not in error.message.lower():
+                raise
+            log.warning("callback_answer_late %s", fields(query=callback_query_id))
+            return False
 
 
 async def _log_update(update: Update, _context: LoaContext) -> None:
@@ -69,11 +89,9 @@ def build_application(settings: Settings, db: Database) -> Application:
     claims = UpdateClaims(db) if settings.webhook_url and not db.is_sqlite else None
     application = (
         ApplicationBuilder()
-        .token(settings.token)
-        .base_url(f"{api}/bot")
-        .base_file_url(f"{api}/file/bot")
-        .request(AiohttpRequest(connection_pool_size=64))
-        .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=POLL_TIMEOUT + 10))
+        .bot(LoaBot(settings.token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
+                    request=AiohttpRequest(connection_pool_size=64),
+                    get_updates_request=AiohttpRequest(connection_pool_size=1, read_timeout=POLL_TIMEOUT + 10)))
         .context_types(ContextTypes(context=LoaContext))
         .concurrent_updates(PerChatUpdateProcessor(settings.updates_in_flight, claims))
         .build()

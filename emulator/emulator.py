@@ -238,8 +238,9 @@ class Emulator:
         return [error for error in self.errors if not error.expected]
 
     def unanswered_callback_queries(self) -> list[CallbackQuery]:
+        """Queries the bot never tried to answer (one answered too late is its error instead)."""
         return [query for bot in self.state.bots.values() for query in bot.callback_queries.values()
-                if not query.answered]
+                if not query.answered and not query.late]
 
     def problems(self) -> list[str]:
         """What a test should fail on: unexpected Bot API errors, unanswered callback queries."""

@@ -283,7 +283,7 @@ class Message:
 
 
 class CallbackQuery:
-    __slots__ = ("id", "bot", "user", "message", "data", "created", "answered", "answer", "chat_instance")
+    __slots__ = ("id", "bot", "user", "message", "data", "created", "answered", "answer", "chat_instance", "late")
 
     def __init__(self, id: str, bot: BotAccount, user: User, message: Message, data: str, created: float,
                  chat_instance: str):
@@ -296,6 +296,7 @@ class CallbackQuery:
         self.answered = False
         self.answer: dict | None = None
         self.chat_instance = chat_instance
+        self.late = False  # the bot tried to answer it after Telegram's time window
 
     def to_dict(self) -> dict:
         return {"id": self.id, "from": self.user.to_dict(), "message": self.message.to_dict(),

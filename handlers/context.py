@@ -16,6 +16,7 @@ import gettext
 from collections.abc import Callable, MutableMapping
 from datetime import datetime
 
+from telegram import Update
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from broadcasts.service import SenderService
@@ -96,6 +97,12 @@ class LoaContext(CallbackContext[ExtBot, dict, dict, dict]):
     def policy(self) -> Policy:
         """What complaints.lifecycle.apply needs from the settings: deadlines, admins, translations."""
         return self.services.policy
+
+    def taken_over(self, update: Update) -> bool:
+        """Whether `update` was taken over from an instance that died while handling it
+        (storage/updates.py): its work may be half done, the reply to it not sent."""
+        claims = getattr(self.application.update_processor, "claims", None)
+        return claims is not None and update.update_id in claims.taken_over
 
     def tr(self, language: str) -> gettext.NullTranslations:
         return translator(language)

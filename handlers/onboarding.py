@@ -152,8 +152,11 @@ async def choose_language(update: Update, context: LoaContext) -> None:
         if resident is None or code not in prompts.LANGUAGE_NAMES:
             resident = None
         else:
-            # A second tap of the same language once the next step is asked: nothing more to do.
-            again = resident.awaiting != Awaiting.LANGUAGE and code == resident.language
+            # A second tap of the same language once the next step is asked: nothing more to do;
+            # unless this tap was taken over from an instance that died after its commit, maybe
+            # before it asked the next step: ask it (again, at worst).
+            again = (resident.awaiting != Awaiting.LANGUAGE and code == resident.language
+                     and not context.taken_over(update))
             resident.language = code
             following = (None if resident.onboarded or again
                          else await next_step(session, resident, Awaiting.LANGUAGE))

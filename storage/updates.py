@@ -33,7 +33,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text
+import asyncpg
+from sqlalchemy import delete, func, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.logs import fields
@@ -49,9 +50,10 @@ RENEW_S = 2
 RECOVER_BATCH = 100
 POOL_SIZE = 3
 
-# The two statements every update makes are sent through asyncpg itself ($1: the update id,
-# $2 its chat, $3 its JSON, $4 this instance): SQLAlchemy's statement and result handling cost
-# more CPU than the round trip (bench/webhook.py, docs/BENCHMARKS.md).
+# The two statements every update makes are sent through asyncpg itself, on connections of the
+# claims' own (`_Connections`; $1: the update id, $2 its chat, $3 its JSON, $4 this instance):
+# SQLAlchemy's pool, statement and result handling cost more CPU than the round trip
+# (bench/webhook.py, docs/BENCHMARKS.md, Fifth and Sixth rounds).
 _CLAIM = """
 WITH taken AS (
     INSERT INTO update_claims (update_id, chat_id, payload, taken_by, taken_at)
@@ -94,6 +96,44 @@ RETURNING update_id, payload
 """)
 
 
+class _Connections:
+    """A few asyncpg connections of the claims' own, lent one at a time: no SQLAlchemy pool
+    checkout (its greenlet switch and events) and no reset query on return, which cost more CPU
+    than the statement itself (docs/BENCHMARKS.md, "Sixth round"). A connection whose statement
+    failed or was cancelled is closed, not lent again: its state is unknown."""
+
+    def __init__(self, url: str, schema: str | None, size: int) -> None:
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._settings = {"search_path": schema} if schema else None
+        self._places = asyncio.Semaphore(size)
+        self._idle: list[asyncpg.Connection] = []
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._places:
+            connection = None
+            while self._idle and connection is None:
+                connection = self._idle.pop()
+                if connection.is_closed():
+                    connection = None
+            if connection is None:
+                connection = await asyncpg.connect(self._dsn, server_settings=self._settings)
+            try:
+                yield connection
+            except BaseException:
+                connection.terminate()
+                raise
+            self._idle.append(connection)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            try:
+                await asyncio.wait_for(connection.close(), 5)
+            except Exception:
+                connection.terminate()
+
+
 @dataclass(frozen=True)
 class Claim:
     taken: bool  # False: another instance holds or handled it (a duplicate)
@@ -116,6 +156,8 @@ class UpdateClaims:
         self.me = me or instance_name()
         self.lease_s = lease_s
         self._db = Database(db.url, schema=db.schema, pool_size=POOL_SIZE)
+        # The claim and the marks of done, on connections of their own (`_Connections`).
+        self._hot = _Connections(db.url, db.schema, POOL_SIZE)
         # The lease's upkeep has a connection of its own: a renewal that waits behind a burst of
         # claims lets the lease run out while the update is still being handled here.
         self._upkeep = Database(db.url, schema=db.schema, pool_size=1)
@@ -123,6 +165,9 @@ class UpdateClaims:
         self._autocommit = self._db.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._done: set[int] = set()
         self._flusher: asyncio.Task | None = None
+        # Updates taken over from an instance whose lease ran out, until handled here: that
+        # instance may have done part of the work (committed, but not yet sent the reply).
+        self.taken_over: set[int] = set()
 
     async def __aenter__(self) -> UpdateClaims:
         return self
@@ -130,14 +175,8 @@ class UpdateClaims:
     async def __aexit__(self, *_exc) -> None:
         await self.close()
 
-    @asynccontextmanager
-    async def _driver(self) -> AsyncIterator:
-        """asyncpg's own connection, out of the pool, outside any transaction."""
-        async with self._autocommit.connect() as connection:
-            yield (await connection.get_raw_connection()).driver_connection
-
     async def claim(self, update_id: int, chat_id: int | None, payload: str) -> Claim:
-        async with self._driver() as driver:
+        async with self._hot.connection() as driver:
             row = await driver.fetchrow(_CLAIM, update_id, chat_id, payload, self.me)
         if row["taken"]:
             return Claim(True, bool(row["behind"]))
@@ -146,6 +185,7 @@ class UpdateClaims:
                                                         "lease": self.lease_s})).first()
             if taken is None:
                 return Claim(False)
+            self.taken_over.add(update_id)
             behind = (await connection.execute(_BEHIND, {"id": update_id, "chat": chat_id, "me": self.me})).scalar()
             return Claim(True, bool(behind))
 
@@ -157,6 +197,7 @@ class UpdateClaims:
         """Mark it handled, soon (`flush` waits for it). Until it is written the lease is renewed,
         so no other instance handles it again."""
         self._done.add(update_id)
+        self.taken_over.discard(update_id)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="update-claims-done")
 
@@ -169,7 +210,7 @@ class UpdateClaims:
         while self._done:
             ids = sorted(self._done)
             try:
-                async with self._driver() as driver:
+                async with self._hot.connection() as driver:
                     await driver.execute(_DONE, ids)
             except Exception:
                 log.exception("update_done_failed %s", fields(updates=len(ids)))
@@ -190,6 +231,7 @@ class UpdateClaims:
         async with self._upkeep.engine.begin() as connection:
             rows = (await connection.execute(_RECOVER, {"me": self.me, "lease": self.lease_s,
                                                      "batch": RECOVER_BATCH})).all()
+        self.taken_over.update(row.update_id for row in rows)
         return sorted((row.update_id, row.payload) for row in rows)
 
     async def close(self) -> None:
@@ -200,6 +242,7 @@ class UpdateClaims:
         except TimeoutError:
             log.warning("update_done_unwritten %s", fields(updates=len(self._done)))
         finally:
+            await self._hot.close()
             await self._db.dispose()
             await self._upkeep.dispose()
 

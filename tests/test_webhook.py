@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.app import build_application
+from handlers.awaiting import Awaiting
 from storage import residents
 from storage.updates import UpdateClaims
 from tests.fixtures.bot import served, settings_for
@@ -307,3 +308,33 @@ async def test_an_update_whose_instance_died_is_handled_after_its_lease(applicat
         assert await post(session, base + PATH, update) == 200
         await settled(application)
         assert handled(application) == 1 and len(hoa.messages) == 1
+
+
+async def test_a_tap_whose_instance_died_after_its_commit_still_gets_the_next_question(
+        application, emulator, settings, db):
+    postgresql_only(db)
+    hoa = emulator.user(first_name="Hoa", language_code="vi")
+    async with served(application, emulator, settings, db):
+        await hoa.send("/start")
+        welcome = await hoa.next_message()
+    # No instance serves now: the tap waits at Telegram (the emulator retries its delivery).
+    pressed = await hoa.tap("Tiếng Việt ✓")
+    tap = next(u for u in emulator.default_bot.updates if "callback_query" in u)
+    # Another instance took the tap, answered it, committed the language step, and died before
+    # asking the next question; its lease ran out.
+    async with UpdateClaims(db, me="dead-instance") as dead:
+        assert (await dead.claim(tap["update_id"], hoa.id, json.dumps(tap))).taken
+    await emulator.api.call(emulator.default_bot, "answerCallbackQuery",
+                            {"callback_query_id": pressed.query.id, "text": "Ngôn ngữ: Tiếng Việt"})
+    async with db.transaction() as session:
+        resident = await residents.by_telegram_id(session, hoa.id, for_update=True)
+        resident.awaiting = Awaiting.AREA
+        await session.execute(text("UPDATE update_claims SET taken_at = now() - interval '1 hour'"))
+    # Answering the tap again is refused (it was answered): that must not stop the rest.
+    emulator.expect_error("query is too old")
+    survivor = build_application(settings, db)
+    async with served(survivor, emulator, settings, db):
+        await hoa.wait_for(lambda: (welcome.text or "").startswith("Ngôn ngữ: Tiếng Việt"), timeout=30)
+        assert (await hoa.next_message(timeout=30)).text.startswith("Bạn sống ở phường, xã nào?")
+        await settled(survivor)
+        assert handled(survivor) == 1

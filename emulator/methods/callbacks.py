@@ -10,7 +10,10 @@ from emulator.methods.registry import Context, method
 def answer_callback_query(ctx: Context) -> bool:
     params = ctx.params
     query = ctx.bot.callback_queries.get(params.str("callback_query_id").strip())
-    if query is None or query.answered or ctx.limits.callback_expired(query.created):
+    if query is None or query.answered:
+        raise bad_request(QUERY_TOO_OLD)
+    if ctx.limits.callback_expired(query.created):
+        query.late = True
         raise bad_request(QUERY_TOO_OLD)
     text = params.str("text")
     if len(text) > 200:
