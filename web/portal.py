@@ -25,16 +25,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import TypeVar
-from urllib.parse import urlencode
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from kernel import formats
 from kernel.i18n import translator
 from kernel.settings import LANGUAGES
 from web import public
-from web.dashboard.views import STATIC, TEMPLATES
+from web.dashboard.views import STATIC, environment_for
 from web.keys import BOT, SETTINGS
 
 PREFIX = "/public"
@@ -65,19 +64,7 @@ def setup(app: web.Application) -> None:
 
 @cache
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.globals["query"] = lambda params, **changes: urlencode(
-        {k: v for k, v in {**params, **changes}.items() if v not in (None, "")})
-    env.globals["static"] = static_url
-    return env
-
-
-@cache
-def static_url(name: str) -> str:
-    """An asset's address with its content's hash, so a browser never keeps an old copy."""
-    digest = hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
-    return f"{PREFIX}/static/{name}?v={digest}"
+    return environment_for(PREFIX)
 
 
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:

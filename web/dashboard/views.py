@@ -90,19 +90,25 @@ async def _error_pages(request: web.Request, handler):
 
 @cache
 def environment() -> Environment:
+    return environment_for(PREFIX)
+
+
+def environment_for(prefix: str) -> Environment:
+    """The templates' environment for the pages under `prefix` (the dashboard's, the public
+    portal's): autoescaped, strict about undefined names, with `query` and `static`."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["query"] = lambda params, **changes: urlencode(
         {k: v for k, v in {**params, **changes}.items() if v not in (None, "")})
-    env.globals["static"] = static_url
+    env.globals["static"] = lambda name: static_url(name, prefix)
     return env
 
 
 @cache
-def static_url(name: str) -> str:
-    """An asset's address with its content's hash, so a browser never keeps an old copy."""
+def static_url(name: str, prefix: str = PREFIX) -> str:
+    """An asset's address under `prefix` with its content's hash, so a browser never keeps an old copy."""
     digest = hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
-    return f"{PREFIX}/static/{name}?v={digest}"
+    return f"{prefix}/static/{name}?v={digest}"
 
 
 async def _secure(request: web.Request, response: web.StreamResponse) -> None:
