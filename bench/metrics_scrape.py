@@ -30,7 +30,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,36 +39,13 @@ if not os.environ.get("PYTHONPATH"):
 import aiohttp  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from bench.webhook import open_database  # noqa: E402
 from bot.app import build_application  # noqa: E402
 from kernel.settings import Settings  # noqa: E402
-from storage import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
 from web import server  # noqa: E402
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 TOKEN = "123456789:AAEbenchmarkbenchmarkbenchmarkbenchm"
-
-
-async def open_database(kind: str, folder: Path):
-    if kind == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{folder / 'metrics.db'}")
-
-        async def cleanup() -> None:
-            await db.dispose()
-    else:
-        schema = f"loa_bench_{uuid.uuid4().hex[:10]}"
-        admin = Database(PG_URL)
-        async with admin.engine.begin() as connection:
-            await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        db = Database(PG_URL, schema=schema)
-
-        async def cleanup() -> None:
-            await db.dispose()
-            async with admin.engine.begin() as connection:
-                await connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            await admin.dispose()
-    await migrate.upgrade(db)
-    return db, cleanup
 
 
 async def fill(db: Database, rows: int) -> None:
