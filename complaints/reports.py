@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
@@ -121,6 +121,16 @@ async def of_resident(session: AsyncSession, resident_id: int, page: int, per_pa
              .order_by(Report.created_at.desc(), Report.id.desc())
              .offset(page * per_page).limit(per_page))
     return Page(list((await session.execute(query)).scalars()), total, page, pages)
+
+
+async def filed_since(session: AsyncSession, resident_id: int, timestamp: int) -> Report | None:
+    """The resident's newest report if it was filed at or after `timestamp` (Unix seconds): the one
+    filed from a draft begun then (the wizard's Submit button carries that second)."""
+    since = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    query = (select(Report).where(Report.resident_id == resident_id)
+             .order_by(Report.created_at.desc(), Report.id.desc()).limit(1))
+    newest = (await session.execute(query)).scalar_one_or_none()
+    return newest if newest is not None and newest.created_at >= since else None
 
 
 async def owned(session: AsyncSession, resident_id: int, code: str) -> Report | None:

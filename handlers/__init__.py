@@ -19,6 +19,7 @@ from handlers import (
     stats,
     triage,
 )
+from handlers.context import attach_resume
 
 MODULES = (onboarding, area, preferences, leaving, reporting, myreports, report_thread, broadcasting, rating, triage,
            stats, dashboard_link, guide)
@@ -28,3 +29,4 @@ def register(application: Application) -> None:
     for module in MODULES:
         application.add_handlers(module.HANDLERS)
     application.add_handlers(guide.LAST)
+    attach_resume(application, guide.resume)

@@ -44,6 +44,8 @@ async def _set_area(update: Update, context: LoaContext, code: str) -> bool:
             resident.awaiting = None
         elif not again:
             following = await next_step(session, resident, Awaiting.AREA)
+    if again and await context.resume(update):
+        return True
     if update.callback_query:
         # The list has served: its buttons go, the answer follows as a new message that also
         # takes away the location keyboard.

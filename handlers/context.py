@@ -13,7 +13,7 @@ Settings, the clock and the policy are read at each call, not kept: tests replac
 from __future__ import annotations
 
 import gettext
-from collections.abc import Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 
 from telegram import Update
@@ -30,6 +30,7 @@ from storage.types import utcnow
 # The keys of bot_data, for this module and the root that fills them (web/context.py reads the
 # same ones from the web side).
 SETTINGS, DB, SENDER, EFFECTS, POLICY, CLOCK = "settings", "db", "sender", "effects", "policy", "clock"
+RESUME = "resume"
 
 
 class Services:
@@ -76,6 +77,12 @@ def attach(application: Application, *, settings: Settings, db: Database, sender
     application.bot_data.update({SETTINGS: settings, DB: db, SENDER: sender, POLICY: policy, EFFECTS: carry_out})
 
 
+def attach_resume(application: Application, resume: Callable[[Update, LoaContext, bool], Awaitable[bool]]) -> None:
+    """Put `LoaContext.resume`'s work (handlers/guide.py `resume`, which builds on every step's
+    module) where the steps' handlers reach it without importing it."""
+    application.bot_data[RESUME] = resume
+
+
 class LoaContext(CallbackContext[ExtBot, dict, dict, dict]):
     @property
     def services(self) -> Services:
@@ -103,6 +110,16 @@ class LoaContext(CallbackContext[ExtBot, dict, dict, dict]):
         (storage/updates.py): its work may be half done, the reply to it not sent."""
         claims = getattr(self.application.update_processor, "claims", None)
         return claims is not None and update.update_id in claims.taken_over
+
+    async def resume(self, update: Update, *, answered: bool = False) -> bool:
+        """Called where a handler finds its step done already (a stale tap, a message the step no
+        longer takes): for an update taken over from an instance that died after its commit,
+        perhaps before its reply, the prompt of the step the resident is at now is sent instead
+        (handlers/guide.py `resume`). True when it answered; False otherwise (the handler answers
+        as it would). `answered`: the handler answered the tap already."""
+        if not self.taken_over(update):
+            return False
+        return await self.application.bot_data[RESUME](update, self, answered)
 
     def tr(self, language: str) -> gettext.NullTranslations:
         return translator(language)

@@ -2,7 +2,21 @@
 question about a report is its answer (report_thread.on_reply); any other message goes to the
 step the resident's `awaiting` names when it takes it (`STEPS`, the one routing table: the area
 step, the report wizard, the comment on a rating, an addition to a report), else to the
-broadcaster's wizard when no step waits, else it gets a short reminder of where the resident is."""
+broadcaster's wizard when no step waits, else it gets a short reminder of where the resident is.
+
+**Resuming a step after a dead instance** (several instances, storage/updates.py). An update taken
+over from an instance that died is handled again from its stored payload. That instance may have
+committed the step's work and died before its reply went out: the handler then finds the step
+done (the state moved on, a tap of a step already answered, a message the step no longer takes).
+Wherever a handler decides so, it calls `context.resume(update)` before its usual answer ("This
+button is no longer active", "I didn't understand", a refusal): for a taken-over update, `resume`
+sends the prompt of the step the resident is at now (`Step.prompt`), which is the question the
+lost reply ended with. The work is never done twice (the step is done: its handler changes
+nothing), nothing entered is lost, and the resident gets the next question: once if the dead
+instance's reply was lost, twice at worst if it had gone out, never a contradicting answer. An
+update that was not taken over, or whose resident awaits nothing (`resume` then sends only the
+neutral reminder to a message, nothing to a tap), gets the handler's usual answer.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +26,16 @@ from dataclasses import dataclass
 from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from complaints import drafts
+from complaints import drafts, lifecycle
 from complaints.lifecycle import N_
-from handlers import area, broadcasting, rating, report_thread, reporting
+from handlers import area, broadcasting, onboarding, prompts, rating, report_thread, reporting
 from handlers.awaiting import Awaiting
 from handlers.cards import Card, reply
 from handlers.context import LoaContext
 from handlers.onboarding import language_of, stale_button
 from kernel.i18n import translator
 from storage import residents
+from storage.models import Report, Resident
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -86,30 +101,91 @@ def _area_answer(message: Message) -> bool:
     return bool(message.location) or _typed(message)
 
 
+# The prompt of each step, as the handler that moves the resident to it asks it (`Step.prompt`).
+
+
+async def _language_prompt(_session, resident: Resident) -> list[Card]:
+    return [prompts.language(resident.language)]
+
+
+async def _area_prompt(session, resident: Resident) -> list[Card]:
+    return [await onboarding.area_prompt(session, resident)]
+
+
+async def _topics_prompt(session, resident: Resident) -> list[Card]:
+    return [prompts.topics(resident, *await onboarding.topics_and_chosen(session, resident.id))]
+
+
+async def _quiet_prompt(_session, resident: Resident) -> list[Card]:
+    return [prompts.quiet(resident)]
+
+
+async def _report_prompt(session, resident: Resident) -> list[Card]:
+    draft = await drafts.get(session, resident.id)
+    return await reporting.step_cards(session, resident, draft) if draft is not None else []
+
+
+async def _comment_prompt(session, resident: Resident) -> list[Card]:
+    report_id = await lifecycle.last_rated(session, resident.telegram_id)
+    if report_id is None:
+        return []
+    text, markup = rating.comment_offer(report_id, resident.language)
+    return [Card(text, markup)]
+
+
+async def _addition_prompt(session, resident: Resident) -> list[Card]:
+    report = await session.get(Report, resident.adding_report_id) if resident.adding_report_id else None
+    return [report_thread.adding_prompt(report.code, resident.language)] if report is not None else []
+
+
 @dataclass(frozen=True)
 class Step:
-    """What a resident awaiting this step is reminded of, and, for a step that takes typed
-    messages, which ones (`takes`) and who handles them (`handle`: False when there is nothing
-    to answer after all, and the message is treated as unexpected)."""
+    """What a resident awaiting this step is reminded of, its question (`prompt`, the cards that
+    ask it, for `resume`), and, for a step that takes typed messages, which ones (`takes`) and
+    who handles them (`handle`: False when there is nothing to answer after all, and the message
+    is treated as unexpected)."""
 
     reminder: str
+    prompt: Callable[[object, Resident], Awaitable[list[Card]]]
     takes: Callable[[Message], bool] | None = None
     handle: Callable[[Update, LoaContext, object], Awaitable[bool]] | None = None
 
 
 STEPS: dict[Awaiting, Step] = {
-    Awaiting.LANGUAGE: Step(N_("Please choose your language with the buttons above, or send /start.")),
+    Awaiting.LANGUAGE: Step(N_("Please choose your language with the buttons above, or send /start."),
+                            _language_prompt),
     Awaiting.AREA: Step(N_("I am waiting for your area: share your location, tap “📋 Pick from the list”, "
-                           "or type the name of your ward."), _area_answer, area.on_message),
-    Awaiting.TOPICS: Step(N_("Please use the buttons above to continue, or send /start.")),
-    Awaiting.QUIET: Step(N_("Please use the buttons above to continue, or send /start.")),
+                           "or type the name of your ward."), _area_prompt, _area_answer, area.on_message),
+    Awaiting.TOPICS: Step(N_("Please use the buttons above to continue, or send /start."), _topics_prompt),
+    Awaiting.QUIET: Step(N_("Please use the buttons above to continue, or send /start."), _quiet_prompt),
     Awaiting.REPORT: Step(N_("You are writing a report: answer the last question, or send /cancel to abandon it."),
-                          _not_command, reporting.on_message),
+                          _report_prompt, _not_command, reporting.on_message),
     Awaiting.COMMENT: Step(N_("Type a comment on how your report was handled, or tap Skip."),
-                           _typed, rating.on_comment),
+                           _comment_prompt, _typed, rating.on_comment),
     Awaiting.ADDITION: Step(N_("Send what you want to add to your report, or tap “Done ✓”."),
-                            _not_command, report_thread.on_addition),
+                            _addition_prompt, _not_command, report_thread.on_addition),
 }
+
+
+async def resume(update: Update, context: LoaContext, answered: bool = False) -> bool:
+    """`LoaContext.resume`'s work, for an update taken over from a dead instance whose step is
+    found done (see the module's docstring): the prompt of the step the resident is at now; with
+    no step under way, a message gets the neutral reminder and a tap the handler's own answer.
+    True when something was sent."""
+    async with context.db.read() as session:
+        resident = await residents.by_telegram_id(session, update.effective_user.id)
+        step = STEPS.get(resident.awaiting) if resident is not None and resident.awaiting else None
+        cards = await step.prompt(session, resident) if step is not None else []
+    query = update.callback_query
+    if not cards and (query is not None or resident is None):
+        return False
+    if query is not None and not answered:
+        await query.answer()  # perhaps too late, or answered already by the dead instance (bot/app.py LoaBot)
+    if not cards:
+        _ = translator(resident.language).gettext
+        cards = [Card(_reminder(resident, _))]
+    await reply(update, *cards)
+    return True
 
 
 def _reminder(resident, _) -> str:
@@ -138,6 +214,8 @@ async def unexpected(update: Update, context: LoaContext) -> None:
         if await step.handle(update, context, resident):
             return
         resident.awaiting = None
+    if await context.resume(update):
+        return
     _ = translator(language_of(update, context, resident)).gettext
     if message.text and message.text.startswith("/"):
         opening = _("I don't know that command.")

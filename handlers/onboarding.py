@@ -152,11 +152,9 @@ async def choose_language(update: Update, context: LoaContext) -> None:
         if resident is None or code not in prompts.LANGUAGE_NAMES:
             resident = None
         else:
-            # A second tap of the same language once the next step is asked: nothing more to do;
-            # unless this tap was taken over from an instance that died after its commit, maybe
-            # before it asked the next step: ask it (again, at worst).
-            again = (resident.awaiting != Awaiting.LANGUAGE and code == resident.language
-                     and not context.taken_over(update))
+            # A second tap of the same language once the next step is asked: nothing more to do
+            # (but see `context.resume` below).
+            again = resident.awaiting != Awaiting.LANGUAGE and code == resident.language
             resident.language = code
             following = (None if resident.onboarded or again
                          else await next_step(session, resident, Awaiting.LANGUAGE))
@@ -169,6 +167,8 @@ async def choose_language(update: Update, context: LoaContext) -> None:
     await edit(context.application, query, Card(chosen))
     if following is not None:
         await show(update, context, following)
+    elif again:
+        await context.resume(update, answered=True)
 
 
 async def for_resident(update: Update, context: LoaContext, build) -> None:
@@ -197,7 +197,10 @@ def language_of(update: Update, context: LoaContext, resident: Resident | None) 
 
 
 async def stale_button(update: Update, context: LoaContext) -> None:
-    """A button from an old message, or one the resident can no longer use: say so, change nothing."""
+    """A button from an old message, or one the resident can no longer use: say so, change nothing
+    (unless the tap was taken over from a dead instance: `context.resume`)."""
+    if await context.resume(update):
+        return
     resident = await residents.find(context.db, update.effective_user.id)
     _ = translator(language_of(update, context, resident)).gettext
     await update.callback_query.answer(

@@ -109,7 +109,10 @@ async def _close_buttons(update: Update, context: LoaContext) -> None:
 async def _refuse(update: Update, context: LoaContext, refusal: Refused, language: str, report_id: int) -> None:
     _ = translator(language).gettext
     last = refusal.last_event
-    if last is not None and last.action in YOU_DID and last.actor_telegram_id == update.effective_user.id:
+    mine = last is not None and last.action in YOU_DID and last.actor_telegram_id == update.effective_user.id
+    if mine and await context.resume(update):
+        return  # taken over after its commit: the comment question, rather than "you did it at ..."
+    if mine:
         async with context.db.lookup() as session:
             report = await session.get(Report, report_id)
         rating = report.rating if report is not None else None

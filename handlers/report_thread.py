@@ -85,9 +85,15 @@ async def add_button(update: Update, context: LoaContext) -> None:
         await reply(update, Card(_("Thank you. The staff handling report {code} have what you sent.").format(
             code=code) if code else _("Nothing more is being added.")))
     else:
-        await reply(update, Card(_("Send what you want to add to report {code}: a text, photos, or a corrected "
-                                   "location (📎 → Location). Tap “Done ✓” when you have finished.").format(code=code),
-                                 report_prompts.done_markup(language)))
+        await reply(update, adding_prompt(code, language))
+
+
+def adding_prompt(code: str, language: str) -> Card:
+    """The question of "Add to my report": what the resident sends next goes to report `code`."""
+    _ = translator(language).gettext
+    return Card(_("Send what you want to add to report {code}: a text, photos, or a corrected "
+                  "location (📎 → Location). Tap “Done ✓” when you have finished.").format(code=code),
+                report_prompts.done_markup(language))
 
 
 async def on_addition(update: Update, context: LoaContext, resident: Resident) -> bool:

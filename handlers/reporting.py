@@ -48,6 +48,8 @@ async def _answered(update: Update, context: LoaContext, following: list[Card]) 
 
 
 async def stale(update: Update, context: LoaContext, resident: Resident | None = None) -> None:
+    if await context.resume(update):
+        return
     _ = cards.texts(language_of(update, context, resident))
     await update.callback_query.answer(
         _("This button is no longer active. Send /report to start or continue a report."), show_alert=True)
@@ -353,7 +355,12 @@ async def submit(update: Update, context: LoaContext) -> None:
         language = language_of(update, context, resident)
         _ = cards.texts(language)
         answer, out = None, []
-        if draft is None or draft.step != "review" or str(int(draft.created_at.timestamp())) != nonce:
+        if draft is None and resident is not None and context.taken_over(update) \
+                and (filed := await reports.filed_since(session, resident.id, int(nonce))) is not None:
+            # This tap's instance filed the report and died, perhaps before saying so: say it
+            # (there is no further step to ask, guide.py's `resume`).
+            closed, out = None, [cards.submitted(resident, filed, settings.tz)]
+        elif draft is None or draft.step != "review" or str(int(draft.created_at.timestamp())) != nonce:
             answer = _("This report has already been sent or cancelled. /myreports shows your reports.")
         elif await abuse.ban_of(session, settings.pseudonym_secret, resident.telegram_id) is not None:
             answer = _("Sorry, you can no longer send reports through Loa.")
@@ -380,7 +387,8 @@ async def submit(update: Update, context: LoaContext) -> None:
         await reply(update, *out)
         return
     await query.answer(_("Sent ✓"))
-    await edit(context.application, query, closed)
+    if closed is not None:
+        await edit(context.application, query, closed)
     await reply(update, *out)
     context.carry_out(reports.FILED)
 
@@ -472,7 +480,7 @@ async def on_message(update: Update, context: LoaContext, resident: Resident) ->
             await _take_address(update, context, resident, message.text)
     elif kind == "location" and step == "location":
         await _take_location(update, context, resident, message.location.latitude, message.location.longitude)
-    else:
+    elif not await context.resume(update):
         await reply(update, Card(_kind_refusal(kind, step, _) + " " + _step_hint(step, _)))
     return True
 
