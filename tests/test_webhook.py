@@ -17,6 +17,8 @@ from storage import residents
 from storage.updates import UpdateClaims
 from tests.fixtures.bot import served, settings_for
 from tests.fixtures.cli import LOA, environment, loa
+from tests.fixtures.reports import DESCRIPTION, review_card, start_report, to_photos
+from tests.fixtures.residents import HOAN_KIEM, LONG_BIEN, at_area_step, onboarded, tap
 from web import webhook
 
 SECRET = "test-webhook-secret_0123456789"
@@ -338,3 +340,106 @@ async def test_a_tap_whose_instance_died_after_its_commit_still_gets_the_next_qu
         assert (await hoa.next_message(timeout=30)).text.startswith("Bạn sống ở phường, xã nào?")
         await settled(survivor)
         assert handled(survivor) == 1
+
+
+
+# ---------------------------------------------------------------- a step committed by an instance that died
+
+
+async def committed_and_died(application, emulator, settings, db, walk, act):
+    """A resident walked to a step by `walk(emulator)`; then their `act(user)` handled as by an
+    instance that dies after its commit and before its reply: the handler's work is committed
+    while every message and edit it sends fails (500); the claim is then left as a SIGKILL leaves
+    it: not done, its lease run out. Returns the resident and how many messages they had."""
+    async with served(application, emulator, settings, db):
+        user = await walk(emulator)
+        seen, before = len(user.all_messages), handled(application)
+        emulator.faults.rate_500 = 1.0
+        emulator.expect_error(500)
+        await act(user)
+
+        async def handled_it():
+            while handled(application) == before:
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(handled_it(), 30)
+        emulator.faults.rate_500 = 0.0
+    assert len(user.all_messages) == seen  # nothing reached the resident
+    async with db.transaction() as session:
+        update_id = (await session.execute(text("SELECT max(update_id) FROM update_claims WHERE chat_id = :chat"),
+                                           {"chat": user.id})).scalar_one()
+        await session.execute(text("UPDATE update_claims SET done_at = NULL, taken_by = 'dead-instance', "
+                                   "taken_at = now() - interval '1 hour' WHERE update_id = :id"), {"id": update_id})
+    return user, seen
+
+
+async def _onboarded(emulator):
+    return await onboarded(emulator, "en", first_name="Hoa", username="hoa")
+
+
+async def _at_area(emulator):
+    return await at_area_step(emulator, "en", first_name="Hoa", username="hoa")
+
+
+async def _at_category(emulator):
+    user = await _onboarded(emulator)
+    await start_report(user)
+    return user
+
+
+async def _at_description(emulator):
+    user = await _at_category(emulator)
+    await tap(user, "Traffic and roads")
+    await user.next_message()
+    return user
+
+
+async def _at_photos(emulator):
+    user = await _onboarded(emulator)
+    await to_photos(user)
+    return user
+
+
+async def _at_location(emulator):
+    user = await _at_photos(emulator)
+    await tap(user, "No photo")
+    await user.next_message()
+    return user
+
+
+async def _at_review(emulator):
+    user = await _at_photos(emulator)
+    await review_card(user)
+    return user
+
+
+# Per kind of step (a text, a location, a photo, a button): where the resident is, what they do,
+# and the question the survivor must then ask.
+STEPS_DONE = {
+    "area by location": (_at_area, lambda u: u.share_location(*LONG_BIEN), "Which alerts do you want to receive?"),
+    "category button": (_at_category, lambda u: u.tap("Traffic and roads"), "Describe the problem"),
+    "description text": (_at_description, lambda u: u.send(DESCRIPTION), "Add photos of the problem"),
+    "photo": (_at_photos, lambda u: u.send_photo(), "📷 Photo saved (1 of 5)."),
+    "no photo button": (_at_photos, lambda u: u.tap("No photo"), "Where is the problem?"),
+    "shared location": (_at_location, lambda u: u.share_location(*HOAN_KIEM), "Your report: please check it"),
+    "submit button": (_at_review, lambda u: u.tap("✅ Submit"), "✅ Thank you! Your report has been received."),
+}
+
+
+@pytest.mark.parametrize("step", list(STEPS_DONE))
+async def test_a_step_whose_instance_died_after_its_commit_gets_the_next_question_once(
+        application, emulator, settings, db, step):
+    postgresql_only(db)
+    walk, act, asked = STEPS_DONE[step]
+    hoa, seen = await committed_and_died(application, emulator, settings, db, walk, act)
+    emulator.expect_error("query is too old")  # a tap: answered already by the dead instance
+    survivor = build_application(settings, db)
+    async with served(survivor, emulator, settings, db):
+        await hoa.wait_for(lambda: len(hoa.all_messages) > seen, timeout=30)
+        await settled(survivor)
+        await survivor.update_processor.claims.flush()
+        assert handled(survivor) == 1
+    new = [m.text or m.caption or "" for m in hoa.all_messages[seen:]]
+    assert len(new) == 1 and new[0].startswith(asked), new
+    if step == "submit button":
+        async with db.read() as session:
+            assert (await session.execute(text("SELECT count(*) FROM reports"))).scalar_one() == 1
