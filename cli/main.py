@@ -25,7 +25,7 @@ from complaints import agencies, bans, media, retention
 from kernel.i18n import translator
 from kernel.logs import setup_logging
 from kernel.settings import Settings
-from storage import areas, migrate, roles, tokens
+from storage import areas, jobs, migrate, roles, tokens
 from storage.db import Database
 from storage.models import Alert, Area, Category
 
@@ -760,9 +760,17 @@ def retention_run(dry_run: bool) -> None:
         await _require_migrated(database)
         if dry_run:
             return await retention.due(database, periods)
-        return await retention.run(database, periods, media.MediaStore(settings.media_dir))
+        # The running bots' retention job takes this lock too (storage/jobs.py): one run at a time.
+        async with jobs.alone(database, retention.JOB) as mine:
+            if not mine:
+                return None
+            return await retention.run(database, periods, media.MediaStore(settings.media_dir))
 
     found = _with_db(action)
+    if found is None:
+        _ = translator(settings.default_language).gettext
+        raise click.ClickException(_("The retention job is running in a Loa instance right now; nothing was "
+                                     "deleted. Run the command again once it is done (in a few minutes)."))
     verb = "would delete" if dry_run else "deleted"
     for kind, count in found.items():
         click.echo(f"{verb} {count:>10,}  {RETENTION_LABELS[kind]} ({kind})")

@@ -19,7 +19,7 @@ from kernel.logs import fields
 from storage import jobs
 
 log = logging.getLogger("loa.retention")
-JOB_NAME = "retention"
+JOB_NAME = retention.JOB  # `loa retention run` takes the same lock (cli/main.py)
 SWEEP_SECONDS = 600
 FIRST_RUN = 30
 

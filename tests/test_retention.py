@@ -33,6 +33,7 @@ from storage.models import (
 from storage.types import utcnow
 from tests.fixtures.city import HOAN_KIEM_WARD
 from tests.fixtures.cli import loa
+from tests.fixtures.database import PG_URL
 
 DAY = timedelta(days=1)
 PERIODS = retention.Periods(sign_in=30 * DAY, outbox=30 * DAY, drafts=7 * DAY, file_ids=1 * DAY,
@@ -302,3 +303,29 @@ async def test_the_command_over_a_real_database(city, tmp_path):
     assert await count(db, Delivery) == 2 and not store.path_of(old_photo).exists()
     async with db.read() as session:
         assert (await alerts.progress(session, alert_id)).sent == 4
+
+
+@pytest.mark.skipif(not PG_URL, reason="on SQLite one process serves: the job and the command never overlap")
+async def test_the_command_does_not_run_while_an_instance_runs_the_job(own_database, tmp_path):
+    env = dict(DATABASE_URL=own_database, LOA_MEDIA_DIR=str(tmp_path / "media"), LOA_DEFAULT_LANGUAGE="vi")
+    code, _out, err = await loa("db", "upgrade", cwd=tmp_path, **env)
+    assert code == 0, err
+    db = Database(own_database)  # what a running instance holds, on the command's own database
+    try:
+        async with db.transaction() as session:
+            await logins.create_link(session, KEY, 1, now=utcnow() - 40 * DAY)
+        async with jobs.alone(db, retention_job.JOB_NAME) as running:
+            assert running
+            code, out, err = await loa("retention", "run", cwd=tmp_path, **env)
+            assert code == 1 and out == ""
+            assert "Một phiên bản Loa đang chạy việc dọn dữ liệu" in err, err
+            code, _out, err = await loa("retention", "run", cwd=tmp_path, **{**env, "LOA_DEFAULT_LANGUAGE": "en"})
+            assert code == 1 and "The retention job is running in a Loa instance right now" in err, err
+            assert await count(db, DashboardLogin) == 1
+            code, out, err = await loa("retention", "run", "--dry-run", cwd=tmp_path, **env)
+            assert code == 0 and "would delete          1  dashboard sign-in links" in out, err  # counting only
+        code, out, err = await loa("retention", "run", cwd=tmp_path, **env)
+        assert code == 0 and "deleted          1  dashboard sign-in links" in out, err
+        assert await count(db, DashboardLogin) == 0
+    finally:
+        await db.dispose()
