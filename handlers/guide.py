@@ -20,6 +20,7 @@ neutral reminder to a message, nothing to a tap), gets the handler's usual answe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -34,10 +35,12 @@ from handlers.cards import Card, reply
 from handlers.context import LoaContext
 from handlers.onboarding import language_of, stale_button
 from kernel.i18n import translator
+from kernel.logs import fields
 from storage import residents
 from storage.models import Report, Resident
 
 PRIVATE = filters.ChatType.PRIVATE
+log = logging.getLogger("loa.updates")
 
 
 def help_text(language: str) -> str:
@@ -184,6 +187,7 @@ async def resume(update: Update, context: LoaContext, answered: bool = False) ->
     if not cards:
         _ = translator(resident.language).gettext
         cards = [Card(_reminder(resident, _))]
+    log.info("step_resumed %s", fields(id=update.update_id, step=resident.awaiting))
     await reply(update, *cards)
     return True
 
