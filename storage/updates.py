@@ -11,6 +11,11 @@ SQLite one process serves, web/webhook.py keeps the recent ids in memory).
 - **Done.** The row is marked done once the handlers returned (in batches, `UpdateClaims.done`).
   An instance that dies after the handlers' work but before that write has the update handled
   again by another (at least once, never lost), a window of one statement.
+- **Taken over half done.** An instance may also die after a handler committed its step and
+  before its reply went out. The taker marks such updates (`taken_over`); a handler that finds
+  its step done already answers a taken-over update with the question of the step the resident
+  is at now rather than as unexpected input or a stale tap (`LoaContext.resume`,
+  handlers/guide.py's docstring).
 - **Order.** Telegram delivers a chat's next update only after it got 200 for the previous
   one, so the claims of one chat are made in update-id order. An update is handled only when no
   earlier update of its chat is still pending at another instance (`behind`); the webhook waits
@@ -166,7 +171,8 @@ class UpdateClaims:
         self._done: set[int] = set()
         self._flusher: asyncio.Task | None = None
         # Updates taken over from an instance whose lease ran out, until handled here: that
-        # instance may have done part of the work (committed, but not yet sent the reply).
+        # instance may have done part of the work (committed, but not yet sent the reply), which
+        # the handlers ask through `LoaContext.taken_over` and `resume`.
         self.taken_over: set[int] = set()
 
     async def __aenter__(self) -> UpdateClaims:
