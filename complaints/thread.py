@@ -353,11 +353,14 @@ async def report_id_of(session: AsyncSession, code: str | None) -> int | None:
 async def add(session: AsyncSession, report_id: int, actor: Actor, *, text: str | None = None,
               photos: Sequence[dict] = (), location: Location | None = None, locator=None,
               question_id: int | None = None, policy: Policy | None = None, secret: str | None = None,
-              now: datetime | None = None) -> Posted:
+              now: datetime | None = None, again: bool = False) -> Posted:
     """The resident's addition to their report (or to one they follow), or with `question_id`
     their answer to a question: text, photos (the cleaned ones, as a draft keeps them), or a
     corrected `location`, which `locator` (storage.areas.AreaLocator) must place in an area Loa
-    serves. `secret`: the settings' pseudonym_secret, for the ban."""
+    serves. `secret`: the settings' pseudonym_secret, for the ban. `again`: the same message may
+    have been added already (its Telegram update is handled again after the instance that
+    handled it died, storage/updates.py): if the resident's last message in the thread is this
+    one, it is the one posted, and nothing is added."""
     policy, now = policy or Policy(), now or utcnow()
     report = await _locked(session, report_id)
     resident = await _adder(session, report, actor)
@@ -372,6 +375,10 @@ async def add(session: AsyncSession, report_id: int, actor: Actor, *, text: str 
     photos = [dict(p) for p in photos]
     if not (text or photos or location):
         raise Refused("empty", N_("Send a text, a photo or a location."), state=report.state)
+    kind = Kind.ANSWER if question is not None else Kind.ADDITION
+    if again and (last := await _last_of(session, report.id, resident.telegram_id)) is not None \
+            and _same(last, kind, text, photos, location):
+        return Posted(MessageInfo.of(last), report.id, report.code, report.state, 0, Effects())
     if photos:
         held = await _photos_held(session, report.id)
         if held + len(photos) > drafts.MAX_PHOTOS:
@@ -387,7 +394,7 @@ async def add(session: AsyncSession, report_id: int, actor: Actor, *, text: str 
     await _within_day(session, report, now, residents=True)
     message = ReportMessage(report_id=report.id, at=now, author=ActorKind.RESIDENT.value,
                             author_telegram_id=resident.telegram_id, visibility=PUBLIC,
-                            kind=(Kind.ANSWER if question is not None else Kind.ADDITION).value, text=text,
+                            kind=kind.value, text=text,
                             photos=photos, latitude=location.latitude if location else None,
                             longitude=location.longitude if location else None, area_code=area_code,
                             reply_to_id=question.id if question is not None else None)
@@ -397,6 +404,21 @@ async def add(session: AsyncSession, report_id: int, actor: Actor, *, text: str 
     report.updated_at = now
     await session.flush()
     return Posted(MessageInfo.of(message), report.id, report.code, report.state, 0, Effects(cards=True))
+
+
+async def _last_of(session: AsyncSession, report_id: int, telegram_id: int) -> ReportMessage | None:
+    """The last message this resident put in the report's thread."""
+    return (await session.execute(
+        select(ReportMessage)
+        .where(ReportMessage.report_id == report_id, ReportMessage.author_telegram_id == telegram_id)
+        .order_by(ReportMessage.at.desc(), ReportMessage.id.desc()).limit(1))).scalar_one_or_none()
+
+
+def _same(message: ReportMessage, kind: Kind, text: str | None, photos: list[dict], location: Location | None) -> bool:
+    return (message.kind == kind.value and message.text == text
+            and [p.get("file_unique_id") for p in message.photos or []] == [p.get("file_unique_id") for p in photos]
+            and (message.latitude, message.longitude) == ((location.latitude, location.longitude) if location
+                                                          else (None, None)))
 
 
 async def _photos_held(session: AsyncSession, report_id: int) -> int:

@@ -167,7 +167,7 @@ async def _post(update: Update, context: LoaContext, resident: Resident, report_
                                       text=text, photos=[photo] if isinstance(photo, dict) else [],
                                       location=location, locator=locator, question_id=question_id,
                                       policy=context.policy, secret=context.settings.pseudonym_secret,
-                                      now=context.now())
+                                      now=context.now(), again=context.taken_over(update))
     except Refused as refusal:
         if isinstance(photo, dict) and photo.get("sha256"):
             async with context.db.read() as session:

@@ -379,3 +379,16 @@ async def test_a_reply_is_known_by_its_message_or_by_the_code_it_names(db):
         with pytest.raises(Refused) as error:
             await thread.may_add(session, rid, Actor("resident", STRANGER))
         assert error.value.code == "not_found"
+
+
+async def test_a_message_handled_again_after_its_instance_died_is_added_once(db):
+    rid = await setup(db)
+    first = await write(db, thread.add, rid, RESIDENT, text="Still there", photos=[photo(1)])
+    # The same update, taken over from the instance that added it and died before its reply.
+    again = await write(db, thread.add, rid, RESIDENT, text="Still there", photos=[photo(1)], again=True)
+    assert again.message.id == first.message.id and not again.effects.cards
+    assert [m.text for m in await thread_of(db, rid, for_staff=True)] == ["Still there"]
+    # Another message is added, and the same words sent anew (not a takeover) are too.
+    await write(db, thread.add, rid, RESIDENT, text="Still there", photos=[photo(2)], again=True)
+    await write(db, thread.add, rid, RESIDENT, text="Still there")
+    assert len(await thread_of(db, rid, for_staff=True)) == 3
