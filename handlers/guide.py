@@ -218,7 +218,7 @@ async def unexpected(update: Update, context: LoaContext) -> None:
         if await step.handle(update, context, resident):
             return
         resident.awaiting = None
-    if await context.resume(update):
+    if _not_command(message) and await context.resume(update):
         return
     _ = translator(language_of(update, context, resident)).gettext
     if message.text and message.text.startswith("/"):

@@ -640,7 +640,7 @@ async def _take_photo(update: Update, context: LoaContext, resident: Resident) -
     if result is None:
         return
     quiet, count, step = result
-    if quiet:
+    if quiet and not context.taken_over(update):  # (taken over: the answer recorded may not have gone out)
         return
     album = message.media_group_id is not None
     if outcome == "ok":
