@@ -17,6 +17,7 @@ from storage import residents
 from storage.updates import UpdateClaims
 from tests.fixtures.bot import served, settings_for
 from tests.fixtures.cli import LOA, environment, loa
+from tests.fixtures.rating import resolved_report
 from tests.fixtures.reports import DESCRIPTION, review_card, start_report, to_photos
 from tests.fixtures.residents import HOAN_KIEM, LONG_BIEN, at_area_step, onboarded, tap
 from web import webhook
@@ -347,12 +348,12 @@ async def test_a_tap_whose_instance_died_after_its_commit_still_gets_the_next_qu
 
 
 async def committed_and_died(application, emulator, settings, db, walk, act):
-    """A resident walked to a step by `walk(emulator)`; then their `act(user)` handled as by an
+    """A resident walked to a step by `walk(application, emulator, db)`; then their `act(user)` handled as by an
     instance that dies after its commit and before its reply: the handler's work is committed
     while every message and edit it sends fails (500); the claim is then left as a SIGKILL leaves
     it: not done, its lease run out. Returns the resident and how many messages they had."""
     async with served(application, emulator, settings, db):
-        user = await walk(emulator)
+        user = await walk(application, emulator, db)
         seen, before = len(user.all_messages), handled(application)
         emulator.faults.rate_500 = 1.0
         emulator.expect_error(500)
@@ -372,43 +373,55 @@ async def committed_and_died(application, emulator, settings, db, walk, act):
     return user, seen
 
 
-async def _onboarded(emulator):
+async def _onboarded(emulator, *_):
     return await onboarded(emulator, "en", first_name="Hoa", username="hoa")
 
 
-async def _at_area(emulator):
+async def _at_area(emulator, *_):
     return await at_area_step(emulator, "en", first_name="Hoa", username="hoa")
 
 
-async def _at_category(emulator):
+async def _at_category(emulator, *_):
     user = await _onboarded(emulator)
     await start_report(user)
     return user
 
 
-async def _at_description(emulator):
+async def _at_description(emulator, *_):
     user = await _at_category(emulator)
     await tap(user, "Traffic and roads")
     await user.next_message()
     return user
 
 
-async def _at_photos(emulator):
+async def _at_photos(emulator, *_):
     user = await _onboarded(emulator)
     await to_photos(user)
     return user
 
 
-async def _at_location(emulator):
+async def _at_location(emulator, *_):
     user = await _at_photos(emulator)
     await tap(user, "No photo")
     await user.next_message()
     return user
 
 
-async def _at_review(emulator):
+async def _at_review(emulator, *_):
     user = await _at_photos(emulator)
     await review_card(user)
+    return user
+
+
+async def _rating(application, emulator, db):
+    user, _report, _message = await resolved_report(application, emulator, db, await _onboarded(emulator))
+    return user
+
+
+async def _at_comment(application, emulator, db):
+    user = await _rating(application, emulator, db)
+    await tap(user, "😊 Satisfied")
+    await user.next_message()
     return user
 
 
@@ -422,6 +435,9 @@ STEPS_DONE = {
     "no photo button": (_at_photos, lambda u: u.tap("No photo"), "Where is the problem?"),
     "shared location": (_at_location, lambda u: u.share_location(*HOAN_KIEM), "Your report: please check it"),
     "submit button": (_at_review, lambda u: u.tap("✅ Submit"), "✅ Thank you! Your report has been received."),
+    "rating button": (_rating, lambda u: u.tap("😊 Satisfied"), "Add a comment? Type it now, or tap Skip."),
+    # Nothing is awaited once the comment is saved: a neutral pointer, not "I didn't understand".
+    "comment text": (_at_comment, lambda u: u.send("Quick work, thank you."), "Send /help to see what I can do."),
 }
 
 
