@@ -348,12 +348,12 @@ async def test_a_tap_whose_instance_died_after_its_commit_still_gets_the_next_qu
 
 
 async def committed_and_died(application, emulator, settings, db, walk, act):
-    """A resident walked to a step by `walk(application, emulator, db)`; then their `act(user)` handled as by an
+    """A resident walked to a step by `walk(emulator, application, db)`; then their `act(user)` handled as by an
     instance that dies after its commit and before its reply: the handler's work is committed
     while every message and edit it sends fails (500); the claim is then left as a SIGKILL leaves
     it: not done, its lease run out. Returns the resident and how many messages they had."""
     async with served(application, emulator, settings, db):
-        user = await walk(application, emulator, db)
+        user = await walk(emulator, application, db)
         seen, before = len(user.all_messages), handled(application)
         emulator.faults.rate_500 = 1.0
         emulator.expect_error(500)
@@ -413,13 +413,13 @@ async def _at_review(emulator, *_):
     return user
 
 
-async def _rating(application, emulator, db):
+async def _rating(emulator, application, db):
     user, _report, _message = await resolved_report(application, emulator, db, await _onboarded(emulator))
     return user
 
 
-async def _at_comment(application, emulator, db):
-    user = await _rating(application, emulator, db)
+async def _at_comment(emulator, application, db):
+    user = await _rating(emulator, application, db)
     await tap(user, "😊 Satisfied")
     await user.next_message()
     return user
