@@ -17,7 +17,7 @@ from storage import residents
 from storage.updates import UpdateClaims
 from tests.fixtures.bot import served, settings_for
 from tests.fixtures.cli import LOA, environment, loa
-from tests.fixtures.rating import resolved_report
+from tests.fixtures.rating import file_report, resolved_report
 from tests.fixtures.reports import DESCRIPTION, review_card, start_report, to_photos
 from tests.fixtures.residents import HOAN_KIEM, LONG_BIEN, at_area_step, onboarded, tap
 from web import webhook
@@ -425,6 +425,16 @@ async def _at_comment(emulator, application, db):
     return user
 
 
+async def _adding(emulator, application, db):
+    user = await _onboarded(emulator)
+    report = await file_report(user, db)
+    await user.send(f"/status {report.code}")
+    status = await user.next_message()
+    await tap(user, "➕ Add to my report", message=status)
+    await user.next_message()
+    return user
+
+
 # Per kind of step (a text, a location, a photo, a button): where the resident is, what they do,
 # and the question the survivor must then ask.
 STEPS_DONE = {
@@ -436,6 +446,8 @@ STEPS_DONE = {
     "shared location": (_at_location, lambda u: u.share_location(*HOAN_KIEM), "Your report: please check it"),
     "submit button": (_at_review, lambda u: u.tap("✅ Submit"), "✅ Thank you! Your report has been received."),
     "rating button": (_rating, lambda u: u.tap("😊 Satisfied"), "Add a comment? Type it now, or tap Skip."),
+    # An addition to a report is not added twice (complaints/thread.py `add`, again=).
+    "addition text": (_adding, lambda u: u.send("The hole got bigger today."), "Added to report"),
     # Nothing is awaited once the comment is saved: a neutral pointer, not "I didn't understand".
     "comment text": (_at_comment, lambda u: u.send("Quick work, thank you."), "Send /help to see what I can do."),
 }
@@ -456,6 +468,9 @@ async def test_a_step_whose_instance_died_after_its_commit_gets_the_next_questio
         assert handled(survivor) == 1
     new = [m.text or m.caption or "" for m in hoa.all_messages[seen:]]
     assert len(new) == 1 and new[0].startswith(asked), new
+    if step == "addition text":
+        async with db.read() as session:
+            assert (await session.execute(text("SELECT count(*) FROM report_message"))).scalar_one() == 1
     if step == "submit button":
         async with db.read() as session:
             assert (await session.execute(text("SELECT count(*) FROM reports"))).scalar_one() == 1
