@@ -548,7 +548,7 @@ def main() -> None:
     results: dict = {"setup": {
         "python": platform.python_version(), "cpus": os.cpu_count(), "pinning": pins or None,
         "versions": {p: version(p) for p in ("python-telegram-bot", "aiohttp", "httpx", "SQLAlchemy", "aiosqlite",
-                                              "asyncpg", "aiolimiter")},
+                                              "asyncpg")},
     }}
     runners = {"throughput": throughput, "adherence": adherence, "million": million}
     for part in parts:

@@ -10,8 +10,10 @@ its answer, the latest the server can have counted it (a message without an answ
 as now): a new message goes only when fewer than `limit` answers arrived in the last second and
 fewer are in flight. That holds whatever the jitter; its price is the round trip, a pace of
 limit / (1 s + round trip) at most. Sends are also spread by a token bucket at `rate` that saves
-up a few (BURST), so they do not go out in bursts of 30, yet catch up after a slow answer held
-the window back.
+up a few (BURST, or BURST_SECONDS' worth at a high rate), so they do not go out in bursts of 30,
+yet catch up after a slow answer held the window back, or a busy event loop woke the sender late:
+at 1,000 a second a bucket of 3 lost every send a wake-up more than 3 ms late would have made,
+and the sender kept 700 to 800 a second beside the webhook intake (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections import deque
 
 BURST = 3.0
+BURST_SECONDS = 0.05  # at 1,000 a second, 50: what a wake-up 50 ms late makes up for
 
 
 class Pace:
@@ -35,7 +38,7 @@ class Pace:
         else:
             self.limit, self.period = 1, 1 / rate
         self.rate = rate
-        self.burst = min(BURST, max(1.0, float(self.limit)))
+        self.burst = min(max(BURST, rate * BURST_SECONDS), max(1.0, float(self.limit)))
         self.tokens = 1.0
         self.clock = clock
         self.updated = clock()

@@ -18,25 +18,23 @@ import asyncio
 import os
 import re
 import signal
-import socket
 from collections import Counter
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from storage import jobs
 from storage.db import Database
-from tests.fixtures.cli import LOA, environment, loa
+from tests.fixtures.cli import loa
 from tests.fixtures.database import PG_URL
+from tests.fixtures.instances import Front, Instance, free_port, nginx_upstream
 from tests.fixtures.residents import LONG_BIEN
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="several instances need PostgreSQL (TEST_DATABASE_URL); "
                                                    "on SQLite one process serves")
 
 ROOT = Path(__file__).resolve().parents[1]
-NGINX = ROOT / "deploy" / "nginx" / "loa.conf"
 SECRET = "test-instances-secret_0123456789"
 # Each resident makes about 14 updates: the issue's 200 residents at once (2,800 updates), then 40
 # more among whom an instance is killed, take about two minutes on a loaded 2-core machine (a busy
@@ -46,94 +44,6 @@ AFTER_KILL = max(4, RESIDENTS // 5)
 MODERATORS = -1001234567890
 WAIT = 300  # seconds: generous, for a loaded machine; the test waits for conditions, never sleeps
 STEP = 120  # seconds one reply may take under the full load
-
-
-def nginx_upstream() -> tuple[list[int], str]:
-    """The ports of deploy/nginx/loa.conf's upstream, and its webhook location."""
-    config = NGINX.read_text()
-    upstream = re.search(r"upstream loa \{(.*?)\}", config, re.S).group(1)
-    ports = [int(port) for port in re.findall(r"^\s*server 127\.0\.0\.1:(\d+)", upstream, re.M)]
-    location = re.search(r"location (/telegram/) \{", config).group(1)
-    return ports, location
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Front:
-    """nginx's part, in a few lines: each request to the next instance in turn; one that refuses
-    the connection or drops it before answering passes the request on to the next
-    (`proxy_next_upstream error`)."""
-
-    def __init__(self, ports: list[int], location: str):
-        self.ports = ports
-        self.location = location
-        self.turn = 0
-        self.served = Counter()  # port -> requests answered
-
-    async def handle(self, request: web.Request) -> web.Response:
-        assert request.path.startswith(self.location)
-        body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type",
-                                                                              "x-telegram-bot-api-secret-token")}
-        self.turn += 1
-        for attempt in range(len(self.ports)):
-            port = self.ports[(self.turn + attempt) % len(self.ports)]
-            try:
-                async with self.session.post(f"http://127.0.0.1:{port}{request.path}", data=body,
-                                             headers=headers) as answer:
-                    data = await answer.read()
-                    self.served[port] += 1
-                    return web.Response(status=answer.status, body=data,
-                                        content_type=answer.content_type if data else None)
-            except (aiohttp.ClientConnectionError, aiohttp.ServerDisconnectedError):
-                continue
-        return web.Response(status=502)
-
-    async def start(self) -> int:
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        app = web.Application()
-        app.router.add_post(self.location + "{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-        return port
-
-    async def stop(self) -> None:
-        await self.runner.cleanup()
-        await self.session.close()
-
-
-class Instance:
-    def __init__(self, port: int, env: dict, log: Path):
-        self.port, self.env, self.log = port, env, log
-
-    async def start(self) -> None:
-        self.output = self.log.open("wb")
-        self.process = await asyncio.create_subprocess_exec(
-            *LOA, "run", "--webhook", cwd=self.log.parent, env=environment(**self.env, HTTP_PORT=str(self.port)),
-            stdout=self.output, stderr=asyncio.subprocess.STDOUT)
-
-    async def health(self, session) -> dict | None:
-        try:
-            async with session.get(f"http://127.0.0.1:{self.port}/healthz") as response:
-                return await response.json()
-        except (aiohttp.ClientError, ValueError):
-            return None
-
-    async def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.returncode is None:
-            self.process.send_signal(sig)
-        code = await asyncio.wait_for(self.process.wait(), 60)
-        self.output.close()
-        return code
-
-    def handled_ids(self) -> list[int]:
-        return [int(m) for m in re.findall(rb"update id=(\d+)", self.log.read_bytes())]
 
 
 async def until_true(condition, what: str, timeout: float = WAIT) -> None:
