@@ -7,7 +7,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, inspect, text
+from sqlalchemy import Integer, bindparam, func, inspect, text
 from sqlmodel import select
 
 from storage import db as storage_db
@@ -128,3 +128,19 @@ async def test_an_area_read_without_its_boundary_keeps_it_in_the_database_when_m
     assert tuple(stored) == ("Ward One", boundary)
     with pytest.raises(ValueError):
         columns_of(Area, without=("no_such_column",))
+
+
+async def test_a_read_that_fails_leaves_the_next_one_a_working_connection(db):
+    if db.is_sqlite:
+        pytest.skip("SQLite's look-ups read on a connection of their own")
+    one = Database(db.url, schema=db.schema, pool_size=1)
+    try:
+        share = select((bindparam("n", type_=Integer) / bindparam("d", type_=Integer)).label("share"))
+        with pytest.raises(Exception, match="division by zero"):
+            await one.rows(share, {"n": 6, "d": 0})
+        assert await one.rows(share, {"n": 6, "d": 3}) == [(2,)]
+        # and the sessions are not held up by it: rows and sessions share the one place
+        async with one.read() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        await one.dispose()
