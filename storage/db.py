@@ -108,7 +108,10 @@ class Database:
             yield
             return
         try:
-            async with asyncio.timeout(SESSION_WAIT_S):
+            if self._queue.locked():  # a place free is taken at once: no timer to arm and cancel
+                async with asyncio.timeout(SESSION_WAIT_S):
+                    await self._queue.acquire()
+            else:
                 await self._queue.acquire()
         except TimeoutError:
             raise exc.TimeoutError(f"no database connection free for {SESSION_WAIT_S} s "
