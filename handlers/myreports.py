@@ -79,9 +79,10 @@ def _shown(events: list) -> list[EventInfo]:
 # category, area and number of photos, and one row per event of its history, oldest first.
 _PHOTOS = (select(func.count()).select_from(ReportPhoto).where(ReportPhoto.report_id == Report.id)
            .scalar_subquery())
-# Columns, not entities, for `Database.rows`, the fast path.
-_RESIDENT, _REPORT, _CATEGORY, _AREA, _EVENT = (columns_of(model) for model in (Resident, Report, Category, Area,
-                                                                                ReportEvent))
+# Columns, not entities, for `Database.rows`, the fast path; not the ward's boundary (kilobytes
+# the card does not show, on each event's row).
+_RESIDENT, _REPORT, _CATEGORY, _EVENT = (columns_of(model) for model in (Resident, Report, Category, ReportEvent))
+_AREA = columns_of(Area, without=("boundary",))
 _SAID = (select(func.count()).select_from(ReportMessage)
          .where(ReportMessage.report_id == Report.id, ReportMessage.visibility == thread.PUBLIC).scalar_subquery())
 _STATUS = (select(*_RESIDENT.columns, *_REPORT.columns, *_CATEGORY.columns, *_AREA.columns, _PHOTOS, _SAID,

@@ -86,8 +86,9 @@ def _start_changes_nothing(resident: Resident, user) -> bool:
 # /start's read, in one statement: the resident, their area and, for an onboarded resident (whose
 # /start shows the summary), one row per topic in menu order with their subscription to it. A LEFT
 # JOIN, so that the resident's row comes back without topics too. Columns, not entities, for
-# `Database.rows`, the fast path: every /start reads this.
-_RESIDENT, _AREA, _TOPIC = columns_of(Resident), columns_of(Area), columns_of(Topic)
+# `Database.rows`, the fast path: every /start reads this. Not the ward's boundary: kilobytes of
+# GeoJSON that the summary does not show, on each of the topics' rows.
+_RESIDENT, _AREA, _TOPIC = columns_of(Resident), columns_of(Area, without=("boundary",)), columns_of(Topic)
 _START = (select(*_RESIDENT.columns, *_AREA.columns, *_TOPIC.columns, Subscription.topic_code)
           .select_from(Resident)
           .outerjoin(Area, Area.code == Resident.area_code)

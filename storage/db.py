@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-from sqlalchemy import Select, create_engine, event, exc
+import asyncpg
+from sqlalchemy import Select, create_engine, event, exc, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.util import greenlet_spawn
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # A WAL reader is refused only in rare moments (another connection recovering the WAL): wait
@@ -86,6 +86,9 @@ class Database:
             _install_sqlite_hooks(lookup_engine, query_only=True)
             self._lookups = sessionmaker(lookup_engine, expire_on_commit=False)
         self._compiled: dict[Select, _Compiled] = {}
+        # `rows()`' own connections on PostgreSQL; used within the places of `_turn`, so that
+        # sessions and rows together use at most `pool_size` connections at a time.
+        self._direct = None if self.is_sqlite else DirectConnections(url, schema, pool_size)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -105,7 +108,10 @@ class Database:
             yield
             return
         try:
-            async with asyncio.timeout(SESSION_WAIT_S):
+            if self._queue.locked():  # a place free is taken at once: no timer to arm and cancel
+                async with asyncio.timeout(SESSION_WAIT_S):
+                    await self._queue.acquire()
+            else:
                 await self._queue.acquire()
         except TimeoutError:
             raise exc.TimeoutError(f"no database connection free for {SESSION_WAIT_S} s "
@@ -149,11 +155,12 @@ class Database:
         `lookup()` would read them, for the look-ups every update makes.
 
         On PostgreSQL the statement, compiled once, goes straight to asyncpg on a connection of
-        SQLAlchemy's pool (its checkout events and idle ping included): no session, no result
-        object and one greenlet switch for the checkout instead of several per statement: a third to
-        a half of the CPU of the same read through `lookup()` (docs/BENCHMARKS.md, fourth round).
-        asyncpg prepares the statement once per connection (its statement cache). On SQLite it
-        runs on `lookup()`'s connection in the event loop's thread.
+        its own (`DirectConnections`, within the same places as the sessions): no session, no
+        result object, no SQLAlchemy pool checkout and no greenlet switch, a fraction of the CPU
+        of the same read through `lookup()` (docs/BENCHMARKS.md, fourth and seventh rounds). A
+        connection found closed (the server restarted while it sat idle) is replaced and the read
+        sent again, once. asyncpg prepares the statement once per connection (its statement
+        cache). On SQLite it runs on `lookup()`'s connection in the event loop's thread.
 
         Build the statement once (at module level) and pass values in `params`: compiled forms
         are kept per statement object. Errors are asyncpg's own on PostgreSQL, not SQLAlchemy's.
@@ -169,25 +176,72 @@ class Database:
             if len(self._compiled) >= MAX_COMPILED:  # statements built per call: keep memory bounded
                 self._compiled.clear()
             compiled = self._compiled[statement] = _Compiled(statement, self.engine.dialect)
+        arguments = compiled.arguments(params)
         async with self._turn():
-            pooled = await greenlet_spawn(self.engine.sync_engine.pool.connect)
-            connection = pooled.driver_connection
-            try:
-                if not compiled.described:
-                    compiled.describe((await connection.prepare(compiled.sql)).get_attributes())
-                records = await connection.fetch(compiled.sql, *compiled.arguments(params))
-            except BaseException:
-                if connection.is_closed():
-                    pooled.invalidate()
-                raise
-            finally:
-                await greenlet_spawn(pooled.close)
+            for attempt in range(2):
+                lost = False
+                try:
+                    async with self._direct.connection() as connection:
+                        try:
+                            if not compiled.described:
+                                compiled.describe((await connection.prepare(compiled.sql)).get_attributes())
+                            records = await connection.fetch(compiled.sql, *arguments)
+                        except Exception:
+                            lost = connection.is_closed()
+                            raise
+                    break
+                except Exception:
+                    # A connection the server closed while it sat idle (a restart, an idle timeout):
+                    # a read is safe to send again, once, on a new one.
+                    if attempt or not lost:
+                        raise
         return compiled.converted(records)
 
     async def dispose(self) -> None:
         if self._lookup_engine is not None:
             self._lookup_engine.dispose()
+        if self._direct is not None:
+            await self._direct.close()
         await self.engine.dispose()
+
+
+class DirectConnections:
+    """A few asyncpg connections of their own, lent one at a time, for the statements every update
+    makes (`Database.rows`, the update claims of storage/updates.py): no SQLAlchemy pool checkout
+    (its greenlet switches and events) and no reset on return, which cost more CPU than the
+    statement itself (docs/BENCHMARKS.md, "Sixth" and "Seventh round"). A connection whose
+    statement failed or was cancelled is closed, not lent again: its state is unknown."""
+
+    def __init__(self, url: str, schema: str | None, size: int) -> None:
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._settings = {"search_path": schema} if schema else None
+        self._places = asyncio.Semaphore(size)
+        self._idle: list[asyncpg.Connection] = []
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._places:
+            connection = None
+            while self._idle and connection is None:
+                connection = self._idle.pop()
+                if connection.is_closed():
+                    connection = None
+            if connection is None:
+                connection = await asyncpg.connect(self._dsn, server_settings=self._settings)
+            try:
+                yield connection
+            except BaseException:
+                connection.terminate()
+                raise
+            self._idle.append(connection)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            try:
+                await asyncio.wait_for(connection.close(), 5)
+            except Exception:
+                connection.terminate()
 
 
 class _Compiled:

@@ -4,6 +4,11 @@
 its slice of a row the way the ORM loads one (the class's own `__new__`, no validation), then
 detaches it with its identity, as a session would leave it after closing: it can be read, or
 merged into a session, but a session never takes it for a new row.
+
+`columns_of(Area, without=("boundary",))` leaves a column out of the select: a look-up that does
+not need a ward's boundary (kilobytes of GeoJSON, repeated on every row of a join) does not
+fetch it. The instance then has that attribute unloaded: reading it raises (a detached instance
+cannot load it), and a `session.merge` of it leaves the column as it is in the database.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ Model = TypeVar("Model")
 
 
 class Columns(Generic[Model]):
-    def __init__(self, model: type[Model]) -> None:
+    def __init__(self, model: type[Model], without: tuple[str, ...] = ()) -> None:
         mapper = inspect(model)
         self.model = model
-        self.columns = tuple(mapper.local_table.columns)
+        unknown = set(without) - set(mapper.local_table.columns.keys())
+        if unknown:
+            raise ValueError(f"{model.__name__} has no column {', '.join(sorted(unknown))}")
+        self.columns = tuple(column for column in mapper.local_table.columns if column.key not in without)
         self._keys = tuple(mapper.get_property_by_column(column).key for column in self.columns)
         self._primary = tuple(self.columns.index(column) for column in mapper.primary_key)
         self._new = mapper.class_manager.new_instance
@@ -41,8 +49,8 @@ class Columns(Generic[Model]):
 
 
 @cache
-def columns_of(model: type[Model]) -> Columns[Model]:
-    return Columns(model)
+def columns_of(model: type[Model], without: tuple[str, ...] = ()) -> Columns[Model]:
+    return Columns(model, without)
 
 
 def split(row: tuple, *parts: Columns) -> tuple[list, tuple]:

@@ -33,17 +33,14 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-from sqlalchemy import delete, func, make_url, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.logs import fields
-from storage.db import Database
+from storage.db import Database, DirectConnections
 from storage.models import UpdateClaim
 
 log = logging.getLogger("loa.updates")
@@ -56,7 +53,7 @@ RECOVER_BATCH = 100
 POOL_SIZE = 3
 
 # The two statements every update makes are sent through asyncpg itself, on connections of the
-# claims' own (`_Connections`; $1: the update id, $2 its chat, $3 its JSON, $4 this instance):
+# claims' own (`DirectConnections`; $1: the update id, $2 its chat, $3 its JSON, $4 this instance):
 # SQLAlchemy's pool, statement and result handling cost more CPU than the round trip
 # (bench/webhook.py, docs/BENCHMARKS.md, Fifth and Sixth rounds).
 _CLAIM = """
@@ -101,44 +98,6 @@ RETURNING update_id, payload
 """)
 
 
-class _Connections:
-    """A few asyncpg connections of the claims' own, lent one at a time: no SQLAlchemy pool
-    checkout (its greenlet switch and events) and no reset query on return, which cost more CPU
-    than the statement itself (docs/BENCHMARKS.md, "Sixth round"). A connection whose statement
-    failed or was cancelled is closed, not lent again: its state is unknown."""
-
-    def __init__(self, url: str, schema: str | None, size: int) -> None:
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self._settings = {"search_path": schema} if schema else None
-        self._places = asyncio.Semaphore(size)
-        self._idle: list[asyncpg.Connection] = []
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self._places:
-            connection = None
-            while self._idle and connection is None:
-                connection = self._idle.pop()
-                if connection.is_closed():
-                    connection = None
-            if connection is None:
-                connection = await asyncpg.connect(self._dsn, server_settings=self._settings)
-            try:
-                yield connection
-            except BaseException:
-                connection.terminate()
-                raise
-            self._idle.append(connection)
-
-    async def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            try:
-                await asyncio.wait_for(connection.close(), 5)
-            except Exception:
-                connection.terminate()
-
-
 @dataclass(frozen=True)
 class Claim:
     taken: bool  # False: another instance holds or handled it (a duplicate)
@@ -161,8 +120,8 @@ class UpdateClaims:
         self.me = me or instance_name()
         self.lease_s = lease_s
         self._db = Database(db.url, schema=db.schema, pool_size=POOL_SIZE)
-        # The claim and the marks of done, on connections of their own (`_Connections`).
-        self._hot = _Connections(db.url, db.schema, POOL_SIZE)
+        # The claim and the marks of done, on connections of their own (`DirectConnections`).
+        self._hot = DirectConnections(db.url, db.schema, POOL_SIZE)
         # The lease's upkeep has a connection of its own: a renewal that waits behind a burst of
         # claims lets the lease run out while the update is still being handled here.
         self._upkeep = Database(db.url, schema=db.schema, pool_size=1)

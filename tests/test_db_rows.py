@@ -7,7 +7,7 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, inspect, text
+from sqlalchemy import Integer, bindparam, func, inspect, text
 from sqlmodel import select
 
 from storage import db as storage_db
@@ -101,3 +101,46 @@ async def test_rows_send_no_transaction(db):
         pytest.skip("SQLite's look-up connection is checked by test_db_turns")
     xid = select(func.txid_current())
     assert await db.rows(xid, {}) != await db.rows(xid, {})
+
+
+async def test_an_area_read_without_its_boundary_keeps_it_in_the_database_when_merged(db):
+    from sqlalchemy.orm.exc import DetachedInstanceError
+
+    from storage.models import Area
+    from storage.rows import columns_of
+
+    boundary = '{"type":"Polygon","coordinates":[[[105.8,21.0],[105.9,21.0],[105.9,21.1],[105.8,21.0]]]}'
+    async with db.transaction() as session:
+        session.add(Area(code="00001", level=1, kind="ward", name_vi="Phường Một", name_en="Mot ward",
+                         full_name_vi="Phường Một", full_name_en="Mot ward", boundary=boundary))
+    light = columns_of(Area, without=("boundary",))
+    assert "boundary" not in [column.key for column in light.columns]
+    [row] = await db.rows(select(*light.columns).where(Area.code == "00001"), {})
+    area = light.load(row)
+    assert (area.code, area.name_en, area.level) == ("00001", "Mot ward", 1)
+    with pytest.raises(DetachedInstanceError):
+        _ = area.boundary
+    async with db.transaction() as session:
+        merged = await session.merge(area)
+        merged.name_en = "Ward One"
+    async with db.read() as session:
+        stored = (await session.execute(select(Area.name_en, Area.boundary).where(Area.code == "00001"))).one()
+    assert tuple(stored) == ("Ward One", boundary)
+    with pytest.raises(ValueError):
+        columns_of(Area, without=("no_such_column",))
+
+
+async def test_a_read_that_fails_leaves_the_next_one_a_working_connection(db):
+    if db.is_sqlite:
+        pytest.skip("SQLite's look-ups read on a connection of their own")
+    one = Database(db.url, schema=db.schema, pool_size=1)
+    try:
+        share = select((bindparam("n", type_=Integer) / bindparam("d", type_=Integer)).label("share"))
+        with pytest.raises(Exception, match="division by zero"):
+            await one.rows(share, {"n": 6, "d": 0})
+        assert await one.rows(share, {"n": 6, "d": 3}) == [(2,)]
+        # and the sessions are not held up by it: rows and sessions share the one place
+        async with one.read() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        await one.dispose()
