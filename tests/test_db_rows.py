@@ -14,6 +14,7 @@ from storage import db as storage_db
 from storage import residents
 from storage.db import Database
 from storage.models import Resident
+from tests.fixtures.database import terminate_backend
 
 HANOI_NOON = datetime(2026, 11, 22, 12, 0, tzinfo=timezone(timedelta(hours=7)))
 BIG = 7_000_000_000
@@ -82,14 +83,7 @@ async def test_rows_get_a_new_connection_when_the_idle_one_died(db, monkeypatch)
     pid = select(func.pg_backend_pid())
     try:
         [(first,)] = await one.rows(pid, {})
-        async with db.read() as session:
-            assert (await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})).scalar()
-        gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
-        while True:
-            async with db.read() as session:
-                if not (await session.execute(gone, {"pid": first})).scalar():
-                    break
-            await asyncio.sleep(0.01)
+        await terminate_backend(db, first)
         [(second,)] = await one.rows(pid, {})
         assert second != first
     finally:

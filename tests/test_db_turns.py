@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from storage import db as storage_db
 from storage.db import Database
+from tests.fixtures.database import terminate_backend
 
 
 @pytest.fixture
@@ -120,14 +121,7 @@ async def test_a_connection_that_died_while_idle_is_replaced_before_use(db, monk
     try:
         async with one.lookup() as session:
             first = (await session.execute(text("SELECT pg_backend_pid()"))).scalar()
-        async with db.read() as session:
-            assert (await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})).scalar()
-        gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
-        while True:
-            async with db.read() as session:
-                if not (await session.execute(gone, {"pid": first})).scalar():
-                    break
-            await asyncio.sleep(0.01)
+        await terminate_backend(db, first)
         async with one.lookup() as session:
             second = (await session.execute(text("SELECT pg_backend_pid()"))).scalar()
         assert second != first
