@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import webhook as intake  # noqa: E402
 from bench.child import ChildProcess, free_port  # noqa: E402
+from bench.sender import add_recipients  # noqa: E402
 
 BROADCAST_FIRST_CHAT = 50_000_000  # telegram ids of the alert's recipients
 TEXT = "Cảnh báo mưa lớn: nội thành Hà Nội từ 18 giờ đến 22 giờ tối nay. Hạn chế ra đường."
@@ -100,39 +101,8 @@ class EmulatorProcess(ChildProcess):
     def __init__(self, cpu: int | None) -> None:
         super().__init__(__file__, [], cpu)
 
-    async def call(self, session, path: str, payload: dict | None = None) -> dict:
-        async with session.post(self.url + "/bench/" + path, json=payload or {}) as response:
-            response.raise_for_status()
-            return await response.json()
-
 
 # ============================================================================ the bot process
-
-
-async def add_recipients(db, count: int, wards: int = 100) -> None:
-    from sqlalchemy import text
-
-    async with db.transaction() as session:
-        await session.execute(text(
-            "INSERT INTO areas (code, parent_code, level, kind, name_vi, name_en, full_name_vi, full_name_en, "
-            "search_name) VALUES ('B01', NULL, 0, '', 'B01', 'B01', 'B01', 'B01', 'b01')"))
-        await session.execute(text(
-            "INSERT INTO areas (code, parent_code, level, kind, name_vi, name_en, full_name_vi, full_name_en, "
-            "search_name) SELECT 'B01' || lpad(g::text, 3, '0'), 'B01', 1, '', 'w', 'w', 'w', 'w', 'w' "
-            f"FROM generate_series(1, {wards}) g"))
-        await session.execute(text(
-            "INSERT INTO residents (telegram_id, language, area_code, alerts_enabled, onboarded, "
-            "quiet_start_minute, quiet_end_minute, created_at, updated_at) "
-            f"SELECT {BROADCAST_FIRST_CHAT} + g, CASE WHEN g % 5 = 0 THEN 'en' ELSE 'vi' END, "
-            f"'B01' || lpad((1 + g % {wards})::text, 3, '0'), true, true, "
-            "CASE WHEN g % 2 = 0 THEN 1320 END, CASE WHEN g % 2 = 0 THEN 360 END, now(), now() "
-            f"FROM generate_series(0, {count - 1}) g"))
-        await session.execute(text(
-            "INSERT INTO subscriptions (resident_id, topic_code) SELECT id, 'weather' FROM residents "
-            f"WHERE telegram_id >= {BROADCAST_FIRST_CHAT}"))
-    async with db.engine.begin() as connection:
-        for table in ("areas", "residents", "subscriptions", "deliveries"):
-            await connection.execute(text(f"ANALYZE {table}"))
 
 
 async def windows(emulator, control, args, phase: str) -> list[dict]:
@@ -168,7 +138,7 @@ async def run(args, pins) -> dict:
         db, cleanup = await intake.open_database("postgresql", folder)
         try:
             sims = await intake.populate(db, args.residents, args.extra, 1)
-            await add_recipients(db, args.recipients)
+            await add_recipients(db, args.recipients, BROADCAST_FIRST_CHAT)
             result["setup_s"] = time.perf_counter() - started
             print(f"  set up in {result['setup_s']:.0f} s", file=sys.stderr, flush=True)
             port = free_port()

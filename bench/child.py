@@ -34,6 +34,12 @@ class ChildProcess:
             raise SystemExit(f"the emulator did not start (exit code {self.process.wait()})")
         threading.Thread(target=self.process.stdout.read, daemon=True).start()
 
+    async def call(self, session, path: str, payload: dict | None = None) -> dict:
+        """POST the emulator's `/bench/<path>` control route (aiohttp `session`), its JSON answer."""
+        async with session.post(self.url + "/bench/" + path, json=payload or {}) as response:
+            response.raise_for_status()
+            return await response.json()
+
     def cpu_seconds(self) -> float:
         """CPU seconds the process has used (user + system)."""
         with open(f"/proc/{self.process.pid}/stat") as stat:

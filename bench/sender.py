@@ -349,6 +349,41 @@ async def adherence(args, pins) -> dict:
 # ============================================================================ part 3: a million subscribers
 
 
+async def add_recipients(db, count: int, first_chat: int, wards: int = 100, traffic: bool = False) -> None:
+    """`count` onboarded residents (telegram ids from `first_chat`) in `wards` wards of a city
+    B01, all subscribed to weather (and every third to traffic with `traffic`), in a few
+    statements; then the tables analysed, as a city's would be. PostgreSQL only."""
+    from sqlalchemy import text
+
+    async with db.transaction() as session:
+        await session.execute(text(
+            "INSERT INTO areas (code, parent_code, level, kind, name_vi, name_en, full_name_vi, full_name_en, "
+            "search_name) VALUES ('B01', NULL, 0, '', 'B01', 'B01', 'B01', 'B01', 'b01')"))
+        await session.execute(text(
+            "INSERT INTO areas (code, parent_code, level, kind, name_vi, name_en, full_name_vi, full_name_en, "
+            "search_name) SELECT 'B01' || lpad(g::text, 3, '0'), 'B01', 1, '', 'w', 'w', 'w', 'w', 'w' "
+            f"FROM generate_series(1, {wards}) g"))
+        # Half the residents have the default quiet hours (22:00-06:00): a severe alert is due at
+        # once for them too, but the compose works them out.
+        await session.execute(text(
+            "INSERT INTO residents (telegram_id, language, area_code, alerts_enabled, onboarded, "
+            "quiet_start_minute, quiet_end_minute, created_at, updated_at) "
+            f"SELECT {first_chat} + g, CASE WHEN g % 5 = 0 THEN 'en' ELSE 'vi' END, "
+            f"'B01' || lpad((1 + g % {wards})::text, 3, '0'), true, true, "
+            "CASE WHEN g % 2 = 0 THEN 1320 END, CASE WHEN g % 2 = 0 THEN 360 END, now(), now() "
+            f"FROM generate_series(0, {count - 1}) g"))
+        await session.execute(text(
+            "INSERT INTO subscriptions (resident_id, topic_code) SELECT id, 'weather' FROM residents "
+            f"WHERE telegram_id >= {first_chat}"))
+        if traffic:
+            await session.execute(text(
+                "INSERT INTO subscriptions (resident_id, topic_code) SELECT id, 'traffic' FROM residents "
+                f"WHERE telegram_id >= {first_chat} AND id % 3 = 0"))
+    async with db.engine.begin() as connection:
+        for table in ("areas", "residents", "subscriptions", "deliveries"):
+            await connection.execute(text(f"ANALYZE {table}"))
+
+
 async def million(args, pins) -> dict:
     from zoneinfo import ZoneInfo
 
@@ -371,33 +406,8 @@ async def million(args, pins) -> dict:
                     "slice": lifecycle.SLICE}
     try:
         await migrate.upgrade(db)
-        wards = 100
         with Clock() as loading:
-            async with db.transaction() as session:
-                await session.execute(text(
-                    "INSERT INTO areas (code, parent_code, level, kind, name_vi, name_en, full_name_vi, full_name_en, "
-                    "search_name) VALUES ('B01', NULL, 0, '', 'B01', 'B01', 'B01', 'B01', 'b01')"))
-                await session.execute(text(
-                    "INSERT INTO areas (code, parent_code, level, kind, name_vi, name_en, full_name_vi, full_name_en, "
-                    "search_name) SELECT 'B01' || lpad(g::text, 3, '0'), 'B01', 1, '', 'w', 'w', 'w', 'w', 'w' "
-                    f"FROM generate_series(1, {wards}) g"))
-                # Half the residents have the default quiet hours (22:00-06:00): a severe alert
-                # is due at once for them too, but the compose works them out.
-                await session.execute(text(
-                    "INSERT INTO residents (telegram_id, language, area_code, alerts_enabled, onboarded, "
-                    "quiet_start_minute, quiet_end_minute, created_at, updated_at) "
-                    f"SELECT {FIRST_CHAT} + g, CASE WHEN g % 5 = 0 THEN 'en' ELSE 'vi' END, "
-                    f"'B01' || lpad((1 + g % {wards})::text, 3, '0'), true, true, "
-                    "CASE WHEN g % 2 = 0 THEN 1320 END, CASE WHEN g % 2 = 0 THEN 360 END, now(), now() "
-                    f"FROM generate_series(0, {args.million - 1}) g"))
-                await session.execute(text(
-                    "INSERT INTO subscriptions (resident_id, topic_code) SELECT id, 'weather' FROM residents"))
-                await session.execute(text(
-                    "INSERT INTO subscriptions (resident_id, topic_code) SELECT id, 'traffic' FROM residents "
-                    "WHERE id % 3 = 0"))
-            async with db.engine.begin() as connection:
-                for table in ("areas", "residents", "subscriptions", "deliveries"):
-                    await connection.execute(text(f"ANALYZE {table}"))
+            await add_recipients(db, args.million, FIRST_CHAT, traffic=True)
         result["load_s"] = loading.wall
         print(f"  loaded {args.million:,} residents in {loading.wall:.1f} s", file=sys.stderr, flush=True)
 

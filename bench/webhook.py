@@ -229,11 +229,6 @@ class EmulatorProcess(ChildProcess):
     def __init__(self, cpu: int | None) -> None:
         super().__init__(__file__, [], cpu)
 
-    async def call(self, session, path: str, payload: dict | None = None) -> dict:
-        async with session.post(self.url + "/bench/" + path, json=payload or {}) as response:
-            response.raise_for_status()
-            return await response.json()
-
 
 
 # ============================================================================ the database
