@@ -126,7 +126,10 @@ async def of_resident(session: AsyncSession, resident_id: int, page: int, per_pa
 async def filed_since(session: AsyncSession, resident_id: int, timestamp: int) -> Report | None:
     """The resident's newest report if it was filed at or after `timestamp` (Unix seconds): the one
     filed from a draft begun then (the wizard's Submit button carries that second)."""
-    since = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    try:
+        since = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):  # a button's nonce no draft was ever given
+        return None
     query = (select(Report).where(Report.resident_id == resident_id)
              .order_by(Report.created_at.desc(), Report.id.desc()).limit(1))
     newest = (await session.execute(query)).scalar_one_or_none()

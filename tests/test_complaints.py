@@ -61,3 +61,21 @@ async def test_a_taken_code_is_drawn_again(db):
     async with db.read() as session:
         assert sorted((await session.execute(select(Report.code))).scalars()) == ["PA-AAAAA", "PA-BBBBB"]
         assert (await session.execute(select(ReportDraft))).all() == []
+
+
+async def test_the_report_filed_since_a_draft_began_and_no_other(db):
+    async with db.transaction() as session:
+        resident = Resident(telegram_id=6)
+        session.add(resident)
+        await session.flush()
+        draft = ReportDraft(resident_id=resident.id, step="review", category_code="roads",
+                            description="A broken street light at the corner", address_text="Phố Huế")
+        session.add(draft)
+        await session.flush()
+        begun = int(draft.created_at.timestamp())
+        report = await reports.submit(session, draft, reporter_name="Lan", tz=HANOI)
+    async with db.read() as session:
+        assert (await reports.filed_since(session, resident.id, begun)).code == report.code
+        assert await reports.filed_since(session, resident.id, begun + 86_400) is None
+        # A button's nonce is up to 18 digits: one past the calendar finds nothing, raises nothing.
+        assert await reports.filed_since(session, resident.id, 10**17) is None
