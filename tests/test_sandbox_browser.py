@@ -239,8 +239,11 @@ async def test_on_a_phone_the_chat_fills_the_screen_and_stays_at_the_newest_mess
     await screenshot(page, "sandbox-phone-01-moderators")
 
     # A button's answer shows as a toast that covers no button, and the chat stays at its end.
-    card = page.locator("#messages .msg.in", has=page.locator("button.button", has_text="🏢 Giao: ")).last
-    code = re.search(r"PA-[0-9A-Z]{5}", await card.inner_text()).group(0)
+    assign = page.locator("button.button", has_text="🏢 Giao: ")
+    code = re.search(r"PA-[0-9A-Z]{5}", await page.locator("#messages .msg.in", has=assign).last.inner_text()).group(0)
+    # The card pinned by its code: the demo's cards may still be arriving from the outbox, and
+    # `.last` would then be another card by the time of the click.
+    card = page.locator("#messages .msg.in", has=assign).filter(has_text=code).last
     await card.locator("button.button", has_text="🏢 Giao: ").click()
     await expect(page.locator("#toast")).to_contain_text(f"Xong: {code} giờ là")
     await newest_in_sight(page)
@@ -309,8 +312,9 @@ async def test_a_file_gets_the_bots_answer_and_a_photo_with_a_caption_resolves_a
 
     # URENCO resolves a report by replying to the bot's question with a photo and a note.
     await page.goto(sandbox.url + "?seat=urenco")
-    card = page.locator("#messages .msg.in", has=page.locator("button.button", has_text="✅ Đã xử lý xong…")).last
-    code = re.search(r"PA-[0-9A-Z]{5}", await card.inner_text()).group(0)
+    done = page.locator("button.button", has_text="✅ Đã xử lý xong…")
+    code = re.search(r"PA-[0-9A-Z]{5}", await page.locator("#messages .msg.in", has=done).last.inner_text()).group(0)
+    card = page.locator("#messages .msg.in", has=done).filter(has_text=code).last  # pinned, as above
     await card.locator("button.button", has_text="✅ Đã xử lý xong…").click()
     # The question about this report, found by its text: the demo's own notices to this group may
     # still be arriving from the outbox, so it need not be the newest message (a reopening came
